@@ -1,0 +1,176 @@
+"""`devstack run`: the whole product on this machine, on real servers, no Docker.
+
+Kafka and PostgreSQL are started embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name
+servers of your own. Then: databases and migrations, topics, the five services, their URLs.
+Ctrl-C stops everything in reverse order; data stays in SUPPORTDESK_DATA_DIR for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+from supportdesk_events.admin import ensure_topics
+
+from .config import SERVICES, ServiceSpec, StackConfig
+from .kafka import KafkaNode, fetch_jars
+from .postgres import PostgresServer
+from .process import ManagedProcess, StackError, require_free_port, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+class Servers:
+    """Kafka and PostgreSQL: embedded ones started here, or external ones just used."""
+
+    def __init__(self, config: StackConfig, *, durable: bool = True) -> None:
+        self.config = config
+        self.kafka: KafkaNode | None = None
+        self.postgres: PostgresServer | None = None
+        self.durable = durable
+
+    def start(self) -> None:
+        c = self.config
+        try:
+            if not c.external_kafka:
+                fetch_jars(c.data_dir)
+                self.kafka = KafkaNode(c.data_dir, c.host, c.kafka_port, c.kafka_controller_port)
+                self.kafka.start()
+            if not c.external_database_url:
+                self.postgres = PostgresServer(c.data_dir, c.host, c.postgres_port, durable=self.durable)
+                self.postgres.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.kafka_bootstrap
+
+    @property
+    def database_url(self) -> str:
+        return self.config.database_url
+
+
+def _dev_api_key(data_dir: Path) -> str:
+    path = data_dir / "dev-api-key"
+    if not path.exists():
+        path.write_text(f"dev-{secrets.token_urlsafe(24)}")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    require_free_port("127.0.0.1", spec.port, spec.name)
+    return ManagedProcess(spec.name, [str(BIN / spec.name), "serve"], log_dir / f"{spec.name}.log", env=env)
+
+
+def migrate_service(spec: ServiceSpec, env: dict[str, str]) -> None:
+    r = subprocess.run([str(BIN / spec.name), "migrate"], env={**_os_env(), **env}, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise StackError(f"migrations of {spec.name} failed:\n{r.stdout}\n{r.stderr}")
+
+
+def _os_env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def run(config: StackConfig) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    for spec in SERVICES:  # fail before starting anything if a service port is taken
+        require_free_port("127.0.0.1", spec.port, spec.name)
+    servers = Servers(config)
+    processes: list[ManagedProcess] = []
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        print(f"starting Kafka and PostgreSQL (data in {config.data_dir}) ...", flush=True)
+        servers.start()
+        api_key = _dev_api_key(config.data_dir)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers,
+            "DATABASE_URL": servers.database_url,
+        }
+        env.setdefault("INTAKE_API_KEYS", _os_env().get("INTAKE_API_KEYS", api_key))
+        created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
+        if created:
+            print(f"created topics: {', '.join(created)}", flush=True)
+        for spec in SERVICES:
+            migrate_service(spec, env)
+        log_dir = config.data_dir / "logs"
+        for spec in SERVICES:
+            processes.append(start_service(spec, env, log_dir))
+        for spec, proc in zip(SERVICES, processes, strict=True):
+            wait_until(lambda s=spec: _ready(f"http://127.0.0.1:{s.port}/readyz"), timeout=90,
+                       what=f"{spec.name} service", alive=proc.alive, log=proc.log)
+        print("\nsupportdesk is running:")
+        for spec in SERVICES:
+            print(f"  {spec.name:<11} http://127.0.0.1:{spec.port}   docs: http://127.0.0.1:{spec.port}/docs")
+        print(f"  kafka       {servers.bootstrap_servers}")
+        print(f"  postgres    {servers.database_url}")
+        print(f"  logs        {log_dir}/<service>.log")
+        print(f"  agent API key (development): {env['INTAKE_API_KEYS']}")
+        print("Ctrl-C stops everything; data is kept for the next run (make clean wipes it).", flush=True)
+        while not stopping.is_set():
+            for spec, proc in zip(SERVICES, processes, strict=True):
+                if not proc.alive():
+                    raise StackError(f"{spec.name} exited; see {proc.log}")
+            stopping.wait(1.0)
+    except KeyboardInterrupt:
+        pass
+    except StackError as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 1
+    finally:
+        print("\nstopping ...", flush=True)
+        for proc in reversed(processes):
+            proc.stop()
+        servers.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start Kafka, PostgreSQL and the five services; Ctrl-C stops")
+    sub.add_parser("fetch-kafka", help="resolve the Kafka broker's jars from Maven Central")
+    args = parser.parse_args(argv)
+    config = StackConfig.from_env()
+    try:
+        if args.command == "fetch-kafka":
+            print(fetch_jars(config.data_dir))
+            return 0
+        return run(config)
+    except StackError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

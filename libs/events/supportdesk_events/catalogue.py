@@ -1,0 +1,323 @@
+"""Every event of the support desk, defined once.
+
+A payload class names its event type, its topic and its schema version. Consumers read payloads
+tolerantly (unknown fields are ignored) so producers may add optional fields without a new version;
+removing or changing a field is a new `schema_version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, TypeVar
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from .topics import Topic
+
+Severity = Annotated[int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low (seed 002)")]
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    EMAIL = "email"
+    PHONE = "phone"
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class RequestType(StrEnum):
+    PROBLEM = "problem"
+    QUESTION = "question"
+    FEATURE_REQUEST = "feature_request"
+    REQUEST = "request"
+
+
+class ClosureCode(StrEnum):
+    """Seed 000, "Examples of how requests may be resolved (closed)", plus its two timers."""
+
+    CUSTOMER_CONFIRMED = "customer_confirmed"
+    NOT_A_PRODUCT_DEFECT = "not_a_product_defect"
+    USAGE_INFORMATION_PROVIDED = "usage_information_provided"
+    WORKAROUND_ACCEPTED = "workaround_accepted"
+    FIX_SCHEDULED_IN_RELEASE = "fix_scheduled_in_release"
+    FEATURE_REQUEST_LOGGED = "feature_request_logged"
+    ENHANCEMENT_LOGGED = "enhancement_logged"
+    THIRD_PARTY_ISSUE = "third_party_issue"
+    TRAINING_RECOMMENDED = "training_recommended"
+    REFERRED_TO_CONSULTING = "referred_to_consulting"
+    NO_CUSTOMER_RESPONSE = "no_customer_response"  # awaiting the customer > 10 business days
+    CONFIRMATION_WINDOW_EXPIRED = "confirmation_window_expired"  # monitor: 5 business days
+
+
+class ClockKind(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+    MONITOR_AUTO_CLOSE = "monitor_auto_close"
+    AWAITING_CUSTOMER_AUTO_CLOSE = "awaiting_customer_auto_close"
+
+
+class Event(BaseModel):
+    """Base of every payload."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+    topic: ClassVar[Topic]
+    schema_version: ClassVar[int] = 1
+
+
+REGISTRY: dict[str, type[Event]] = {}
+
+
+E = TypeVar("E", bound=Event)
+
+
+def event(topic: Topic, version: int = 1) -> Callable[[type[E]], type[E]]:
+    """Register a payload class under its class name on its topic."""
+
+    def register(cls: type[E]) -> type[E]:
+        cls.event_type = cls.__name__
+        cls.topic = topic
+        cls.schema_version = version
+        if cls.__name__ in REGISTRY:
+            raise RuntimeError(f"event type {cls.__name__} defined twice")
+        REGISTRY[cls.__name__] = cls
+        return cls
+
+    return register
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+# --- tickets.lifecycle (intake) -------------------------------------------------------------
+
+
+@event(Topic.LIFECYCLE)
+class TicketOpened(Event):
+    number: str
+    channel: Channel
+    requester_email: str | None = None
+    requester_phone: str | None = None
+    customer_id: str | None = None  # None: unknown sender, flagged for first-level triage
+    plan: str | None = None
+    policy: str | None = None
+    subject: str
+    description: str
+    severity: Severity | None = None
+    request_type: RequestType | None = None
+    suggested_priority: Priority | None = None
+    emergency_contact: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    opened_at: AwareDatetime
+
+
+@event(Topic.LIFECYCLE)
+class CustomerReplied(Event):
+    channel: Channel
+    body: str
+    message_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+@event(Topic.LIFECYCLE)
+class AgentResponded(Event):
+    agent: str
+    body: str
+    public: bool = True
+    confirms_receipt: bool = False  # the first public response (seed 000: Initial Response)
+
+
+@event(Topic.LIFECYCLE)
+class InfoRequested(Event):
+    agent: str
+    question: str
+
+
+@event(Topic.LIFECYCLE)
+class IssueReplicated(Event):
+    agent: str
+    note: str = ""
+
+
+@event(Topic.LIFECYCLE)
+class WorkaroundDelivered(Event):
+    agent: str
+    description: str
+    is_fix: bool = False
+
+
+@event(Topic.LIFECYCLE)
+class ResolutionConfirmed(Event):
+    by: str
+
+
+@event(Topic.LIFECYCLE)
+class TicketClosed(Event):
+    closure_code: ClosureCode
+    by: str
+    note: str = ""
+
+
+@event(Topic.LIFECYCLE)
+class TicketReopened(Event):
+    by: str
+    reason: str
+
+
+@event(Topic.LIFECYCLE)
+class SeverityChanged(Event):
+    severity: Severity
+    previous: Severity | None
+    by: str
+    reason: str
+
+
+@event(Topic.LIFECYCLE)
+class EscalationRequested(Event):
+    by: str
+    reason: str
+
+
+# --- tickets.triage (triage) ----------------------------------------------------------------
+
+
+@event(Topic.TRIAGE)
+class TicketTriaged(Event):
+    priority: Priority
+    severity: Severity | None
+    request_type: RequestType
+    queue: str
+    sla_exempt: bool
+    swat: bool
+    rule: str  # which rule decided, for the record
+    channel: Channel
+    plan: str | None = None
+    policy: str | None = None
+    opened_at: AwareDatetime  # carried so sla-clock never depends on topic interleaving
+
+
+@event(Topic.TRIAGE)
+class PriorityChanged(Event):
+    priority: Priority
+    previous: Priority
+    by: str
+    reason: str
+
+
+# --- tickets.sla (sla-clock) ----------------------------------------------------------------
+
+
+class _ClockEvent(Event):
+    clock: ClockKind
+    cycle: int = 1
+
+
+@event(Topic.SLA)
+class SlaClockStarted(_ClockEvent):
+    started_at: AwareDatetime
+    due_at: AwareDatetime | None
+    target_seconds: int | None
+    calendar: str
+    policy_version: str
+
+
+@event(Topic.SLA)
+class SlaClockPaused(_ClockEvent):
+    paused_at: AwareDatetime
+
+
+@event(Topic.SLA)
+class SlaClockResumed(_ClockEvent):
+    resumed_at: AwareDatetime
+    due_at: AwareDatetime | None
+
+
+@event(Topic.SLA)
+class SlaClockStopped(_ClockEvent):
+    stopped_at: AwareDatetime
+    elapsed_business_seconds: int
+
+
+@event(Topic.SLA)
+class SlaAtRisk(_ClockEvent):
+    threshold_percent: int
+    due_at: AwareDatetime
+
+
+@event(Topic.SLA)
+class SlaBreached(_ClockEvent):
+    due_at: AwareDatetime
+
+
+@event(Topic.SLA)
+class SlaMet(_ClockEvent):
+    due_at: AwareDatetime | None
+    elapsed_business_seconds: int
+
+
+@event(Topic.SLA)
+class AutoCloseDue(_ClockEvent):
+    closure_code: ClosureCode
+
+
+# --- tickets.escalation (escalation) --------------------------------------------------------
+
+
+@event(Topic.ESCALATION)
+class TicketEscalated(Event):
+    level: int = Field(ge=0, le=3)
+    route: str  # support_tier | tier_lead | account_manager | executive
+    reason: str
+    recipients: tuple[str, ...] = ()
+
+
+@event(Topic.ESCALATION)
+class EscalationAcknowledged(Event):
+    level: int
+    by: str
+
+
+@event(Topic.ESCALATION)
+class SwatEngaged(Event):
+    reason: str
+    members: tuple[str, ...] = ()
+
+
+@event(Topic.ESCALATION)
+class EscalationResolved(Event):
+    reason: str
+
+
+# --- tickets.notifications (notifier) -------------------------------------------------------
+
+
+@event(Topic.NOTIFICATIONS)
+class NotificationSent(Event):
+    cause_event_id: UUID
+    recipient: str
+    channel: str
+    template: str
+    sent_at: datetime
+
+
+@event(Topic.NOTIFICATIONS)
+class NotificationFailed(Event):
+    cause_event_id: UUID
+    recipient: str
+    channel: str
+    attempts: int
+    reason: str

@@ -1,0 +1,93 @@
+"""Each service's database: its own read model beside the two tables every service has.
+
+- `events`: everything the service has decided, in order. It is the service's outbox: the relay
+  publishes rows with `published_at IS NULL`. A unique `event_id` makes derived events idempotent.
+- `inbox`: ids of events this service has consumed, written in the same transaction as their effect.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+OUTBOX_CHANNEL = "supportdesk_outbox"
+
+
+def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
+    events = Table(
+        "events",
+        metadata,
+        Column("position", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+        Column("topic", Text, nullable=False),
+        Column("ticket_id", Text, nullable=False),
+        # Set by services that keep aggregates: (ticket_id, stream_version) unique serialises
+        # concurrent commands on one ticket.
+        Column("stream_version", Integer, nullable=True),
+        Column("event_type", Text, nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("envelope", JSONB, nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Index("events_unpublished", "position", postgresql_where=text("published_at IS NULL")),
+        Index("events_by_ticket", "ticket_id", "position"),
+        Index("events_stream_version", "ticket_id", "stream_version", unique=True,
+              postgresql_where=text("stream_version IS NOT NULL")),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("consumer", Text, nullable=False),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+    return events, inbox
+
+
+def service_url(server_url: str, database: str) -> URL:
+    """The async SQLAlchemy URL of `database` on the server of `server_url`."""
+    return make_url(server_url).set(drivername="postgresql+asyncpg", database=database)
+
+
+def asyncpg_dsn(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_engine(server_url: str, database: str) -> AsyncEngine:
+    return create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10,
+                               pool_pre_ping=True)
+
+
+async def ensure_database(server_url: str, database: str) -> None:
+    """Create the service's database on the server if it is not there yet."""
+    admin = make_url(server_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(server_url: str, database: str) -> None:
+    admin = make_url(server_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()

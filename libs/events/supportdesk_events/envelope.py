@@ -1,0 +1,141 @@
+"""The envelope every event travels in, and its encoding on Kafka.
+
+Wire format: value = the envelope as JSON, key = ticket id (per-ticket order within a topic),
+headers = event_type, schema_version, event_id, correlation_id (so tools can route without parsing).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
+
+from .catalogue import REGISTRY, Event
+from .clock import Clock, require_utc
+from .ids import derived_event_id
+
+P = TypeVar("P", bound=Event)
+
+
+class Envelope(BaseModel, Generic[P]):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    ticket_id: str
+    occurred_at: AwareDatetime
+    producer: str
+    causation_id: uuid.UUID | None
+    correlation_id: uuid.UUID
+    payload: P
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return require_utc(v)
+
+    @property
+    def topic(self) -> str:
+        return REGISTRY[self.event_type].topic.value
+
+
+def new_envelope(
+    payload: P,
+    *,
+    ticket_id: str,
+    producer: str,
+    clock: Clock,
+    event_id: uuid.UUID | None = None,
+    correlation_id: uuid.UUID | None = None,
+) -> Envelope[P]:
+    """An event that starts a causal chain (a command or an inbound message)."""
+    eid = event_id or uuid.uuid4()
+    return Envelope[type(payload)](  # type: ignore[misc]
+        event_id=eid,
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        ticket_id=ticket_id,
+        occurred_at=clock.now(),
+        producer=producer,
+        causation_id=None,
+        correlation_id=correlation_id or eid,
+        payload=payload,
+    )
+
+
+def derived_envelope(
+    cause: Envelope[Any],
+    payload: P,
+    *,
+    producer: str,
+    clock: Clock,
+    discriminator: str = "",
+) -> Envelope[P]:
+    """An event caused by `cause`: its id is a function of the cause, so replay re-derives it."""
+    return Envelope[type(payload)](  # type: ignore[misc]
+        event_id=derived_event_id(cause.event_id, payload.event_type, discriminator),
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        ticket_id=cause.ticket_id,
+        occurred_at=clock.now(),
+        producer=producer,
+        causation_id=cause.event_id,
+        correlation_id=cause.correlation_id,
+        payload=payload,
+    )
+
+
+class UndeliverableEvent(Exception):
+    """A message no handler can accept; it goes to the dead-letter topic with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Headers = list[tuple[str, bytes]]
+
+
+def encode(env: Envelope[Any]) -> tuple[bytes, bytes, Headers]:
+    return encode_recorded(env.model_dump(mode="json"))
+
+
+def encode_recorded(env: dict[str, Any]) -> tuple[bytes, bytes, Headers]:
+    """Key, value and headers for an envelope as recorded (JSON-ready dict)."""
+    headers = [
+        ("event_type", str(env["event_type"]).encode()),
+        ("schema_version", str(env["schema_version"]).encode()),
+        ("event_id", str(env["event_id"]).encode()),
+        ("correlation_id", str(env["correlation_id"]).encode()),
+    ]
+    return str(env["ticket_id"]).encode(), json.dumps(env).encode(), headers
+
+
+def decode(value: bytes | None) -> Envelope[Event]:
+    """Parse and validate a message; raise UndeliverableEvent with the reason if we cannot."""
+    if value is None:
+        raise UndeliverableEvent("empty message value")
+    try:
+        raw = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UndeliverableEvent(f"value is not JSON: {e}") from e
+    if not isinstance(raw, dict):
+        raise UndeliverableEvent("value is not a JSON object")
+    event_type = raw.get("event_type")
+    cls = REGISTRY.get(event_type) if isinstance(event_type, str) else None
+    if cls is None:
+        raise UndeliverableEvent(f"unknown event type {event_type!r}")
+    version = raw.get("schema_version")
+    if not isinstance(version, int) or version > cls.schema_version:
+        raise UndeliverableEvent(
+            f"{event_type} schema_version {version!r} is not one this consumer reads "
+            f"(it reads up to {cls.schema_version})"
+        )
+    try:
+        return Envelope[cls].model_validate(raw)  # type: ignore[valid-type]
+    except ValidationError as e:
+        raise UndeliverableEvent(f"invalid {event_type}: {e}") from e

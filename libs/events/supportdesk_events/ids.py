@@ -1,0 +1,15 @@
+"""Deterministic ids for events derived from other events: replay re-derives the same ids."""
+
+from __future__ import annotations
+
+import uuid
+
+NAMESPACE = uuid.UUID("6f1c1c52-6c0b-4c59-9b55-3c1e1e6d7a10")
+
+
+def derived_event_id(cause_id: uuid.UUID, event_type: str, discriminator: str = "") -> uuid.UUID:
+    """The id of the `event_type` event caused by `cause_id`.
+
+    `discriminator` separates several events of one type from one cause (e.g. one per clock).
+    """
+    return uuid.uuid5(NAMESPACE, f"{cause_id}/{event_type}/{discriminator}")

@@ -1,0 +1,82 @@
+"""Alembic, the same way for every service: `migrate()` runs a service's migrations to head.
+
+A service's `migrations/env.py` is one call: `run_env(metadata)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from .db import ensure_database, service_url
+from .settings import ServiceSettings
+
+
+def alembic_config(settings: ServiceSettings, script_location: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", script_location)
+    cfg.attributes["url"] = service_url(settings.database_url, settings.database_name)
+    return cfg
+
+
+def migrate(settings: ServiceSettings, script_location: str) -> None:
+    """Create the service's database if needed and upgrade it to the newest revision.
+
+    Synchronous (Alembic is); from async code call it with `asyncio.to_thread`.
+    """
+    asyncio.run(ensure_database(settings.database_url, settings.database_name))
+    command.upgrade(alembic_config(settings, script_location), "head")
+
+
+def run_env(target_metadata: MetaData) -> None:
+    url = context.config.attributes["url"]
+
+    def upgrade(conn: Connection) -> None:
+        context.configure(connection=conn, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as conn:
+            await conn.run_sync(upgrade)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def create_plumbing_v1() -> None:
+    """The events (outbox) and inbox tables, as of version 1. Called from each service's first
+    revision; frozen here so a later change to `db.plumbing_tables` gets a new step of its own."""
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql as pg
+
+    op.create_table(
+        "events",
+        sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False, unique=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("ticket_id", sa.Text, nullable=False),
+        sa.Column("stream_version", sa.Integer, nullable=True),
+        sa.Column("event_type", sa.Text, nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("envelope", pg.JSONB, nullable=False),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("events_unpublished", "events", ["position"], postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index("events_by_ticket", "events", ["ticket_id", "position"])
+    op.create_index("events_stream_version", "events", ["ticket_id", "stream_version"], unique=True,
+                    postgresql_where=sa.text("stream_version IS NOT NULL"))
+    op.create_table(
+        "inbox",
+        sa.Column("consumer", sa.Text, nullable=False),
+        sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.PrimaryKeyConstraint("consumer", "event_id"),
+    )

@@ -1,0 +1,32 @@
+"""Settings every service shares. A service subclasses this with its env prefix (INTAKE_, ...)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    # Shared by all services: exact env names, no prefix.
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:55432/postgres",
+        validation_alias="DATABASE_URL",
+        description="A PostgreSQL server; each service creates and uses its own database on it.",
+    )
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic_prefix: str = Field("", validation_alias="KAFKA_TOPIC_PREFIX")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+
+    # Per service, with the service's prefix (INTAKE_DATABASE_NAME, INTAKE_PORT, ...).
+    database_name: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    consumer_batch_size: int = 200
+    # Bearer keys for agent, admin and ops endpoints, comma-separated. None set: those endpoints
+    # refuse everyone (secure by default); `make run` sets a development key.
+    api_keys: str = ""
+
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]

@@ -1,0 +1,29 @@
+"""Topic names, defined once. A deployment may prefix them all (KAFKA_TOPIC_PREFIX)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    LIFECYCLE = "tickets.lifecycle"
+    TRIAGE = "tickets.triage"
+    SLA = "tickets.sla"
+    ESCALATION = "tickets.escalation"
+    NOTIFICATIONS = "tickets.notifications"
+
+
+SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier")
+
+
+def dead_letter_topic(consumer: str) -> str:
+    """Each consuming service has its own dead-letter topic, so it can re-drive its own failures."""
+    return f"deadletter.{consumer}"
+
+
+def all_topics() -> list[str]:
+    return [t.value for t in Topic] + [dead_letter_topic(s) for s in SERVICE_NAMES]
+
+
+def qualified(topic: str, prefix: str) -> str:
+    return f"{prefix}{topic}"

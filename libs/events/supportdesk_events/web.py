@@ -1,0 +1,223 @@
+"""What every service's HTTP app has: lifespan running its relay and consumer, health, readiness,
+metrics, and RFC 9457 problem+json errors that name the offending field."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .clock import Clock, SystemClock
+from .consumer import EventConsumer, Handler
+from .db import create_engine
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    settings: ServiceSettings
+    routers: Sequence[APIRouter] = ()
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    description: str = ""
+
+
+class ServiceRuntime:
+    """The long-lived parts of a running service, shared by its routes."""
+
+    def __init__(self, definition: ServiceDefinition) -> None:
+        s = definition.settings
+        self.definition = definition
+        self.settings = s
+        self.clock = definition.clock
+        self.engine: AsyncEngine = create_engine(s.database_url, s.database_name)
+        self.relay = OutboxRelay(self.engine, service=definition.name,
+                                 bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix)
+        self.consumer = (
+            EventConsumer(self.engine, service=definition.name, handlers=definition.handlers,
+                          bootstrap_servers=s.kafka_bootstrap_servers, clock=self.clock,
+                          topic_prefix=s.topic_prefix, batch_size=s.consumer_batch_size)
+            if definition.handlers else None
+        )
+        self._stop = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def start(self) -> None:
+        self._tasks["outbox-relay"] = asyncio.create_task(self._supervise("outbox relay", self.relay.run))
+        if self.consumer is not None:
+            self._tasks["consumer"] = asyncio.create_task(self._supervise("consumer", self.consumer.run))
+
+    async def _supervise(self, what: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Keep a background loop alive: a broker or database outage is waited out, not fatal."""
+        while not self._stop.is_set():
+            try:
+                await run(self._stop)
+            except Exception:
+                log.exception("%s stopped unexpectedly; restarting in 2s", what)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), 2.0)
+                except TimeoutError:
+                    pass
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks.values(), timeout=30)
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(3):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as e:
+            checks["database"] = f"unavailable: {type(e).__name__}"
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    request_timeout_ms=3000)
+        try:
+            async with asyncio.timeout(4):
+                await admin.start()
+                await admin.describe_cluster()
+            checks["kafka"] = "ok"
+        except Exception as e:
+            checks["kafka"] = f"unavailable: {type(e).__name__}"
+        finally:
+            await admin.close()
+        for name, task in self._tasks.items():
+            checks[name] = "running" if not task.done() else "stopped"
+        return checks
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    if credentials is None:
+        return False
+    given = credentials.credentials.encode()
+    # Compare against every key, in constant time, so timing tells nothing about which matched.
+    matches = [hmac.compare_digest(given, key.encode()) for key in runtime.settings.api_key_list()]
+    return any(matches)
+
+
+def require_agent(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    if not bearer_is_agent_key(runtime, credentials):
+        raise StarletteHTTPException(401, "a valid agent API key is required (Authorization: Bearer <key>)",
+                                     headers={"WWW-Authenticate": "Bearer"})
+
+
+AgentAuth = Depends(require_agent)
+
+
+class Problem(Exception):
+    """Raise from a route to answer problem+json; `extra` members go into the body."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail, self.extra = status, title, detail, extra
+
+
+def problem_response(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem_response(422, "Invalid request", f"invalid or missing: {fields}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = problem_response(exc.status_code, _title(exc.status_code), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(Problem)
+    async def problem(_: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def create_app(definition: ServiceDefinition) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime(definition)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=f"supportdesk {definition.name}", description=definition.description, lifespan=lifespan)
+    install_problem_handlers(app)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up and serving HTTP."""
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "a dependency is unavailable"}})
+    async def readyz(runtime: Runtime) -> JSONResponse:
+        """Ready to work: database and Kafka answer, background loops run."""
+        checks = await runtime.readiness()
+        ok = all(v in ("ok", "running") for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in definition.routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""triage: the right priority, severity, request type and queue for every ticket."""

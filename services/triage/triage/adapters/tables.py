@@ -1,0 +1,21 @@
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from supportdesk_events.db import plumbing_tables
+
+metadata = MetaData()
+events, inbox = plumbing_tables(metadata)
+
+ticket_triage = Table(
+    "ticket_triage",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("number", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("severity", Integer),
+    Column("request_type", Text, nullable=False),
+    Column("queue", Text, nullable=False),
+    Column("sla_exempt", Boolean, nullable=False),
+    Column("swat", Boolean, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("triaged_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Triage rules: pure functions of what a ticket says, no framework imports."""

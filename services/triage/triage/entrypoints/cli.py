@@ -1,0 +1,8 @@
+from supportdesk_events.cli import service_main
+
+from ..settings import Settings
+
+
+def main() -> int:
+    return service_main(name="triage", settings_factory=Settings,
+                        app_factory="triage.entrypoints.app:build_app", migrations="triage:migrations")
