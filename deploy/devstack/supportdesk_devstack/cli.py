@@ -40,8 +40,8 @@ class Servers:
         c = self.config
         try:
             if not c.external_kafka:
-                fetch_jars(c.data_dir)
-                self.kafka = KafkaNode(c.data_dir, c.host, c.kafka_port, c.kafka_controller_port)
+                libs = fetch_jars(c.cache_dir)
+                self.kafka = KafkaNode(libs, c.data_dir, c.host, c.kafka_port, c.kafka_controller_port)
                 self.kafka.start()
             if not c.external_database_url:
                 self.postgres = PostgresServer(c.data_dir, c.host, c.postgres_port, durable=self.durable)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     config = StackConfig.from_env()
     try:
         if args.command == "fetch-kafka":
-            print(fetch_jars(config.data_dir))
+            print(fetch_jars(config.cache_dir))
             return 0
         return run(config)
     except StackError as e:

@@ -44,14 +44,18 @@ class StackConfig:
     kafka_controller_port: int
     postgres_port: int
     host: str = "127.0.0.1"
+    # Kafka's jars, resolved once and shared by `make run` and throw-away test stacks.
+    cache_dir: Path = REPO_ROOT / ".data"
     # Set when the operator points us at servers of their own; then nothing embedded starts.
     external_kafka: str | None = None
     external_database_url: str | None = None
 
     @classmethod
     def from_env(cls) -> StackConfig:
+        data_dir = Path(os.environ.get("SUPPORTDESK_DATA_DIR", REPO_ROOT / ".data")).resolve()
         return cls(
-            data_dir=Path(os.environ.get("SUPPORTDESK_DATA_DIR", REPO_ROOT / ".data")).resolve(),
+            data_dir=data_dir,
+            cache_dir=data_dir,
             kafka_port=int(os.environ.get("SUPPORTDESK_KAFKA_PORT", 9092)),
             kafka_controller_port=int(os.environ.get("SUPPORTDESK_KAFKA_CONTROLLER_PORT", 9093)),
             postgres_port=int(os.environ.get("SUPPORTDESK_POSTGRES_PORT", 55432)),

@@ -23,9 +23,9 @@ def _require(tool: str, why: str) -> str:
     return path
 
 
-def fetch_jars(data_dir: Path) -> Path:
-    """Copy the broker's runtime jars into data_dir/kafka-libs once (keyed by the pom's content)."""
-    libs = data_dir / "kafka-libs"
+def fetch_jars(cache_dir: Path) -> Path:
+    """Copy the broker's runtime jars into cache_dir/kafka-libs once (keyed by the pom's content)."""
+    libs = cache_dir / "kafka-libs"
     stamp = libs / ".pom"
     pom = POM.read_text()
     if stamp.exists() and stamp.read_text() == pom:
@@ -45,9 +45,9 @@ def fetch_jars(data_dir: Path) -> Path:
 
 
 class KafkaNode:
-    def __init__(self, data_dir: Path, host: str, port: int, controller_port: int) -> None:
+    def __init__(self, libs: Path, data_dir: Path, host: str, port: int, controller_port: int) -> None:
         self.home = data_dir / "kafka"
-        self.libs = data_dir / "kafka-libs"
+        self.libs = libs
         self.host, self.port, self.controller_port = host, port, controller_port
         self.process: ManagedProcess | None = None
 

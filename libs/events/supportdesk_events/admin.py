@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from .topics import all_topics
+from .topics import all_topics, dead_letter_topic
 
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
 async def ensure_topics(bootstrap_servers: str, prefix: str = "", partitions: int = 6,
-                        replication_factor: int = 1) -> list[str]:
-    """Create any missing topic; return the names created."""
+                        replication_factor: int = 1, extra_consumers: tuple[str, ...] = ()) -> list[str]:
+    """Create any missing topic (and dead-letter topics for `extra_consumers`); return those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [prefix + t for t in all_topics()]
+        wanted = [prefix + t for t in all_topics()] + [prefix + dead_letter_topic(c) for c in extra_consumers]
         missing = [t for t in wanted if t not in existing]
         if missing:
             await admin.create_topics(

@@ -1,3 +1,4 @@
+import triage
 from fastapi import FastAPI
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
@@ -15,6 +16,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             routers=[tickets.router],
             handlers=HANDLERS,
             clock=clock or SystemClock(),
-            description=__import__("triage").__doc__ or "",
+            description=triage.__doc__ or "",
         )
     )

@@ -1,0 +1,40 @@
+# supportdesk: `make run` starts everything on this machine; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PACKAGES := libs/events deploy/devstack services/intake services/triage services/sla-clock \
+            services/escalation services/notifier
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test unit lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@command -v java >/dev/null || { echo "error: java not found (Kafka runs on Java 17)"; exit 1; }
+	@command -v mvn  >/dev/null || { echo "error: mvn not found (Kafka's jars come from Maven Central)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	$(BIN)/devstack fetch-kafka
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/devstack run
+
+test: setup
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m "not integration and not e2e"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup
+	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(BIN)/python $$b; done || echo "no benchmarks yet"
+
+clean:
+	rm -rf .data

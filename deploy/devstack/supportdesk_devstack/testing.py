@@ -1,0 +1,190 @@
+"""Pytest fixtures on real servers: one Kafka broker and one PostgreSQL for the test session.
+
+They start embedded (throw-away data, free ports) unless KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL
+name servers of your own. Tests isolate themselves by topic prefix and database name, not by
+fakes: each test gets its own topics and its own databases on the same real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from supportdesk_events.admin import ensure_topics
+from supportdesk_events.db import drop_database
+
+from .cli import BIN, Servers
+from .config import StackConfig
+from .process import ManagedProcess, wait_until
+
+T = TypeVar("T")
+
+TEST_API_KEY = "test-agent-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    env = StackConfig.from_env()
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        cache_dir=env.cache_dir,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        postgres_port=free_port(),
+        external_kafka=env.external_kafka,
+        external_database_url=env.external_database_url,
+    )
+    stack = Servers(config, durable=False)
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@dataclass
+class Sandbox:
+    """One test's private corner of the shared servers: topic prefix and database names.
+    Consumers named "probe" (plumbing tests) get a dead-letter topic too."""
+
+    servers: Servers
+    prefix: str
+    databases: list[str] = field(default_factory=list)
+
+    def database(self, service: str) -> str:
+        name = f"t_{self.prefix.strip('.')}_{service.replace('-', '_')}"
+        self.databases.append(name)
+        return name
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.servers.bootstrap_servers,
+            "DATABASE_URL": self.servers.database_url,
+            "KAFKA_TOPIC_PREFIX": self.prefix,
+        }
+
+
+@pytest_asyncio.fixture
+async def space(servers: Servers) -> AsyncIterator[Sandbox]:
+    ts = Sandbox(servers, prefix=f"t{uuid.uuid4().hex[:10]}.")
+    await ensure_topics(servers.bootstrap_servers, ts.prefix, partitions=3, extra_consumers=("probe",))
+    yield ts
+    for db in ts.databases:
+        await drop_database(servers.database_url, db)
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns a truthy value; fail after `timeout` naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+@dataclass
+class RunningService:
+    name: str
+    url: str
+    process: ManagedProcess
+
+    def client(self, api_key: str | None = TEST_API_KEY) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
+
+
+def start_service(name: str, space: Sandbox, log_dir: Path, extra_env: dict[str, str] | None = None
+                  ) -> RunningService:
+    """Migrate and serve one service as a real process, the way `make run` does."""
+    package = name.replace("-", "_").upper()
+    port = free_port()
+    env = {
+        **space.env(),
+        f"{package}_DATABASE_NAME": space.database(name),
+        f"{package}_PORT": str(port),
+        f"{package}_API_KEYS": TEST_API_KEY,
+        **(extra_env or {}),
+    }
+    exe = str(BIN / name)
+    migrated = subprocess.run([exe, "migrate"], env={**os.environ, **env}, capture_output=True, text=True)
+    if migrated.returncode != 0:
+        raise AssertionError(f"{name} migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+    proc = ManagedProcess(name, [exe, "serve"], log_dir / f"{name}.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, timeout=60, what=f"{name} service", alive=proc.alive, log=proc.log)
+    return RunningService(name, url, proc)
+
+
+@pytest.fixture
+def services(space: Sandbox, tmp_path: Path) -> Iterator[Callable[..., RunningService]]:
+    """Start services by name; all are stopped at the end of the test."""
+    started: list[RunningService] = []
+
+    def start(name: str, **extra_env: str) -> RunningService:
+        svc = start_service(name, space, tmp_path, extra_env)
+        started.append(svc)
+        return svc
+
+    yield start
+    for svc in reversed(started):
+        svc.process.stop()
+    if sys.exc_info()[0] is not None:  # pragma: no cover - diagnostics only
+        for svc in started:
+            print(svc.process.log.read_text()[-3000:])
+
+
+async def produce(space: Sandbox, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Write raw (key, value) messages to `topic` (unprefixed name), as any producer could."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=space.servers.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send_and_wait(space.prefix + topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def read_topic(space: Sandbox, topic: str, *, expect: int, timeout: float = 30.0) -> list[Any]:
+    """Read `topic` (unprefixed name) from the start until `expect` messages are in, or time out."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(space.prefix + topic, bootstrap_servers=space.servers.bootstrap_servers,
+                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    got: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(got) < expect and time.monotonic() < deadline:
+            for msgs in (await consumer.getmany(timeout_ms=200)).values():
+                got.extend(msgs)
+    finally:
+        await consumer.stop()
+    return got

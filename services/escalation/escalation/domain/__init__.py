@@ -1,0 +1,1 @@
+"""Escalation rules: levels and triggers. Pure Python, no framework imports."""

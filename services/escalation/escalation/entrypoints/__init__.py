@@ -1,0 +1,1 @@
+"""How the outside world reaches escalation: the HTTP app and the command line."""

@@ -1,0 +1,1 @@
+"""The ticket aggregate and its rules: pure Python, no framework imports."""

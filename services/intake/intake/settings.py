@@ -1,0 +1,10 @@
+from pydantic_settings import SettingsConfigDict
+from supportdesk_events.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    database_name: str = "supportdesk_intake"
+    port: int = 8001
+    ticket_number_prefix: str = "TKT"

@@ -1,0 +1,1 @@
+"""notifier: tells customers and staff by email and signed webhooks, exactly once per event."""

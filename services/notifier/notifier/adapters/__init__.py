@@ -1,0 +1,1 @@
+"""notifier's database: contacts per ticket and the delivery ledger, beside the events (outbox) and inbox."""

@@ -1,0 +1,1 @@
+"""Notification rules: who hears about what, when. Pure Python, no framework imports."""

@@ -1,0 +1,33 @@
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+from supportdesk_events.web import AgentAuth, Runtime
+
+from ...adapters.tables import deliveries
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"], dependencies=[AgentAuth])
+
+
+class DeliveryView(BaseModel):
+    cause_event_id: UUID
+    ticket_id: str
+    recipient: str
+    channel: str
+    template: str
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    created_at: datetime
+
+
+@router.get("", response_model=list[DeliveryView])
+async def list_notifications(runtime: Runtime, ticket_id: str = Query(min_length=1)) -> list[DeliveryView]:
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(
+            select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.created_at)
+        )).all()
+    return [DeliveryView.model_validate(r._mapping) for r in rows]

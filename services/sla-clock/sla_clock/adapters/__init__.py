@@ -1,0 +1,1 @@
+"""sla-clock's database: clocks read model beside the events (outbox) and inbox."""

@@ -1,0 +1,1 @@
+"""SLA rules: calendars, policies, targets. Pure Python, no framework imports."""

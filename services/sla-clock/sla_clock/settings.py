@@ -1,0 +1,9 @@
+from pydantic_settings import SettingsConfigDict
+from supportdesk_events.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SLA_CLOCK_", extra="ignore")
+
+    database_name: str = "supportdesk_sla_clock"
+    port: int = 8003
