@@ -4,6 +4,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
+
 from supportdesk_devstack.testing import RunningService, eventually
 
 pytestmark = pytest.mark.e2e
@@ -18,10 +19,15 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
     intake, triage, sla = running["intake"], running["triage"], running["sla-clock"]
 
     async with intake.client(api_key=None) as web:
-        accepted = await web.post("/v1/tickets", json={
-            "requester_email": "dana@customer.example", "subject": "Dashboard export fails",
-            "description": "Export to CSV returns an empty file since this morning.", "severity": 2,
-        })
+        accepted = await web.post(
+            "/v1/tickets",
+            json={
+                "requester_email": "dana@customer.example",
+                "subject": "Dashboard export fails",
+                "description": "Export to CSV returns an empty file since this morning.",
+                "severity": 2,
+            },
+        )
     assert accepted.status_code == 202, accepted.text
     ticket = accepted.json()
     ticket_id, token = ticket["ticket_id"], ticket["access_token"]
@@ -29,6 +35,7 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
     assert accepted.headers["location"] == f"/v1/tickets/{ticket_id}"
 
     async with triage.client() as agent:
+
         async def triaged() -> dict | None:  # type: ignore[type-arg]
             r = await agent.get(f"/v1/tickets/{ticket_id}/triage")
             return r.json() if r.status_code == 200 else None
@@ -37,6 +44,7 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
     assert (decision["priority"], decision["rule"], decision["swat"]) == ("high", "severity-2", True)
 
     async with sla.client() as agent:
+
         async def running_clock() -> dict | None:  # type: ignore[type-arg]
             r = await agent.get(f"/v1/tickets/{ticket_id}/sla")
             clocks = r.json()["clocks"] if r.status_code == 200 else []
@@ -58,8 +66,11 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
     assert datetime.fromisoformat(view["opened_at"]) == started
 
     async with intake.client(api_key=None) as web:
-        other = (await web.post("/v1/tickets", json={
-            "requester_email": "eve@elsewhere.example", "subject": "x", "description": "y"})).json()
+        other = (
+            await web.post(
+                "/v1/tickets", json={"requester_email": "eve@elsewhere.example", "subject": "x", "description": "y"}
+            )
+        ).json()
     async with intake.client(api_key=other["access_token"]) as stranger:
         assert (await stranger.get(f"/v1/tickets/{ticket_id}")).status_code == 404
     async with intake.client(api_key=None) as anonymous:
@@ -69,6 +80,7 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
 
     # The other two consumed their share: escalation saw the triage, notifier knows whom to tell.
     async with running["escalation"].client() as agent:
+
         async def escalation_state() -> dict | None:  # type: ignore[type-arg]
             r = await agent.get(f"/v1/tickets/{ticket_id}/escalation")
             return r.json() if r.status_code == 200 else None
@@ -91,8 +103,11 @@ async def test_every_service_has_health_readiness_metrics_docs_and_guards_its_re
             assert "supportdesk_outbox_published_total" in metrics.text
             assert (await http.get("/openapi.json")).json()["info"]["title"] == f"supportdesk {name}"
             if name != "intake":
-                path = "/v1/notifications?ticket_id=x" if name == "notifier" else "/v1/tickets/x/" + {
-                    "triage": "triage", "sla-clock": "sla", "escalation": "escalation"}[name]
+                path = (
+                    "/v1/notifications?ticket_id=x"
+                    if name == "notifier"
+                    else "/v1/tickets/x/" + {"triage": "triage", "sla-clock": "sla", "escalation": "escalation"}[name]
+                )
                 denied = await http.get(path)
                 assert denied.status_code == 401
                 assert denied.headers["content-type"] == "application/problem+json"
@@ -101,8 +116,9 @@ async def test_every_service_has_health_readiness_metrics_docs_and_guards_its_re
 async def test_bad_input_is_a_problem_naming_the_field(services: Callable[..., RunningService]) -> None:
     intake = services("intake")
     async with intake.client(api_key=None) as web:
-        r = await web.post("/v1/tickets", json={"requester_email": "not-an-address", "subject": "s",
-                                                "description": "d", "severity": 7})
+        r = await web.post(
+            "/v1/tickets", json={"requester_email": "not-an-address", "subject": "s", "description": "d", "severity": 7}
+        )
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     fields = {e["field"] for e in r.json()["errors"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import secrets
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import threading
 from pathlib import Path
 
 import httpx
+
 from supportdesk_events.admin import ensure_topics
 
 from .config import SERVICES, ServiceSpec, StackConfig
@@ -125,8 +127,13 @@ def run(config: StackConfig) -> int:
         for spec in SERVICES:
             processes.append(start_service(spec, env, log_dir))
         for spec, proc in zip(SERVICES, processes, strict=True):
-            wait_until(lambda s=spec: _ready(f"http://127.0.0.1:{s.port}/readyz"), timeout=90,
-                       what=f"{spec.name} service", alive=proc.alive, log=proc.log)
+            wait_until(
+                functools.partial(_ready, f"http://127.0.0.1:{spec.port}/readyz"),
+                timeout=90,
+                what=f"{spec.name} service",
+                alive=proc.alive,
+                log=proc.log,
+            )
         print("\nsupportdesk is running:")
         for spec in SERVICES:
             print(f"  {spec.name:<11} http://127.0.0.1:{spec.port}   docs: http://127.0.0.1:{spec.port}/docs")
@@ -155,8 +162,9 @@ def run(config: StackConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="devstack", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start Kafka, PostgreSQL and the five services; Ctrl-C stops")
     sub.add_parser("fetch-kafka", help="resolve the Kafka broker's jars from Maven Central")

@@ -34,9 +34,18 @@ def fetch_jars(cache_dir: Path) -> Path:
     shutil.rmtree(libs, ignore_errors=True)
     libs.mkdir(parents=True)
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={libs}"],
-        capture_output=True, text=True,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise StackError(f"Maven could not resolve Kafka from {POM}:\n{result.stdout}\n{result.stderr}")
@@ -62,36 +71,43 @@ class KafkaNode:
         self.home.mkdir(parents=True, exist_ok=True)
         conf = self.home / "server.properties"
         conf.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
-                f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                f"log.dirs={self.home / 'data'}",
-                # One node: internal topics cannot have more replicas than brokers.
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                # Topics are created explicitly with their settings; a typo must not invent one.
-                "auto.create.topics.enable=false",
-                "group.initial.rebalance.delay.ms=0",
-                "num.partitions=6",
-                "",
-            ])
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
+                    f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.home / 'data'}",
+                    # One node: internal topics cannot have more replicas than brokers.
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    # Topics are created explicitly with their settings; a typo must not invent one.
+                    "auto.create.topics.enable=false",
+                    "group.initial.rebalance.delay.ms=0",
+                    "num.partitions=6",
+                    "",
+                ]
+            )
         )
         return conf
 
     def _jvm(self, main: str, *args: str) -> list[str]:
         return [
-            self._java(), "-Xms256m", "-Xmx768m", "-cp", f"{self.libs}/*",
+            self._java(),
+            "-Xms256m",
+            "-Xmx768m",
+            "-cp",
+            f"{self.libs}/*",
             f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={self.home}",
-            main, *args,
+            main,
+            *args,
         ]
 
     def format_if_new(self, conf: Path) -> None:
@@ -100,7 +116,8 @@ class KafkaNode:
         cluster_id = uuid.uuid4().hex[:22]  # any 22-char id; Kafka only needs it stable per node
         result = subprocess.run(
             self._jvm("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(conf)),
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
@@ -112,8 +129,13 @@ class KafkaNode:
         self.format_if_new(conf)
         self.process = ManagedProcess("kafka", self._jvm("kafka.Kafka", str(conf)), self.home / "stdout.log")
         proc = self.process
-        wait_until(lambda: port_is_open(self.host, self.port) and broker_answers(self.bootstrap),
-                   timeout=timeout, what="Kafka broker", alive=proc.alive, log=proc.log)
+        wait_until(
+            lambda: port_is_open(self.host, self.port) and broker_answers(self.bootstrap),
+            timeout=timeout,
+            what="Kafka broker",
+            alive=proc.alive,
+            log=proc.log,
+        )
 
     def stop(self) -> None:
         if self.process is not None:

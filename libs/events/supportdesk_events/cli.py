@@ -35,8 +35,9 @@ def service_main(
         return 0
     if args.command == "serve":
         configure_logging(name, settings.log_level)
-        uvicorn.run(app_factory, factory=True, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False)
+        uvicorn.run(
+            app_factory, factory=True, host=settings.host, port=settings.port, log_config=None, access_log=False
+        )
         return 0
     handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)

@@ -42,8 +42,7 @@ class HandlerContext:
 
     async def emit(self, cause: Envelope[Any], payload: P, discriminator: str = "") -> Envelope[P]:
         """Record an event caused by `cause`, with an id derived from it (replay-safe)."""
-        env = derived_envelope(cause, payload, producer=self.service, clock=self.clock,
-                               discriminator=discriminator)
+        env = derived_envelope(cause, payload, producer=self.service, clock=self.clock, discriminator=discriminator)
         self.recorded.extend(await record(self.conn, [env]))
         return env
 
@@ -88,8 +87,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
         )
-        dead_letters = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
-                                        enable_idempotence=True)
+        dead_letters = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True)
         self.consumer = consumer
         await consumer.start()
         await dead_letters.start()
@@ -114,8 +112,9 @@ class EventConsumer:
             await dead_letters.stop()
             await consumer.stop()
 
-    async def _apply(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]],
-                     dead_letters: AIOKafkaProducer) -> None:
+    async def _apply(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]], dead_letters: AIOKafkaProducer
+    ) -> None:
         dead: list[tuple[ConsumerRecord[Any, Any], str]] = []
         outcomes: list[tuple[str, str]] = []
         async with self.engine.begin() as conn:
@@ -145,8 +144,13 @@ class EventConsumer:
         for event_type, outcome in outcomes:
             metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
 
-    async def _handle(self, conn: AsyncConnection, env: Envelope[Event],
-                      msg: ConsumerRecord[Any, Any], dead: list[tuple[ConsumerRecord[Any, Any], str]]) -> str:
+    async def _handle(
+        self,
+        conn: AsyncConnection,
+        env: Envelope[Event],
+        msg: ConsumerRecord[Any, Any],
+        dead: list[tuple[ConsumerRecord[Any, Any], str]],
+    ) -> str:
         handler = self.handlers.get(env.event_type)
         if handler is None:
             return "ignored"  # on our topic, not our business

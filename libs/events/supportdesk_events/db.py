@@ -44,8 +44,13 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("published_at", DateTime(timezone=True), nullable=True),
         Index("events_unpublished", "position", postgresql_where=text("published_at IS NULL")),
         Index("events_by_ticket", "ticket_id", "position"),
-        Index("events_stream_version", "ticket_id", "stream_version", unique=True,
-              postgresql_where=text("stream_version IS NOT NULL")),
+        Index(
+            "events_stream_version",
+            "ticket_id",
+            "stream_version",
+            unique=True,
+            postgresql_where=text("stream_version IS NOT NULL"),
+        ),
     )
     inbox = Table(
         "inbox",
@@ -68,8 +73,7 @@ def asyncpg_dsn(url: URL) -> str:
 
 
 def create_engine(server_url: str, database: str) -> AsyncEngine:
-    return create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10,
-                               pool_pre_ping=True)
+    return create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 async def ensure_database(server_url: str, database: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -43,6 +43,11 @@ class Envelope(BaseModel, Generic[P]):
         return REGISTRY[self.event_type].topic.value
 
 
+def _envelope_of(payload: P) -> type[Envelope[P]]:
+    """The envelope class parametrised by the payload's own class, so it validates and dumps as it."""
+    return cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
+
+
 def new_envelope(
     payload: P,
     *,
@@ -54,7 +59,7 @@ def new_envelope(
 ) -> Envelope[P]:
     """An event that starts a causal chain (a command or an inbound message)."""
     eid = event_id or uuid.uuid4()
-    return Envelope[type(payload)](  # type: ignore[misc]
+    return _envelope_of(payload)(
         event_id=eid,
         event_type=payload.event_type,
         schema_version=payload.schema_version,
@@ -76,7 +81,7 @@ def derived_envelope(
     discriminator: str = "",
 ) -> Envelope[P]:
     """An event caused by `cause`: its id is a function of the cause, so replay re-derives it."""
-    return Envelope[type(payload)](  # type: ignore[misc]
+    return _envelope_of(payload)(
         event_id=derived_event_id(cause.event_id, payload.event_type, discriminator),
         event_type=payload.event_type,
         schema_version=payload.schema_version,

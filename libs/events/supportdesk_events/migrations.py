@@ -71,8 +71,13 @@ def create_plumbing_v1() -> None:
     )
     op.create_index("events_unpublished", "events", ["position"], postgresql_where=sa.text("published_at IS NULL"))
     op.create_index("events_by_ticket", "events", ["ticket_id", "position"])
-    op.create_index("events_stream_version", "events", ["ticket_id", "stream_version"], unique=True,
-                    postgresql_where=sa.text("stream_version IS NOT NULL"))
+    op.create_index(
+        "events_stream_version",
+        "events",
+        ["ticket_id", "stream_version"],
+        unique=True,
+        postgresql_where=sa.text("stream_version IS NOT NULL"),
+    )
     op.create_table(
         "inbox",
         sa.Column("consumer", sa.Text, nullable=False),

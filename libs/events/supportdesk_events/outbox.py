@@ -64,8 +64,16 @@ async def record(
 
 
 class OutboxRelay:
-    def __init__(self, engine: AsyncEngine, *, service: str, bootstrap_servers: str, topic_prefix: str = "",
-                 batch_size: int = 500, idle_poll_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        service: str,
+        bootstrap_servers: str,
+        topic_prefix: str = "",
+        batch_size: int = 500,
+        idle_poll_seconds: float = 2.0,
+    ) -> None:
         self.engine = engine
         self.service = service
         self.bootstrap_servers = bootstrap_servers
@@ -118,8 +126,7 @@ class OutboxRelay:
         sends = []
         for row in rows:
             key, value, headers = encode_recorded(row.envelope)
-            sends.append(await self.producer.send(self.topic_prefix + row.topic, value=value, key=key,
-                                                  headers=headers))
+            sends.append(await self.producer.send(self.topic_prefix + row.topic, value=value, key=key, headers=headers))
         await asyncio.gather(*sends)
         async with self.engine.begin() as conn:
             await conn.execute(

@@ -4,6 +4,7 @@ metrics, and RFC 9457 problem+json errors that name the offending field."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -51,13 +52,24 @@ class ServiceRuntime:
         self.settings = s
         self.clock = definition.clock
         self.engine: AsyncEngine = create_engine(s.database_url, s.database_name)
-        self.relay = OutboxRelay(self.engine, service=definition.name,
-                                 bootstrap_servers=s.kafka_bootstrap_servers, topic_prefix=s.topic_prefix)
+        self.relay = OutboxRelay(
+            self.engine,
+            service=definition.name,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topic_prefix=s.topic_prefix,
+        )
         self.consumer = (
-            EventConsumer(self.engine, service=definition.name, handlers=definition.handlers,
-                          bootstrap_servers=s.kafka_bootstrap_servers, clock=self.clock,
-                          topic_prefix=s.topic_prefix, batch_size=s.consumer_batch_size)
-            if definition.handlers else None
+            EventConsumer(
+                self.engine,
+                service=definition.name,
+                handlers=definition.handlers,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                clock=self.clock,
+                topic_prefix=s.topic_prefix,
+                batch_size=s.consumer_batch_size,
+            )
+            if definition.handlers
+            else None
         )
         self._stop = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -74,10 +86,8 @@ class ServiceRuntime:
                 await run(self._stop)
             except Exception:
                 log.exception("%s stopped unexpectedly; restarting in 2s", what)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 2.0)
-                except TimeoutError:
-                    pass
 
     async def stop(self) -> None:
         self._stop.set()
@@ -94,8 +104,7 @@ class ServiceRuntime:
             checks["database"] = "ok"
         except Exception as e:
             checks["database"] = f"unavailable: {type(e).__name__}"
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers,
-                                    request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000)
         try:
             async with asyncio.timeout(4):
                 await admin.start()
@@ -133,8 +142,11 @@ def require_agent(
     runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     if not bearer_is_agent_key(runtime, credentials):
-        raise StarletteHTTPException(401, "a valid agent API key is required (Authorization: Bearer <key>)",
-                                     headers={"WWW-Authenticate": "Bearer"})
+        raise StarletteHTTPException(
+            401,
+            "a valid agent API key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 AgentAuth = Depends(require_agent)
@@ -211,8 +223,9 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         """Ready to work: database and Kafka answer, background loops run."""
         checks = await runtime.readiness()
         ok = all(v in ("ok", "running") for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics() -> Response:

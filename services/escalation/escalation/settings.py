@@ -1,4 +1,5 @@
 from pydantic_settings import SettingsConfigDict
+
 from supportdesk_events.settings import ServiceSettings
 
 

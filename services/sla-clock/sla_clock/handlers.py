@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
+
 from supportdesk_events import Envelope, HandlerContext
 from supportdesk_events.catalogue import ClockKind, SlaClockStarted, TicketOpened, TicketTriaged
 
@@ -23,8 +24,14 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
     opened: TicketOpened = env.payload
     await ctx.conn.execute(
         insert(clocks)
-        .values(ticket_id=env.ticket_id, clock=ClockKind.FIRST_RESPONSE.value, cycle=FIRST_CYCLE,
-                state="awaiting_target", started_at=opened.opened_at, updated_at=ctx.clock.now())
+        .values(
+            ticket_id=env.ticket_id,
+            clock=ClockKind.FIRST_RESPONSE.value,
+            cycle=FIRST_CYCLE,
+            state="awaiting_target",
+            started_at=opened.opened_at,
+            updated_at=ctx.clock.now(),
+        )
         .on_conflict_do_nothing()
     )
 
@@ -33,12 +40,12 @@ async def on_ticket_triaged(ctx: HandlerContext, env: Envelope[Any]) -> None:
     triaged: TicketTriaged = env.payload
     key = dict(ticket_id=env.ticket_id, clock=ClockKind.FIRST_RESPONSE.value, cycle=FIRST_CYCLE)
     if triaged.sla_exempt:
-        values: dict[str, Any] = dict(state="exempt", priority=triaged.priority.value, due_at=None,
-                                      target_seconds=None)
+        values: dict[str, Any] = dict(state="exempt", priority=triaged.priority.value, due_at=None, target_seconds=None)
     else:
         due, target = targets.first_response_due(triaged.opened_at, triaged.priority)
-        values = dict(state="running", priority=triaged.priority.value, due_at=due,
-                      target_seconds=int(target.total_seconds()))
+        values = dict(
+            state="running", priority=triaged.priority.value, due_at=due, target_seconds=int(target.total_seconds())
+        )
     values.update(calendar=targets.CALENDAR, policy_version=targets.POLICY_VERSION, updated_at=ctx.clock.now())
     stmt = insert(clocks).values(**key, started_at=triaged.opened_at, **values)
     await ctx.conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
@@ -47,9 +54,15 @@ async def on_ticket_triaged(ctx: HandlerContext, env: Envelope[Any]) -> None:
     row = (await ctx.conn.execute(select(clocks).filter_by(**key))).one()
     await ctx.emit(
         env,
-        SlaClockStarted(clock=ClockKind.FIRST_RESPONSE, cycle=FIRST_CYCLE, started_at=row.started_at,
-                        due_at=row.due_at, target_seconds=row.target_seconds, calendar=row.calendar,
-                        policy_version=row.policy_version),
+        SlaClockStarted(
+            clock=ClockKind.FIRST_RESPONSE,
+            cycle=FIRST_CYCLE,
+            started_at=row.started_at,
+            due_at=row.due_at,
+            target_seconds=row.target_seconds,
+            calendar=row.calendar,
+            policy_version=row.policy_version,
+        ),
         discriminator=f"{ClockKind.FIRST_RESPONSE.value}/{FIRST_CYCLE}",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
+
 from supportdesk_events import Envelope, HandlerContext
 from supportdesk_events.catalogue import TicketOpened, TicketTriaged
 

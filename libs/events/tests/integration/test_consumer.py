@@ -1,7 +1,6 @@
 """The idempotent consumer on the real broker and database: duplicates, poison, dead letters."""
 
 import asyncio
-
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +9,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_events import (
     Envelope,
@@ -36,8 +36,9 @@ async def count_once_per_delivery(ctx: HandlerContext, env: Envelope[Any]) -> No
         await ctx.conn.execute(insert(applied).values(ticket_id=env.ticket_id, times=100))
         raise RuntimeError("cannot handle this ticket")
     stmt = insert(applied).values(ticket_id=env.ticket_id, times=1)
-    await ctx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"],
-                                                      set_={"times": applied.c.times + 1}))
+    await ctx.conn.execute(
+        stmt.on_conflict_do_update(index_elements=["ticket_id"], set_={"times": applied.c.times + 1})
+    )
 
 
 @pytest.fixture
@@ -53,9 +54,15 @@ async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def consumer(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[EventConsumer]:
-    c = EventConsumer(engine, service="probe", handlers={"TicketOpened": count_once_per_delivery},
-                      bootstrap_servers=space.servers.bootstrap_servers, clock=SystemClock(),
-                      topic_prefix=space.prefix, group_id=f"{space.prefix}probe")
+    c = EventConsumer(
+        engine,
+        service="probe",
+        handlers={"TicketOpened": count_once_per_delivery},
+        bootstrap_servers=space.servers.bootstrap_servers,
+        clock=SystemClock(),
+        topic_prefix=space.prefix,
+        group_id=f"{space.prefix}probe",
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop))
     yield c
@@ -64,8 +71,9 @@ async def consumer(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[EventCo
 
 
 def opened(ticket_id: str, subject: str = "s") -> Envelope[TicketOpened]:
-    payload = TicketOpened(number="TKT-1", channel=Channel.WEB, subject=subject, description="d",
-                           opened_at=datetime.now(UTC))
+    payload = TicketOpened(
+        number="TKT-1", channel=Channel.WEB, subject=subject, description="d", opened_at=datetime.now(UTC)
+    )
     return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
 
 
@@ -89,8 +97,9 @@ async def test_the_same_event_delivered_twice_changes_the_read_model_once(
     await eventually(lambda: times_applied(engine, "after"), what="the event after the duplicates")
     assert await times_applied(engine, "dup") == 1
     async with engine.connect() as conn:
-        inbox = (await conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :id"),
-                                    {"id": twice.event_id})).scalar()
+        inbox = (
+            await conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :id"), {"id": twice.event_id})
+        ).scalar()
     assert inbox == 1
 
 
@@ -124,8 +133,9 @@ async def test_a_handler_failure_is_rolled_back_dead_lettered_and_the_partition_
     assert reasons[1] == "unknown event type 'TicketTeleported'"
     # A poisoned event is not marked processed: re-driving it after a fix applies it.
     async with engine.connect() as conn:
-        assert (await conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :id"),
-                                   {"id": poison.event_id})).scalar() == 0
+        assert (
+            await conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :id"), {"id": poison.event_id})
+        ).scalar() == 0
 
 
 async def test_events_of_types_the_service_does_not_handle_are_skipped_quietly(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
 from supportdesk_events import OutboxRelay, SystemClock, decode, new_envelope, record
 from supportdesk_events.catalogue import Channel, TicketOpened, TicketReopened, Topic
@@ -30,8 +31,14 @@ async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def relay(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[OutboxRelay]:
-    r = OutboxRelay(engine, service="probe", bootstrap_servers=space.servers.bootstrap_servers,
-                    topic_prefix=space.prefix, batch_size=50, idle_poll_seconds=30)
+    r = OutboxRelay(
+        engine,
+        service="probe",
+        bootstrap_servers=space.servers.bootstrap_servers,
+        topic_prefix=space.prefix,
+        batch_size=50,
+        idle_poll_seconds=30,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(r.run(stop))
     yield r
@@ -40,8 +47,9 @@ async def relay(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[OutboxRela
 
 
 def reopened(ticket_id: str, n: int):  # type: ignore[no-untyped-def]
-    return new_envelope(TicketReopened(by="agent", reason=str(n)), ticket_id=ticket_id, producer="probe",
-                        clock=SystemClock())
+    return new_envelope(
+        TicketReopened(by="agent", reason=str(n)), ticket_id=ticket_id, producer="probe", clock=SystemClock()
+    )
 
 
 async def unpublished(engine: AsyncEngine) -> int:
@@ -55,7 +63,7 @@ async def test_committed_events_are_published_in_order_per_ticket_and_rolled_bac
     envs = [reopened("ticket-a", n) for n in range(120)]
     for i in range(0, 120, 10):  # many small transactions, as a service makes them
         async with engine.begin() as conn:
-            await record(conn, envs[i:i + 10])
+            await record(conn, envs[i : i + 10])
     with pytest.raises(RuntimeError):
         async with engine.begin() as conn:
             await record(conn, [reopened("ticket-a", 999)])
@@ -75,9 +83,12 @@ async def _zero(engine: AsyncEngine) -> bool:
 async def test_recording_the_same_event_twice_keeps_one_and_stream_versions_serialise_writers(
     space: Sandbox, engine: AsyncEngine
 ) -> None:
-    env = new_envelope(TicketOpened(number="TKT-9", channel=Channel.WEB, subject="s", description="d",
-                                    opened_at=datetime.now(UTC)), ticket_id="t", producer="probe",
-                       clock=SystemClock())
+    env = new_envelope(
+        TicketOpened(number="TKT-9", channel=Channel.WEB, subject="s", description="d", opened_at=datetime.now(UTC)),
+        ticket_id="t",
+        producer="probe",
+        clock=SystemClock(),
+    )
     async with engine.begin() as conn:
         assert await record(conn, [env], stream_version=0) == [env]
     async with engine.begin() as conn:

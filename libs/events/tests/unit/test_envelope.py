@@ -2,6 +2,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from supportdesk_events import (
     REGISTRY,
     ManualClock,
@@ -17,8 +18,14 @@ T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
 
 def opened(**overrides: object) -> TicketOpened:
-    fields: dict[str, object] = dict(number="TKT-1001", channel=Channel.WEB, requester_email="a@example.com",
-                                     subject="s", description="d", opened_at=T0)
+    fields: dict[str, object] = dict(
+        number="TKT-1001",
+        channel=Channel.WEB,
+        requester_email="a@example.com",
+        subject="s",
+        description="d",
+        opened_at=T0,
+    )
     fields.update(overrides)
     return TicketOpened.model_validate(fields)
 
@@ -46,10 +53,22 @@ def test_a_causal_chain_keeps_its_correlation_id() -> None:
     clock = ManualClock(T0)
     cause = new_envelope(opened(), ticket_id="t", producer="intake", clock=clock)
     assert cause.correlation_id == cause.event_id
-    child = derived_envelope(cause, TicketTriaged(priority=Priority.NORMAL, severity=None,
-                                                  request_type=RequestType.PROBLEM, queue="q", sla_exempt=False,
-                                                  swat=False, rule="r", channel=Channel.WEB, opened_at=T0),
-                             producer="triage", clock=clock)
+    child = derived_envelope(
+        cause,
+        TicketTriaged(
+            priority=Priority.NORMAL,
+            severity=None,
+            request_type=RequestType.PROBLEM,
+            queue="q",
+            sla_exempt=False,
+            swat=False,
+            rule="r",
+            channel=Channel.WEB,
+            opened_at=T0,
+        ),
+        producer="triage",
+        clock=clock,
+    )
     assert child.causation_id == cause.event_id
     assert child.correlation_id == cause.correlation_id
     assert child.ticket_id == "t"

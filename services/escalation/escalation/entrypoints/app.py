@@ -1,5 +1,6 @@
-import escalation
 from fastapi import FastAPI
+
+import escalation
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 

@@ -4,5 +4,9 @@ from ..settings import Settings
 
 
 def main() -> int:
-    return service_main(name="escalation", settings_factory=Settings,
-                        app_factory="escalation.entrypoints.app:build_app", migrations="escalation:migrations")
+    return service_main(
+        name="escalation",
+        settings_factory=Settings,
+        app_factory="escalation.entrypoints.app:build_app",
+        migrations="escalation:migrations",
+    )

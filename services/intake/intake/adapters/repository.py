@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
 from supportdesk_events import Clock, Envelope, new_envelope, record
 from supportdesk_events.catalogue import TicketOpened
 
@@ -27,11 +28,14 @@ async def next_ticket_number(conn: AsyncConnection, prefix: str) -> str:
     return f"{prefix}-{n}"
 
 
-async def save_new(conn: AsyncConnection, ticket: Ticket, access_token: str, clock: Clock,
-                   correlation_id: uuid.UUID | None = None) -> list[Envelope[Any]]:
+async def save_new(
+    conn: AsyncConnection, ticket: Ticket, access_token: str, clock: Clock, correlation_id: uuid.UUID | None = None
+) -> list[Envelope[Any]]:
     """Record a new ticket's events and its read-model row in the caller's transaction."""
-    envelopes = [new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation_id)
-                 for e in ticket.pending]
+    envelopes = [
+        new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation_id)
+        for e in ticket.pending
+    ]
     await record(conn, envelopes, stream_version=0)
     opened = ticket.pending[0]
     assert isinstance(opened, TicketOpened)

@@ -1,4 +1,5 @@
 from sqlalchemy import Column, DateTime, Integer, MetaData, Sequence, Table, Text
+
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()

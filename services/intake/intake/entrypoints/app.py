@@ -1,5 +1,6 @@
-import intake
 from fastapi import FastAPI
+
+import intake
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 

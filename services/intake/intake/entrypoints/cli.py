@@ -4,5 +4,9 @@ from ..settings import Settings
 
 
 def main() -> int:
-    return service_main(name="intake", settings_factory=Settings,
-                        app_factory="intake.entrypoints.app:build_app", migrations="intake:migrations")
+    return service_main(
+        name="intake",
+        settings_factory=Settings,
+        app_factory="intake.entrypoints.app:build_app",
+        migrations="intake:migrations",
+    )

@@ -1,5 +1,6 @@
 from sqlalchemy import Column, DateTime, Integer, MetaData, PrimaryKeyConstraint, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
+
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()

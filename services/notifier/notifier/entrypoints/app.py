@@ -1,5 +1,6 @@
-import notifier
 from fastapi import FastAPI
+
+import notifier
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 

@@ -4,5 +4,9 @@ from ..settings import Settings
 
 
 def main() -> int:
-    return service_main(name="notifier", settings_factory=Settings,
-                        app_factory="notifier.entrypoints.app:build_app", migrations="notifier:migrations")
+    return service_main(
+        name="notifier",
+        settings_factory=Settings,
+        app_factory="notifier.entrypoints.app:build_app",
+        migrations="notifier:migrations",
+    )

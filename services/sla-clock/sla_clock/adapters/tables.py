@@ -1,4 +1,5 @@
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, text
+
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()

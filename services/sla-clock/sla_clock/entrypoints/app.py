@@ -1,5 +1,6 @@
-import sla_clock
 from fastapi import FastAPI
+
+import sla_clock
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 

@@ -4,5 +4,9 @@ from ..settings import Settings
 
 
 def main() -> int:
-    return service_main(name="sla-clock", settings_factory=Settings,
-                        app_factory="sla_clock.entrypoints.app:build_app", migrations="sla_clock:migrations")
+    return service_main(
+        name="sla-clock",
+        settings_factory=Settings,
+        app_factory="sla_clock.entrypoints.app:build_app",
+        migrations="sla_clock:migrations",
+    )

@@ -1,5 +1,4 @@
-from supportdesk_events.migrations import run_env
-
 from sla_clock.adapters.tables import metadata
+from supportdesk_events.migrations import run_env
 
 run_env(metadata)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from supportdesk_devstack.testing import Sandbox, eventually, produce
 from supportdesk_events import EventConsumer, SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
@@ -20,9 +21,16 @@ TICKETS = 400
 
 
 def consumer(space: Sandbox, engine: AsyncEngine) -> EventConsumer:
-    return EventConsumer(engine, service="triage", handlers=HANDLERS, clock=SystemClock(),
-                         bootstrap_servers=space.servers.bootstrap_servers, topic_prefix=space.prefix,
-                         batch_size=20, group_id=f"{space.prefix}triage")
+    return EventConsumer(
+        engine,
+        service="triage",
+        handlers=HANDLERS,
+        clock=SystemClock(),
+        bootstrap_servers=space.servers.bootstrap_servers,
+        topic_prefix=space.prefix,
+        batch_size=20,
+        group_id=f"{space.prefix}triage",
+    )
 
 
 async def scalar(engine: AsyncEngine, sql: str) -> int:
@@ -35,9 +43,18 @@ async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_e
     await asyncio.to_thread(migrate, settings, "triage:migrations")
     engine = create_engine(settings.database_url, settings.database_name)
     opened = [
-        new_envelope(TicketOpened(number=f"TKT-{n}", channel=Channel.EMAIL if n % 2 else Channel.WEB,
-                                  subject=f"s{n}", description="d", opened_at=datetime.now(UTC)),
-                     ticket_id=f"ticket-{n}", producer="intake", clock=SystemClock())
+        new_envelope(
+            TicketOpened(
+                number=f"TKT-{n}",
+                channel=Channel.EMAIL if n % 2 else Channel.WEB,
+                subject=f"s{n}",
+                description="d",
+                opened_at=datetime.now(UTC),
+            ),
+            ticket_id=f"ticket-{n}",
+            producer="intake",
+            clock=SystemClock(),
+        )
         for n in range(TICKETS)
     ]
     await produce(space, Topic.LIFECYCLE, [encode(e)[:2] for e in opened])
@@ -53,6 +70,7 @@ async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_e
     stop = asyncio.Event()
     second = asyncio.create_task(consumer(space, engine).run(stop))
     try:
+
         async def all_triaged() -> bool:
             return await scalar(engine, "SELECT count(*) FROM ticket_triage") == TICKETS
 
@@ -67,6 +85,12 @@ async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_e
     assert await scalar(engine, "SELECT count(DISTINCT ticket_id) FROM events") == TICKETS
     assert await scalar(engine, "SELECT count(*) FROM inbox") == TICKETS
     # Email tickets are Normal (seed 000); the rule that decided is on record.
-    assert await scalar(engine, "SELECT count(*) FROM ticket_triage WHERE channel = 'email' "
-                                "AND priority = 'normal' AND rule = 'email-defaults-to-normal'") == TICKETS // 2
+    assert (
+        await scalar(
+            engine,
+            "SELECT count(*) FROM ticket_triage WHERE channel = 'email' "
+            "AND priority = 'normal' AND rule = 'email-defaults-to-normal'",
+        )
+        == TICKETS // 2
+    )
     await engine.dispose()

@@ -1,4 +1,5 @@
 from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()

@@ -1,5 +1,6 @@
-import triage
 from fastapi import FastAPI
+
+import triage
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 

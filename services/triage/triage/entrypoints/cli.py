@@ -4,5 +4,9 @@ from ..settings import Settings
 
 
 def main() -> int:
-    return service_main(name="triage", settings_factory=Settings,
-                        app_factory="triage.entrypoints.app:build_app", migrations="triage:migrations")
+    return service_main(
+        name="triage",
+        settings_factory=Settings,
+        app_factory="triage.entrypoints.app:build_app",
+        migrations="triage:migrations",
+    )

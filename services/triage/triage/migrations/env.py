@@ -1,5 +1,4 @@
 from supportdesk_events.migrations import run_env
-
 from triage.adapters.tables import metadata
 
 run_env(metadata)

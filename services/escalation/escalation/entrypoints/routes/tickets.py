@@ -3,6 +3,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
+
 from supportdesk_events.web import AgentAuth, Problem, Runtime
 
 from ...adapters.tables import ticket_escalations
@@ -24,8 +25,9 @@ class EscalationView(BaseModel):
 @router.get("/{ticket_id}/escalation", response_model=EscalationView)
 async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationView:
     async with runtime.engine.connect() as conn:
-        row = (await conn.execute(
-            select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id))).first()
+        row = (
+            await conn.execute(select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id))
+        ).first()
     if row is None:
         raise Problem(404, "Not Found", f"no escalation state for ticket {ticket_id} (yet)")
     return EscalationView.model_validate(row._mapping)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
+
 from supportdesk_events.catalogue import Channel, RequestType, Severity
 from supportdesk_events.logs import event_context
 from supportdesk_events.web import Problem, Runtime, bearer_is_agent_key
@@ -62,15 +63,24 @@ class TicketView(BaseModel):
     history: list[HistoryEntry]
 
 
-@router.post("", status_code=202, response_model=TicketAccepted,
-             responses={422: {"description": "a field is missing or invalid (problem+json names it)"}})
+@router.post(
+    "",
+    status_code=202,
+    response_model=TicketAccepted,
+    responses={422: {"description": "a field is missing or invalid (problem+json names it)"}},
+)
 async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> TicketAccepted:
     """Open a ticket from the web form. Accepted: triage and SLA follow asynchronously."""
     ticket_id = str(uuid.uuid4())
     access_token = secrets.token_urlsafe(32)
-    request = OpenTicket(channel=Channel.WEB, subject=body.subject, description=body.description,
-                         requester_email=str(body.requester_email), severity=body.severity,
-                         request_type=body.request_type)
+    request = OpenTicket(
+        channel=Channel.WEB,
+        subject=body.subject,
+        description=body.description,
+        requester_email=str(body.requester_email),
+        severity=body.severity,
+        request_type=body.request_type,
+    )
     async with runtime.engine.begin() as conn:
         settings = cast(Settings, runtime.settings)
         number = await repository.next_ticket_number(conn, settings.ticket_number_prefix)
@@ -79,14 +89,15 @@ async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> 
     with event_context(ticket_id, envelopes[0].correlation_id):
         log.info("ticket %s opened by web", number)
     response.headers["Location"] = f"/v1/tickets/{ticket_id}"
-    return TicketAccepted(ticket_id=ticket_id, number=number, access_token=access_token,
-                          status_url=f"/v1/tickets/{ticket_id}")
+    return TicketAccepted(
+        ticket_id=ticket_id, number=number, access_token=access_token, status_url=f"/v1/tickets/{ticket_id}"
+    )
 
 
-@router.get("/{ticket_id}", response_model=TicketView,
-            responses={404: {"description": "no such ticket, or not yours"}})
+@router.get("/{ticket_id}", response_model=TicketView, responses={404: {"description": "no such ticket, or not yours"}})
 async def get_ticket(
-    ticket_id: str, runtime: Runtime,
+    ticket_id: str,
+    runtime: Runtime,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> TicketView:
     """A ticket and its history, for an agent or for the requester holding its access token."""
@@ -94,8 +105,10 @@ async def get_ticket(
         row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).first()
         allowed = row is not None and (
             bearer_is_agent_key(runtime, credentials)
-            or (credentials is not None and hmac.compare_digest(
-                repository.token_digest(credentials.credentials), row.access_token_sha256))
+            or (
+                credentials is not None
+                and hmac.compare_digest(repository.token_digest(credentials.credentials), row.access_token_sha256)
+            )
         )
         if row is None or not allowed:
             # The same answer whether it does not exist or is someone else's: ids reveal nothing.
@@ -103,6 +116,8 @@ async def get_ticket(
         entries = await repository.history(conn, ticket_id)
     return TicketView(
         **{k: v for k, v in row._mapping.items() if k in TicketView.model_fields},
-        history=[HistoryEntry(event_type=e["event_type"], occurred_at=e["occurred_at"], payload=e["payload"])
-                 for e in entries],
+        history=[
+            HistoryEntry(event_type=e["event_type"], occurred_at=e["occurred_at"], payload=e["payload"])
+            for e in entries
+        ],
     )

@@ -4,6 +4,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
+
 from supportdesk_events.web import AgentAuth, Runtime
 
 from ...adapters.tables import deliveries
@@ -27,7 +28,9 @@ class DeliveryView(BaseModel):
 @router.get("", response_model=list[DeliveryView])
 async def list_notifications(runtime: Runtime, ticket_id: str = Query(min_length=1)) -> list[DeliveryView]:
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(
-            select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.created_at)
-        )).all()
+        rows = (
+            await conn.execute(
+                select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.created_at)
+            )
+        ).all()
     return [DeliveryView.model_validate(r._mapping) for r in rows]

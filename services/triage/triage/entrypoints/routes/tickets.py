@@ -3,6 +3,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
+
 from supportdesk_events.web import AgentAuth, Problem, Runtime
 
 from ...adapters.tables import ticket_triage
