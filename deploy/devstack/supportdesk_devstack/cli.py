@@ -117,7 +117,8 @@ def run(config: StackConfig) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": servers.bootstrap_servers,
             "DATABASE_URL": servers.database_url,
         }
-        env.setdefault("INTAKE_API_KEYS", _os_env().get("INTAKE_API_KEYS", api_key))
+        for spec in SERVICES:  # agent/ops reads need a key; in development every service takes the dev key
+            env[f"{spec.env_prefix}API_KEYS"] = _os_env().get(f"{spec.env_prefix}API_KEYS", api_key)
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)
@@ -140,7 +141,7 @@ def run(config: StackConfig) -> int:
         print(f"  kafka       {servers.bootstrap_servers}")
         print(f"  postgres    {servers.database_url}")
         print(f"  logs        {log_dir}/<service>.log")
-        print(f"  agent API key (development): {env['INTAKE_API_KEYS']}")
+        print(f"  agent API key (development): {api_key}   (Authorization: Bearer <key>)")
         print("Ctrl-C stops everything; data is kept for the next run (make clean wipes it).", flush=True)
         while not stopping.is_set():
             for spec, proc in zip(SERVICES, processes, strict=True):
