@@ -1,0 +1,327 @@
+"""Loading SLA policies from YAML, validated, with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from supportdesk_events.catalogue import Priority, RequestType
+
+from ..domain.calendar import BusinessCalendar, WeeklyWindow
+from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff
+from ..domain.policy import Policy, ResolutionStart, TargetBasis, TargetTable, parse_duration
+
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+HOLIDAY_SETS = {"us-federal": US_FEDERAL}
+
+
+class PolicyError(ValueError):
+    pass
+
+
+def _minutes(text: str) -> int:
+    m = _TIME.match(text)
+    if m is None or (m.group(1) == "24" and m.group(2) != "00"):
+        raise ValueError(f"{text!r} is not a time of day HH:MM (00:00 to 24:00)")
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def _days(key: str) -> list[int]:
+    key = key.strip().lower()
+    if key == "daily":
+        return list(range(7))
+    if "-" in key:
+        first, last = (k.strip() for k in key.split("-", 1))
+        if first not in DAYS or last not in DAYS:
+            raise ValueError(f"{key!r}: day ranges look like 'mon-fri'")
+        a, b = DAYS.index(first), DAYS.index(last)
+        return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
+    if key not in DAYS:
+        raise ValueError(f"{key!r} is not a day: use mon..sun, a range like mon-fri, or daily")
+    return [DAYS.index(key)]
+
+
+def _check_duration(v: str | None) -> str | None:
+    if v is not None:
+        parse_duration(v, 86400)
+    return v
+
+
+Hours = list[tuple[str, str]]
+
+
+def _check_hours(hours: Hours | None) -> Hours | None:
+    for start, end in hours or ():
+        _minutes(start)
+        _minutes(end)
+    return hours
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HolidaySpec(_Spec):
+    name: str
+    month: int | None = Field(None, ge=1, le=12)
+    day: int | None = Field(None, ge=1, le=31)
+    weekday: str | None = None
+    nth: int | Literal["last"] | None = None
+    after: str | None = None
+    days: int = Field(1, ge=1, le=31)
+    on: date | None = None
+    observed: Observance = Observance.ACTUAL
+    hours: Hours | None = None  # open only these hours that day; absent = closed all day
+
+    _hours = field_validator("hours")(_check_hours)
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, v: str | None) -> str | None:
+        if v is not None and v.lower() not in DAYS:
+            raise ValueError(f"{v!r} is not a weekday (mon..sun)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_form(self) -> HolidaySpec:
+        forms = {
+            "a fixed date (month, day)": self.month is not None and self.day is not None,
+            "an nth weekday (month, weekday, nth)": self.weekday is not None,
+            "days after another holiday (after)": self.after is not None,
+            "a one-off date (on)": self.on is not None,
+        }
+        if sum(forms.values()) != 1:
+            raise ValueError("a holiday is exactly one of: " + "; ".join(forms))
+        if self.weekday is not None and (self.month is None or self.nth is None or self.day is not None):
+            raise ValueError("an nth-weekday holiday needs month, weekday and nth (1-5 or last), and no day")
+        if self.observed is Observance.FEDERAL and self.day is None:
+            raise ValueError("observed: federal applies to fixed-date holidays only")
+        if self.month is not None and self.day is not None:
+            date(2024, self.month, self.day)  # a leap year accepts Feb 29; refuses Apr 31
+        return self
+
+    def to_domain(self) -> Holiday:
+        rule: FixedDate | NthWeekday | DaysAfter | OneOff
+        if self.after is not None:
+            rule = DaysAfter(self.name, self.after, self.days)
+        elif self.on is not None:
+            rule = OneOff(self.name, self.on)
+        elif self.weekday is not None:
+            assert self.month is not None and self.nth is not None
+            rule = NthWeekday(self.name, self.month, DAYS.index(self.weekday.lower()),
+                              -1 if self.nth == "last" else self.nth)
+        else:
+            assert self.month is not None and self.day is not None
+            rule = FixedDate(self.name, self.month, self.day, self.observed)
+        hours = tuple((_minutes(s), _minutes(e)) for s, e in self.hours) if self.hours is not None else None
+        return Holiday(rule, hours)
+
+
+class CalendarSpec(_Spec):
+    name: str
+    zone: str
+    hours: dict[str, Hours]
+    business_day: str | None = None
+    holiday_sets: list[str] = []
+    holidays: list[HolidaySpec] = []
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone (e.g. America/Los_Angeles)") from None
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: dict[str, Hours]) -> dict[str, Hours]:
+        for key, windows in v.items():
+            _days(key)
+            _check_hours(windows)
+        return v
+
+    @field_validator("holiday_sets")
+    @classmethod
+    def _sets(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in HOLIDAY_SETS:
+                raise ValueError(f"{name!r} is not a holiday set; known: {', '.join(HOLIDAY_SETS)}")
+        return v
+
+    _business_day = field_validator("business_day")(_check_duration)
+
+    @model_validator(mode="after")
+    def _holidays_resolve(self) -> CalendarSpec:
+        self.holiday_set()  # unknown 'after' names, duplicates, circles
+        return self
+
+    def holiday_set(self) -> HolidaySet:
+        listed = [h.to_domain() for h in self.holidays]
+        names = {h.rule.name for h in listed}
+        preset = [h for s in self.holiday_sets for h in HOLIDAY_SETS[s] if h.rule.name not in names]
+        return HolidaySet(preset + listed)
+
+    def to_domain(self) -> BusinessCalendar:
+        windows = [WeeklyWindow(day, _minutes(s), _minutes(e))
+                   for key, spans in self.hours.items() for day in _days(key) for s, e in spans]
+        business_day = parse_duration(self.business_day, 86400).seconds if self.business_day else None
+        return BusinessCalendar(self.name, self.zone, windows, self.holiday_set(), business_day)
+
+
+class TargetsSpec(_Spec):
+    by_plan_and_priority: dict[str, dict[Priority, str]] | None = None
+    by_priority: dict[Priority, str] | None = None
+    by_severity: dict[int, str] | None = None
+    fixed: str | None = None
+
+    @model_validator(mode="after")
+    def _one_basis(self) -> TargetsSpec:
+        given = [k for k in ("by_plan_and_priority", "by_priority", "by_severity", "fixed") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of by_plan_and_priority, by_priority, by_severity, fixed")
+        for table in [*(self.by_plan_and_priority or {}).values(), self.by_priority or {},
+                      self.by_severity or {}]:
+            for v in table.values():
+                _check_duration(v)
+        if any(s not in (1, 2, 3, 4) for s in self.by_severity or {}):
+            raise ValueError("severities are 1 to 4")
+        _check_duration(self.fixed)
+        return self
+
+    def to_domain(self, day: int) -> TargetTable:
+        def d(text: str) -> Any:
+            return parse_duration(text, day)
+
+        if self.by_plan_and_priority:
+            return TargetTable(TargetBasis.PLAN_AND_PRIORITY, by_plan_and_priority={
+                plan: {p: d(t) for p, t in row.items()} for plan, row in self.by_plan_and_priority.items()})
+        if self.by_priority:
+            return TargetTable(TargetBasis.PRIORITY, by_priority={p: d(t) for p, t in self.by_priority.items()})
+        if self.by_severity:
+            return TargetTable(TargetBasis.SEVERITY, by_severity={s: d(t) for s, t in self.by_severity.items()})
+        assert self.fixed is not None
+        return TargetTable(TargetBasis.FIXED, fixed=d(self.fixed))
+
+
+class AutoCloseSpec(_Spec):
+    monitor: str | None = None
+    awaiting_customer: str | None = None
+
+    _durations = field_validator("monitor", "awaiting_customer")(_check_duration)
+
+
+class PolicySpec(_Spec):
+    name: str
+    version: str
+    description: str = ""
+    calendar: CalendarSpec
+    plans: list[str] = ["standard"]
+    first_response: TargetsSpec | None = None
+    resolution: TargetsSpec | None = None
+    resolution_starts: ResolutionStart = ResolutionStart.REPLICATED
+    exempt_request_types: list[RequestType] = [RequestType.FEATURE_REQUEST]
+    auto_close: AutoCloseSpec = AutoCloseSpec()
+    warnings: list[int] = Field([75, 90], description="percent of the target at which to warn")
+
+    @field_validator("warnings")
+    @classmethod
+    def _warnings(cls, v: list[int]) -> list[int]:
+        if any(not 0 < p < 100 for p in v) or v != sorted(set(v)):
+            raise ValueError("warnings are ascending percentages between 0 and 100 (exclusive)")
+        return v
+
+    @model_validator(mode="after")
+    def _plans_match(self) -> PolicySpec:
+        for targets in (self.first_response, self.resolution):
+            if targets and targets.by_plan_and_priority and set(targets.by_plan_and_priority) != set(self.plans):
+                raise ValueError(f"the target tables must name exactly the plans {self.plans}")
+        return self
+
+    def to_domain(self) -> Policy:
+        calendar = self.calendar.to_domain()
+        day = calendar.business_day_seconds
+        return Policy(
+            name=self.name,
+            version=self.version,
+            calendar=calendar,
+            plans=tuple(self.plans),
+            first_response=self.first_response.to_domain(day) if self.first_response else None,
+            resolution=self.resolution.to_domain(day) if self.resolution else None,
+            resolution_starts=self.resolution_starts,
+            exempt_request_types=frozenset(self.exempt_request_types),
+            monitor_auto_close=parse_duration(self.auto_close.monitor, day) if self.auto_close.monitor else None,
+            awaiting_customer_auto_close=(parse_duration(self.auto_close.awaiting_customer, day)
+                                          if self.auto_close.awaiting_customer else None),
+            warning_percents=tuple(self.warnings),
+        )
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest YAML node on the error's path."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if str(k.value) == str(part)), None)
+            if match is None:
+                key = next((k for k, _ in node.value if str(k.value) == str(part)), None)
+                return key.start_mark.line + 1 if key is not None else line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{source}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}:1: a policy is a mapping of fields (name, version, calendar, ...)")
+    try:
+        return PolicySpec.model_validate(data).to_domain()
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            field = ".".join(str(p) for p in loc) or "(policy)"
+            problems.append(f"{source}:{_line_of(root, loc)}: {field}: {err['msg']}")
+        raise PolicyError("\n".join(problems)) from None
+    except ValueError as e:
+        raise PolicyError(f"{source}: {e}") from e
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise PolicyError(f"{p}: cannot read: {e.strerror}") from None
+    return parse_policy(text, str(p))
+
+
+def shipped_policy_names() -> list[str]:
+    return sorted(f.name.removesuffix(".yaml") for f in resources.files("sla_clock.policies").iterdir()
+                  if f.name.endswith(".yaml"))
+
+
+@cache
+def shipped_policy(name: str) -> Policy:
+    if name not in shipped_policy_names():
+        raise PolicyError(f"no shipped policy {name!r}; shipped: {', '.join(shipped_policy_names())}")
+    resource = resources.files("sla_clock.policies") / f"{name}.yaml"
+    return parse_policy(resource.read_text(), f"sla_clock/policies/{name}.yaml")
