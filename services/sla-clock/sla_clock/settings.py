@@ -8,3 +8,5 @@ class Settings(ServiceSettings):
 
     database_name: str = "supportdesk_sla_clock"
     port: int = 8003
+    # Over HTTP, preview's `policy_file` may only name files in this directory (unset: refused).
+    policy_dir: str = ""

@@ -7,11 +7,12 @@ from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from supportdesk_events.catalogue import Priority, RequestType
 
 from ..domain.calendar import BusinessCalendar, WeeklyWindow
@@ -49,20 +50,26 @@ def _days(key: str) -> list[int]:
     return [DAYS.index(key)]
 
 
-def _check_duration(v: str | None) -> str | None:
-    if v is not None:
-        parse_duration(v, 86400)
+def _check_duration(v: str) -> str:
+    parse_duration(v, 86400)
     return v
 
 
-Hours = list[tuple[str, str]]
+def _check_time(v: str) -> str:
+    _minutes(v)
+    return v
 
 
-def _check_hours(hours: Hours | None) -> Hours | None:
-    for start, end in hours or ():
-        _minutes(start)
-        _minutes(end)
-    return hours
+def _check_day_key(v: str) -> str:
+    _days(v)
+    return v
+
+
+# Checked where they stand, so an error's path names the exact field that is wrong.
+Duration = Annotated[str, AfterValidator(_check_duration)]
+TimeOfDay = Annotated[str, AfterValidator(_check_time)]
+DayKey = Annotated[str, AfterValidator(_check_day_key)]
+Hours = list[tuple[TimeOfDay, TimeOfDay]]
 
 
 class _Spec(BaseModel):
@@ -80,8 +87,6 @@ class HolidaySpec(_Spec):
     on: date | None = None
     observed: Observance = Observance.ACTUAL
     hours: Hours | None = None  # open only these hours that day; absent = closed all day
-
-    _hours = field_validator("hours")(_check_hours)
 
     @field_validator("weekday")
     @classmethod
@@ -116,8 +121,9 @@ class HolidaySpec(_Spec):
             rule = OneOff(self.name, self.on)
         elif self.weekday is not None:
             assert self.month is not None and self.nth is not None
-            rule = NthWeekday(self.name, self.month, DAYS.index(self.weekday.lower()),
-                              -1 if self.nth == "last" else self.nth)
+            rule = NthWeekday(
+                self.name, self.month, DAYS.index(self.weekday.lower()), -1 if self.nth == "last" else self.nth
+            )
         else:
             assert self.month is not None and self.day is not None
             rule = FixedDate(self.name, self.month, self.day, self.observed)
@@ -128,8 +134,8 @@ class HolidaySpec(_Spec):
 class CalendarSpec(_Spec):
     name: str
     zone: str
-    hours: dict[str, Hours]
-    business_day: str | None = None
+    hours: dict[DayKey, Hours]
+    business_day: Duration | None = None
     holiday_sets: list[str] = []
     holidays: list[HolidaySpec] = []
 
@@ -142,14 +148,6 @@ class CalendarSpec(_Spec):
             raise ValueError(f"{v!r} is not an IANA time zone (e.g. America/Los_Angeles)") from None
         return v
 
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, v: dict[str, Hours]) -> dict[str, Hours]:
-        for key, windows in v.items():
-            _days(key)
-            _check_hours(windows)
-        return v
-
     @field_validator("holiday_sets")
     @classmethod
     def _sets(cls, v: list[str]) -> list[str]:
@@ -157,8 +155,6 @@ class CalendarSpec(_Spec):
             if name not in HOLIDAY_SETS:
                 raise ValueError(f"{name!r} is not a holiday set; known: {', '.join(HOLIDAY_SETS)}")
         return v
-
-    _business_day = field_validator("business_day")(_check_duration)
 
     @model_validator(mode="after")
     def _holidays_resolve(self) -> CalendarSpec:
@@ -172,30 +168,29 @@ class CalendarSpec(_Spec):
         return HolidaySet(preset + listed)
 
     def to_domain(self) -> BusinessCalendar:
-        windows = [WeeklyWindow(day, _minutes(s), _minutes(e))
-                   for key, spans in self.hours.items() for day in _days(key) for s, e in spans]
+        windows = [
+            WeeklyWindow(day, _minutes(s), _minutes(e))
+            for key, spans in self.hours.items()
+            for day in _days(key)
+            for s, e in spans
+        ]
         business_day = parse_duration(self.business_day, 86400).seconds if self.business_day else None
         return BusinessCalendar(self.name, self.zone, windows, self.holiday_set(), business_day)
 
 
 class TargetsSpec(_Spec):
-    by_plan_and_priority: dict[str, dict[Priority, str]] | None = None
-    by_priority: dict[Priority, str] | None = None
-    by_severity: dict[int, str] | None = None
-    fixed: str | None = None
+    by_plan_and_priority: dict[str, dict[Priority, Duration]] | None = None
+    by_priority: dict[Priority, Duration] | None = None
+    by_severity: dict[int, Duration] | None = None
+    fixed: Duration | None = None
 
     @model_validator(mode="after")
     def _one_basis(self) -> TargetsSpec:
         given = [k for k in ("by_plan_and_priority", "by_priority", "by_severity", "fixed") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of by_plan_and_priority, by_priority, by_severity, fixed")
-        for table in [*(self.by_plan_and_priority or {}).values(), self.by_priority or {},
-                      self.by_severity or {}]:
-            for v in table.values():
-                _check_duration(v)
         if any(s not in (1, 2, 3, 4) for s in self.by_severity or {}):
             raise ValueError("severities are 1 to 4")
-        _check_duration(self.fixed)
         return self
 
     def to_domain(self, day: int) -> TargetTable:
@@ -203,8 +198,12 @@ class TargetsSpec(_Spec):
             return parse_duration(text, day)
 
         if self.by_plan_and_priority:
-            return TargetTable(TargetBasis.PLAN_AND_PRIORITY, by_plan_and_priority={
-                plan: {p: d(t) for p, t in row.items()} for plan, row in self.by_plan_and_priority.items()})
+            return TargetTable(
+                TargetBasis.PLAN_AND_PRIORITY,
+                by_plan_and_priority={
+                    plan: {p: d(t) for p, t in row.items()} for plan, row in self.by_plan_and_priority.items()
+                },
+            )
         if self.by_priority:
             return TargetTable(TargetBasis.PRIORITY, by_priority={p: d(t) for p, t in self.by_priority.items()})
         if self.by_severity:
@@ -214,10 +213,8 @@ class TargetsSpec(_Spec):
 
 
 class AutoCloseSpec(_Spec):
-    monitor: str | None = None
-    awaiting_customer: str | None = None
-
-    _durations = field_validator("monitor", "awaiting_customer")(_check_duration)
+    monitor: Duration | None = None
+    awaiting_customer: Duration | None = None
 
 
 class PolicySpec(_Spec):
@@ -260,8 +257,9 @@ class PolicySpec(_Spec):
             resolution_starts=self.resolution_starts,
             exempt_request_types=frozenset(self.exempt_request_types),
             monitor_auto_close=parse_duration(self.auto_close.monitor, day) if self.auto_close.monitor else None,
-            awaiting_customer_auto_close=(parse_duration(self.auto_close.awaiting_customer, day)
-                                          if self.auto_close.awaiting_customer else None),
+            awaiting_customer_auto_close=(
+                parse_duration(self.auto_close.awaiting_customer, day) if self.auto_close.awaiting_customer else None
+            ),
             warning_percents=tuple(self.warnings),
         )
 
@@ -289,7 +287,9 @@ def parse_policy(text: str, source: str) -> Policy:
         data = yaml.safe_load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as e:
-        raise PolicyError(f"{source}: not valid YAML: {e}") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise PolicyError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(data, dict):
         raise PolicyError(f"{source}:1: a policy is a mapping of fields (name, version, calendar, ...)")
     try:
@@ -315,8 +315,11 @@ def load_policy_file(path: str | Path) -> Policy:
 
 
 def shipped_policy_names() -> list[str]:
-    return sorted(f.name.removesuffix(".yaml") for f in resources.files("sla_clock.policies").iterdir()
-                  if f.name.endswith(".yaml"))
+    return sorted(
+        f.name.removesuffix(".yaml")
+        for f in resources.files("sla_clock.policies").iterdir()
+        if f.name.endswith(".yaml")
+    )
 
 
 @cache

@@ -17,6 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from .holidays import HolidaySet, Minutes
@@ -45,8 +46,14 @@ class CalendarNeverOpens(ValueError):
 
 
 class BusinessCalendar:
-    def __init__(self, name: str, zone: str, windows: Sequence[WeeklyWindow], holidays: HolidaySet | None = None,
-                 business_day_seconds: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        zone: str,
+        windows: Sequence[WeeklyWindow],
+        holidays: HolidaySet | None = None,
+        business_day_seconds: int | None = None,
+    ) -> None:
         self.name = name
         self.zone_name = zone
         self.zone = ZoneInfo(zone)  # raises for an unknown zone
@@ -61,12 +68,14 @@ class BusinessCalendar:
                 if w.end > 0:
                     self._spill[(w.weekday + 1) % 7].append((0, w.end))
         week = sum(e - s for day in self._by_weekday for s, e in day) + sum(
-            e - s for day in self._spill for s, e in day)
+            e - s for day in self._spill for s, e in day
+        )
         if week == 0:
             raise CalendarNeverOpens(f"calendar {name} has no opening hours")
         # N business days = N x this. Default: the longest regular day of the week.
         self.business_day_seconds = business_day_seconds or max(
-            60 * sum(e - s for s, e in _merge(self._by_weekday[d] + self._spill[d])) for d in range(7))
+            60 * sum(e - s for s, e in merge_spans(self._by_weekday[d] + self._spill[d])) for d in range(7)
+        )
         self._first_year = 0
         self._last_year = -1
         self._starts: list[float] = []
@@ -79,7 +88,7 @@ class BusinessCalendar:
         holiday = self.holidays.on(day)
         if holiday is not None:
             return list(holiday.hours or ())
-        return _merge(self._by_weekday[day.weekday()] + self._spill[day.weekday()])
+        return merge_spans(self._by_weekday[day.weekday()] + self._spill[day.weekday()])
 
     def _instant(self, day: date, minute: int) -> float:
         if minute == DAY_MINUTES:
@@ -106,23 +115,9 @@ class BusinessCalendar:
         return out
 
     def _build(self, first: int, last: int) -> None:
-        starts: list[float] = []
-        ends: list[float] = []
-        cum: list[float] = []
-        total = 0.0
-        for year in range(first, last + 1):
-            for a, b in self._year_intervals(year):
-                if ends and a <= ends[-1]:  # contiguous across a year boundary (24x7 at New Year)
-                    total += b - ends[-1]
-                    ends[-1] = b
-                    cum[-1] = total
-                    continue
-                total += b - a
-                starts.append(a)
-                ends.append(b)
-                cum.append(total)
-        self._first_year, self._last_year = first, last
-        self._starts, self._ends, self._cum_end = starts, ends, cum
+        self._starts, self._ends, self._cum_end = [], [], []
+        self._first_year, self._last_year = first, first - 1
+        self._extend_to(last)
 
     def _cover(self, t: float) -> None:
         """Make sure the table covers instant t with a year of margin on either side."""
@@ -138,7 +133,7 @@ class BusinessCalendar:
         total = self._cum_end[-1] if self._cum_end else 0.0
         for year in range(self._last_year + 1, last + 1):
             for a, b in self._year_intervals(year):
-                if self._ends and a <= self._ends[-1]:
+                if self._ends and a <= self._ends[-1]:  # contiguous across a year boundary (24x7 at New Year)
                     total += b - self._ends[-1]
                     self._ends[-1] = b
                     self._cum_end[-1] = total
@@ -173,6 +168,10 @@ class BusinessCalendar:
         self._cover(x)
         i = bisect_right(self._starts, x) - 1
         return i >= 0 and x < self._ends[i]
+
+    def is_open_on(self, day: date) -> bool:
+        """Does the calendar open at all on this local date?"""
+        return bool(self._local_hours(day))
 
     def next_opening(self, t: datetime) -> datetime:
         """t itself if open, else the next instant the calendar opens."""
@@ -227,20 +226,13 @@ class BusinessCalendar:
         return self._instant_at(self._elapsed_at(cursor) + remaining)
 
 
-def _merge(windows: list[Minutes]) -> list[Minutes]:
-    out: list[Minutes] = []
-    for s, e in sorted(windows):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
+S = TypeVar("S", int, float)
 
 
-def _merged_pauses(pauses: Iterable[Pause]) -> list[tuple[float, float]]:
-    spans = sorted((_epoch(a), _epoch(b)) for a, b in pauses)
-    out: list[tuple[float, float]] = []
-    for a, b in spans:
+def merge_spans(spans: Iterable[tuple[S, S]]) -> list[tuple[S, S]]:
+    """Sorted, with overlapping and touching spans joined and empty ones dropped."""
+    out: list[tuple[S, S]] = []
+    for a, b in sorted(spans):
         if b <= a:
             continue
         if out and a <= out[-1][1]:
@@ -248,6 +240,10 @@ def _merged_pauses(pauses: Iterable[Pause]) -> list[tuple[float, float]]:
         else:
             out.append((a, b))
     return out
+
+
+def _merged_pauses(pauses: Iterable[Pause]) -> list[tuple[float, float]]:
+    return merge_spans((_epoch(a), _epoch(b)) for a, b in pauses)
 
 
 def _epoch(t: datetime) -> float:
@@ -265,5 +261,3 @@ def ceil_to_second(t: datetime) -> datetime:
     if t.microsecond == 0:
         return t
     return t.replace(microsecond=0) + timedelta(seconds=1)
-
-

@@ -40,8 +40,11 @@ class NthWeekday:
     nth: int
 
     def actual(self, year: int) -> date:
-        days = [d for d in range(1, _stdcal.monthrange(year, self.month)[1] + 1)
-                if date(year, self.month, d).weekday() == self.weekday]
+        days = [
+            d
+            for d in range(1, _stdcal.monthrange(year, self.month)[1] + 1)
+            if date(year, self.month, d).weekday() == self.weekday
+        ]
         if self.nth == -1:
             return date(year, self.month, days[-1])
         if not 1 <= self.nth <= len(days):

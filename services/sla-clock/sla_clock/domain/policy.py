@@ -74,8 +74,9 @@ class TargetTable:
                 return self.by_priority.get(priority)
             case TargetBasis.PLAN_AND_PRIORITY:
                 if plan is None or plan not in self.by_plan_and_priority:
-                    raise MissingInput("plan", f"this policy sets targets by plan: one of "
-                                               f"{', '.join(self.by_plan_and_priority)}")
+                    raise MissingInput(
+                        "plan", f"this policy sets targets by plan: one of {', '.join(self.by_plan_and_priority)}"
+                    )
                 if priority is None:
                     raise MissingInput("priority", "this policy sets targets by plan and priority")
                 return self.by_plan_and_priority[plan].get(priority)

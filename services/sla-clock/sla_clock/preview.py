@@ -1,0 +1,158 @@
+"""`preview`: due instants for a described ticket, without a ticket. A stable contract.
+
+Input (one JSON object): `policy` (a shipped name) or `policy_file` (a YAML path), `plan`,
+`priority` (urgent|high|normal|low), `severity` (1-4), `request_type`
+(problem|question|feature_request|request; default problem), `opened_at` (ISO-8601 with offset),
+`resolution_started_at` (optional; default opened_at), `pauses` (optional [[start, end], ...]),
+`id` (optional, echoed). Output: `first_response_due` and `resolution_due` as UTC ISO-8601 with
+`Z` in whole seconds (rounded up, so the target is reached by then), or null where no SLA
+applies; the targets used, the calendar's name and the policy version. Bad input raises
+PreviewError naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from supportdesk_events.catalogue import Priority, RequestType
+
+from .adapters.policy_files import PolicyError, load_policy_file, shipped_policy
+from .domain.calendar import merge_spans
+from .domain.deadlines import deadlines
+from .domain.policy import MissingInput, Policy, Target
+
+_PRIORITIES = {p.value: p for p in Priority}
+_REQUEST_TYPES = {t.value: t for t in RequestType}
+
+
+class PreviewError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+def _instant(value: Any, field: str) -> float:
+    if not isinstance(value, str):
+        raise PreviewError(field, "expected an ISO-8601 date-time with offset, e.g. 2026-11-30T09:00:00-08:00")
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise PreviewError(field, f"{value!r} is not an ISO-8601 date-time") from None
+    if t.tzinfo is None:
+        raise PreviewError(field, f"{value!r} has no UTC offset; give one (e.g. -08:00 or Z)")
+    return t.timestamp()
+
+
+def _zulu(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(epoch - 1e-7)))
+
+
+def _target(t: Target | None) -> dict[str, Any] | None:
+    return None if t is None else {"business_seconds": t.seconds, "as_written": t.written}
+
+
+class Previewer:
+    """Answers preview requests; caches policy files by path and modification time."""
+
+    def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None) -> None:
+        self._files: dict[tuple[str, float], Policy] = {}
+        self._guard = policy_file_guard
+
+    def _policy(self, req: dict[str, Any]) -> Policy:
+        name, path = req.get("policy"), req.get("policy_file")
+        if (name is None) == (path is None):
+            raise PreviewError("policy", "give exactly one of policy (a shipped name) or policy_file (a path)")
+        try:
+            if name is not None:
+                if not isinstance(name, str):
+                    raise PreviewError("policy", "expected a policy name")
+                return shipped_policy(name)
+            if not isinstance(path, str):
+                raise PreviewError("policy_file", "expected a path")
+            p = Path(path)
+            if self._guard is not None:
+                p = self._guard(p)
+            key = (str(p), p.stat().st_mtime if p.exists() else 0.0)
+            if key not in self._files:
+                self._files[key] = load_policy_file(p)
+            return self._files[key]
+        except PolicyError as e:
+            raise PreviewError("policy" if name is not None else "policy_file", str(e)) from None
+
+    def __call__(self, req: Any) -> dict[str, Any]:
+        if not isinstance(req, dict):
+            raise PreviewError("(input)", "expected a JSON object")
+        policy = self._policy(req)
+        plan = req.get("plan")
+        if plan is not None and (not isinstance(plan, str) or plan not in policy.plans):
+            raise PreviewError("plan", f"{plan!r} is not a plan of {policy.name}: {', '.join(policy.plans)}")
+        priority_raw = req.get("priority")
+        priority = _PRIORITIES.get(priority_raw) if isinstance(priority_raw, str) else None
+        if priority_raw is not None and priority is None:
+            raise PreviewError("priority", f"{priority_raw!r} is not one of urgent, high, normal, low")
+        severity = req.get("severity")
+        if severity is not None and (type(severity) is not int or not 1 <= severity <= 4):
+            raise PreviewError("severity", f"{severity!r} is not a severity 1-4")
+        rt_raw = req.get("request_type", "problem")
+        request_type = _REQUEST_TYPES.get(rt_raw) if isinstance(rt_raw, str) else None
+        if request_type is None:
+            raise PreviewError("request_type", f"{rt_raw!r} is not one of {', '.join(_REQUEST_TYPES)}")
+        if "opened_at" not in req:
+            raise PreviewError("opened_at", "required")
+        opened = _instant(req["opened_at"], "opened_at")
+        started = req.get("resolution_started_at")
+        resolution_started = None if started is None else _instant(started, "resolution_started_at")
+        pauses = self._pauses(req.get("pauses"))
+        try:
+            d = deadlines(
+                policy,
+                plan=plan,
+                priority=priority,
+                severity=severity,
+                request_type=request_type,
+                opened_at=opened,
+                resolution_started_at=resolution_started,
+                pauses=pauses,
+            )
+        except MissingInput as e:
+            raise PreviewError(e.field, str(e)) from None
+        out: dict[str, Any] = {}
+        if "id" in req:
+            out["id"] = req["id"]
+        out.update(
+            policy=policy.name,
+            policy_version=policy.version,
+            calendar=policy.calendar.name,
+            sla_exempt=d.sla_exempt,
+            first_response_due=_zulu(d.first_response_due),
+            resolution_due=_zulu(d.resolution_due),
+            targets={"first_response": _target(d.first_response_target), "resolution": _target(d.resolution_target)},
+        )
+        return out
+
+    @staticmethod
+    def _pauses(raw: Any) -> list[tuple[float, float]]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise PreviewError("pauses", "expected a list of [start, end] pairs")
+        spans = []
+        for i, pair in enumerate(raw):
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise PreviewError(f"pauses.{i}", "expected a [start, end] pair")
+            a, b = _instant(pair[0], f"pauses.{i}.0"), _instant(pair[1], f"pauses.{i}.1")
+            if b < a:
+                raise PreviewError(f"pauses.{i}", "a pause ends before it starts")
+            spans.append((a, b))
+        return merge_spans(spans)
