@@ -53,9 +53,19 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
         clock = await eventually(running_clock, what="a running first-response clock")
     assert clock["clock"] == "first_response"
     assert clock["priority"] == "high"
-    due = datetime.fromisoformat(clock["due_at"])
+    assert clock["policy_version"].startswith("data-insights@")  # the default policy, Basic plan
+    assert clock["target_seconds"] == 4 * 3600  # seed 000: Basic x High = 4 business hours
     started = datetime.fromisoformat(clock["started_at"])
-    assert due - started == timedelta(seconds=clock["target_seconds"]) == timedelta(hours=4)
+    # The service's due instant is the one the preview contract gives for the same ticket.
+    async with sla.client() as agent:
+        preview = (
+            await agent.post(
+                "/v1/sla/preview",
+                json={"policy": "data-insights", "plan": "basic", "priority": "high", "opened_at": started.isoformat()},
+            )
+        ).json()
+    due = datetime.fromisoformat(clock["due_at"])
+    assert preview["first_response_due"] == (due + timedelta(microseconds=999_999)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     async with intake.client(api_key=token) as requester:
         own = await requester.get(f"/v1/tickets/{ticket_id}")

@@ -10,3 +10,6 @@ class Settings(ServiceSettings):
     port: int = 8003
     # Over HTTP, preview's `policy_file` may only name files in this directory (unset: refused).
     policy_dir: str = ""
+    # For tickets whose customer names no policy or plan (unknown senders, the web form today).
+    default_policy: str = "data-insights"
+    default_plan: str = "basic"

@@ -4,18 +4,21 @@ import sla_clock
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
-from ..handlers import HANDLERS
+from ..adapters.policy_book import PolicyBook
+from ..handlers import handlers
 from ..settings import Settings
 from .routes import preview, tickets
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    book = PolicyBook(settings.default_policy, settings.default_plan, settings.policy_dir)
     return create_app(
         ServiceDefinition(
             name="sla-clock",
-            settings=settings or Settings(),
+            settings=settings,
             routers=[tickets.router, preview.router],
-            handlers=HANDLERS,
+            handlers=handlers(book),
             clock=clock or SystemClock(),
             description=sla_clock.__doc__ or "",
         )
