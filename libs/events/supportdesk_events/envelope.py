@@ -94,6 +94,32 @@ def derived_envelope(
     )
 
 
+def anchored_envelope(
+    payload: P,
+    *,
+    ticket_id: str,
+    anchor: uuid.UUID,
+    discriminator: str,
+    producer: str,
+    clock: Clock,
+    correlation_id: uuid.UUID,
+    causation_id: uuid.UUID | None = None,
+) -> Envelope[P]:
+    """An event that more than one cause may lead to (or a timer, with no cause event): its id is
+    derived from a stable `anchor` and `discriminator`, so whichever path emits it, it is one event."""
+    return _envelope_of(payload)(
+        event_id=derived_event_id(anchor, payload.event_type, discriminator),
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        ticket_id=ticket_id,
+        occurred_at=clock.now(),
+        producer=producer,
+        causation_id=causation_id,
+        correlation_id=correlation_id,
+        payload=payload,
+    )
+
+
 class UndeliverableEvent(Exception):
     """A message no handler can accept; it goes to the dead-letter topic with `reason`."""
 

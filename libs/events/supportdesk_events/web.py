@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -41,6 +42,8 @@ class ServiceDefinition:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     description: str = ""
+    # Further loops the service runs beside relay and consumer (e.g. sla-clock's scheduler).
+    workers: Mapping[str, Callable[[ServiceRuntime, asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
 
 
 class ServiceRuntime:
@@ -78,6 +81,8 @@ class ServiceRuntime:
         self._tasks["outbox-relay"] = asyncio.create_task(self._supervise("outbox relay", self.relay.run))
         if self.consumer is not None:
             self._tasks["consumer"] = asyncio.create_task(self._supervise("consumer", self.consumer.run))
+        for name, worker in self.definition.workers.items():
+            self._tasks[name] = asyncio.create_task(self._supervise(name, functools.partial(worker, self)))
 
     async def _supervise(self, what: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Keep a background loop alive: a broker or database outage is waited out, not fatal."""

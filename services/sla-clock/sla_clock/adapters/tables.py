@@ -1,26 +1,46 @@
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Float, Index, Integer, MetaData, Table, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()
 events, inbox = plumbing_tables(metadata)
 
-# One row per ticket x clock x cycle (a reopened ticket starts a new cycle).
+# What sla-clock knows of each ticket (domain.clocks.TicketFacts as JSON); clocks derive from it.
+sla_tickets = Table(
+    "sla_tickets",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("facts", JSONB, nullable=False),
+    Column("correlation_id", UUID(as_uuid=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The current cycle's clocks per ticket, kept in step with the facts, for reads and the scheduler.
 clocks = Table(
     "clocks",
     metadata,
     Column("ticket_id", Text, primary_key=True),
     Column("clock", Text, primary_key=True),
     Column("cycle", Integer, primary_key=True),
-    Column("state", Text, nullable=False),  # awaiting_target | running | paused | met | breached | exempt
+    Column("state", Text, nullable=False),  # running | paused | stopped
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("priority", Text),
-    Column("target_seconds", Integer),
+    Column("plan", Text),
+    Column("target_seconds", Integer),  # null: no SLA target applies
     Column("due_at", DateTime(timezone=True)),
-    Column("elapsed_business_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("elapsed_business_seconds", Float),
+    Column("met", Boolean),
+    Column("breached_at", DateTime(timezone=True)),  # set once, when the breach was emitted
+    Column("warnings", JSONB, nullable=False, server_default=text("'[]'")),  # [[percent, instant], ...]
+    Column("warned", JSONB, nullable=False, server_default=text("'[]'")),  # percents already emitted
+    Column("closure_code", Text),
+    Column("auto_close_emitted", Boolean, nullable=False, server_default=text("false")),
+    Column("next_check_at", DateTime(timezone=True)),  # the scheduler's wake-up: next warning/breach/close
     Column("calendar", Text),
     Column("policy_version", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    # The scheduler wakes at the next due instant of a running clock; it reads this index.
-    Index("clocks_running_due", "due_at", postgresql_where=text("state = 'running'")),
+    Index("clocks_next_check", "next_check_at", postgresql_where=text("next_check_at IS NOT NULL")),
+    Index("clocks_due", "due_at", postgresql_where=text("state = 'running'")),
 )

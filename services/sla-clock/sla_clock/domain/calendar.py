@@ -226,7 +226,7 @@ class BusinessCalendar:
         return self._instant_at(self._elapsed_at(cursor) + remaining)
 
 
-S = TypeVar("S", int, float)
+S = TypeVar("S", int, float, datetime)
 
 
 def merge_spans(spans: Iterable[tuple[S, S]]) -> list[tuple[S, S]]:

@@ -6,6 +6,7 @@ from supportdesk_events.web import ServiceDefinition, create_app
 
 from ..adapters.policy_book import PolicyBook
 from ..handlers import handlers
+from ..scheduler import run_scheduler
 from ..settings import Settings
 from .routes import preview, tickets
 
@@ -21,5 +22,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             handlers=handlers(book),
             clock=clock or SystemClock(),
             description=sla_clock.__doc__ or "",
+            workers={"scheduler": run_scheduler},
         )
     )

@@ -1,6 +1,10 @@
-from datetime import datetime
+"""Reads for agents and ops dashboards: one ticket's clocks, clocks at risk, clocks breached."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -8,18 +12,25 @@ from supportdesk_events.web import AgentAuth, Problem, Runtime
 
 from ...adapters.tables import clocks
 
-router = APIRouter(prefix="/v1/tickets", tags=["tickets"], dependencies=[AgentAuth])
+router = APIRouter(tags=["sla"], dependencies=[AgentAuth])
 
 
 class ClockView(BaseModel):
+    ticket_id: str
     clock: str
     cycle: int
     state: str
     started_at: datetime
     priority: str | None
+    plan: str | None
     target_seconds: int | None
     due_at: datetime | None
-    elapsed_business_seconds: int
+    stopped_at: datetime | None
+    elapsed_business_seconds: float | None
+    met: bool | None
+    breached_at: datetime | None
+    warned: list[int]
+    closure_code: str | None
     calendar: str | None
     policy_version: str | None
 
@@ -29,7 +40,7 @@ class TicketSla(BaseModel):
     clocks: list[ClockView]
 
 
-@router.get("/{ticket_id}/sla", response_model=TicketSla)
+@router.get("/v1/tickets/{ticket_id}/sla", response_model=TicketSla)
 async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
     async with runtime.engine.connect() as conn:
         rows = (
@@ -40,3 +51,39 @@ async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
     if not rows:
         raise Problem(404, "Not Found", f"no SLA clocks for ticket {ticket_id} (yet)")
     return TicketSla(ticket_id=ticket_id, clocks=[ClockView.model_validate(r._mapping) for r in rows])
+
+
+@router.get("/v1/sla/at-risk", response_model=list[ClockView])
+async def at_risk(
+    runtime: Runtime, within_seconds: int = Query(3600, ge=0, le=90 * 86400), limit: int = Query(200, ge=1, le=1000)
+) -> list[ClockView]:
+    """Running SLA clocks not yet breached and due within the window, soonest first."""
+    now = runtime.clock.now()
+    async with runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(clocks)
+                .where(
+                    clocks.c.state == "running",
+                    clocks.c.breached_at.is_(None),
+                    clocks.c.clock.in_(["first_response", "resolution"]),
+                    clocks.c.due_at <= now + timedelta(seconds=within_seconds),
+                )
+                .order_by(clocks.c.due_at)
+                .limit(limit)
+            )
+        ).all()
+    return [ClockView.model_validate(r._mapping) for r in rows]
+
+
+@router.get("/v1/sla/breached", response_model=list[ClockView])
+async def breached(
+    runtime: Runtime, still_open: bool = True, limit: int = Query(200, ge=1, le=1000)
+) -> list[ClockView]:
+    """Breached SLA clocks, most recent breach first; by default only those still running."""
+    query = select(clocks).where(clocks.c.breached_at.is_not(None))
+    if still_open:
+        query = query.where(clocks.c.state != "stopped")
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(clocks.c.breached_at.desc()).limit(limit))).all()
+    return [ClockView.model_validate(r._mapping) for r in rows]

@@ -1,0 +1,276 @@
+"""Keeping a ticket's clocks in step with its facts, and telling the world.
+
+`sync` derives the clocks from the facts, upserts their rows, and records every event of each
+clock's life so far (started, paused/resumed, stopped, met or breached). Event ids derive from
+(ticket, clock, cycle, event, instant), so the outbox keeps each event once however often, and in
+whatever order, the facts arrive. Warnings, breaches of running clocks and auto-close come from
+the scheduler (`fire_due`), which derives the same ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events import Clock as TimeSource
+from supportdesk_events import Envelope, Event, record
+from supportdesk_events.catalogue import (
+    AutoCloseDue,
+    ClockKind,
+    SlaAtRisk,
+    SlaBreached,
+    SlaClockPaused,
+    SlaClockResumed,
+    SlaClockStarted,
+    SlaClockStopped,
+    SlaMet,
+)
+from supportdesk_events.envelope import anchored_envelope
+
+from .adapters.policy_book import PolicyBook
+from .adapters.tables import clocks, sla_tickets
+from .domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
+from .domain.policy import Policy
+
+PRODUCER = "sla-clock"
+_ANCHORS = uuid.UUID("0b6f7f0e-3f5e-4d5b-8f0c-7d2f3e9a1c44")
+SLA_CLOCKS = (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
+
+
+def anchor(ticket_id: str) -> uuid.UUID:
+    return uuid.uuid5(_ANCHORS, ticket_id)
+
+
+def clock_key(c: Clock) -> str:
+    """Identifies one clock's life: auto-close clocks start afresh with each waiting period."""
+    key = f"{c.kind.value}/{c.cycle}"
+    return key if c.kind in SLA_CLOCKS else f"{key}/{c.started_at.isoformat()}"
+
+
+async def load_facts(conn: AsyncConnection, ticket_id: str) -> tuple[TicketFacts, uuid.UUID | None]:
+    row = (
+        await conn.execute(select(sla_tickets).where(sla_tickets.c.ticket_id == ticket_id).with_for_update())
+    ).first()
+    if row is None:
+        return TicketFacts(), None
+    return TicketFacts.from_json(row.facts), row.correlation_id
+
+
+async def save_facts(
+    conn: AsyncConnection, ticket_id: str, facts: TicketFacts, correlation_id: uuid.UUID, now: datetime
+) -> None:
+    values = {"facts": facts.to_json(), "updated_at": now}
+    await conn.execute(
+        insert(sla_tickets)
+        .values(ticket_id=ticket_id, correlation_id=correlation_id, **values)
+        .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+    )
+
+
+def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[Event, str]]:
+    """Every event of this clock's life up to now, each with its discriminator."""
+    key = clock_key(c)
+    target_seconds = c.target.seconds if c.target else None
+    start_due = policy.calendar.add(c.started_at, c.target.seconds) if c.target else None
+    out: list[tuple[Event, str]] = [
+        (
+            SlaClockStarted(
+                clock=c.kind,
+                cycle=c.cycle,
+                started_at=c.started_at,
+                due_at=start_due,
+                target_seconds=target_seconds,
+                calendar=policy.calendar.name,
+                policy_version=f"{policy.name}@{policy.version}",
+            ),
+            key,
+        )
+    ]
+    if c.kind in SLA_CLOCKS:
+        end = c.stopped_at
+        spans = [(a, b) for a, b in facts.pauses if b > c.started_at and (end is None or a < end)]
+        for i, (a, b) in enumerate(spans):
+            out.append((SlaClockPaused(clock=c.kind, cycle=c.cycle, paused_at=a), f"{key}/{a.isoformat()}"))
+            due = policy.calendar.add(c.started_at, c.target.seconds, spans[: i + 1]) if c.target else None
+            out.append(
+                (SlaClockResumed(clock=c.kind, cycle=c.cycle, resumed_at=b, due_at=due), f"{key}/{a.isoformat()}")
+            )
+        if c.state is ClockState.PAUSED and facts.awaiting_since is not None:
+            a = facts.awaiting_since
+            out.append((SlaClockPaused(clock=c.kind, cycle=c.cycle, paused_at=a), f"{key}/{a.isoformat()}"))
+    if c.state is ClockState.STOPPED and c.stopped_at is not None:
+        elapsed = round(c.elapsed_business_seconds or 0)
+        out.append(
+            (
+                SlaClockStopped(clock=c.kind, cycle=c.cycle, stopped_at=c.stopped_at, elapsed_business_seconds=elapsed),
+                key,
+            )
+        )
+        if c.kind in SLA_CLOCKS and c.due_at is not None:
+            if c.met:
+                out.append(
+                    (SlaMet(clock=c.kind, cycle=c.cycle, due_at=c.due_at, elapsed_business_seconds=elapsed), key)
+                )
+            else:
+                out.append((SlaBreached(clock=c.kind, cycle=c.cycle, due_at=c.due_at), key))
+    return out
+
+
+def next_check(c: Clock, warned: list[int], breached: bool, auto_close_emitted: bool) -> datetime | None:
+    """When the scheduler must look at this clock next: its next unfired warning, breach or close."""
+    if c.state is not ClockState.RUNNING or c.due_at is None:
+        return None
+    if c.kind in SLA_CLOCKS:
+        pending = [at for pct, at in c.warnings if pct not in warned]
+        if not breached:
+            pending.append(c.due_at)
+        return min(pending) if pending else None
+    return None if auto_close_emitted else c.due_at
+
+
+async def sync(
+    conn: AsyncConnection,
+    ticket_id: str,
+    facts: TicketFacts,
+    correlation_id: uuid.UUID,
+    book: PolicyBook,
+    clock: TimeSource,
+    causation_id: uuid.UUID | None,
+) -> None:
+    policy = book.policy(facts.policy)
+    plan = book.plan(policy, facts.plan)
+    now = clock.now()
+    rows = {
+        (r.clock, r.cycle): r for r in (await conn.execute(select(clocks).where(clocks.c.ticket_id == ticket_id))).all()
+    }
+    envelopes: list[Envelope[Any]] = []
+    for c in derive_clocks(facts, policy, plan):
+        row = rows.get((c.kind.value, c.cycle))
+        same_life = row is not None and row.started_at == c.started_at
+        warned: list[int] = list(row.warned) if row is not None and same_life else []
+        breached_at = row.breached_at if row is not None and same_life else None
+        if c.kind in SLA_CLOCKS and c.met is False:
+            breached_at = breached_at or c.due_at
+        emitted = bool(row.auto_close_emitted) if row is not None and same_life else False
+        values = dict(
+            state=c.state.value,
+            started_at=c.started_at,
+            priority=facts.priority,
+            plan=plan,
+            target_seconds=c.target.seconds if c.target else None,
+            due_at=c.due_at,
+            stopped_at=c.stopped_at,
+            elapsed_business_seconds=c.elapsed_business_seconds,
+            met=c.met,
+            breached_at=breached_at,
+            warnings=[[p, at.isoformat()] for p, at in c.warnings],
+            warned=warned,
+            closure_code=c.closure_code.value if c.closure_code else None,
+            auto_close_emitted=emitted,
+            next_check_at=next_check(c, warned, breached_at is not None, emitted),
+            calendar=policy.calendar.name,
+            policy_version=f"{policy.name}@{policy.version}",
+            updated_at=now,
+        )
+        await conn.execute(
+            insert(clocks)
+            .values(ticket_id=ticket_id, clock=c.kind.value, cycle=c.cycle, **values)
+            .on_conflict_do_update(index_elements=["ticket_id", "clock", "cycle"], set_=values)
+        )
+        for payload, disc in lifetime_events(c, facts, policy):
+            envelopes.append(
+                anchored_envelope(
+                    payload,
+                    ticket_id=ticket_id,
+                    anchor=anchor(ticket_id),
+                    discriminator=disc,
+                    producer=PRODUCER,
+                    clock=clock,
+                    correlation_id=correlation_id,
+                    causation_id=causation_id,
+                )
+            )
+    # Clocks of earlier cycles that never stopped (reopened without closing) stop being watched.
+    await conn.execute(
+        update(clocks)
+        .where(
+            clocks.c.ticket_id == ticket_id, clocks.c.cycle < facts.cycle, clocks.c.state != ClockState.STOPPED.value
+        )
+        .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
+    )
+    await record(conn, envelopes)
+
+
+async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -> int:
+    """Emit the warnings, breaches and auto-closes that are due by now; return how many clocks fired."""
+    now = clock.now()
+    rows = (
+        await conn.execute(
+            select(clocks, sla_tickets.c.correlation_id)
+            .join(sla_tickets, sla_tickets.c.ticket_id == clocks.c.ticket_id)
+            .where(clocks.c.next_check_at <= now)
+            .order_by(clocks.c.next_check_at)
+            .limit(limit)
+            .with_for_update(of=clocks, skip_locked=True)
+        )
+    ).all()
+    for r in rows:
+        kind = ClockKind(r.clock)
+        key = f"{kind.value}/{r.cycle}"
+        fired: list[tuple[Event, str]] = []
+        warned = list(r.warned)
+        breached_at = r.breached_at
+        emitted = r.auto_close_emitted
+        if kind in SLA_CLOCKS:
+            for pct, at in r.warnings:
+                if pct not in warned and datetime.fromisoformat(at) <= now:
+                    fired.append(
+                        (SlaAtRisk(clock=kind, cycle=r.cycle, threshold_percent=pct, due_at=r.due_at), f"{key}/{pct}")
+                    )
+                    warned.append(pct)
+            if breached_at is None and r.due_at <= now:
+                fired.append((SlaBreached(clock=kind, cycle=r.cycle, due_at=r.due_at), key))
+                breached_at = r.due_at
+        elif not emitted and r.due_at <= now:
+            assert r.closure_code is not None
+            fired.append(
+                (
+                    AutoCloseDue(clock=kind, cycle=r.cycle, closure_code=r.closure_code),
+                    f"{key}/{r.started_at.isoformat()}",
+                )
+            )
+            emitted = True
+        pending = (
+            [datetime.fromisoformat(at) for pct, at in r.warnings if pct not in warned] if kind in SLA_CLOCKS else []
+        )
+        if kind in SLA_CLOCKS and breached_at is None:
+            pending.append(r.due_at)
+        nxt = min(pending) if pending else None
+        await conn.execute(
+            update(clocks)
+            .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
+            .values(
+                warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now
+            )
+        )
+        await record(
+            conn,
+            [
+                anchored_envelope(
+                    p,
+                    ticket_id=r.ticket_id,
+                    anchor=anchor(r.ticket_id),
+                    discriminator=d,
+                    producer=PRODUCER,
+                    clock=clock,
+                    correlation_id=r.correlation_id,
+                )
+                for p, d in fired
+            ],
+        )
+    return len(rows)

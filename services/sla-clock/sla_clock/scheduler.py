@@ -1,0 +1,32 @@
+"""The timer: wakes at the next due instant (an index on `next_check_at`, never a scan of every
+ticket), emits what is due, and survives restarts because all it knows is in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from sqlalchemy import func, select
+
+from supportdesk_events.web import ServiceRuntime
+
+from .adapters.tables import clocks
+from .projection import fire_due
+
+BATCH = 200
+
+
+async def run_scheduler(runtime: ServiceRuntime, stop: asyncio.Event, max_sleep: float = 1.0) -> None:
+    # max_sleep bounds how late a clock that the consumer just created or re-targeted is noticed.
+    while not stop.is_set():
+        async with runtime.engine.begin() as conn:
+            fired = await fire_due(conn, runtime.clock, BATCH)
+        if fired >= BATCH:
+            continue
+        async with runtime.engine.connect() as conn:
+            upcoming = (await conn.execute(select(func.min(clocks.c.next_check_at)))).scalar()
+        sleep = max_sleep
+        if upcoming is not None:
+            sleep = min(max_sleep, max(0.01, (upcoming - runtime.clock.now()).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), sleep)
