@@ -1,0 +1,227 @@
+"""sla-clock on the real broker and database, its time moved by a ManualClock.
+
+The test plays intake and triage: it writes their events to Kafka. sla-clock runs in process
+(consumer, outbox relay, scheduler) exactly as `sla-clock serve` runs them; what it decides is read
+back from the tickets.sla topic.
+"""
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from sla_clock.adapters.policy_book import PolicyBook
+from sla_clock.handlers import handlers
+from sla_clock.scheduler import run_scheduler
+from sla_clock.settings import Settings
+from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_events import ManualClock, decode, encode, new_envelope
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Channel,
+    CustomerReplied,
+    Event,
+    InfoRequested,
+    Priority,
+    RequestType,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
+from supportdesk_events.migrations import migrate
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+
+pytestmark = pytest.mark.integration
+
+LA = ZoneInfo("America/Los_Angeles")
+T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
+H = timedelta(hours=1)
+
+
+class SlaClockService:
+    def __init__(self, space: Sandbox, clock: ManualClock) -> None:
+        self.settings = Settings(
+            DATABASE_URL=space.servers.database_url,
+            KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+            KAFKA_TOPIC_PREFIX=space.prefix,
+            database_name=space.database("sla-clock"),
+        )
+        self.clock = clock
+        self.runtime: ServiceRuntime | None = None
+
+    async def start(self) -> None:
+        book = PolicyBook("data-insights", "basic")
+        self.runtime = ServiceRuntime(
+            ServiceDefinition(
+                name="sla-clock",
+                settings=self.settings,
+                handlers=handlers(book),
+                clock=self.clock,
+                workers={"scheduler": run_scheduler},
+            )
+        )
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        assert self.runtime is not None
+        await self.runtime.stop()
+
+    async def rows(self, sql: str, **params: Any) -> list[Any]:
+        assert self.runtime is not None
+        async with self.runtime.engine.connect() as conn:
+            return list((await conn.execute(text(sql), params)).all())
+
+
+@pytest.fixture
+async def sla(space: Sandbox) -> AsyncIterator[SlaClockService]:
+    service = SlaClockService(space, ManualClock(T0))
+    await asyncio.to_thread(migrate, service.settings, "sla_clock:migrations")
+    await service.start()
+    yield service
+    await service.stop()
+
+
+def opened(ticket: str) -> TicketOpened:
+    return TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=T0)
+
+
+def triaged(priority: Priority) -> TicketTriaged:
+    return TicketTriaged(
+        priority=priority,
+        severity=None,
+        request_type=RequestType.PROBLEM,
+        queue="technical",
+        sla_exempt=False,
+        swat=False,
+        rule="test",
+        channel=Channel.WEB,
+        plan="gold",
+        policy="data-insights",
+        opened_at=T0,
+    )
+
+
+async def send(space: Sandbox, ticket: str, topic: Topic, *events: tuple[Event, datetime]) -> None:
+    envs = [new_envelope(e, ticket_id=ticket, producer="test", clock=ManualClock(at)) for e, at in events]
+    await produce(space, topic, [encode(env)[:2] for env in envs])
+
+
+async def sla_events(space: Sandbox, sla: SlaClockService, ticket: str) -> list[tuple[str, str]]:
+    """(event type, clock) of everything sla-clock published about `ticket`, read from Kafka."""
+    total = (await sla.rows("SELECT count(*) FROM events"))[0][0]
+    await eventually(lambda: _all_published(sla), what="sla-clock's outbox published")
+    messages = await read_topic(space, Topic.SLA, expect=total)
+    ids: set[Any] = set()
+    out = []
+    for m in messages:
+        env = decode(m.value)
+        if env.ticket_id == ticket and env.event_id not in ids:
+            ids.add(env.event_id)
+            out.append((env.event_type, getattr(env.payload, "clock", "")))
+    return out
+
+
+async def _all_published(sla: SlaClockService) -> bool:
+    return (await sla.rows("SELECT count(*) FROM events WHERE published_at IS NULL"))[0][0] == 0
+
+
+async def clock_row(sla: SlaClockService, ticket: str, kind: str = "first_response") -> Any:
+    rows = await sla.rows("SELECT * FROM clocks WHERE ticket_id = :t AND clock = :k", t=ticket, k=kind)
+    return rows[0] if rows else None
+
+
+async def test_opened_then_answered_in_time_is_met(space: Sandbox, sla: SlaClockService) -> None:
+    await send(space, "met", Topic.LIFECYCLE, (opened("met"), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
+    await send(space, "met", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+
+    async def stopped() -> Any:
+        row = await clock_row(sla, "met")
+        return row if row is not None and row.state == "stopped" else None
+
+    row = await eventually(stopped, what="first-response clock stopped")
+    assert (row.met, row.due_at, row.elapsed_business_seconds) == (True, T0 + 2 * H, 3600)
+    events = await sla_events(space, sla, "met")
+    assert Counter(events) == Counter(
+        {
+            ("SlaClockStarted", "first_response"): 1,
+            ("SlaClockStopped", "first_response"): 1,
+            ("SlaMet", "first_response"): 1,
+        }
+    )
+
+
+async def test_awaiting_the_customer_pauses_the_clock(space: Sandbox, sla: SlaClockService) -> None:
+    await send(space, "paused", Topic.TRIAGE, (triaged(Priority.NORMAL), T0))  # triage first: order is free
+    await send(
+        space,
+        "paused",
+        Topic.LIFECYCLE,
+        (opened("paused"), T0),
+        (InfoRequested(agent="a", question="which browser?"), T0 + H),
+        (CustomerReplied(channel=Channel.EMAIL, body="Firefox"), T0 + 3 * H),
+    )
+
+    async def resumed() -> Any:
+        row = await clock_row(sla, "paused")
+        return row if row is not None and row.due_at == T0 + 6 * H else None
+
+    row = await eventually(resumed, what="first-response due moved by the 2 h pause")  # gold normal: 4 h
+    assert row.state == "running"
+    events = await sla_events(space, sla, "paused")
+    assert ("SlaClockPaused", "first_response") in events and ("SlaClockResumed", "first_response") in events
+    waiting = await clock_row(sla, "paused", "awaiting_customer_auto_close")
+    assert waiting.state == "stopped"  # the customer answered in time: no auto-close
+
+
+async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sla: SlaClockService) -> None:
+    await send(space, "late", Topic.LIFECYCLE, (opened("late"), T0))
+    await send(space, "late", Topic.TRIAGE, (triaged(Priority.URGENT), T0))  # gold urgent: 1 h
+    assert await eventually(lambda: clock_row(sla, "late"), what="clock running")
+    sla.clock.set(T0 + 50 * timedelta(minutes=1))  # past 75% (45 min), before 90% (54 min)
+
+    async def warned(pcts: list[int]) -> bool:
+        row = await clock_row(sla, "late")
+        return sorted(row.warned) == pcts
+
+    await eventually(lambda: warned([75]), what="the 75% warning")
+    sla.clock.set(T0 + 2 * H)
+    await eventually(lambda: warned([75, 90]), what="the 90% warning")
+
+    async def breached() -> Any:
+        return (await clock_row(sla, "late")).breached_at
+
+    assert await eventually(breached, what="breach") == T0 + H
+
+    await sla.stop()  # a restart: nothing it already said may be said again
+    await sla.start()
+    await send(space, "after-restart", Topic.LIFECYCLE, (opened("after-restart"), T0))
+    await send(space, "after-restart", Topic.TRIAGE, (triaged(Priority.URGENT), T0))
+
+    async def later_breach() -> Any:
+        row = await clock_row(sla, "after-restart")
+        return row.breached_at if row is not None else None
+
+    await eventually(later_breach, what="the restarted scheduler at work")
+    # The late answer makes the consumer re-derive the clock's whole life, its breach included.
+    await send(space, "late", Topic.LIFECYCLE, (AgentResponded(agent="a", body="sorry"), T0 + 2 * H))
+
+    async def stopped() -> bool:
+        return (await clock_row(sla, "late")).state == "stopped"
+
+    await eventually(stopped, what="the late answer")
+    events = await sla_events(space, sla, "late")
+    assert Counter(events) == Counter(
+        {
+            ("SlaClockStarted", "first_response"): 1,
+            ("SlaAtRisk", "first_response"): 2,
+            ("SlaBreached", "first_response"): 1,
+            ("SlaClockStopped", "first_response"): 1,
+        }
+    )
+    # The outbox holds each of them once, whichever path (scheduler, consumer) derived it.
+    assert (await sla.rows("SELECT count(*) FROM events WHERE ticket_id = 'late'"))[0][0] == 5
