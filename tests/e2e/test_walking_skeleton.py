@@ -1,7 +1,8 @@
 """A web ticket through intake -> Kafka -> triage -> sla-clock, all five services as real processes."""
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -66,6 +67,18 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
         ).json()
     due = datetime.fromisoformat(clock["due_at"])
     assert preview["first_response_due"] == (due + timedelta(microseconds=999_999)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # Ops reads: the clock is at risk within a window that reaches its due instant, and the
+    # weekly report (in the policy's zone) counts the ticket under Basic x High.
+    async with sla.client() as agent:
+        window = int((due - datetime.now(UTC)).total_seconds()) + 60
+        at_risk = (await agent.get("/v1/sla/at-risk", params={"within_seconds": window})).json()
+        assert ticket_id in {c["ticket_id"] for c in at_risk}
+        year, week, _ = started.astimezone(ZoneInfo("America/Los_Angeles")).isocalendar()
+        report = (await agent.get("/v1/sla/reports/weekly", params={"week": f"{year}-W{week:02d}"})).json()
+        assert report["time_zone"] == "America/Los_Angeles"
+        assert {(r["plan"], r["priority"]) for r in report["rows"]} == {("basic", "high")}
+        assert (await agent.get("/v1/sla/reports/weekly", params={"week": "2026-W99"})).status_code == 422
 
     async with intake.client(api_key=token) as requester:
         own = await requester.get(f"/v1/tickets/{ticket_id}")

@@ -225,3 +225,31 @@ async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sl
     )
     # The outbox holds each of them once, whichever path (scheduler, consumer) derived it.
     assert (await sla.rows("SELECT count(*) FROM events WHERE ticket_id = 'late'"))[0][0] == 5
+
+
+async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
+    space: Sandbox, sla: SlaClockService
+) -> None:
+    from sla_clock.adapters.policy_files import shipped_policy
+    from sla_clock.reports import weekly_report
+
+    for ticket, priority, answered in (("r1", Priority.HIGH, T0 + H), ("r2", Priority.HIGH, T0 + 3 * H),
+                                       ("r3", Priority.NORMAL, None)):
+        lifecycle: list[tuple[Event, datetime]] = [(opened(ticket), T0)]
+        if answered:
+            lifecycle.append((AgentResponded(agent="a", body="b"), answered))
+        await send(space, ticket, Topic.LIFECYCLE, *lifecycle)
+        await send(space, ticket, Topic.TRIAGE, (triaged(priority), T0))
+
+    async def all_in() -> bool:
+        rows = await sla.rows("SELECT count(*) FILTER (WHERE state = 'stopped'), count(*) FROM clocks")
+        return tuple(rows[0]) == (2, 3)
+
+    await eventually(all_in, what="three tickets' clocks")
+    assert sla.runtime is not None
+    async with sla.runtime.engine.connect() as conn:
+        report = await weekly_report(conn, shipped_policy("data-insights"), "2026-W48")
+        other_week = await weekly_report(conn, shipped_policy("data-insights"), "2026-W49")
+    assert [(r.plan, r.priority, r.tickets, r.first_response_avg_business_hours, r.first_response_met_percent)
+            for r in report] == [("gold", "high", 2, 2.0, 50.0), ("gold", "normal", 1, None, None)]
+    assert other_week == []

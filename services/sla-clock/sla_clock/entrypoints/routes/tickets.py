@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
+from typing import cast
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -10,7 +12,10 @@ from sqlalchemy import select
 
 from supportdesk_events.web import AgentAuth, Problem, Runtime
 
+from ...adapters.policy_book import PolicyBook, PolicyError
 from ...adapters.tables import clocks
+from ...reports import week_bounds, weekly_report
+from ...settings import Settings
 
 router = APIRouter(tags=["sla"], dependencies=[AgentAuth])
 
@@ -33,6 +38,25 @@ class ClockView(BaseModel):
     closure_code: str | None
     calendar: str | None
     policy_version: str | None
+
+
+class ReportRowView(BaseModel):
+    plan: str | None
+    priority: str | None
+    tickets: int
+    first_response_avg_business_hours: float | None
+    first_response_met_percent: float | None
+    resolution_avg_business_hours: float | None
+    resolution_met_percent: float | None
+
+
+def _book(settings: Settings) -> PolicyBook:
+    return _cached_book(settings.default_policy, settings.default_plan, settings.policy_dir)
+
+
+@cache
+def _cached_book(default_policy: str, default_plan: str, policy_dir: str) -> PolicyBook:
+    return PolicyBook(default_policy, default_plan, policy_dir)
 
 
 class TicketSla(BaseModel):
@@ -87,3 +111,35 @@ async def breached(
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(query.order_by(clocks.c.breached_at.desc()).limit(limit))).all()
     return [ClockView.model_validate(r._mapping) for r in rows]
+
+
+class WeeklyReport(BaseModel):
+    policy: str
+    week: str
+    time_zone: str
+    starts: datetime
+    ends: datetime
+    rows: list[ReportRowView]
+
+
+@router.get("/v1/sla/reports/weekly", response_model=WeeklyReport)
+async def weekly(
+    runtime: Runtime, week: str = Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"]), policy: str | None = None
+) -> WeeklyReport:
+    """Seed 000's weekly averages: per plan x priority, for tickets logged in the ISO week."""
+    settings = cast(Settings, runtime.settings)
+    try:
+        chosen = _book(settings).policy(policy)
+        start, end = week_bounds(week, chosen)
+    except (PolicyError, ValueError) as e:
+        raise Problem(422, "Invalid report request", str(e)) from None
+    async with runtime.engine.connect() as conn:
+        rows = await weekly_report(conn, chosen, week)
+    return WeeklyReport(
+        policy=chosen.name,
+        week=week,
+        time_zone=chosen.calendar.zone_name,
+        starts=start,
+        ends=end,
+        rows=[ReportRowView.model_validate(r.__dict__) for r in rows],
+    )
