@@ -52,10 +52,11 @@ def clock_key(c: Clock) -> str:
     return key if c.kind in SLA_CLOCKS else f"{key}/{c.started_at.isoformat()}"
 
 
-async def load_facts(conn: AsyncConnection, ticket_id: str) -> tuple[TicketFacts, uuid.UUID | None]:
-    row = (
-        await conn.execute(select(sla_tickets).where(sla_tickets.c.ticket_id == ticket_id).with_for_update())
-    ).first()
+async def load_facts(
+    conn: AsyncConnection, ticket_id: str, *, for_update: bool = True
+) -> tuple[TicketFacts, uuid.UUID | None]:
+    query = select(sla_tickets).where(sla_tickets.c.ticket_id == ticket_id)
+    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
     if row is None:
         return TicketFacts(), None
     return TicketFacts.from_json(row.facts), row.correlation_id

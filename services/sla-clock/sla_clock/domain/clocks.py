@@ -289,6 +289,15 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str) -> list[Clock]:
     return clocks
 
 
+def business_elapsed(c: Clock, facts: TicketFacts, policy: Policy, now: datetime) -> float:
+    """Business time a clock has run by `now` (SLA clocks less their pauses, an open one included)."""
+    end = c.stopped_at or now
+    if c.kind not in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
+        return policy.calendar.business_seconds(c.started_at, end)
+    open_pause = [(facts.awaiting_since, end)] if facts.awaiting_since and facts.awaiting_since < end else []
+    return policy.calendar.business_seconds(c.started_at, end, [*facts.pauses, *open_pause])
+
+
 def _last_pause_start(facts: TicketFacts) -> datetime | None:
     return facts.pauses[-1][0] if facts.pauses else None
 

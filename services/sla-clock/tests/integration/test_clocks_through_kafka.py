@@ -233,8 +233,11 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
     from sla_clock.adapters.policy_files import shipped_policy
     from sla_clock.reports import weekly_report
 
-    for ticket, priority, answered in (("r1", Priority.HIGH, T0 + H), ("r2", Priority.HIGH, T0 + 3 * H),
-                                       ("r3", Priority.NORMAL, None)):
+    for ticket, priority, answered in (
+        ("r1", Priority.HIGH, T0 + H),
+        ("r2", Priority.HIGH, T0 + 3 * H),
+        ("r3", Priority.NORMAL, None),
+    ):
         lifecycle: list[tuple[Event, datetime]] = [(opened(ticket), T0)]
         if answered:
             lifecycle.append((AgentResponded(agent="a", body="b"), answered))
@@ -250,6 +253,8 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
     async with sla.runtime.engine.connect() as conn:
         report = await weekly_report(conn, shipped_policy("data-insights"), "2026-W48")
         other_week = await weekly_report(conn, shipped_policy("data-insights"), "2026-W49")
-    assert [(r.plan, r.priority, r.tickets, r.first_response_avg_business_hours, r.first_response_met_percent)
-            for r in report] == [("gold", "high", 2, 2.0, 50.0), ("gold", "normal", 1, None, None)]
+    assert [
+        (r.plan, r.priority, r.tickets, r.first_response_avg_business_hours, r.first_response_met_percent)
+        for r in report
+    ] == [("gold", "high", 2, 2.0, 50.0), ("gold", "normal", 1, None, None)]
     assert other_week == []

@@ -14,6 +14,8 @@ from supportdesk_events.web import AgentAuth, Problem, Runtime
 
 from ...adapters.policy_book import PolicyBook, PolicyError
 from ...adapters.tables import clocks
+from ...domain.clocks import business_elapsed, derive_clocks
+from ...projection import load_facts
 from ...reports import week_bounds, weekly_report
 from ...settings import Settings
 
@@ -38,6 +40,9 @@ class ClockView(BaseModel):
     closure_code: str | None
     calendar: str | None
     policy_version: str | None
+    # Live, for the current cycle: business time run so far and left before the due instant.
+    elapsed_business_seconds_now: float | None = None
+    remaining_business_seconds: float | None = None
 
 
 class ReportRowView(BaseModel):
@@ -72,9 +77,23 @@ async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
                 select(clocks).where(clocks.c.ticket_id == ticket_id).order_by(clocks.c.cycle, clocks.c.clock)
             )
         ).all()
+        facts, _ = await load_facts(conn, ticket_id, for_update=False)
     if not rows:
         raise Problem(404, "Not Found", f"no SLA clocks for ticket {ticket_id} (yet)")
-    return TicketSla(ticket_id=ticket_id, clocks=[ClockView.model_validate(r._mapping) for r in rows])
+    book = _book(cast(Settings, runtime.settings))
+    policy = book.policy(facts.policy)
+    live = {(c.kind.value, c.cycle): c for c in derive_clocks(facts, policy, book.plan(policy, facts.plan))}
+    now = runtime.clock.now()
+    views = []
+    for r in rows:
+        view = ClockView.model_validate(r._mapping)
+        c = live.get((r.clock, r.cycle))
+        if c is not None:
+            view.elapsed_business_seconds_now = round(business_elapsed(c, facts, policy, now), 3)
+            if c.target is not None:
+                view.remaining_business_seconds = round(c.target.seconds - view.elapsed_business_seconds_now, 3)
+        views.append(view)
+    return TicketSla(ticket_id=ticket_id, clocks=views)
 
 
 @router.get("/v1/sla/at-risk", response_model=list[ClockView])
