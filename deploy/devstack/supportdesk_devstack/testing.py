@@ -90,6 +90,19 @@ async def space(servers: Servers) -> AsyncIterator[Sandbox]:
         await drop_database(servers.database_url, db)
 
 
+async def make_database(space: Sandbox, name: str, metadata: Any) -> Any:
+    """A fresh database on the shared server with `metadata`'s tables: for plumbing tests that
+    need tables but not a service's migrations. Returns its AsyncEngine; dispose it after."""
+    from supportdesk_events.db import create_engine, ensure_database
+
+    database = space.database(name)
+    await ensure_database(space.servers.database_url, database)
+    engine = create_engine(space.servers.database_url, database)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine
+
+
 async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, what: str = "condition") -> T:
     """Poll `probe` until it returns a truthy value; fail after `timeout` naming `what`."""
     deadline = time.monotonic() + timeout

@@ -43,9 +43,29 @@ class Envelope(BaseModel, Generic[P]):
         return REGISTRY[self.event_type].topic.value
 
 
-def _envelope_of(payload: P) -> type[Envelope[P]]:
-    """The envelope class parametrised by the payload's own class, so it validates and dumps as it."""
-    return cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
+def _envelope(
+    payload: P,
+    *,
+    event_id: uuid.UUID,
+    ticket_id: str,
+    producer: str,
+    clock: Clock,
+    causation_id: uuid.UUID | None,
+    correlation_id: uuid.UUID,
+) -> Envelope[P]:
+    # Parametrised by the payload's own class, so the envelope validates and dumps as that class.
+    cls = cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
+    return cls(
+        event_id=event_id,
+        event_type=payload.event_type,
+        schema_version=payload.schema_version,
+        ticket_id=ticket_id,
+        occurred_at=clock.now(),
+        producer=producer,
+        causation_id=causation_id,
+        correlation_id=correlation_id,
+        payload=payload,
+    )
 
 
 def new_envelope(
@@ -59,16 +79,14 @@ def new_envelope(
 ) -> Envelope[P]:
     """An event that starts a causal chain (a command or an inbound message)."""
     eid = event_id or uuid.uuid4()
-    return _envelope_of(payload)(
+    return _envelope(
+        payload,
         event_id=eid,
-        event_type=payload.event_type,
-        schema_version=payload.schema_version,
         ticket_id=ticket_id,
-        occurred_at=clock.now(),
         producer=producer,
+        clock=clock,
         causation_id=None,
         correlation_id=correlation_id or eid,
-        payload=payload,
     )
 
 
@@ -81,16 +99,14 @@ def derived_envelope(
     discriminator: str = "",
 ) -> Envelope[P]:
     """An event caused by `cause`: its id is a function of the cause, so replay re-derives it."""
-    return _envelope_of(payload)(
+    return _envelope(
+        payload,
         event_id=derived_event_id(cause.event_id, payload.event_type, discriminator),
-        event_type=payload.event_type,
-        schema_version=payload.schema_version,
         ticket_id=cause.ticket_id,
-        occurred_at=clock.now(),
         producer=producer,
+        clock=clock,
         causation_id=cause.event_id,
         correlation_id=cause.correlation_id,
-        payload=payload,
     )
 
 
@@ -107,16 +123,14 @@ def anchored_envelope(
 ) -> Envelope[P]:
     """An event that more than one cause may lead to (or a timer, with no cause event): its id is
     derived from a stable `anchor` and `discriminator`, so whichever path emits it, it is one event."""
-    return _envelope_of(payload)(
+    return _envelope(
+        payload,
         event_id=derived_event_id(anchor, payload.event_type, discriminator),
-        event_type=payload.event_type,
-        schema_version=payload.schema_version,
         ticket_id=ticket_id,
-        occurred_at=clock.now(),
         producer=producer,
+        clock=clock,
         causation_id=causation_id,
         correlation_id=correlation_id,
-        payload=payload,
     )
 
 

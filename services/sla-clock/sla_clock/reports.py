@@ -8,9 +8,9 @@ clocks that have stopped), and the share of stopped clocks that met their target
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,8 +34,7 @@ def week_bounds(week: str, policy: Policy) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass(frozen=True)
-class ReportRow:
+class ReportRow(BaseModel):
     plan: str | None
     priority: str | None
     tickets: int
@@ -76,6 +75,14 @@ async def weekly_report(conn: AsyncConnection, policy: Policy, week: str) -> lis
         return None if v is None else round(float(v), 2)
 
     return [
-        ReportRow(row.plan, row.priority, row.tickets, r(row.fr_avg), r(row.fr_met), r(row.res_avg), r(row.res_met))
+        ReportRow(
+            plan=row.plan,
+            priority=row.priority,
+            tickets=row.tickets,
+            first_response_avg_business_hours=r(row.fr_avg),
+            first_response_met_percent=r(row.fr_met),
+            resolution_avg_business_hours=r(row.res_avg),
+            resolution_met_percent=r(row.res_met),
+        )
         for row in rows
     ]

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, make_database, produce, read_topic
 from supportdesk_events import (
     Envelope,
     EventConsumer,
@@ -21,7 +21,7 @@ from supportdesk_events import (
     new_envelope,
 )
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
-from supportdesk_events.db import create_engine, ensure_database, plumbing_tables
+from supportdesk_events.db import plumbing_tables
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +43,7 @@ async def count_once_per_delivery(ctx: HandlerContext, env: Envelope[Any]) -> No
 
 @pytest.fixture
 async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    name = space.database("consumer")
-    await ensure_database(space.servers.database_url, name)
-    eng = create_engine(space.servers.database_url, name)
-    async with eng.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    eng = await make_database(space, "consumer", metadata)
     yield eng
     await eng.dispose()
 

@@ -8,23 +8,19 @@ import pytest
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
 from supportdesk_events import OutboxRelay, SystemClock, decode, new_envelope, record
 from supportdesk_events.catalogue import Channel, TicketOpened, TicketReopened, Topic
-from supportdesk_events.db import create_engine, ensure_database, plumbing_tables
+from supportdesk_events.db import plumbing_tables
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    name = space.database("outbox")
-    await ensure_database(space.servers.database_url, name)
-    eng = create_engine(space.servers.database_url, name)
     metadata = MetaData()
     plumbing_tables(metadata)
-    async with eng.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    eng = await make_database(space, "outbox", metadata)
     yield eng
     await eng.dispose()
 

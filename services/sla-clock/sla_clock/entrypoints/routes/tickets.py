@@ -16,7 +16,7 @@ from ...adapters.policy_book import PolicyBook, PolicyError
 from ...adapters.tables import clocks
 from ...domain.clocks import business_elapsed, derive_clocks
 from ...projection import load_facts
-from ...reports import week_bounds, weekly_report
+from ...reports import ReportRow, week_bounds, weekly_report
 from ...settings import Settings
 
 router = APIRouter(tags=["sla"], dependencies=[AgentAuth])
@@ -43,16 +43,6 @@ class ClockView(BaseModel):
     # Live, for the current cycle: business time run so far and left before the due instant.
     elapsed_business_seconds_now: float | None = None
     remaining_business_seconds: float | None = None
-
-
-class ReportRowView(BaseModel):
-    plan: str | None
-    priority: str | None
-    tickets: int
-    first_response_avg_business_hours: float | None
-    first_response_met_percent: float | None
-    resolution_avg_business_hours: float | None
-    resolution_met_percent: float | None
 
 
 def _book(settings: Settings) -> PolicyBook:
@@ -138,7 +128,7 @@ class WeeklyReport(BaseModel):
     time_zone: str
     starts: datetime
     ends: datetime
-    rows: list[ReportRowView]
+    rows: list[ReportRow]
 
 
 @router.get("/v1/sla/reports/weekly", response_model=WeeklyReport)
@@ -160,5 +150,5 @@ async def weekly(
         time_zone=chosen.calendar.zone_name,
         starts=start,
         ends=end,
-        rows=[ReportRowView.model_validate(r.__dict__) for r in rows],
+        rows=rows,
     )
