@@ -258,3 +258,33 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
         for r in report
     ] == [("gold", "high", 2, 2.0, 50.0), ("gold", "normal", 1, None, None)]
     assert other_week == []
+
+
+async def test_a_customer_silent_past_the_limit_gets_auto_close_due_once(space: Sandbox, sla: SlaClockService) -> None:
+    await send(space, "silent", Topic.TRIAGE, (triaged(Priority.NORMAL), T0))
+    await send(
+        space,
+        "silent",
+        Topic.LIFECYCLE,
+        (opened("silent"), T0),
+        (AgentResponded(agent="a", body="looking"), T0 + H),
+        (InfoRequested(agent="a", question="logs?"), T0 + H),
+    )
+    limit = datetime(2026, 12, 9, 10, tzinfo=LA)  # 10 x 12 business hours from Mon 10:00, Thanksgiving skipped
+
+    async def waiting() -> Any:
+        row = await clock_row(sla, "silent", "awaiting_customer_auto_close")
+        return row if row is not None and row.due_at == limit else None
+
+    await eventually(waiting, what="the awaiting-customer timer")
+    sla.clock.set(limit)
+
+    async def emitted() -> bool:
+        return bool((await clock_row(sla, "silent", "awaiting_customer_auto_close")).auto_close_emitted)
+
+    await eventually(emitted, what="AutoCloseDue")
+    events = await sla_events(space, sla, "silent")
+    assert events.count(("AutoCloseDue", "awaiting_customer_auto_close")) == 1
+    messages = await read_topic(space, Topic.SLA, expect=len(events))
+    closes = [decode(m.value).payload for m in messages if decode(m.value).event_type == "AutoCloseDue"]
+    assert [c.closure_code for c in closes] == ["no_customer_response"]  # type: ignore[attr-defined]
