@@ -53,12 +53,12 @@ SELECT 't' || i, '{}'::jsonb, gen_random_uuid(), CAST(:now AS timestamptz)
 FROM generate_series(1, :n) AS i;
 INSERT INTO clocks (ticket_id, clock, cycle, state, started_at, priority, plan, target_seconds, due_at,
                     warnings, warned, next_check_at, calendar, policy_version, updated_at)
-SELECT 't' || i, 'first_response', 1, 'running', CAST(:now AS timestamptz) - interval '1 hour', 'normal', 'gold', 14400,
-       CASE WHEN i <= :due THEN CAST(:now AS timestamptz) - interval '1 second' ELSE CAST(:now AS timestamptz) + (i % 2592000) * interval '1 second' END,
-       '[]'::jsonb, '[]'::jsonb,
-       CASE WHEN i <= :due THEN CAST(:now AS timestamptz) - interval '1 second' ELSE CAST(:now AS timestamptz) + (i % 2592000) * interval '1 second' END,
-       'data-insights-business-hours', 'data-insights@bench', CAST(:now AS timestamptz)
-FROM generate_series(1, :n) AS i;
+SELECT 't' || i, 'first_response', 1, 'running', t.now - interval '1 hour', 'normal', 'gold', 14400, d.due,
+       '[]'::jsonb, '[]'::jsonb, d.due, 'data-insights-business-hours', 'data-insights@bench', t.now
+FROM generate_series(1, :n) AS i
+CROSS JOIN (SELECT CAST(:now AS timestamptz) AS now) AS t
+CROSS JOIN LATERAL (SELECT CASE WHEN i <= :due THEN t.now - interval '1 second'
+                                ELSE t.now + (i % 2592000) * interval '1 second' END AS due) AS d;
 ANALYZE clocks;
 """
 
