@@ -24,9 +24,16 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     consumer_batch_size: int = 200
-    # Bearer keys for agent, admin and ops endpoints, comma-separated. None set: those endpoints
-    # refuse everyone (secure by default); `make run` sets a development key.
+    # Bearer keys for agent, admin and ops endpoints, comma-separated, each `name=key` or just
+    # `key` (acting as "agent"). None set: those endpoints refuse everyone (secure by default);
+    # `make run` sets a development key.
     api_keys: str = ""
 
-    def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+    def api_key_names(self) -> list[tuple[str, str]]:
+        """(name, key) pairs."""
+        pairs = []
+        for entry in (e.strip() for e in self.api_keys.split(",")):
+            if entry:
+                name, sep, key = entry.partition("=")
+                pairs.append((name.strip(), key.strip()) if sep else ("agent", entry))
+        return pairs

@@ -134,27 +134,38 @@ Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> bool:
+def agent_for(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The agent's name if the bearer credential is one of the service's API keys."""
     if credentials is None:
-        return False
+        return None
     given = credentials.credentials.encode()
+    found = None
     # Compare against every key, in constant time, so timing tells nothing about which matched.
-    matches = [hmac.compare_digest(given, key.encode()) for key in runtime.settings.api_key_list()]
-    return any(matches)
+    for name, key in runtime.settings.api_key_names():
+        if hmac.compare_digest(given, key.encode()):
+            found = name
+    return found
+
+
+def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    return agent_for(runtime, credentials) is not None
 
 
 def require_agent(
     runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    if not bearer_is_agent_key(runtime, credentials):
+) -> str:
+    name = agent_for(runtime, credentials)
+    if name is None:
         raise StarletteHTTPException(
             401,
             "a valid agent API key is required (Authorization: Bearer <key>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return name
 
 
 AgentAuth = Depends(require_agent)
+Agent = Annotated[str, Depends(require_agent)]
 
 
 class Problem(Exception):

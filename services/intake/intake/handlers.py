@@ -1,10 +1,37 @@
-"""What intake does with events it consumes. Registered once, in HANDLERS at the bottom.
-
-Intake is the producer of the lifecycle; it will consume sla-clock's AutoCloseDue to close tickets.
-"""
+"""What intake does with events it consumes. Registered once, in HANDLERS at the bottom."""
 
 from __future__ import annotations
 
-from supportdesk_events import Handler
+import logging
+from typing import Any
 
-HANDLERS: dict[str, Handler] = {}
+from sqlalchemy.exc import IntegrityError
+
+from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events.catalogue import AutoCloseDue
+
+from .adapters import repository
+
+log = logging.getLogger(__name__)
+
+
+async def on_auto_close_due(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    """sla-clock says a timer ran out: close the ticket, if it is still in the state that timer watched."""
+    due: AutoCloseDue = env.payload
+    for _ in range(5):  # an agent's command may land on the same ticket at the same moment
+        try:
+            async with ctx.conn.begin_nested():
+                ticket = await repository.load(ctx.conn, env.ticket_id)
+                if ticket is None or not ticket.auto_close(due):
+                    log.info("AutoCloseDue for %s no longer applies", env.ticket_id)
+                    return
+                await repository.save(ctx.conn, ticket, ctx.clock, cause=env)
+                return
+        except (repository.ConcurrentUpdate, IntegrityError):
+            continue
+    raise RuntimeError(f"could not apply AutoCloseDue to {env.ticket_id}: the ticket kept changing")
+
+
+HANDLERS: dict[str, Handler] = {
+    AutoCloseDue.event_type: on_auto_close_due,
+}

@@ -16,11 +16,13 @@ tickets = Table(
     Column("channel", Text, nullable=False),
     Column("requester_email", Text),
     Column("requester_phone", Text),
+    Column("customer_id", Text),
     Column("subject", Text, nullable=False),
     Column("severity", Integer),
     Column("request_type", Text),
     Column("access_token_sha256", Text, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("cycle", Integer, nullable=False, server_default="1"),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,7 +1,9 @@
 """The ticket aggregate: commands decide events from history; `apply` is the one place state changes.
 
-The walking skeleton opens tickets; the lifecycle commands (acknowledge, request info, replicate,
-deliver workaround, confirm, close, reopen, escalate) join here as methods of the same shape.
+Phases (seed 000): new (waiting for the initial response) -> acknowledged (receipt confirmed)
+-> analysis (replicated: the resolution clock runs) -> monitor (workaround or fix delivered,
+waiting for the customer's confirmation) -> closed. Awaiting the customer is a pause from any
+open phase, left when the customer replies. Reopening starts a new cycle.
 """
 
 from __future__ import annotations
@@ -10,16 +12,50 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from supportdesk_events.catalogue import Channel, Event, Priority, RequestType, TicketOpened
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Attachment,
+    AutoCloseDue,
+    Channel,
+    ClockKind,
+    ClosureCode,
+    CustomerReplied,
+    EscalationRequested,
+    Event,
+    InfoRequested,
+    IssueReplicated,
+    Priority,
+    RequestType,
+    ResolutionConfirmed,
+    SeverityChanged,
+    TicketClosed,
+    TicketOpened,
+    TicketReopened,
+    WorkaroundDelivered,
+)
 
 
 class TicketStatus(StrEnum):
-    NEW = "new"  # waiting for the initial response (seed 000)
-    ACKNOWLEDGED = "acknowledged"  # receipt confirmed
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
     AWAITING_CUSTOMER = "awaiting_customer"
-    ANALYSIS = "analysis"  # replicated: the resolution clock runs
-    MONITOR = "monitor"  # workaround or fix delivered, waiting for confirmation
+    ANALYSIS = "analysis"
+    MONITOR = "monitor"
     CLOSED = "closed"
+
+
+OPEN = frozenset(TicketStatus) - {TicketStatus.CLOSED}
+
+
+class TransitionRefused(Exception):
+    """The command does not fit the ticket's history; the API answers 409 with the state."""
+
+    def __init__(self, ticket: Ticket, command: str, reason: str) -> None:
+        super().__init__(f"cannot {command}: {reason}")
+        self.status = ticket.status
+        self.version = ticket.version
+        self.command = command
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -31,9 +67,14 @@ class OpenTicket:
     description: str
     requester_email: str | None = None
     requester_phone: str | None = None
+    customer_id: str | None = None
+    plan: str | None = None
+    policy: str | None = None
     severity: int | None = None
     request_type: RequestType | None = None
     suggested_priority: Priority | None = None
+    emergency_contact: bool = False
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass
@@ -41,9 +82,15 @@ class Ticket:
     id: str
     number: str = ""
     status: TicketStatus = TicketStatus.NEW
-    version: int = 0  # how many events the stream has; commands append after it
+    version: int = 0  # events in the stream; a save appends after it
+    cycle: int = 1
+    severity: int | None = None
+    receipt_confirmed: bool = False
+    resume_to: TicketStatus = TicketStatus.NEW  # where a customer's reply returns an awaiting ticket
     opened_at: datetime | None = None
     pending: list[Event] = field(default_factory=list)  # decided, not yet recorded
+
+    # --- creation and history -------------------------------------------------------------
 
     @classmethod
     def open(cls, ticket_id: str, number: str, request: OpenTicket, now: datetime) -> Ticket:
@@ -54,11 +101,16 @@ class Ticket:
                 channel=request.channel,
                 requester_email=request.requester_email,
                 requester_phone=request.requester_phone,
+                customer_id=request.customer_id,
+                plan=request.plan,
+                policy=request.policy,
                 subject=request.subject,
                 description=request.description,
                 severity=request.severity,
                 request_type=request.request_type,
                 suggested_priority=request.suggested_priority,
+                emergency_contact=request.emergency_contact,
+                attachments=request.attachments,
                 opened_at=now,
             )
         )
@@ -75,10 +127,105 @@ class Ticket:
         self.apply(event)
         self.pending.append(event)
 
+    def _require(self, command: str, allowed: frozenset[TicketStatus] | set[TicketStatus]) -> None:
+        if self.status not in allowed:
+            raise TransitionRefused(self, command, f"the ticket is {self.status.value}")
+
+    # --- agents ---------------------------------------------------------------------------
+
+    def respond(self, agent: str, body: str, public: bool = True) -> None:
+        self._require("respond", OPEN)
+        self._trigger(
+            AgentResponded(
+                agent=agent, body=body, public=public, confirms_receipt=public and not self.receipt_confirmed
+            )
+        )
+
+    def request_info(self, agent: str, question: str) -> None:
+        self._require("request information", OPEN - {TicketStatus.AWAITING_CUSTOMER})
+        if not self.receipt_confirmed:  # asking the customer is itself the initial response
+            self.respond(agent, question)
+        self._trigger(InfoRequested(agent=agent, question=question))
+
+    def mark_replicated(self, agent: str, note: str = "") -> None:
+        self._require("mark replicated", {TicketStatus.NEW, TicketStatus.ACKNOWLEDGED})
+        self._trigger(IssueReplicated(agent=agent, note=note))
+
+    def deliver_workaround(self, agent: str, description: str, is_fix: bool = False) -> None:
+        self._require("deliver a workaround", {TicketStatus.NEW, TicketStatus.ACKNOWLEDGED, TicketStatus.ANALYSIS})
+        self._trigger(WorkaroundDelivered(agent=agent, description=description, is_fix=is_fix))
+
+    def change_severity(self, by: str, severity: int, reason: str) -> None:
+        self._require("change severity", OPEN)
+        if severity == self.severity:
+            raise TransitionRefused(self, "change severity", f"severity is already {severity}")
+        self._trigger(SeverityChanged(severity=severity, previous=self.severity, by=by, reason=reason))
+
+    def close(self, by: str, code: ClosureCode, note: str = "") -> None:
+        self._require("close", OPEN)
+        self._trigger(TicketClosed(closure_code=code, by=by, note=note))
+
+    def reopen(self, by: str, reason: str) -> None:
+        self._require("reopen", {TicketStatus.CLOSED})
+        self._trigger(TicketReopened(by=by, reason=reason))
+
+    # --- customers ------------------------------------------------------------------------
+
+    def customer_reply(
+        self, body: str, channel: Channel, message_id: str | None = None, attachments: tuple[Attachment, ...] = ()
+    ) -> None:
+        if self.status is TicketStatus.CLOSED:  # a reply to a closed ticket reopens it
+            self.reopen("customer", "the customer replied to a closed ticket")
+        self._trigger(CustomerReplied(channel=channel, body=body, message_id=message_id, attachments=attachments))
+
+    def confirm_resolution(self, by: str) -> None:
+        self._require("confirm the resolution", {TicketStatus.MONITOR})
+        self._trigger(ResolutionConfirmed(by=by))
+        self._trigger(TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by=by))
+
+    def request_escalation(self, by: str, reason: str) -> None:
+        self._require("request escalation", OPEN)
+        self._trigger(EscalationRequested(by=by, reason=reason))
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def auto_close(self, due: AutoCloseDue) -> bool:
+        """Close on sla-clock's timer if it still applies; False (and no event) if it does not."""
+        still = {
+            ClockKind.MONITOR_AUTO_CLOSE: TicketStatus.MONITOR,
+            ClockKind.AWAITING_CUSTOMER_AUTO_CLOSE: TicketStatus.AWAITING_CUSTOMER,
+        }.get(due.clock)
+        if due.cycle != self.cycle or still is None or self.status is not still:
+            return False
+        self._trigger(TicketClosed(closure_code=due.closure_code, by="sla-clock", note=f"{due.clock.value} elapsed"))
+        return True
+
+    # --- the one place state changes --------------------------------------------------------
+
     def apply(self, event: Event) -> None:
         self.version += 1
         match event:
             case TicketOpened():
-                self.number = event.number
-                self.status = TicketStatus.NEW
-                self.opened_at = event.opened_at
+                self.number, self.status, self.opened_at = event.number, TicketStatus.NEW, event.opened_at
+                self.severity = event.severity
+            case AgentResponded():
+                if event.confirms_receipt:
+                    self.receipt_confirmed = True
+                    if self.status is TicketStatus.NEW:
+                        self.status = TicketStatus.ACKNOWLEDGED
+            case InfoRequested():
+                self.resume_to = self.status
+                self.status = TicketStatus.AWAITING_CUSTOMER
+            case CustomerReplied():
+                if self.status is TicketStatus.AWAITING_CUSTOMER:
+                    self.status = self.resume_to
+            case IssueReplicated():
+                self.status = TicketStatus.ANALYSIS
+            case WorkaroundDelivered():
+                self.status = TicketStatus.MONITOR
+            case SeverityChanged():
+                self.severity = event.severity
+            case TicketClosed():
+                self.status = TicketStatus.CLOSED
+            case TicketReopened():
+                self.status, self.cycle, self.receipt_confirmed = TicketStatus.NEW, self.cycle + 1, False

@@ -6,7 +6,7 @@ from supportdesk_events.web import ServiceDefinition, create_app
 
 from ..handlers import HANDLERS
 from ..settings import Settings
-from .routes import tickets
+from .routes import lifecycle, tickets
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -14,7 +14,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="intake",
             settings=settings or Settings(),
-            routers=[tickets.router],
+            routers=[tickets.router, lifecycle.router],
             handlers=HANDLERS,
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Any, cast
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
 from supportdesk_events.logs import event_context
-from supportdesk_events.web import Problem, Runtime, bearer_is_agent_key
+from supportdesk_events.web import Runtime
 
 from ...adapters import repository
 from ...adapters.tables import tickets
 from ...domain.ticket import OpenTicket, Ticket
 from ...settings import Settings
+from .access import TicketCaller
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
-bearer = HTTPBearer(auto_error=False, description="An agent API key, or the ticket's access token")
 
 
 class NewTicket(BaseModel):
@@ -53,6 +51,9 @@ class TicketView(BaseModel):
     ticket_id: str
     number: str
     status: str
+    version: int
+    cycle: int
+    customer_id: str | None
     channel: str
     requester_email: str | None
     subject: str
@@ -95,24 +96,10 @@ async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> 
 
 
 @router.get("/{ticket_id}", response_model=TicketView, responses={404: {"description": "no such ticket, or not yours"}})
-async def get_ticket(
-    ticket_id: str,
-    runtime: Runtime,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> TicketView:
+async def get_ticket(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> TicketView:
     """A ticket and its history, for an agent or for the requester holding its access token."""
     async with runtime.engine.connect() as conn:
-        row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).first()
-        allowed = row is not None and (
-            bearer_is_agent_key(runtime, credentials)
-            or (
-                credentials is not None
-                and hmac.compare_digest(repository.token_digest(credentials.credentials), row.access_token_sha256)
-            )
-        )
-        if row is None or not allowed:
-            # The same answer whether it does not exist or is someone else's: ids reveal nothing.
-            raise Problem(404, "Not Found", f"no ticket {ticket_id} for these credentials")
+        row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).one()
         entries = await repository.history(conn, ticket_id)
     return TicketView(
         **{k: v for k, v in row._mapping.items() if k in TicketView.model_fields},

@@ -1,0 +1,48 @@
+"""Who is asking about a ticket: an agent (by API key) or its requester (by its access token)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from supportdesk_events.web import Problem, Runtime, agent_for
+
+from ...adapters.repository import token_digest
+from ...adapters.tables import tickets
+
+bearer = HTTPBearer(auto_error=False, description="An agent API key, or the ticket's access token")
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str  # "agent" | "customer"
+    name: str
+
+
+async def ticket_caller(
+    ticket_id: str, runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Caller:
+    agent = agent_for(runtime, credentials)
+    async with runtime.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(tickets.c.access_token_sha256, tickets.c.requester_email).where(tickets.c.ticket_id == ticket_id)
+            )
+        ).first()
+    if row is not None:
+        if agent is not None:
+            return Caller("agent", agent)
+        if credentials is not None and hmac.compare_digest(
+            token_digest(credentials.credentials), row.access_token_sha256
+        ):
+            return Caller("customer", row.requester_email or "customer")
+    # The same answer whether it does not exist or is someone else's: ids reveal nothing.
+    raise Problem(404, "Not Found", f"no ticket {ticket_id} for these credentials")
+
+
+TicketCaller = Annotated[Caller, Depends(ticket_caller)]

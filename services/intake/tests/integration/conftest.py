@@ -1,0 +1,49 @@
+"""Intake's HTTP app in process, on the real broker and database, with its relay and consumer."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from intake.entrypoints.app import build_app
+from intake.settings import Settings
+from supportdesk_devstack.testing import Sandbox
+from supportdesk_events.migrations import migrate
+
+AGENT_KEY = "ann-key"
+
+
+class Intake:
+    def __init__(self, client: httpx.AsyncClient, settings: Settings, app: Any) -> None:
+        self.client, self.settings, self.app = client, settings, app
+
+    def as_agent(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {AGENT_KEY}"}
+
+    @staticmethod
+    def as_requester(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def open_ticket(self, **fields: Any) -> dict[str, Any]:
+        body = {"requester_email": "dana@customer.example", "subject": "Export fails", "description": "Empty CSV"}
+        r = await self.client.post("/v1/tickets", json={**body, **fields})
+        assert r.status_code == 202, r.text
+        return dict(r.json())
+
+
+@pytest.fixture
+async def intake(space: Sandbox) -> AsyncIterator[Intake]:
+    settings = Settings(
+        DATABASE_URL=space.servers.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=space.prefix,
+        database_name=space.database("intake"),
+        api_keys=f"ann={AGENT_KEY}",
+    )
+    await asyncio.to_thread(migrate, settings, "intake:migrations")
+    app = build_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        yield Intake(client, settings, app)

@@ -1,0 +1,107 @@
+"""The ticket aggregate's rules, without any I/O."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from intake.domain.ticket import OpenTicket, Ticket, TicketStatus, TransitionRefused
+from supportdesk_events.catalogue import AutoCloseDue, Channel, ClockKind, ClosureCode
+
+NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
+
+
+def new_ticket() -> Ticket:
+    t = Ticket.open("t1", "TKT-1", OpenTicket(Channel.WEB, "s", "d", requester_email="a@b.c"), NOW)
+    t.pending.clear()
+    return t
+
+
+def types(t: Ticket) -> list[str]:
+    return [e.event_type for e in t.pending]
+
+
+def test_the_phases_of_seed_000_in_order() -> None:
+    t = new_ticket()
+    t.respond("ann", "Got it")
+    assert (t.status, types(t)) == (TicketStatus.ACKNOWLEDGED, ["AgentResponded"])
+    assert t.pending[0].confirms_receipt  # type: ignore[attr-defined]
+    t.respond("ann", "still looking")
+    assert not t.pending[1].confirms_receipt  # type: ignore[attr-defined]
+    t.request_info("ann", "which browser?")
+    assert t.status is TicketStatus.AWAITING_CUSTOMER
+    t.customer_reply("Firefox", Channel.EMAIL)
+    assert t.status is TicketStatus.ACKNOWLEDGED
+    t.mark_replicated("ann")
+    t.deliver_workaround("ann", "clear the cache")
+    assert t.status is TicketStatus.MONITOR
+    t.confirm_resolution("customer")
+    assert t.status is TicketStatus.CLOSED
+    assert types(t)[-2:] == ["ResolutionConfirmed", "TicketClosed"]
+    assert t.version == 1 + len(t.pending)
+
+
+def test_asking_the_customer_first_is_the_initial_response() -> None:
+    t = new_ticket()
+    t.request_info("ann", "which version?")
+    assert types(t) == ["AgentResponded", "InfoRequested"]
+    assert t.status is TicketStatus.AWAITING_CUSTOMER and t.resume_to is TicketStatus.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize(
+    ("setup", "command"),
+    [
+        ([], lambda t: t.confirm_resolution("c")),
+        ([], lambda t: t.reopen("c", "r")),
+        ([lambda t: t.close("a", ClosureCode.NOT_A_PRODUCT_DEFECT)], lambda t: t.respond("a", "b")),
+        ([lambda t: t.mark_replicated("a")], lambda t: t.mark_replicated("a")),
+        ([lambda t: t.request_info("a", "q")], lambda t: t.request_info("a", "q")),
+        ([], lambda t: t.change_severity("a", None, "r")),
+    ],
+)
+def test_impossible_transitions_are_refused_with_the_current_state(setup: list, command) -> None:  # type: ignore[no-untyped-def,type-arg]
+    t = new_ticket()
+    for step in setup:
+        step(t)
+    before = (t.status, t.version, len(t.pending))
+    with pytest.raises(TransitionRefused) as e:
+        command(t)
+    assert (e.value.status, e.value.version) == before[:2]
+    assert len(t.pending) == before[2]  # nothing decided
+
+
+def test_a_reply_to_a_closed_ticket_reopens_it_as_a_new_cycle() -> None:
+    t = new_ticket()
+    t.close("a", ClosureCode.USAGE_INFORMATION_PROVIDED)
+    t.customer_reply("it broke again", Channel.EMAIL)
+    assert types(t)[-2:] == ["TicketReopened", "CustomerReplied"]
+    assert (t.status, t.cycle, t.receipt_confirmed) == (TicketStatus.NEW, 2, False)
+
+
+def test_auto_close_applies_only_to_the_state_and_cycle_its_timer_watched() -> None:
+    t = new_ticket()
+    t.respond("a", "b")
+    t.deliver_workaround("a", "w")
+    monitor = AutoCloseDue(
+        clock=ClockKind.MONITOR_AUTO_CLOSE, cycle=1, closure_code=ClosureCode.CONFIRMATION_WINDOW_EXPIRED
+    )
+    waiting = AutoCloseDue(
+        clock=ClockKind.AWAITING_CUSTOMER_AUTO_CLOSE, cycle=1, closure_code=ClosureCode.NO_CUSTOMER_RESPONSE
+    )
+    assert not t.auto_close(waiting)
+    assert not t.auto_close(
+        AutoCloseDue(clock=ClockKind.MONITOR_AUTO_CLOSE, cycle=2, closure_code=ClosureCode.CONFIRMATION_WINDOW_EXPIRED)
+    )
+    assert t.auto_close(monitor)
+    assert t.status is TicketStatus.CLOSED
+    assert t.pending[-1].closure_code is ClosureCode.CONFIRMATION_WINDOW_EXPIRED  # type: ignore[attr-defined]
+
+
+def test_history_rebuilds_the_same_ticket() -> None:
+    t = new_ticket()
+    t.respond("a", "b")
+    t.request_info("a", "q")
+    t.customer_reply("r", Channel.WEB)
+    t.mark_replicated("a")
+    opened = Ticket.open("t1", "TKT-1", OpenTicket(Channel.WEB, "s", "d"), NOW).pending
+    again = Ticket.from_history("t1", [*opened, *t.pending])
+    assert (again.status, again.version, again.receipt_confirmed) == (t.status, t.version, True)
