@@ -21,12 +21,13 @@ import httpx
 
 from supportdesk_events.admin import ensure_topics
 
-from .config import SERVICES, ServiceSpec, StackConfig
+from .config import REPO_ROOT, SERVICES, ServiceSpec, StackConfig
 from .kafka import KafkaNode, fetch_jars
 from .postgres import PostgresServer
 from .process import ManagedProcess, StackError, require_free_port, wait_until
 
 BIN = Path(sys.executable).parent
+DEMO_CUSTOMERS = REPO_ROOT / "deploy" / "demo" / "customers.yaml"
 
 
 class Servers:
@@ -119,6 +120,8 @@ def run(config: StackConfig) -> int:
         }
         for spec in SERVICES:  # agent/ops reads need a key; in development every service takes the dev key
             env[f"{spec.env_prefix}API_KEYS"] = _os_env().get(f"{spec.env_prefix}API_KEYS", api_key)
+        env["INTAKE_ADMIN_API_KEYS"] = _os_env().get("INTAKE_ADMIN_API_KEYS", api_key)
+        env["INTAKE_CUSTOMERS_FILE"] = _os_env().get("INTAKE_CUSTOMERS_FILE", str(DEMO_CUSTOMERS))
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)

@@ -30,10 +30,14 @@ class ServiceSettings(BaseSettings):
     api_keys: str = ""
 
     def api_key_names(self) -> list[tuple[str, str]]:
-        """(name, key) pairs."""
-        pairs = []
-        for entry in (e.strip() for e in self.api_keys.split(",")):
-            if entry:
-                name, sep, key = entry.partition("=")
-                pairs.append((name.strip(), key.strip()) if sep else ("agent", entry))
-        return pairs
+        return parse_keys(self.api_keys)
+
+
+def parse_keys(text: str, default_name: str = "agent") -> list[tuple[str, str]]:
+    """'ann=k1,k2' -> [('ann', 'k1'), ('agent', 'k2')]."""
+    pairs = []
+    for entry in (e.strip() for e in text.split(",")):
+        if entry:
+            name, sep, key = entry.partition("=")
+            pairs.append((name.strip(), key.strip()) if sep else (default_name, entry))
+    return pairs

@@ -42,6 +42,8 @@ class ServiceDefinition:
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     description: str = ""
+    # Run once at start, before the loops (e.g. loading a directory file).
+    on_start: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
     # Further loops the service runs beside relay and consumer (e.g. sla-clock's scheduler).
     workers: Mapping[str, Callable[[ServiceRuntime, asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
 
@@ -78,6 +80,8 @@ class ServiceRuntime:
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
+        for step in self.definition.on_start:
+            await step(self)
         self._tasks["outbox-relay"] = asyncio.create_task(self._supervise("outbox relay", self.relay.run))
         if self.consumer is not None:
             self._tasks["consumer"] = asyncio.create_task(self._supervise("consumer", self.consumer.run))
@@ -131,20 +135,25 @@ def get_runtime(request: Request) -> ServiceRuntime:
 
 Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 
 
-def agent_for(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    """The agent's name if the bearer credential is one of the service's API keys."""
+def key_owner(keys: list[tuple[str, str]], credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The name whose key the bearer credential is, or None."""
     if credentials is None:
         return None
     given = credentials.credentials.encode()
     found = None
     # Compare against every key, in constant time, so timing tells nothing about which matched.
-    for name, key in runtime.settings.api_key_names():
+    for name, key in keys:
         if hmac.compare_digest(given, key.encode()):
             found = name
     return found
+
+
+def agent_for(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The agent's name if the bearer credential is one of the service's API keys."""
+    return key_owner(runtime.settings.api_key_names(), credentials)
 
 
 def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> bool:
@@ -152,7 +161,7 @@ def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationC
 
 
 def require_agent(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> str:
     name = agent_for(runtime, credentials)
     if name is None:

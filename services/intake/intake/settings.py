@@ -9,3 +9,7 @@ class Settings(ServiceSettings):
     database_name: str = "supportdesk_intake"
     port: int = 8001
     ticket_number_prefix: str = "TKT"
+    # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
+    customers_file: str = ""
+    # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.
+    admin_api_keys: str = ""

@@ -2,11 +2,24 @@ from fastapi import FastAPI
 
 import intake
 from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, create_app
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
 
+from ..adapters import customers
 from ..handlers import HANDLERS
 from ..settings import Settings
+from .routes import customers as customer_routes
 from .routes import lifecycle, tickets
+
+
+async def load_customer_file(runtime: ServiceRuntime) -> None:
+    """The YAML directory (if configured) is upserted at every start; the admin API edits after."""
+    path = runtime.settings.customers_file  # type: ignore[attr-defined]
+    if not path:
+        return
+    loaded = customers.load_directory_file(path)
+    async with runtime.engine.begin() as conn:
+        for customer in loaded:
+            await customers.upsert(conn, customer, runtime.clock.now())
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -14,9 +27,10 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="intake",
             settings=settings or Settings(),
-            routers=[tickets.router, lifecycle.router],
+            routers=[tickets.router, lifecycle.router, customer_routes.router],
             handlers=HANDLERS,
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",
+            on_start=[load_customer_file],
         )
     )

@@ -41,6 +41,7 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
         KAFKA_TOPIC_PREFIX=space.prefix,
         database_name=space.database("intake"),
         api_keys=f"ann={AGENT_KEY}",
+        admin_api_keys="root=admin-key",
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings)

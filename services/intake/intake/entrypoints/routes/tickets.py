@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import secrets
-import uuid
 from datetime import datetime
 from typing import Any, cast
 
@@ -13,16 +10,15 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
-from supportdesk_events.logs import event_context
 from supportdesk_events.web import Runtime
 
+from ... import commands
 from ...adapters import repository
 from ...adapters.tables import tickets
-from ...domain.ticket import OpenTicket, Ticket
+from ...domain.ticket import OpenTicket
 from ...settings import Settings
 from .access import TicketCaller
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
 
@@ -72,8 +68,7 @@ class TicketView(BaseModel):
 )
 async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> TicketAccepted:
     """Open a ticket from the web form. Accepted: triage and SLA follow asynchronously."""
-    ticket_id = str(uuid.uuid4())
-    access_token = secrets.token_urlsafe(32)
+    settings = cast(Settings, runtime.settings)
     request = OpenTicket(
         channel=Channel.WEB,
         subject=body.subject,
@@ -83,15 +78,15 @@ async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> 
         request_type=body.request_type,
     )
     async with runtime.engine.begin() as conn:
-        settings = cast(Settings, runtime.settings)
-        number = await repository.next_ticket_number(conn, settings.ticket_number_prefix)
-        ticket = Ticket.open(ticket_id, number, request, runtime.clock.now())
-        envelopes = await repository.save_new(conn, ticket, access_token, runtime.clock)
-    with event_context(ticket_id, envelopes[0].correlation_id):
-        log.info("ticket %s opened by web", number)
-    response.headers["Location"] = f"/v1/tickets/{ticket_id}"
+        opened = await commands.open_ticket(
+            conn, request, number_prefix=settings.ticket_number_prefix, clock=runtime.clock
+        )
+    response.headers["Location"] = f"/v1/tickets/{opened.ticket_id}"
     return TicketAccepted(
-        ticket_id=ticket_id, number=number, access_token=access_token, status_url=f"/v1/tickets/{ticket_id}"
+        ticket_id=opened.ticket_id,
+        number=opened.number,
+        access_token=opened.access_token,
+        status_url=f"/v1/tickets/{opened.ticket_id}",
     )
 
 

@@ -1,0 +1,160 @@
+"""The customer directory in intake's database, loaded from YAML and managed by the admin API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from sqlalchemy import Column, DateTime, Table, Text, delete, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..domain.customers import (
+    ContactKind,
+    ContactRole,
+    CustomerMatch,
+    best_match,
+    email_domain,
+    normalise_email,
+    normalise_phone,
+)
+from .tables import metadata
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", Text, primary_key=True),
+    Column("record", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+customer_contacts = Table(
+    "customer_contacts",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("customer_id", Text, primary_key=True),
+    Column("role", Text, nullable=False),
+)
+
+
+class Person(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    email: EmailStr | None = None
+    phone: str | None = None
+
+
+class Customer(BaseModel):
+    """A customer as the directory holds it (YAML and the admin API share this shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str
+    policy: str = Field(description="an SLA policy name, e.g. data-insights")
+    plan: str = Field(description="a plan of that policy, e.g. gold")
+    email_domains: list[str] = []
+    emails: list[EmailStr] = []
+    phones: list[str] = []
+    account_manager: Person | None = None
+    emergency_contacts: list[Person] = []
+    partners: list[str] = Field([], description="email addresses or @domains allowed to file on the customer's behalf")
+
+    def contacts(self) -> list[tuple[ContactKind, str, ContactRole]]:
+        out = [(ContactKind.DOMAIN, d.lower().lstrip("@"), ContactRole.MEMBER) for d in self.email_domains]
+        out += [(ContactKind.EMAIL, normalise_email(e), ContactRole.MEMBER) for e in self.emails]
+        out += [(ContactKind.PHONE, normalise_phone(p), ContactRole.MEMBER) for p in self.phones]
+        for person in self.emergency_contacts:
+            if person.email:
+                out.append((ContactKind.EMAIL, normalise_email(person.email), ContactRole.EMERGENCY))
+            if person.phone:
+                out.append((ContactKind.PHONE, normalise_phone(person.phone), ContactRole.EMERGENCY))
+        for p in self.partners:
+            kind = ContactKind.DOMAIN if p.startswith("@") else ContactKind.EMAIL
+            out.append((kind, p.lower().lstrip("@"), ContactRole.PARTNER))
+        return list(dict.fromkeys(out))
+
+
+class DirectoryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customers: list[Customer]
+
+
+class DirectoryError(ValueError):
+    pass
+
+
+def load_directory_file(path: str | Path) -> list[Customer]:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+        return DirectoryFile.model_validate(data).customers
+    except OSError as e:
+        raise DirectoryError(f"{p}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise DirectoryError(f"{p}: not valid YAML: {e}") from None
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise DirectoryError(f"{p}: {problems}") from None
+
+
+async def upsert(conn: AsyncConnection, customer: Customer, now: Any) -> None:
+    record = customer.model_dump(mode="json")
+    await conn.execute(
+        insert(customers)
+        .values(customer_id=customer.id, record=record, updated_at=now)
+        .on_conflict_do_update(index_elements=["customer_id"], set_={"record": record, "updated_at": now})
+    )
+    await conn.execute(delete(customer_contacts).where(customer_contacts.c.customer_id == customer.id))
+    rows = [
+        {"kind": k.value, "value": v, "customer_id": customer.id, "role": r.value} for k, v, r in customer.contacts()
+    ]
+    if rows:
+        await conn.execute(insert(customer_contacts).values(rows).on_conflict_do_nothing())
+
+
+async def remove(conn: AsyncConnection, customer_id: str) -> bool:
+    await conn.execute(delete(customer_contacts).where(customer_contacts.c.customer_id == customer_id))
+    return bool((await conn.execute(delete(customers).where(customers.c.customer_id == customer_id))).rowcount)
+
+
+async def get(conn: AsyncConnection, customer_id: str) -> Customer | None:
+    row = (await conn.execute(select(customers.c.record).where(customers.c.customer_id == customer_id))).first()
+    return None if row is None else Customer.model_validate(row.record)
+
+
+async def all_customers(conn: AsyncConnection) -> list[Customer]:
+    rows = (await conn.execute(select(customers.c.record).order_by(customers.c.customer_id))).all()
+    return [Customer.model_validate(r.record) for r in rows]
+
+
+async def match(conn: AsyncConnection, *, email: str | None = None, phone: str | None = None) -> CustomerMatch | None:
+    """Who a sender is: by exact address or phone first, then by email domain."""
+    conditions = []
+    if email:
+        conditions.append((customer_contacts.c.kind == "email") & (customer_contacts.c.value == normalise_email(email)))
+        conditions.append((customer_contacts.c.kind == "domain") & (customer_contacts.c.value == email_domain(email)))
+    if phone:
+        conditions.append((customer_contacts.c.kind == "phone") & (customer_contacts.c.value == normalise_phone(phone)))
+    if not conditions:
+        return None
+    rows = (
+        await conn.execute(
+            select(
+                customer_contacts.c.kind,
+                customer_contacts.c.customer_id,
+                customer_contacts.c.role,
+                customers.c.record["policy"].astext.label("policy"),
+                customers.c.record["plan"].astext.label("plan"),
+            )
+            .join(customers, customers.c.customer_id == customer_contacts.c.customer_id)
+            .where(or_(*conditions))
+        )
+    ).all()
+    exact = [r for r in rows if r.kind != "domain"]
+    for group in (exact, [r for r in rows if r.kind == "domain"]):
+        found = best_match([CustomerMatch(r.customer_id, r.policy, r.plan, ContactRole(r.role)) for r in group])
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,68 @@
+"""The customer directory, for admins: list, read, create or replace, remove."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.exceptions import HTTPException
+
+from supportdesk_events.settings import parse_keys
+from supportdesk_events.web import Problem, Runtime, bearer, key_owner
+
+from ...adapters import customers as directory
+from ...adapters.customers import Customer
+from ...settings import Settings
+
+
+def require_admin(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    name = key_owner(parse_keys(cast(Settings, runtime.settings).admin_api_keys, "admin"), credentials)
+    if name is None:
+        raise HTTPException(
+            401, "an admin API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return name
+
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_admin)])
+
+
+@router.get("", response_model=list[Customer])
+async def list_customers(runtime: Runtime) -> list[Customer]:
+    async with runtime.engine.connect() as conn:
+        return await directory.all_customers(conn)
+
+
+@router.get("/{customer_id}", response_model=Customer)
+async def get_customer(customer_id: str, runtime: Runtime) -> Customer:
+    async with runtime.engine.connect() as conn:
+        found = await directory.get(conn, customer_id)
+    if found is None:
+        raise Problem(404, "Not Found", f"no customer {customer_id}")
+    return found
+
+
+@router.put("/{customer_id}", response_model=Customer)
+async def put_customer(customer_id: str, customer: Customer, runtime: Runtime) -> Customer:
+    """Create or replace a customer; its contacts (addresses, domains, phones, partners) with it."""
+    if customer.id != customer_id:
+        raise Problem(
+            422,
+            "Invalid request",
+            "the body's id must match the path",
+            errors=[{"field": "body.id", "message": f"expected {customer_id!r}"}],
+        )
+    async with runtime.engine.begin() as conn:
+        await directory.upsert(conn, customer, runtime.clock.now())
+    return customer
+
+
+@router.delete("/{customer_id}", status_code=204)
+async def delete_customer(customer_id: str, runtime: Runtime) -> Response:
+    async with runtime.engine.begin() as conn:
+        if not await directory.remove(conn, customer_id):
+            raise Problem(404, "Not Found", f"no customer {customer_id}")
+    return Response(status_code=204)
