@@ -29,6 +29,17 @@ class TicketBusy(Exception):
     """Still losing the race after several fresh attempts."""
 
 
+async def run_on(conn: AsyncConnection, ticket_id: str, decide: Callable[[Ticket], None], clock: Clock) -> Ticket:
+    """`run_command` inside the caller's transaction (the ticket's row lock serialises it)."""
+    ticket = await repository.load(conn, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    decide(ticket)
+    if ticket.pending:
+        await repository.save(conn, ticket, clock)
+    return ticket
+
+
 async def run_command(engine: AsyncEngine, ticket_id: str, decide: Callable[[Ticket], None], clock: Clock) -> Ticket:
     """Apply `decide` to the ticket as it is now. If another command appended first, decide
     again on the new state: two concurrent commands are never both applied to one state."""

@@ -13,3 +13,16 @@ class Settings(ServiceSettings):
     customers_file: str = ""
     # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.
     admin_api_keys: str = ""
+
+    # Inbound channels. Secrets come from the environment; unset means the channel refuses all.
+    inbound_basic_auth: str = ""  # user:password for raw MIME, SendGrid and Postmark posts
+    mailgun_signing_key: str = ""
+    twilio_auth_token: str = ""
+    phone_webhook_secret: str = ""
+    signature_window_seconds: int = 300
+    max_email_bytes: int = 25 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024  # larger ones stay only in the raw payload
+    staff_domains: str = ""  # comma-separated; mail from these forwards requests for customers (seed 003)
+
+    def staff_domain_set(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.staff_domains.split(",") if d.strip())

@@ -1,0 +1,179 @@
+"""What came in, kept before it is parsed: raw payloads and their outcomes, dedupe keys, the
+Message-IDs we know per ticket, attachments by content hash, and webhook tokens already seen."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, Table, Text, delete, select, update
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events.catalogue import Attachment
+
+from ..domain.inbound import RawAttachment
+from .tables import metadata, tickets
+
+inbound_messages = Table(
+    "inbound_messages",
+    metadata,
+    Column("inbound_id", UUID(as_uuid=True), primary_key=True),
+    Column("source", Text, nullable=False),  # raw_email | mailgun | sendgrid | postmark | twilio_voice | ...
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("content_type", Text),
+    Column("request_headers", JSONB, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("outcome", Text, nullable=False),  # received | ticket_opened | reply_added | attached | duplicate |
+    #                                           auto_reply_ignored | unreadable | failed
+    Column("detail", Text),
+    Column("ticket_id", Text),
+    Column("processed_at", DateTime(timezone=True)),
+)
+inbound_dedupe = Table(
+    "inbound_dedupe",
+    metadata,
+    Column("dedupe_key", Text, primary_key=True),  # email:<Message-ID> | call:<CallSid> | sms:<MessageSid> | ...
+    Column("inbound_id", UUID(as_uuid=True), nullable=False),
+    Column("ticket_id", Text),
+    Column("result", JSONB),  # for idempotent replays: what the first request was answered
+)
+known_message_ids = Table(
+    "known_message_ids",
+    metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("ticket_id", Text, nullable=False),
+)
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+)
+seen_tokens = Table(
+    "seen_webhook_tokens",
+    metadata,
+    Column("token", Text, primary_key=True),  # e.g. mailgun:<token>
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+
+async def keep_raw(
+    conn: AsyncConnection, *, source: str, body: bytes, content_type: str | None, headers: dict[str, str], now: datetime
+) -> uuid.UUID:
+    inbound_id = uuid.uuid4()
+    await conn.execute(
+        insert(inbound_messages).values(
+            inbound_id=inbound_id,
+            source=source,
+            received_at=now,
+            content_type=content_type,
+            request_headers=headers,
+            body=body,
+            outcome="received",
+        )
+    )
+    return inbound_id
+
+
+async def set_outcome(
+    conn: AsyncConnection,
+    inbound_id: uuid.UUID,
+    outcome: str,
+    *,
+    now: datetime,
+    detail: str | None = None,
+    ticket_id: str | None = None,
+) -> None:
+    await conn.execute(
+        update(inbound_messages)
+        .where(inbound_messages.c.inbound_id == inbound_id)
+        .values(outcome=outcome, detail=detail, ticket_id=ticket_id, processed_at=now)
+    )
+
+
+async def get_raw(conn: AsyncConnection, inbound_id: uuid.UUID) -> Any:
+    return (await conn.execute(select(inbound_messages).where(inbound_messages.c.inbound_id == inbound_id))).first()
+
+
+async def claim(conn: AsyncConnection, key: str, inbound_id: uuid.UUID) -> Any | None:
+    """Claim a dedupe key for this inbound message; if another already holds it, return its row."""
+    row = (
+        await conn.execute(
+            insert(inbound_dedupe)
+            .values(dedupe_key=key, inbound_id=inbound_id)
+            .on_conflict_do_nothing()
+            .returning(inbound_dedupe.c.dedupe_key)
+        )
+    ).first()
+    if row is not None:
+        return None
+    return (await conn.execute(select(inbound_dedupe).where(inbound_dedupe.c.dedupe_key == key))).one()
+
+
+async def settle(conn: AsyncConnection, key: str, ticket_id: str, result: dict[str, Any] | None = None) -> None:
+    await conn.execute(
+        update(inbound_dedupe).where(inbound_dedupe.c.dedupe_key == key).values(ticket_id=ticket_id, result=result)
+    )
+
+
+async def remember_message_id(conn: AsyncConnection, message_id: str | None, ticket_id: str) -> None:
+    if message_id:
+        await conn.execute(
+            insert(known_message_ids).values(message_id=message_id, ticket_id=ticket_id).on_conflict_do_nothing()
+        )
+
+
+async def ticket_by_message_ids(conn: AsyncConnection, ids: list[str]) -> str | None:
+    if not ids:
+        return None
+    rows = (await conn.execute(select(known_message_ids).where(known_message_ids.c.message_id.in_(ids)))).all()
+    by_id = {r.message_id: r.ticket_id for r in rows}
+    return next((by_id[i] for i in ids if i in by_id), None)
+
+
+async def ticket_by_number(conn: AsyncConnection, numbers: list[str]) -> str | None:
+    if not numbers:
+        return None
+    rows = (
+        await conn.execute(select(tickets.c.ticket_id, tickets.c.number).where(tickets.c.number.in_(numbers)))
+    ).all()
+    by_number = {r.number: r.ticket_id for r in rows}
+    return next((by_number[n] for n in numbers if n in by_number), None)
+
+
+async def store_attachments(
+    conn: AsyncConnection, raw: tuple[RawAttachment, ...], max_bytes: int
+) -> tuple[Attachment, ...]:
+    """Content-addressed: the same file twice is stored once. Over the limit: referenced, not kept
+    here (the raw payload still holds it)."""
+    out = []
+    for a in raw:
+        digest = hashlib.sha256(a.content).hexdigest()
+        if len(a.content) <= max_bytes:
+            await conn.execute(
+                insert(attachments)
+                .values(sha256=digest, content=a.content, size=len(a.content))
+                .on_conflict_do_nothing()
+            )
+        out.append(Attachment(name=a.name, content_type=a.content_type, size=len(a.content), sha256=digest))
+    return tuple(out)
+
+
+async def attachment(conn: AsyncConnection, sha256: str) -> bytes | None:
+    row = (await conn.execute(select(attachments.c.content).where(attachments.c.sha256 == sha256))).first()
+    return None if row is None else bytes(row.content)
+
+
+async def first_use_of_token(conn: AsyncConnection, token: str, now: datetime, keep: timedelta) -> bool:
+    """Replay protection: True the first time a signed token is seen; old tokens are forgotten."""
+    await conn.execute(delete(seen_tokens).where(seen_tokens.c.seen_at < now - keep))
+    row = (
+        await conn.execute(
+            insert(seen_tokens).values(token=token, seen_at=now).on_conflict_do_nothing().returning(seen_tokens.c.token)
+        )
+    ).first()
+    return row is not None

@@ -1,0 +1,114 @@
+"""Inbound email, whatever vendor brought it: what it says, whether it is a person, which ticket.
+
+Pure rules; the adapters turn raw MIME, Mailgun, SendGrid and Postmark payloads into `InboundEmail`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from email.utils import getaddresses, parseaddr
+
+
+@dataclass(frozen=True)
+class RawAttachment:
+    name: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class InboundEmail:
+    sender: str  # the From address, lower-cased
+    subject: str
+    text: str  # the body as text (the vendor's stripped reply where it gives one)
+    message_id: str | None = None  # without angle brackets
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()  # To/Cc and the envelope recipient
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[RawAttachment, ...] = field(default=())
+    envelope_sender: str | None = None  # MAIL FROM / Return-Path; empty for bounces
+
+    def header(self, name: str) -> str | None:
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+
+def address(value: str | None) -> str:
+    return parseaddr(value or "")[1].strip().lower()
+
+
+def addresses(*values: str | None) -> tuple[str, ...]:
+    return tuple(a.lower() for _, a in getaddresses([v for v in values if v]) if a)
+
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+
+
+def message_ids(value: str | None) -> tuple[str, ...]:
+    """The ids in an In-Reply-To or References header (angle brackets dropped)."""
+    if not value:
+        return ()
+    found = _MSGID.findall(value)
+    return tuple(found) if found else tuple(v.strip("<> ") for v in value.split() if v.strip("<> "))
+
+
+_AUTOMATED_SENDERS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply)@", re.IGNORECASE)
+
+
+def auto_reply_reason(email: InboundEmail) -> str | None:
+    """Why this message is from a machine (never open a ticket, never answer), or None."""
+    auto_submitted = (email.header("Auto-Submitted") or "").strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return f"Auto-Submitted: {auto_submitted}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"):
+        value = email.header(name)
+        if value is not None and (name != "X-Auto-Response-Suppress" or "all" in value.lower()):
+            return f"{name}: {value}"
+    precedence = (email.header("Precedence") or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    if _AUTOMATED_SENDERS.match(email.sender):
+        return f"automated sender {email.sender}"
+    if email.envelope_sender == "":
+        return "empty envelope sender (a bounce)"
+    return None
+
+
+def ticket_numbers(email: InboundEmail, prefix: str) -> list[str]:
+    """Ticket numbers the message names: the subject token, then plus-addressed recipients."""
+    token = re.compile(rf"\[#({re.escape(prefix)}-\d+)\]", re.IGNORECASE)
+    plus = re.compile(rf"^[^@+]+\+({re.escape(prefix)}-\d+)@", re.IGNORECASE)
+    found = [m.upper() for m in token.findall(email.subject)]
+    found += [m.group(1).upper() for r in email.recipients if (m := plus.match(r))]
+    return list(dict.fromkeys(found))
+
+
+def thread_message_ids(email: InboundEmail) -> list[str]:
+    """The Message-IDs this message answers, nearest first."""
+    return list(dict.fromkeys([*email.in_reply_to, *reversed(email.references)]))
+
+
+def outbound_ticket_number(message_id: str, prefix: str) -> str | None:
+    """Our own outgoing Message-IDs start with the ticket number (`TKT-1234.<random>@host`)."""
+    m = re.match(rf"^({re.escape(prefix)}-\d+)\.", message_id, re.IGNORECASE)
+    return m.group(1).upper() if m else None
+
+
+_FORWARDED_FROM = re.compile(r"^\s*>?\s*From:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
+
+
+def forwarded_requester(email: InboundEmail, staff_domains: frozenset[str]) -> str | None:
+    """Seed 003: first-level support forwards a phone request by email. When staff send it, the
+    requester is the Reply-To, or the From line of the forwarded message."""
+    if not staff_domains or email.sender.rpartition("@")[2] not in staff_domains:
+        return None
+    reply_to = address(email.header("Reply-To"))
+    if reply_to and reply_to.rpartition("@")[2] not in staff_domains:
+        return reply_to
+    for line in _FORWARDED_FROM.findall(email.text):
+        candidate = address(line)
+        if candidate and candidate.rpartition("@")[2] not in staff_domains:
+            return candidate
+    return None

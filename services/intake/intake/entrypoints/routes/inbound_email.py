@@ -1,0 +1,256 @@
+"""Inbound email by raw MIME, Mailgun, SendGrid and Postmark; re-processing what was kept.
+
+Every payload that passes authentication is kept raw (committed on its own) before it is parsed.
+What cannot be read is flagged `unreadable` and answered so the vendor stops retrying what it
+cannot fix (Mailgun: 406, Postmark: 403, SendGrid: 200, which it otherwise retries for days;
+raw MIME: 422). A failure while processing leaves it flagged `failed`, for re-processing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as StarletteRequest
+
+from supportdesk_events import signing
+from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
+
+from ...adapters import email_formats
+from ...adapters import inbound_store as store
+from ...adapters.email_formats import UnreadablePayload
+from ...domain.inbound import InboundEmail
+from ...inbound import receive_email
+from ...settings import Settings
+from .customers import require_admin
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+
+Parser = Callable[[bytes, str | None], Awaitable[InboundEmail]]
+
+
+def settings_of(runtime: ServiceRuntime) -> Settings:
+    return cast(Settings, runtime.settings)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes (413) without reading them all first."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def require_basic_auth(request: Request, runtime: ServiceRuntime) -> None:
+    """SendGrid and Postmark sign nothing: HTTP basic auth with INTAKE_INBOUND_BASIC_AUTH."""
+    expected = settings_of(runtime).inbound_basic_auth
+    given = request.headers.get("authorization", "")
+    ok = False
+    if expected and given.lower().startswith("basic "):
+        try:
+            ok = signing.same(base64.b64decode(given[6:], validate=True).decode(), expected)
+        except (binascii.Error, UnicodeDecodeError):
+            ok = False
+    if not ok:
+        raise HTTPException(
+            401, "valid HTTP basic credentials are required", headers={"WWW-Authenticate": 'Basic realm="inbound"'}
+        )
+
+
+async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
+    """Decode a urlencoded or multipart body we already hold (live or kept) into fields and files."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", (content_type or "").encode())]}
+    try:
+        form = await StarletteRequest(scope, receive).form(max_files=1000, max_fields=10_000)
+    except Exception as e:  # malformed multipart boundaries and the like
+        raise UnreadablePayload("body", f"not a readable form: {e}") from None
+    fields: dict[str, Any] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[name] = (value.filename or name, value.content_type or "application/octet-stream", await value.read())
+        else:
+            fields[name] = value
+    return fields, files
+
+
+async def parse_raw(body: bytes, _: str | None) -> InboundEmail:
+    return email_formats.from_mime(body)
+
+
+async def parse_mailgun(body: bytes, content_type: str | None) -> InboundEmail:
+    fields, files = await form_of(body, content_type)
+    return email_formats.from_mailgun(fields, files)
+
+
+async def parse_sendgrid(body: bytes, content_type: str | None) -> InboundEmail:
+    fields, files = await form_of(body, content_type)
+    return email_formats.from_sendgrid(fields, files)
+
+
+async def parse_postmark(body: bytes, _: str | None) -> InboundEmail:
+    try:
+        payload = json.loads(body)
+    except ValueError as e:
+        raise UnreadablePayload("body", f"not JSON: {e}") from None
+    return email_formats.from_postmark(payload)
+
+
+PARSERS: dict[str, Parser] = {
+    "raw_email": parse_raw,
+    "mailgun": parse_mailgun,
+    "sendgrid": parse_sendgrid,
+    "postmark": parse_postmark,
+}
+UNREADABLE_STATUS = {"raw_email": 422, "mailgun": 406, "sendgrid": 200, "postmark": 403}
+
+
+async def process(
+    runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, content_type: str | None
+) -> JSONResponse:
+    engine, clock = runtime.engine, runtime.clock
+    try:
+        email = await PARSERS[source](body, content_type)
+    except UnreadablePayload as e:
+        async with engine.begin() as conn:
+            await store.set_outcome(conn, inbound_id, "unreadable", now=clock.now(), detail=str(e))
+        status = UNREADABLE_STATUS[source]
+        body_json = {
+            "type": "about:blank",
+            "title": "Unreadable inbound message",
+            "status": status,
+            "detail": f"kept as {inbound_id} and flagged; {e}",
+            "inbound_id": str(inbound_id),
+            "errors": [{"field": e.field, "message": str(e)}],
+        }
+        return JSONResponse(body_json, status_code=status, media_type=PROBLEM_JSON if status >= 400 else None)
+    try:
+        async with engine.begin() as conn:
+            outcome = await receive_email(conn, email, inbound_id, settings=settings_of(runtime), clock=clock)
+            await store.set_outcome(
+                conn, inbound_id, outcome.outcome, now=clock.now(), detail=outcome.detail, ticket_id=outcome.ticket_id
+            )
+    except Exception as e:
+        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
+        async with engine.begin() as conn:
+            await store.set_outcome(conn, inbound_id, "failed", now=clock.now(), detail=f"{type(e).__name__}: {e}")
+        raise
+    return JSONResponse(
+        {"inbound_id": str(inbound_id), **outcome.as_json()},
+        status_code=201 if outcome.outcome == "ticket_opened" else 200,
+    )
+
+
+async def keep_and_process(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> JSONResponse:
+    content_type = request.headers.get("content-type")
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
+    async with runtime.engine.begin() as conn:
+        inbound_id = await store.keep_raw(
+            conn, source=source, body=body, content_type=content_type, headers=headers, now=runtime.clock.now()
+        )
+    return await process(runtime, source, inbound_id, body, content_type)
+
+
+@router.post(
+    "/email",
+    status_code=201,
+    responses={200: {"description": "a reply, a duplicate or an auto-reply"}, 401: {}, 413: {}, 415: {}, 422: {}},
+)
+async def raw_email(request: Request, runtime: Runtime) -> JSONResponse:
+    """A raw RFC 5322 message (`Content-Type: message/rfc822`), e.g. piped from your MTA."""
+    require_basic_auth(request, runtime)
+    if (request.headers.get("content-type") or "").split(";")[0].strip().lower() != "message/rfc822":
+        raise Problem(415, "Unsupported Media Type", "send the message as Content-Type: message/rfc822")
+    body = await read_limited(request, settings_of(runtime).max_email_bytes)
+    return await keep_and_process(runtime, request, "raw_email", body)
+
+
+@router.post("/email/mailgun", status_code=201, responses={401: {}, 406: {}, 413: {}})
+async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
+    """Mailgun's routed form, signed: hex HMAC-SHA256 of timestamp + token with the signing key,
+    timestamps within the window, each token used once."""
+    settings = settings_of(runtime)
+    body = await read_limited(request, settings.max_email_bytes)
+    try:
+        fields, _ = await form_of(body, request.headers.get("content-type"))
+    except UnreadablePayload:
+        fields = {}
+    timestamp, token, signature = (str(fields.get(k, "")) for k in ("timestamp", "token", "signature"))
+    key = settings.mailgun_signing_key
+    valid = bool(key and timestamp and token and signature) and signing.same(
+        signing.hmac_hex(key, (timestamp + token).encode()), signature
+    )
+    if not valid or not signing.fresh(timestamp, time.time(), settings.signature_window_seconds):
+        raise Problem(401, "Unauthorized", "missing, invalid or stale Mailgun signature")
+    async with runtime.engine.begin() as conn:
+        first = await store.first_use_of_token(
+            conn, f"mailgun:{token}", runtime.clock.now(), timedelta(seconds=2 * settings.signature_window_seconds)
+        )
+    if not first:
+        raise Problem(401, "Unauthorized", "this Mailgun token was used before (a replay)")
+    return await keep_and_process(runtime, request, "mailgun", body)
+
+
+@router.post("/email/sendgrid", status_code=201, responses={401: {}, 413: {}})
+async def sendgrid(request: Request, runtime: Runtime) -> JSONResponse:
+    """SendGrid Inbound Parse (parsed or raw mode), behind HTTP basic auth."""
+    require_basic_auth(request, runtime)
+    body = await read_limited(request, settings_of(runtime).max_email_bytes)
+    return await keep_and_process(runtime, request, "sendgrid", body)
+
+
+@router.post("/email/postmark", status_code=201, responses={401: {}, 403: {}, 413: {}})
+async def postmark(request: Request, runtime: Runtime) -> JSONResponse:
+    """Postmark's inbound JSON, behind HTTP basic auth."""
+    require_basic_auth(request, runtime)
+    body = await read_limited(request, settings_of(runtime).max_email_bytes)
+    return await keep_and_process(runtime, request, "postmark", body)
+
+
+@router.get("", dependencies=[Depends(require_admin)])
+async def list_inbound(
+    runtime: Runtime, outcome: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
+    t = store.inbound_messages
+    query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
+    if outcome:
+        query = query.where(t.c.outcome == outcome)
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(t.c.received_at.desc()).limit(limit))).all()
+    return [dict(r._mapping) for r in rows]
+
+
+@router.post("/{inbound_id}/reprocess", dependencies=[Depends(require_admin)])
+async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> JSONResponse:
+    """Run a kept payload through parsing and processing again (after a fix)."""
+    async with runtime.engine.connect() as conn:
+        row = await store.get_raw(conn, inbound_id)
+    if row is None:
+        raise Problem(404, "Not Found", f"no inbound message {inbound_id}")
+    if row.source not in PARSERS:
+        raise Problem(409, "Conflict", f"{row.source} payloads are re-processed by their own channel")
+    return await process(runtime, row.source, inbound_id, bytes(row.body), row.content_type)

@@ -1,0 +1,115 @@
+"""Inbound mail, after it is kept raw: one ticket or one reply, exactly once, never from a machine.
+
+Order: machines (auto-replies, bounces) are recorded and ignored; a Message-ID seen before is a
+duplicate of its first delivery; the message then threads onto a ticket (subject token, our own
+or a known Message-ID in In-Reply-To/References, plus-address) if its sender may write there,
+and otherwise opens a new ticket under the sender's customer (or none).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events import Clock
+from supportdesk_events.catalogue import Channel
+
+from . import commands
+from .adapters import customers
+from .adapters import inbound_store as store
+from .adapters.tables import tickets
+from .domain.inbound import (
+    InboundEmail,
+    auto_reply_reason,
+    forwarded_requester,
+    outbound_ticket_number,
+    thread_message_ids,
+    ticket_numbers,
+)
+from .domain.ticket import OpenTicket
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # ticket_opened | reply_added | duplicate | auto_reply_ignored
+    ticket_id: str | None = None
+    number: str | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+async def _may_write_to(conn: AsyncConnection, ticket_id: str, sender: str, staff: frozenset[str]) -> bool:
+    """A thread key is not a credential: only the requester, their customer's people or staff add to it."""
+    row = (
+        await conn.execute(
+            select(tickets.c.requester_email, tickets.c.customer_id).where(tickets.c.ticket_id == ticket_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    if sender == (row.requester_email or "").lower() or sender.rpartition("@")[2] in staff:
+        return True
+    found = await customers.match(conn, email=sender)
+    return row.customer_id is not None and found is not None and found.customer_id == row.customer_id
+
+
+async def _thread(conn: AsyncConnection, email: InboundEmail, prefix: str) -> str | None:
+    numbers = ticket_numbers(email, prefix)
+    ids = thread_message_ids(email)
+    numbers += [n for i in ids if (n := outbound_ticket_number(i, prefix))]
+    return await store.ticket_by_number(conn, numbers) or await store.ticket_by_message_ids(conn, ids)
+
+
+async def receive_email(
+    conn: AsyncConnection, email: InboundEmail, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> Outcome:
+    reason = auto_reply_reason(email)
+    if reason is not None:
+        return Outcome("auto_reply_ignored", detail=reason)
+    key = f"email:{email.message_id}" if email.message_id else None
+    if key is not None and (first := await store.claim(conn, key, inbound_id)) is not None:
+        return Outcome("duplicate", ticket_id=first.ticket_id, detail=f"Message-ID {email.message_id} seen before")
+    staff = settings.staff_domain_set()
+    attachments = await store.store_attachments(conn, email.attachments, settings.max_attachment_bytes)
+    ticket_id = await _thread(conn, email, settings.ticket_number_prefix)
+    detail = None
+    if ticket_id is not None and not await _may_write_to(conn, ticket_id, email.sender, staff):
+        detail, ticket_id = f"thread key from {email.sender}, who is not on that ticket: opened a new one", None
+    if ticket_id is not None:
+        await commands.run_on(
+            conn,
+            ticket_id,
+            lambda t: t.customer_reply(email.text or "(no text)", Channel.EMAIL, email.message_id, attachments),
+            clock,
+        )
+        number = (await conn.execute(select(tickets.c.number).where(tickets.c.ticket_id == ticket_id))).scalar()
+        result = Outcome("reply_added", ticket_id, number)
+    else:
+        forwarded_for = forwarded_requester(email, staff)
+        description = email.text or "(no text)"
+        if forwarded_for:
+            description = f"{description}\n\n(forwarded by {email.sender} for {forwarded_for})"
+        opened = await commands.open_ticket(
+            conn,
+            OpenTicket(
+                channel=Channel.EMAIL,
+                subject=email.subject or "(no subject)",
+                description=description,
+                requester_email=forwarded_for or email.sender,
+                attachments=attachments,
+            ),
+            number_prefix=settings.ticket_number_prefix,
+            clock=clock,
+        )
+        result = Outcome("ticket_opened", opened.ticket_id, opened.number, detail)
+    await store.remember_message_id(conn, email.message_id, result.ticket_id or "")
+    if key is not None and result.ticket_id is not None:
+        await store.settle(conn, key, result.ticket_id)
+    return result
