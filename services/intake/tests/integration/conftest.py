@@ -42,6 +42,10 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
         database_name=space.database("intake"),
         api_keys=f"ann={AGENT_KEY}",
         admin_api_keys="root=admin-key",
+        inbound_basic_auth="inbound:s3cret",
+        mailgun_signing_key="mg-signing-key",
+        staff_domains="supportdesk.example",
+        max_email_bytes=2_000_000,
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings)
