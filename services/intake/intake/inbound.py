@@ -8,6 +8,7 @@ and otherwise opens a new ticket under the sender's customer (or none).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from . import commands
 from .adapters import customers
 from .adapters import inbound_store as store
 from .adapters.tables import tickets
+from .domain.customers import normalise_phone
 from .domain.inbound import (
     InboundEmail,
     auto_reply_reason,
@@ -113,3 +115,118 @@ async def receive_email(
     if key is not None and result.ticket_id is not None:
         await store.settle(conn, key, result.ticket_id)
     return result
+
+
+async def _ticket_of_call(conn: AsyncConnection, call_sid: str) -> str | None:
+    row = (
+        await conn.execute(
+            select(store.inbound_dedupe.c.ticket_id).where(store.inbound_dedupe.c.dedupe_key == f"call:{call_sid}")
+        )
+    ).first()
+    return None if row is None else row.ticket_id
+
+
+async def _open_call_ticket(
+    conn: AsyncConnection,
+    inbound_id: uuid.UUID,
+    *,
+    key: str,
+    caller: str,
+    subject: str,
+    description: str,
+    settings: Settings,
+    clock: Clock,
+    **extra: Any,
+) -> Outcome:
+    """One ticket per call (or SMS, or logged call): the first delivery opens it, repeats find it."""
+    first = await store.claim(conn, key, inbound_id)
+    if first is not None:
+        return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
+    opened = await commands.open_ticket(
+        conn,
+        OpenTicket(channel=Channel.PHONE, subject=subject, description=description, requester_phone=caller, **extra),
+        number_prefix=settings.ticket_number_prefix,
+        clock=clock,
+    )
+    await store.settle(conn, key, opened.ticket_id)
+    return Outcome("ticket_opened", opened.ticket_id, opened.number)
+
+
+async def receive_call(
+    conn: AsyncConnection, call: Any, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> Outcome:
+    return await _open_call_ticket(
+        conn,
+        inbound_id,
+        key=f"call:{call.call_sid}",
+        caller=call.caller,
+        settings=settings,
+        clock=clock,
+        subject=f"Phone call from {call.caller}",
+        description=f"Call {call.call_sid} to {call.called} ({call.status or 'received'}). The recording and its "
+        "transcription are added when they arrive.",
+    )
+
+
+async def receive_sms(
+    conn: AsyncConnection, message: Any, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> Outcome:
+    """A text opens a ticket, unless it starts with a ticket number and comes from that ticket's phone."""
+    words = message.body.split()
+    named = (
+        words[0].upper() if words and re.fullmatch(rf"{settings.ticket_number_prefix}-\d+", words[0], re.I) else None
+    )
+    ticket_id = await store.ticket_by_number(conn, [named]) if named else None
+    if ticket_id is not None:
+        row = (await conn.execute(select(tickets.c.requester_phone).where(tickets.c.ticket_id == ticket_id))).one()
+        if normalise_phone(row.requester_phone or "") == normalise_phone(message.sender):
+            key = f"sms:{message.message_sid}"
+            if (first := await store.claim(conn, key, inbound_id)) is not None:
+                return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
+            await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(message.body, Channel.PHONE), clock)
+            await store.settle(conn, key, ticket_id)
+            return Outcome("reply_added", ticket_id, named)
+    return await _open_call_ticket(
+        conn,
+        inbound_id,
+        key=f"sms:{message.message_sid}",
+        caller=message.sender,
+        settings=settings,
+        clock=clock,
+        subject=f"Text message from {message.sender}",
+        description=message.body or "(empty message)",
+    )
+
+
+async def attach_to_call(
+    conn: AsyncConnection,
+    call_sid: str,
+    key: str,
+    text: str,
+    inbound_id: uuid.UUID,
+    *,
+    caller: str | None,
+    settings: Settings,
+    clock: Clock,
+) -> Outcome:
+    """A recording or transcription joins its call's ticket, once; if the call was never seen, it
+    opens the ticket itself (nothing is dropped)."""
+    if (first := await store.claim(conn, key, inbound_id)) is not None:
+        return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
+    ticket_id = await _ticket_of_call(conn, call_sid)
+    if ticket_id is None:
+        opened = await _open_call_ticket(
+            conn,
+            inbound_id,
+            key=f"call:{call_sid}",
+            caller=caller or "unknown",
+            subject=f"Phone call {call_sid}",
+            description=text,
+            settings=settings,
+            clock=clock,
+        )
+        await store.settle(conn, key, opened.ticket_id or "")
+        return opened
+    await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(text, Channel.PHONE), clock)
+    await store.settle(conn, key, ticket_id)
+    return Outcome("attached", ticket_id)

@@ -8,7 +8,7 @@ from ..adapters import customers
 from ..handlers import HANDLERS
 from ..settings import Settings
 from .routes import customers as customer_routes
-from .routes import inbound_email, lifecycle, tickets
+from .routes import inbound_common, inbound_email, lifecycle, tickets
 
 
 async def load_customer_file(runtime: ServiceRuntime) -> None:
@@ -27,7 +27,13 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="intake",
             settings=settings or Settings(),
-            routers=[tickets.router, lifecycle.router, customer_routes.router, inbound_email.router],
+            routers=[
+                tickets.router,
+                lifecycle.router,
+                customer_routes.router,
+                inbound_email.router,
+                inbound_common.router,
+            ],
             handlers=HANDLERS,
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",

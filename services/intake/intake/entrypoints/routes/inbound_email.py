@@ -8,22 +8,15 @@ raw MIME: 422). A failure while processing leaves it flagged `failed`, for re-pr
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import select
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import Request as StarletteRequest
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from supportdesk_events import signing
 from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
@@ -33,68 +26,21 @@ from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...domain.inbound import InboundEmail
 from ...inbound import receive_email
-from ...settings import Settings
-from .customers import require_admin
+from .inbound_common import (
+    PROCESSORS,
+    Processor,
+    flag,
+    form_of,
+    keep_raw,
+    read_limited,
+    require_basic_auth,
+    settings_of,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Parser = Callable[[bytes, str | None], Awaitable[InboundEmail]]
-
-
-def settings_of(runtime: ServiceRuntime) -> Settings:
-    return cast(Settings, runtime.settings)
-
-
-async def read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing more than `limit` bytes (413) without reading them all first."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def require_basic_auth(request: Request, runtime: ServiceRuntime) -> None:
-    """SendGrid and Postmark sign nothing: HTTP basic auth with INTAKE_INBOUND_BASIC_AUTH."""
-    expected = settings_of(runtime).inbound_basic_auth
-    given = request.headers.get("authorization", "")
-    ok = False
-    if expected and given.lower().startswith("basic "):
-        try:
-            ok = signing.same(base64.b64decode(given[6:], validate=True).decode(), expected)
-        except (binascii.Error, UnicodeDecodeError):
-            ok = False
-    if not ok:
-        raise HTTPException(
-            401, "valid HTTP basic credentials are required", headers={"WWW-Authenticate": 'Basic realm="inbound"'}
-        )
-
-
-async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
-    """Decode a urlencoded or multipart body we already hold (live or kept) into fields and files."""
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", (content_type or "").encode())]}
-    try:
-        form = await StarletteRequest(scope, receive).form(max_files=1000, max_fields=10_000)
-    except Exception as e:  # malformed multipart boundaries and the like
-        raise UnreadablePayload("body", f"not a readable form: {e}") from None
-    fields: dict[str, Any] = {}
-    files: dict[str, tuple[str, str, bytes]] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            files[name] = (value.filename or name, value.content_type or "application/octet-stream", await value.read())
-        else:
-            fields[name] = value
-    return fields, files
 
 
 async def parse_raw(body: bytes, _: str | None) -> InboundEmail:
@@ -135,8 +81,7 @@ async def process(
     try:
         email = await PARSERS[source](body, content_type)
     except UnreadablePayload as e:
-        async with engine.begin() as conn:
-            await store.set_outcome(conn, inbound_id, "unreadable", now=clock.now(), detail=str(e))
+        await flag(runtime, inbound_id, "unreadable", str(e))
         status = UNREADABLE_STATUS[source]
         body_json = {
             "type": "about:blank",
@@ -155,8 +100,7 @@ async def process(
             )
     except Exception as e:
         log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
-        async with engine.begin() as conn:
-            await store.set_outcome(conn, inbound_id, "failed", now=clock.now(), detail=f"{type(e).__name__}: {e}")
+        await flag(runtime, inbound_id, "failed", f"{type(e).__name__}: {e}")
         raise
     return JSONResponse(
         {"inbound_id": str(inbound_id), **outcome.as_json()},
@@ -165,13 +109,18 @@ async def process(
 
 
 async def keep_and_process(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> JSONResponse:
-    content_type = request.headers.get("content-type")
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
-    async with runtime.engine.begin() as conn:
-        inbound_id = await store.keep_raw(
-            conn, source=source, body=body, content_type=content_type, headers=headers, now=runtime.clock.now()
-        )
-    return await process(runtime, source, inbound_id, body, content_type)
+    inbound_id = await keep_raw(runtime, request, source, body)
+    return await process(runtime, source, inbound_id, body, request.headers.get("content-type"))
+
+
+def _processor(source: str) -> Processor:
+    async def run(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, content_type: str | None) -> Response:
+        return await process(runtime, source, inbound_id, body, content_type)
+
+    return run
+
+
+PROCESSORS.update({source: _processor(source) for source in PARSERS})
 
 
 @router.post(
@@ -228,29 +177,3 @@ async def postmark(request: Request, runtime: Runtime) -> JSONResponse:
     require_basic_auth(request, runtime)
     body = await read_limited(request, settings_of(runtime).max_email_bytes)
     return await keep_and_process(runtime, request, "postmark", body)
-
-
-@router.get("", dependencies=[Depends(require_admin)])
-async def list_inbound(
-    runtime: Runtime, outcome: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> list[dict[str, Any]]:
-    """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
-    t = store.inbound_messages
-    query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
-    if outcome:
-        query = query.where(t.c.outcome == outcome)
-    async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(t.c.received_at.desc()).limit(limit))).all()
-    return [dict(r._mapping) for r in rows]
-
-
-@router.post("/{inbound_id}/reprocess", dependencies=[Depends(require_admin)])
-async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> JSONResponse:
-    """Run a kept payload through parsing and processing again (after a fix)."""
-    async with runtime.engine.connect() as conn:
-        row = await store.get_raw(conn, inbound_id)
-    if row is None:
-        raise Problem(404, "Not Found", f"no inbound message {inbound_id}")
-    if row.source not in PARSERS:
-        raise Problem(409, "Conflict", f"{row.source} payloads are re-processed by their own channel")
-    return await process(runtime, row.source, inbound_id, bytes(row.body), row.content_type)

@@ -1,0 +1,132 @@
+"""What every inbound channel shares: size limits, credentials, form decoding, keeping the raw
+payload before parsing, and re-processing kept payloads by their source."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, cast
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request as StarletteRequest
+
+from supportdesk_events import signing
+from supportdesk_events.web import Problem, Runtime, ServiceRuntime
+
+from ...adapters import inbound_store as store
+from ...adapters.email_formats import UnreadablePayload
+from ...settings import Settings
+from .customers import require_admin
+
+router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+
+# source -> how to (re)process a kept payload: (runtime, inbound_id, body, content type) -> response
+Processor = Callable[[ServiceRuntime, uuid.UUID, bytes, str | None], Awaitable[Response]]
+PROCESSORS: dict[str, Processor] = {}
+
+
+def settings_of(runtime: ServiceRuntime) -> Settings:
+    return cast(Settings, runtime.settings)
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, refusing more than `limit` bytes (413) without reading them all first."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Payload Too Large", f"over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def require_basic_auth(request: Request, runtime: ServiceRuntime) -> None:
+    """SendGrid and Postmark sign nothing: HTTP basic auth with INTAKE_INBOUND_BASIC_AUTH."""
+    expected = settings_of(runtime).inbound_basic_auth
+    given = request.headers.get("authorization", "")
+    ok = False
+    if expected and given.lower().startswith("basic "):
+        try:
+            ok = signing.same(base64.b64decode(given[6:], validate=True).decode(), expected)
+        except (binascii.Error, UnicodeDecodeError):
+            ok = False
+    if not ok:
+        raise HTTPException(
+            401, "valid HTTP basic credentials are required", headers={"WWW-Authenticate": 'Basic realm="inbound"'}
+        )
+
+
+async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any], dict[str, tuple[str, str, bytes]]]:
+    """Decode a urlencoded or multipart body we already hold (live or kept) into fields and files."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "headers": [(b"content-type", (content_type or "").encode())]}
+    try:
+        form = await StarletteRequest(scope, receive).form(max_files=1000, max_fields=10_000)
+    except Exception as e:  # malformed multipart boundaries and the like
+        raise UnreadablePayload("body", f"not a readable form: {e}") from None
+    fields: dict[str, Any] = {}
+    files: dict[str, tuple[str, str, bytes]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            files[name] = (value.filename or name, value.content_type or "application/octet-stream", await value.read())
+        else:
+            fields[name] = value
+    return fields, files
+
+
+async def keep_raw(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> uuid.UUID:
+    """Kept, committed on its own, before anything parses it: a parser bug loses nothing."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
+    async with runtime.engine.begin() as conn:
+        return await store.keep_raw(
+            conn,
+            source=source,
+            body=body,
+            content_type=request.headers.get("content-type"),
+            headers=headers,
+            now=runtime.clock.now(),
+        )
+
+
+async def flag(runtime: ServiceRuntime, inbound_id: uuid.UUID, outcome: str, detail: str) -> None:
+    async with runtime.engine.begin() as conn:
+        await store.set_outcome(conn, inbound_id, outcome, now=runtime.clock.now(), detail=detail)
+
+
+@router.get("", dependencies=[Depends(require_admin)])
+async def list_inbound(
+    runtime: Runtime, outcome: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[dict[str, Any]]:
+    """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
+    t = store.inbound_messages
+    query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
+    if outcome:
+        query = query.where(t.c.outcome == outcome)
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(t.c.received_at.desc()).limit(limit))).all()
+    return [dict(r._mapping) for r in rows]
+
+
+@router.post("/{inbound_id}/reprocess", dependencies=[Depends(require_admin)])
+async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> Response:
+    """Run a kept payload through parsing and processing again (after a fix)."""
+    async with runtime.engine.connect() as conn:
+        row = await store.get_raw(conn, inbound_id)
+    if row is None:
+        raise Problem(404, "Not Found", f"no inbound message {inbound_id}")
+    processor = PROCESSORS.get(row.source)
+    if processor is None:
+        raise Problem(409, "Conflict", f"no processor for {row.source} payloads")
+    return await processor(runtime, inbound_id, bytes(row.body), row.content_type)
