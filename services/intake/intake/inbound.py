@@ -126,7 +126,7 @@ async def _ticket_of_call(conn: AsyncConnection, call_sid: str) -> str | None:
     return None if row is None else row.ticket_id
 
 
-async def _open_call_ticket(
+async def open_call_ticket(
     conn: AsyncConnection,
     inbound_id: uuid.UUID,
     *,
@@ -155,7 +155,7 @@ async def _open_call_ticket(
 async def receive_call(
     conn: AsyncConnection, call: Any, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> Outcome:
-    return await _open_call_ticket(
+    return await open_call_ticket(
         conn,
         inbound_id,
         key=f"call:{call.call_sid}",
@@ -186,7 +186,7 @@ async def receive_sms(
             await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(message.body, Channel.PHONE), clock)
             await store.settle(conn, key, ticket_id)
             return Outcome("reply_added", ticket_id, named)
-    return await _open_call_ticket(
+    return await open_call_ticket(
         conn,
         inbound_id,
         key=f"sms:{message.message_sid}",
@@ -215,7 +215,7 @@ async def attach_to_call(
         return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
     ticket_id = await _ticket_of_call(conn, call_sid)
     if ticket_id is None:
-        opened = await _open_call_ticket(
+        opened = await open_call_ticket(
             conn,
             inbound_id,
             key=f"call:{call_sid}",

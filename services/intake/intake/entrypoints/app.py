@@ -8,7 +8,7 @@ from ..adapters import customers
 from ..handlers import HANDLERS
 from ..settings import Settings
 from .routes import customers as customer_routes
-from .routes import inbound_common, inbound_email, lifecycle, tickets
+from .routes import inbound_common, inbound_email, inbound_phone, lifecycle, tickets
 
 
 async def load_customer_file(runtime: ServiceRuntime) -> None:
@@ -32,6 +32,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
                 lifecycle.router,
                 customer_routes.router,
                 inbound_email.router,
+                inbound_phone.router,
                 inbound_common.router,
             ],
             handlers=HANDLERS,

@@ -46,6 +46,8 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
         mailgun_signing_key="mg-signing-key",
         staff_domains="supportdesk.example",
         max_email_bytes=2_000_000,
+        twilio_auth_token="tw-auth-token",
+        phone_webhook_secret="phone-secret",
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings)

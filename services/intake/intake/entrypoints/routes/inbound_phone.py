@@ -1,0 +1,314 @@
+"""Inbound phone: Twilio's voice, SMS, recording and transcription webhooks, and a generic phone
+system's signed JSON. A call becomes a ticket once (by CallSid); its recording and transcription
+join that ticket when they arrive; the voice webhook answers with TwiML."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events import signing
+from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
+
+from ... import inbound
+from ...adapters import inbound_store as store
+from ...adapters import phone_formats
+from ...adapters.email_formats import UnreadablePayload
+from ...inbound import Outcome
+from .inbound_common import PROCESSORS, flag, keep_raw, read_limited, settings_of
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/inbound/phone", tags=["inbound"])
+
+MAX_PHONE_BYTES = 1024 * 1024
+TWIML = "application/xml"
+
+
+def public_url(request: Request) -> str:
+    """The URL the caller used, as Twilio signed it: behind a proxy, from X-Forwarded-Proto/-Host."""
+    scheme = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    host = request.headers.get("x-forwarded-host", request.headers.get("host", request.url.netloc)).split(",")[0]
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{scheme}://{host.strip()}{request.url.path}{query}"
+
+
+def twiml(build: Callable[[ET.Element], None] | None = None) -> Response:
+    root = ET.Element("Response")
+    if build is not None:
+        build(root)
+    body = b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="utf-8")
+    return Response(body, media_type=TWIML)
+
+
+def spoken(number: str) -> str:
+    """'TKT-1042' read out as 'T K T 1 0 4 2'."""
+    return " ".join(ch for ch in number if ch.isalnum())
+
+
+Handle = Callable[[AsyncConnection, Any, uuid.UUID], Awaitable[Outcome]]
+
+
+async def run(runtime: ServiceRuntime, inbound_id: uuid.UUID, parsed: Any, handle: Handle) -> Outcome:
+    try:
+        async with runtime.engine.begin() as conn:
+            outcome = await handle(conn, parsed, inbound_id)
+            await store.set_outcome(
+                conn,
+                inbound_id,
+                outcome.outcome,
+                now=runtime.clock.now(),
+                detail=outcome.detail,
+                ticket_id=outcome.ticket_id,
+            )
+            return outcome
+    except Exception as e:
+        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
+        await flag(runtime, inbound_id, "failed", f"{type(e).__name__}: {e}")
+        raise
+
+
+# --- Twilio -------------------------------------------------------------------------------------
+
+
+async def _call(conn: AsyncConnection, c: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+    return await inbound.receive_call(conn, c, inbound_id, settings=settings_of(runtime), clock=runtime.clock)
+
+
+async def _sms(conn: AsyncConnection, m: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+    return await inbound.receive_sms(conn, m, inbound_id, settings=settings_of(runtime), clock=runtime.clock)
+
+
+async def _recording(conn: AsyncConnection, r: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+    return await inbound.attach_to_call(
+        conn,
+        r.call_sid,
+        f"recording:{r.recording_sid}",
+        f"Call recording ({r.duration_seconds or '?'} s): {r.url}",
+        inbound_id,
+        caller=None,
+        settings=settings_of(runtime),
+        clock=runtime.clock,
+    )
+
+
+async def _transcription(conn: AsyncConnection, t: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+    return await inbound.attach_to_call(
+        conn,
+        t.call_sid,
+        f"transcription:{t.transcription_sid}",
+        f"Call transcription: {t.text or '(empty)'}",
+        inbound_id,
+        caller=None,
+        settings=settings_of(runtime),
+        clock=runtime.clock,
+    )
+
+
+TwilioHandler = Callable[[AsyncConnection, Any, uuid.UUID, ServiceRuntime], Awaitable[Outcome]]
+TWILIO: dict[str, tuple[Callable[[dict[str, Any]], Any], TwilioHandler]] = {
+    "twilio_voice": (phone_formats.voice, _call),
+    "twilio_sms": (phone_formats.sms, _sms),
+    "twilio_recording": (phone_formats.recording, _recording),
+    "twilio_transcription": (phone_formats.transcription, _transcription),
+}
+
+
+def _answer(source: str, outcome: Outcome | None, base: str) -> Response:
+    if source == "twilio_voice":
+
+        def voice(root: ET.Element) -> None:
+            say = ET.SubElement(root, "Say")
+            if outcome is not None and outcome.number:
+                say.text = (
+                    f"Thank you for calling support. Your request is logged as ticket "
+                    f"{spoken(outcome.number)}. Please describe the problem after the tone."
+                )
+            else:
+                say.text = "Thank you for calling support. Please describe the problem after the tone."
+            ET.SubElement(
+                root,
+                "Record",
+                maxLength="300",
+                playBeep="true",
+                transcribe="true",
+                recordingStatusCallback=f"{base}/v1/inbound/phone/twilio/recording",
+                transcribeCallback=f"{base}/v1/inbound/phone/twilio/transcription",
+            )
+
+        return twiml(voice)
+    if source == "twilio_sms" and outcome is not None and outcome.number:
+
+        def sms(root: ET.Element) -> None:
+            ET.SubElement(
+                root, "Message"
+            ).text = (
+                f"Thanks, your request is ticket {outcome.number}. Start a text with {outcome.number} to add to it."
+            )
+
+        return twiml(sms)
+    return twiml()
+
+
+async def process_twilio(
+    runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, base: str
+) -> Response:
+    parse, handler = TWILIO[source]
+    try:
+        parsed = parse(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+    except UnreadablePayload as e:
+        await flag(runtime, inbound_id, "unreadable", str(e))
+        if source == "twilio_voice":  # the caller is on the line: answer, never an error tone
+            return _answer(source, None, base)
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Unreadable inbound message",
+                "status": 400,
+                "detail": f"kept as {inbound_id} and flagged; {e}",
+                "inbound_id": str(inbound_id),
+                "errors": [{"field": e.field, "message": str(e)}],
+            },
+            status_code=400,
+            media_type=PROBLEM_JSON,
+        )
+    outcome = await run(runtime, inbound_id, parsed, lambda conn, p, iid: handler(conn, p, iid, runtime))
+    return _answer(source, outcome, base)
+
+
+async def twilio(request: Request, runtime: ServiceRuntime, source: str) -> Response:
+    settings = settings_of(runtime)
+    body = await read_limited(request, MAX_PHONE_BYTES)
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    url = public_url(request)
+    if not phone_formats.twilio_valid(
+        settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature", "")
+    ):
+        raise Problem(401, "Unauthorized", "missing or invalid X-Twilio-Signature")
+    inbound_id = await keep_raw(runtime, request, source, body)
+    base = url.split("/v1/inbound/phone/", 1)[0]
+    return await process_twilio(runtime, source, inbound_id, body, base)
+
+
+@router.post("/twilio/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}})
+async def twilio_voice(request: Request, runtime: Runtime) -> Response:
+    """An incoming call: a ticket once per CallSid; TwiML thanks the caller and records a message."""
+    return await twilio(request, runtime, "twilio_voice")
+
+
+@router.post("/twilio/sms", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}})
+async def twilio_sms(request: Request, runtime: Runtime) -> Response:
+    """A text: a ticket once per MessageSid, or a reply when it starts with the ticket's number."""
+    return await twilio(request, runtime, "twilio_sms")
+
+
+@router.post("/twilio/recording", response_class=Response, responses={401: {}, 400: {}})
+async def twilio_recording(request: Request, runtime: Runtime) -> Response:
+    """A call's recording is ready: it joins the call's ticket."""
+    return await twilio(request, runtime, "twilio_recording")
+
+
+@router.post("/twilio/transcription", response_class=Response, responses={401: {}, 400: {}})
+async def twilio_transcription(request: Request, runtime: Runtime) -> Response:
+    """A call's transcription is ready: it joins the call's ticket."""
+    return await twilio(request, runtime, "twilio_transcription")
+
+
+# --- a generic phone system -------------------------------------------------------------------
+
+SIGNATURE_HEADER = "x-supportdesk-signature"
+TIMESTAMP_HEADER = "x-supportdesk-timestamp"
+
+
+def phone_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`: the timestamp is signed too."""
+    return "sha256=" + signing.hmac_hex(secret, timestamp.encode() + b"." + body)
+
+
+async def process_generic(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, _: str | None) -> Response:
+    try:
+        try:
+            payload = json.loads(body)
+        except ValueError as e:
+            raise UnreadablePayload("body", f"not JSON: {e}") from None
+        call = phone_formats.generic_call(payload)
+    except UnreadablePayload as e:
+        await flag(runtime, inbound_id, "unreadable", str(e))
+        return JSONResponse(
+            {
+                "type": "about:blank",
+                "title": "Invalid call log",
+                "status": 422,
+                "detail": str(e),
+                "inbound_id": str(inbound_id),
+                "errors": [{"field": e.field, "message": str(e)}],
+            },
+            status_code=422,
+            media_type=PROBLEM_JSON,
+        )
+
+    async def handle(conn: AsyncConnection, c: phone_formats.GenericCall, iid: uuid.UUID) -> Outcome:
+        settings = settings_of(runtime)
+        return await inbound.open_call_ticket(
+            conn,
+            iid,
+            key=f"phonecall:{c.call_id}",
+            caller=c.caller_number,
+            settings=settings,
+            clock=runtime.clock,
+            subject=c.subject or f"Call from {c.caller_name or c.caller_number}",
+            description=f"{c.summary}\n\n(logged by {c.agent})",
+            requester_email=c.caller_email,
+            suggested_priority=c.priority,
+            severity=c.severity,
+        )
+
+    outcome = await run(runtime, inbound_id, call, handle)
+    return JSONResponse(
+        {"inbound_id": str(inbound_id), **outcome.as_json()},
+        status_code=201 if outcome.outcome == "ticket_opened" else 200,
+    )
+
+
+@router.post("", status_code=201, responses={200: {"description": "the same call again"}, 401: {}, 413: {}, 422: {}})
+async def generic_phone(request: Request, runtime: Runtime) -> Response:
+    """A call logged by a phone system or a person: JSON signed with INTAKE_PHONE_WEBHOOK_SECRET in
+    `X-Supportdesk-Signature: sha256=<hex HMAC of "<timestamp>.<body>">`, with
+    `X-Supportdesk-Timestamp` (seconds) within the window."""
+    settings = settings_of(runtime)
+    body = await read_limited(request, MAX_PHONE_BYTES)
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    given = request.headers.get(SIGNATURE_HEADER, "")
+    secret = settings.phone_webhook_secret
+    if not (
+        secret
+        and timestamp
+        and given
+        and signing.same(phone_signature(secret, timestamp, body), given)
+        and signing.fresh(timestamp, time.time(), settings.signature_window_seconds)
+    ):
+        raise Problem(401, "Unauthorized", "missing, invalid or stale X-Supportdesk-Signature")
+    inbound_id = await keep_raw(runtime, request, "phone_generic", body)
+    return await process_generic(runtime, inbound_id, body, request.headers.get("content-type"))
+
+
+def _twilio_processor(source: str) -> Any:
+    async def reprocess(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, _: str | None) -> Response:
+        return await process_twilio(runtime, source, inbound_id, body, "")
+
+    return reprocess
+
+
+PROCESSORS.update(
+    {s: _twilio_processor(s) for s in ("twilio_voice", "twilio_sms", "twilio_recording", "twilio_transcription")}
+)
+PROCESSORS["phone_generic"] = process_generic
