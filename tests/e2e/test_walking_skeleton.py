@@ -148,3 +148,49 @@ async def test_bad_input_is_a_problem_naming_the_field(services: Callable[..., R
     assert r.headers["content-type"] == "application/problem+json"
     fields = {e["field"] for e in r.json()["errors"]}
     assert fields == {"body.requester_email", "body.severity"}
+
+
+async def test_an_email_to_support_becomes_a_normal_ticket_with_a_running_first_response_clock(
+    services: Callable[..., RunningService],
+) -> None:
+    import base64
+    from email.message import EmailMessage
+
+    intake = services("intake", INTAKE_INBOUND_BASIC_AUTH="mta:pipe-secret")
+    triage, sla = services("triage"), services("sla-clock")
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Ops <ops@harbor.example>", "support@supportdesk.example", "Feed down"
+    msg["Message-ID"] = "<e2e-1@harbor.example>"
+    msg.set_content("The nightly feed did not run. Severity feels high to us.")
+    async with intake.client(api_key=None) as mta:
+        r = await mta.post(
+            "/v1/inbound/email",
+            content=bytes(msg),
+            headers={
+                "Content-Type": "message/rfc822",
+                "Authorization": "Basic " + base64.b64encode(b"mta:pipe-secret").decode(),
+            },
+        )
+    assert r.status_code == 201, r.text
+    ticket_id = r.json()["ticket_id"]
+    async with triage.client() as agent:
+
+        async def triaged() -> dict | None:  # type: ignore[type-arg]
+            resp = await agent.get(f"/v1/tickets/{ticket_id}/triage")
+            return resp.json() if resp.status_code == 200 else None
+
+        decision = await eventually(triaged, what="triage of the email ticket")
+    assert (decision["channel"], decision["priority"], decision["rule"]) == (
+        "email",
+        "normal",
+        "email-defaults-to-normal",
+    )
+    async with sla.client() as agent:
+
+        async def running() -> dict | None:  # type: ignore[type-arg]
+            resp = await agent.get(f"/v1/tickets/{ticket_id}/sla")
+            clocks = resp.json()["clocks"] if resp.status_code == 200 else []
+            return next((c for c in clocks if c["clock"] == "first_response" and c["state"] == "running"), None)
+
+        clock = await eventually(running, what="a running first-response clock")
+    assert (clock["priority"], clock["target_seconds"]) == ("normal", 8 * 3600)  # data-insights Basic x Normal
