@@ -135,3 +135,18 @@ async def test_auto_close_due_from_sla_clock_closes_a_ticket_still_waiting(space
     closes = [h for h in history if h["event_type"] == "TicketClosed"]
     assert [h["payload"]["closure_code"] for h in closes] == ["no_customer_response"]
     assert datetime.fromisoformat(closes[0]["occurred_at"]) <= datetime.now(UTC)
+
+
+async def test_the_same_web_submission_with_an_idempotency_key_is_one_ticket(intake: Intake) -> None:
+    body = {"requester_email": "dana@customer.example", "subject": "Export fails", "description": "Empty CSV"}
+    first = await intake.client.post("/v1/tickets", json=body, headers={"Idempotency-Key": "form-42"})
+    again = await intake.client.post("/v1/tickets", json=body, headers={"Idempotency-Key": "form-42"})
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["ticket_id"] == first.json()["ticket_id"] and again.json()["access_token"] is None
+    other = await intake.client.post(
+        "/v1/tickets", json={**body, "subject": "x"}, headers={"Idempotency-Key": "form-42"}
+    )
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "header.idempotency-key"
+    without = await intake.client.post("/v1/tickets", json=body)
+    assert without.json()["ticket_id"] != first.json()["ticket_id"]

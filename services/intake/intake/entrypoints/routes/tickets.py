@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
-from supportdesk_events.web import Runtime
+from supportdesk_events.web import Problem, Runtime
 
 from ... import commands
+from ...adapters import inbound_store as store
 from ...adapters import repository
 from ...adapters.tables import tickets
 from ...domain.ticket import OpenTicket
@@ -33,7 +36,9 @@ class NewTicket(BaseModel):
 class TicketAccepted(BaseModel):
     ticket_id: str
     number: str
-    access_token: str = Field(description="Lets the requester read this ticket; shown once, keep it")
+    access_token: str | None = Field(
+        description="Lets the requester read this ticket; shown once, keep it (null on an idempotent replay)"
+    )
     status_url: str
 
 
@@ -66,8 +71,17 @@ class TicketView(BaseModel):
     response_model=TicketAccepted,
     responses={422: {"description": "a field is missing or invalid (problem+json names it)"}},
 )
-async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> TicketAccepted:
-    """Open a ticket from the web form. Accepted: triage and SLA follow asynchronously."""
+async def open_ticket(
+    body: NewTicket,
+    runtime: Runtime,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> TicketAccepted:
+    """Open a ticket from the web form. Accepted: triage and SLA follow asynchronously.
+
+    With an `Idempotency-Key`, the same submission twice is one ticket: the repeat answers with the
+    first ticket (`Idempotent-Replayed: true`) but no access token, which is only shown once.
+    """
     settings = cast(Settings, runtime.settings)
     request = OpenTicket(
         channel=Channel.WEB,
@@ -77,10 +91,32 @@ async def open_ticket(body: NewTicket, runtime: Runtime, response: Response) -> 
         severity=body.severity,
         request_type=body.request_type,
     )
+    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     async with runtime.engine.begin() as conn:
+        if idempotency_key is not None:
+            key = f"idempotency:{idempotency_key}"
+            first = await store.claim(conn, key, uuid.uuid4())
+            if first is not None:
+                if (first.result or {}).get("fingerprint") != fingerprint:
+                    raise Problem(
+                        422,
+                        "Idempotency-Key reused",
+                        "this key was used for a different submission",
+                        errors=[{"field": "header.idempotency-key", "message": "reused with another body"}],
+                    )
+                response.status_code = 200
+                response.headers["Idempotent-Replayed"] = "true"
+                return TicketAccepted(
+                    ticket_id=first.ticket_id,
+                    number=first.result["number"],
+                    access_token=None,
+                    status_url=f"/v1/tickets/{first.ticket_id}",
+                )
         opened = await commands.open_ticket(
             conn, request, number_prefix=settings.ticket_number_prefix, clock=runtime.clock
         )
+        if idempotency_key is not None:
+            await store.settle(conn, key, opened.ticket_id, {"fingerprint": fingerprint, "number": opened.number})
     response.headers["Location"] = f"/v1/tickets/{opened.ticket_id}"
     return TicketAccepted(
         ticket_id=opened.ticket_id,
