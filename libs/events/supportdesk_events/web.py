@@ -19,7 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AfterValidator
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -177,6 +179,20 @@ AgentAuth = Depends(require_agent)
 Agent = Annotated[str, Depends(require_agent)]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
+# Text a person or system sends us: PostgreSQL cannot store NUL, so it is refused at the edge.
+SafeText = Annotated[str, AfterValidator(_no_nul)]
+
+
 class Problem(Exception):
     """Raise from a route to answer problem+json; `extra` members go into the body."""
 
@@ -213,6 +229,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return problem_response(422, "Invalid request", "a value is not valid Unicode (a lone surrogate)")
+
+    @app.exception_handler(DataError)
+    async def unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value (e.g. NUL in text, an out-of-range number): the input's fault.
+        log.info("refused input the database cannot store: %s", exc.orig)
+        return problem_response(422, "Invalid request", "a value cannot be stored (e.g. it contains NUL characters)")
 
 
 def _title(status: int) -> str:

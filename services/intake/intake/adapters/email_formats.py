@@ -12,7 +12,6 @@ A payload that cannot be read raises `UnreadablePayload` naming what was wrong.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -143,42 +142,51 @@ def from_sendgrid(form: dict[str, Any], files: dict[str, tuple[str, str, bytes]]
     )
 
 
+def _s(value: Any) -> str | None:
+    """A vendor JSON field as text, or None when it is missing or not a string."""
+    return value if isinstance(value, str) else None
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def from_postmark(payload: Any) -> InboundEmail:
     if not isinstance(payload, dict):
         raise UnreadablePayload("body", "expected Postmark's inbound JSON object")
-    from_full = payload.get("FromFull") or {}
-    sender = address(from_full.get("Email") if isinstance(from_full, dict) else None) or address(payload.get("From"))
+    from_full = payload.get("FromFull")
+    sender = address(_s(from_full.get("Email")) if isinstance(from_full, dict) else None) or address(
+        _s(payload.get("From"))
+    )
     if not sender:
         raise UnreadablePayload("FromFull.Email", "missing")
-    headers = tuple(
-        (str(h.get("Name")), str(h.get("Value"))) for h in payload.get("Headers") or [] if isinstance(h, dict)
-    )
+    headers = tuple((_s(h.get("Name")) or "", _s(h.get("Value")) or "") for h in _objects(payload.get("Headers")))
     header = {k.lower(): v for k, v in headers}
     attachments = []
-    for i, a in enumerate(payload.get("Attachments") or []):
+    for i, a in enumerate(_objects(payload.get("Attachments"))):
         try:
-            attachments.append(
-                RawAttachment(
-                    a.get("Name") or "attachment",
-                    a.get("ContentType") or "application/octet-stream",
-                    base64.b64decode(a.get("Content") or "", validate=True),
-                )
-            )
-        except (binascii.Error, AttributeError, TypeError):
+            content = base64.b64decode(_s(a.get("Content")) or "", validate=True)
+        except ValueError:  # binascii.Error, or text that is not ASCII
             raise UnreadablePayload(f"Attachments.{i}.Content", "not base64") from None
-    recipients = [
-        r.get("Email") for r in (payload.get("ToFull") or []) + (payload.get("CcFull") or []) if isinstance(r, dict)
-    ]
-    original = payload.get("OriginalRecipient")
-    text = payload.get("StrippedTextReply") or payload.get("TextBody") or html_to_text(payload.get("HtmlBody") or "")
+        attachments.append(
+            RawAttachment(
+                _s(a.get("Name")) or "attachment", _s(a.get("ContentType")) or "application/octet-stream", content
+            )
+        )
+    recipients = [_s(r.get("Email")) for r in [*_objects(payload.get("ToFull")), *_objects(payload.get("CcFull"))]]
+    text = (
+        _s(payload.get("StrippedTextReply"))
+        or _s(payload.get("TextBody"))
+        or html_to_text(_s(payload.get("HtmlBody")) or "")
+    )
     return InboundEmail(
         sender=sender,
-        subject=str(payload.get("Subject") or ""),
-        text=str(text).strip(),
-        message_id=(message_ids(header.get("message-id")) or (payload.get("MessageID"),))[0],
+        subject=_s(payload.get("Subject")) or "",
+        text=text.strip(),
+        message_id=(message_ids(header.get("message-id")) or (_s(payload.get("MessageID")) or None,))[0],
         in_reply_to=message_ids(header.get("in-reply-to")),
         references=message_ids(header.get("references")),
-        recipients=tuple(a.lower() for a in [*recipients, original] if a),
+        recipients=tuple(a.lower() for a in [*recipients, _s(payload.get("OriginalRecipient"))] if a),
         headers=headers,
         attachments=tuple(attachments),
         envelope_sender=address(header.get("return-path")) if "return-path" in header else None,

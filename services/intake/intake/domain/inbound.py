@@ -17,6 +17,16 @@ class RawAttachment:
     content: bytes
 
 
+def storable(text: str) -> str:
+    """What we keep in tickets: NUL and lone surrogates (which PostgreSQL cannot store) become
+    replacement characters; the raw payload still holds the original bytes."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _storable_opt(text: str | None) -> str | None:
+    return None if text is None else storable(text)
+
+
 @dataclass(frozen=True)
 class InboundEmail:
     sender: str  # the From address, lower-cased
@@ -29,6 +39,21 @@ class InboundEmail:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[RawAttachment, ...] = field(default=())
     envelope_sender: str | None = None  # MAIL FROM / Return-Path; empty for bounces
+
+    def __post_init__(self) -> None:
+        # Whatever a vendor sent, what we keep is storable text.
+        for name in ("sender", "subject", "text"):
+            object.__setattr__(self, name, storable(getattr(self, name)))
+        for name in ("message_id", "envelope_sender"):
+            object.__setattr__(self, name, _storable_opt(getattr(self, name)))
+        for name in ("in_reply_to", "references", "recipients"):
+            object.__setattr__(self, name, tuple(storable(v) for v in getattr(self, name)))
+        object.__setattr__(self, "headers", tuple((storable(k), storable(v)) for k, v in self.headers))
+        object.__setattr__(
+            self,
+            "attachments",
+            tuple(RawAttachment(storable(a.name), storable(a.content_type), a.content) for a in self.attachments),
+        )
 
     def header(self, name: str) -> str | None:
         lname = name.lower()

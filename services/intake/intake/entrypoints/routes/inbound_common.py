@@ -5,26 +5,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
 from supportdesk_events import signing
-from supportdesk_events.web import Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...settings import Settings
 from .customers import require_admin
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+
+Outcome = Literal[
+    "received", "ticket_opened", "reply_added", "attached", "duplicate", "auto_reply_ignored", "unreadable", "failed"
+]
 
 # source -> how to (re)process a kept payload: (runtime, inbound_id, body, content type) -> response
 Processor = Callable[[ServiceRuntime, uuid.UUID, bytes, str | None], Awaitable[Response]]
@@ -86,6 +92,38 @@ async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any]
     return fields, files
 
 
+async def parse_or_flag(
+    runtime: ServiceRuntime, inbound_id: uuid.UUID, parse: Callable[[], Awaitable[Any]]
+) -> tuple[Any, UnreadablePayload | None]:
+    """Run a parser. Whatever it raises, the payload is kept: an unreadable one is flagged with
+    the reason, and a parser bug is flagged the same way, to be re-processed after the fix."""
+    try:
+        return await parse(), None
+    except UnreadablePayload as e:
+        problem = e
+    except Exception as e:
+        log.exception("parser failed on inbound %s", inbound_id)
+        problem = UnreadablePayload("body", f"parser failed: {type(e).__name__}: {e}")
+    await flag(runtime, inbound_id, "unreadable", str(problem))
+    return None, problem
+
+
+def unreadable(
+    inbound_id: uuid.UUID, problem: UnreadablePayload, status: int, title: str = "Unreadable inbound message"
+) -> JSONResponse:
+    """The answer for a kept-and-flagged payload; a 2xx status (for vendors that retry every
+    error for days) still says what was wrong."""
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": f"kept as {inbound_id} and flagged; {problem}",
+        "inbound_id": str(inbound_id),
+        "errors": [{"field": problem.field, "message": str(problem)}],
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON if status >= 400 else None)
+
+
 async def keep_raw(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> uuid.UUID:
     """Kept, committed on its own, before anything parses it: a parser bug loses nothing."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
@@ -107,7 +145,9 @@ async def flag(runtime: ServiceRuntime, inbound_id: uuid.UUID, outcome: str, det
 
 @router.get("", dependencies=[Depends(require_admin)])
 async def list_inbound(
-    runtime: Runtime, outcome: Annotated[str | None, Query()] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    runtime: Runtime,
+    outcome: Annotated[Outcome | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
     t = store.inbound_messages

@@ -14,12 +14,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from supportdesk_events import signing
-from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import Problem, Runtime, ServiceRuntime
 
 from ...adapters import email_formats
 from ...adapters import inbound_store as store
@@ -32,9 +33,11 @@ from .inbound_common import (
     flag,
     form_of,
     keep_raw,
+    parse_or_flag,
     read_limited,
     require_basic_auth,
     settings_of,
+    unreadable,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,96 @@ async def parse_postmark(body: bytes, _: str | None) -> InboundEmail:
     return email_formats.from_postmark(payload)
 
 
+def _body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The request body as the vendor sends it, for the OpenAPI document (the route reads it raw)."""
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
+
+
+_STR = {"type": "string"}
+RAW_BODY = _body("message/rfc822", {"type": "string", "description": "an RFC 5322 message"})
+SENDGRID_BODY = _body(
+    "multipart/form-data",
+    {
+        "type": "object",
+        "properties": {
+            k: _STR
+            for k in (
+                "headers",
+                "from",
+                "to",
+                "cc",
+                "subject",
+                "text",
+                "html",
+                "envelope",
+                "charsets",
+                "attachments",
+                "attachment-info",
+                "email",
+                "SPF",
+                "dkim",
+            )
+        },
+        "required": ["from"],
+    },
+)
+POSTMARK_BODY = _body(
+    "application/json",
+    {
+        "type": "object",
+        "properties": {
+            "FromFull": {"type": "object", "properties": {"Email": _STR, "Name": _STR}},
+            "ToFull": {"type": "array", "items": {"type": "object", "properties": {"Email": _STR, "Name": _STR}}},
+            "Subject": _STR,
+            "TextBody": _STR,
+            "HtmlBody": _STR,
+            "StrippedTextReply": _STR,
+            "MessageID": _STR,
+            "MailboxHash": _STR,
+            "OriginalRecipient": _STR,
+            "Headers": {"type": "array", "items": {"type": "object", "properties": {"Name": _STR, "Value": _STR}}},
+            "Attachments": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "Name": _STR,
+                        "Content": _STR,
+                        "ContentType": _STR,
+                        "ContentLength": {"type": "integer"},
+                    },
+                },
+            },
+        },
+    },
+)
+MAILGUN_BODY = _body(
+    "application/x-www-form-urlencoded",
+    {
+        "type": "object",
+        "properties": {
+            k: _STR
+            for k in (
+                "recipient",
+                "sender",
+                "from",
+                "subject",
+                "body-plain",
+                "stripped-text",
+                "body-html",
+                "message-headers",
+                "Message-Id",
+                "In-Reply-To",
+                "References",
+                "timestamp",
+                "token",
+                "signature",
+            )
+        },
+        "required": ["timestamp", "token", "signature"],
+    },
+)
+
 PARSERS: dict[str, Parser] = {
     "raw_email": parse_raw,
     "mailgun": parse_mailgun,
@@ -78,20 +171,9 @@ async def process(
     runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, content_type: str | None
 ) -> JSONResponse:
     engine, clock = runtime.engine, runtime.clock
-    try:
-        email = await PARSERS[source](body, content_type)
-    except UnreadablePayload as e:
-        await flag(runtime, inbound_id, "unreadable", str(e))
-        status = UNREADABLE_STATUS[source]
-        body_json = {
-            "type": "about:blank",
-            "title": "Unreadable inbound message",
-            "status": status,
-            "detail": f"kept as {inbound_id} and flagged; {e}",
-            "inbound_id": str(inbound_id),
-            "errors": [{"field": e.field, "message": str(e)}],
-        }
-        return JSONResponse(body_json, status_code=status, media_type=PROBLEM_JSON if status >= 400 else None)
+    email, problem = await parse_or_flag(runtime, inbound_id, lambda: PARSERS[source](body, content_type))
+    if problem is not None:
+        return unreadable(inbound_id, problem, UNREADABLE_STATUS[source])
     try:
         async with engine.begin() as conn:
             outcome = await receive_email(conn, email, inbound_id, settings=settings_of(runtime), clock=clock)
@@ -125,6 +207,7 @@ PROCESSORS.update({source: _processor(source) for source in PARSERS})
 
 @router.post(
     "/email",
+    openapi_extra=RAW_BODY,
     status_code=201,
     responses={200: {"description": "a reply, a duplicate or an auto-reply"}, 401: {}, 413: {}, 415: {}, 422: {}},
 )
@@ -137,7 +220,7 @@ async def raw_email(request: Request, runtime: Runtime) -> JSONResponse:
     return await keep_and_process(runtime, request, "raw_email", body)
 
 
-@router.post("/email/mailgun", status_code=201, responses={401: {}, 406: {}, 413: {}})
+@router.post("/email/mailgun", openapi_extra=MAILGUN_BODY, status_code=201, responses={401: {}, 406: {}, 413: {}})
 async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
     """Mailgun's routed form, signed: hex HMAC-SHA256 of timestamp + token with the signing key,
     timestamps within the window, each token used once."""
@@ -163,7 +246,7 @@ async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
     return await keep_and_process(runtime, request, "mailgun", body)
 
 
-@router.post("/email/sendgrid", status_code=201, responses={401: {}, 413: {}})
+@router.post("/email/sendgrid", openapi_extra=SENDGRID_BODY, status_code=201, responses={401: {}, 413: {}})
 async def sendgrid(request: Request, runtime: Runtime) -> JSONResponse:
     """SendGrid Inbound Parse (parsed or raw mode), behind HTTP basic auth."""
     require_basic_auth(request, runtime)
@@ -171,7 +254,7 @@ async def sendgrid(request: Request, runtime: Runtime) -> JSONResponse:
     return await keep_and_process(runtime, request, "sendgrid", body)
 
 
-@router.post("/email/postmark", status_code=201, responses={401: {}, 403: {}, 413: {}})
+@router.post("/email/postmark", openapi_extra=POSTMARK_BODY, status_code=201, responses={401: {}, 403: {}, 413: {}})
 async def postmark(request: Request, runtime: Runtime) -> JSONResponse:
     """Postmark's inbound JSON, behind HTTP basic auth."""
     require_basic_auth(request, runtime)

@@ -18,14 +18,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import signing
-from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import Problem, Runtime, ServiceRuntime
 
 from ... import inbound
 from ...adapters import inbound_store as store
 from ...adapters import phone_formats
 from ...adapters.email_formats import UnreadablePayload
 from ...inbound import Outcome
-from .inbound_common import PROCESSORS, flag, keep_raw, read_limited, settings_of
+from .inbound_common import PROCESSORS, flag, keep_raw, parse_or_flag, read_limited, settings_of, unreadable
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound/phone", tags=["inbound"])
@@ -163,24 +163,15 @@ async def process_twilio(
     runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, base: str
 ) -> Response:
     parse, handler = TWILIO[source]
-    try:
-        parsed = parse(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
-    except UnreadablePayload as e:
-        await flag(runtime, inbound_id, "unreadable", str(e))
+
+    async def parse_form() -> Any:
+        return parse(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)))
+
+    parsed, problem = await parse_or_flag(runtime, inbound_id, parse_form)
+    if problem is not None:
         if source == "twilio_voice":  # the caller is on the line: answer, never an error tone
             return _answer(source, None, base)
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Unreadable inbound message",
-                "status": 400,
-                "detail": f"kept as {inbound_id} and flagged; {e}",
-                "inbound_id": str(inbound_id),
-                "errors": [{"field": e.field, "message": str(e)}],
-            },
-            status_code=400,
-            media_type=PROBLEM_JSON,
-        )
+        return unreadable(inbound_id, problem, 400)
     outcome = await run(runtime, inbound_id, parsed, lambda conn, p, iid: handler(conn, p, iid, runtime))
     return _answer(source, outcome, base)
 
@@ -235,26 +226,16 @@ def phone_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 async def process_generic(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, _: str | None) -> Response:
-    try:
+    async def parse() -> phone_formats.GenericCall:
         try:
             payload = json.loads(body)
         except ValueError as e:
             raise UnreadablePayload("body", f"not JSON: {e}") from None
-        call = phone_formats.generic_call(payload)
-    except UnreadablePayload as e:
-        await flag(runtime, inbound_id, "unreadable", str(e))
-        return JSONResponse(
-            {
-                "type": "about:blank",
-                "title": "Invalid call log",
-                "status": 422,
-                "detail": str(e),
-                "inbound_id": str(inbound_id),
-                "errors": [{"field": e.field, "message": str(e)}],
-            },
-            status_code=422,
-            media_type=PROBLEM_JSON,
-        )
+        return phone_formats.generic_call(payload)
+
+    call, problem = await parse_or_flag(runtime, inbound_id, parse)
+    if problem is not None:
+        return unreadable(inbound_id, problem, 422, "Invalid call log")
 
     async def handle(conn: AsyncConnection, c: phone_formats.GenericCall, iid: uuid.UUID) -> Outcome:
         settings = settings_of(runtime)

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from supportdesk_events.catalogue import Channel, ClosureCode, Severity
-from supportdesk_events.web import Agent, Problem, Runtime
+from supportdesk_events.web import Agent, Problem, Runtime, SafeText
 
 from ...commands import TicketBusy, TicketNotFound, run_command
 from ...domain.ticket import Ticket, TransitionRefused
@@ -47,39 +47,39 @@ async def command(runtime: Runtime, ticket_id: str, decide: Callable[[Ticket], N
 
 
 class ResponseIn(BaseModel):
-    body: str = Text
+    body: SafeText = Text
     public: bool = True
 
 
 class InfoRequestIn(BaseModel):
-    question: str = Text
+    question: SafeText = Text
 
 
 class NoteIn(BaseModel):
-    note: str = Field("", max_length=100_000)
+    note: SafeText = Field("", max_length=100_000)
 
 
 class WorkaroundIn(BaseModel):
-    description: str = Text
+    description: SafeText = Text
     is_fix: bool = False
 
 
 class SeverityIn(BaseModel):
     severity: Severity
-    reason: str = Text
+    reason: SafeText = Text
 
 
 class CloseIn(BaseModel):
     closure_code: ClosureCode
-    note: str = Field("", max_length=100_000)
+    note: SafeText = Field("", max_length=100_000)
 
 
 class ReasonIn(BaseModel):
-    reason: str = Text
+    reason: SafeText = Text
 
 
 class ReplyIn(BaseModel):
-    body: str = Text
+    body: SafeText = Text
 
 
 @router.post("/responses", response_model=CommandResult)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
-from supportdesk_events.web import Problem, Runtime
+from supportdesk_events.web import Problem, Runtime, SafeText
 
 from ... import commands
 from ...adapters import inbound_store as store
@@ -27,8 +27,8 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
 class NewTicket(BaseModel):
     requester_email: EmailStr
-    subject: str = Field(min_length=1, max_length=500)
-    description: str = Field(min_length=1, max_length=100_000)
+    subject: SafeText = Field(min_length=1, max_length=500)
+    description: SafeText = Field(min_length=1, max_length=100_000)
     severity: Severity | None = None
     request_type: RequestType | None = None
 
