@@ -123,9 +123,13 @@ def run(config: StackConfig) -> int:
         env["INTAKE_ADMIN_API_KEYS"] = _os_env().get("INTAKE_ADMIN_API_KEYS", api_key)
         env["INTAKE_CUSTOMERS_FILE"] = _os_env().get("INTAKE_CUSTOMERS_FILE", str(DEMO_CUSTOMERS))
         # Inbound channels work locally with development secrets (the dev key); real ones come from the env.
-        dev_inbound = {"INTAKE_INBOUND_BASIC_AUTH": f"inbound:{api_key}", "INTAKE_MAILGUN_SIGNING_KEY": api_key,
-                       "INTAKE_TWILIO_AUTH_TOKEN": api_key, "INTAKE_PHONE_WEBHOOK_SECRET": api_key,
-                       "INTAKE_STAFF_DOMAINS": "supportdesk.example"}
+        dev_inbound = {
+            "INTAKE_INBOUND_BASIC_AUTH": f"inbound:{api_key}",
+            "INTAKE_MAILGUN_SIGNING_KEY": api_key,
+            "INTAKE_TWILIO_AUTH_TOKEN": api_key,
+            "INTAKE_PHONE_WEBHOOK_SECRET": api_key,
+            "INTAKE_STAFF_DOMAINS": "supportdesk.example",
+        }
         for name, value in dev_inbound.items():
             env[name] = _os_env().get(name, value)
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
@@ -151,8 +155,10 @@ def run(config: StackConfig) -> int:
         print(f"  postgres    {servers.database_url}")
         print(f"  logs        {log_dir}/<service>.log")
         print(f"  agent API key (development): {api_key}   (Authorization: Bearer <key>)")
-        print(f"  inbound email basic auth (development): inbound:{api_key}; the same key signs Mailgun, "
-              "Twilio and phone webhooks")
+        print(
+            f"  inbound email basic auth (development): inbound:{api_key}; the same key signs Mailgun, "
+            "Twilio and phone webhooks"
+        )
         print("Ctrl-C stops everything; data is kept for the next run (make clean wipes it).", flush=True)
         while not stopping.is_set():
             for spec, proc in zip(SERVICES, processes, strict=True):
