@@ -194,3 +194,66 @@ async def test_an_email_to_support_becomes_a_normal_ticket_with_a_running_first_
 
         clock = await eventually(running, what="a running first-response clock")
     assert (clock["priority"], clock["target_seconds"]) == ("normal", 8 * 3600)  # data-insights Basic x Normal
+
+
+async def test_a_platinum_customers_urgent_call_gets_30_minutes_and_a_feature_request_no_sla(
+    services: Callable[..., RunningService],
+) -> None:
+    import hashlib
+    import hmac
+    import json
+    import time
+    from pathlib import Path
+
+    demo = Path(__file__).parents[2] / "deploy" / "demo" / "customers.yaml"
+    intake = services("intake", INTAKE_PHONE_WEBHOOK_SECRET="pbx", INTAKE_CUSTOMERS_FILE=str(demo))
+    triage, sla = services("triage"), services("sla-clock")
+    call = json.dumps(
+        {
+            "call_id": "e2e-call-1",
+            "caller_number": "+1 415 555 0123",
+            "agent": "Sam",
+            "summary": "Dashboards down for all staff",
+            "priority": "urgent",
+        }
+    ).encode()
+    ts = str(int(time.time()))
+    signature = "sha256=" + hmac.new(b"pbx", ts.encode() + b"." + call, hashlib.sha256).hexdigest()
+    async with intake.client(api_key=None) as pbx:
+        phoned = await pbx.post(
+            "/v1/inbound/phone",
+            content=call,
+            headers={
+                "X-Supportdesk-Timestamp": ts,
+                "X-Supportdesk-Signature": signature,
+                "Content-Type": "application/json",
+            },
+        )
+        assert phoned.status_code == 201, phoned.text
+        feature = await pbx.post(
+            "/v1/tickets",
+            json={
+                "requester_email": "ops@metro-health.example",
+                "subject": "Wish",
+                "description": "Dark mode",
+                "request_type": "feature_request",
+            },
+        )
+    urgent_id, feature_id = phoned.json()["ticket_id"], feature.json()["ticket_id"]
+
+    async def clock_of(ticket_id: str, states: tuple[str, ...]) -> dict | None:  # type: ignore[type-arg]
+        async with sla.client() as agent:
+            resp = await agent.get(f"/v1/tickets/{ticket_id}/sla")
+        clocks = resp.json()["clocks"] if resp.status_code == 200 else []
+        return next((c for c in clocks if c["clock"] == "first_response" and c["state"] in states), None)
+
+    urgent = await eventually(lambda: clock_of(urgent_id, ("running",)), what="the urgent call's clock")
+    assert (urgent["priority"], urgent["plan"], urgent["target_seconds"]) == ("urgent", "platinum", 1800)
+    assert urgent["policy_version"].startswith("data-insights@")
+    async with triage.client() as agent:
+        decision = (await agent.get(f"/v1/tickets/{urgent_id}/triage")).json()
+    assert (decision["rule"], decision["queue"]) == ("phone-agent-suggestion", "technical")
+    wish = await eventually(
+        lambda: clock_of(feature_id, ("running", "paused", "stopped")), what="the feature request's clock"
+    )
+    assert (wish["target_seconds"], wish["due_at"]) == (None, None)  # no SLA applies

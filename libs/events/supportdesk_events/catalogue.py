@@ -203,11 +203,23 @@ class TicketTriaged(Event):
     queue: str
     sla_exempt: bool
     swat: bool
-    rule: str  # which rule decided, for the record
+    rule: str  # which priority rule decided, for the record
+    queue_rule: str = ""
     channel: Channel
     plan: str | None = None
     policy: str | None = None
     opened_at: AwareDatetime  # carried so sla-clock never depends on topic interleaving
+
+
+@event(Topic.TRIAGE)
+class TriageOverridden(Event):
+    """An agent changed the request type or queue (priority changes are PriorityChanged)."""
+
+    field: str  # request_type | queue
+    value: str
+    previous: str
+    by: str
+    reason: str
 
 
 @event(Topic.TRIAGE)

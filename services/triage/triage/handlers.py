@@ -1,21 +1,44 @@
-"""What triage does with each event it consumes. Registered once, in HANDLERS at the bottom."""
+"""What triage does with each event it consumes. Registered once, in `handlers()` at the bottom."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import Envelope, HandlerContext
-from supportdesk_events.catalogue import TicketOpened, TicketTriaged
+from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events.catalogue import (
+    Priority,
+    PriorityChanged,
+    SeverityChanged,
+    TicketClosed,
+    TicketOpened,
+    TicketReopened,
+    TicketTriaged,
+)
 
 from .adapters.tables import ticket_triage
-from .domain.rules import triage
+from .domain.rules import RuleSet, TicketFacts, triage
 
 
-async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
+def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
+    return TicketFacts(
+        opened.channel,
+        opened.request_type,
+        severity if severity is not None else opened.severity,
+        opened.suggested_priority,
+        opened.emergency_contact,
+        opened.customer_id,
+        opened.plan,
+        opened.policy,
+    )
+
+
+async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any], rules: RuleSet) -> None:
     opened: TicketOpened = env.payload
-    decision = triage(opened)
+    decision = triage(facts_of(opened), rules)
     await ctx.conn.execute(
         insert(ticket_triage)
         .values(
@@ -29,7 +52,10 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
             sla_exempt=decision.sla_exempt,
             swat=decision.swat,
             rule=decision.rule,
+            queue_rule=decision.queue_rule,
+            facts=opened.model_dump_json(),
             triaged_at=ctx.clock.now(),
+            updated_at=ctx.clock.now(),
         )
         .on_conflict_do_nothing()
     )
@@ -43,6 +69,7 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
             sla_exempt=decision.sla_exempt,
             swat=decision.swat,
             rule=decision.rule,
+            queue_rule=decision.queue_rule,
             channel=opened.channel,
             plan=opened.plan,
             policy=opened.policy,
@@ -51,6 +78,47 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
     )
 
 
-HANDLERS = {
-    TicketOpened.event_type: on_ticket_opened,
-}
+async def on_severity_changed(ctx: HandlerContext, env: Envelope[Any], rules: RuleSet) -> None:
+    """Seed 002: severity may change during the case; priority follows it unless an agent set it."""
+    changed: SeverityChanged = env.payload
+    row = (await ctx.conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id))).first()
+    if row is None or row.facts is None:
+        return
+    decision = triage(facts_of(TicketOpened.model_validate(json.loads(row.facts)), changed.severity), rules)
+    values: dict[str, Any] = dict(severity=changed.severity, swat=decision.swat, updated_at=ctx.clock.now())
+    if row.priority_set_by is None and decision.priority.value != row.priority:
+        values.update(priority=decision.priority.value, rule=decision.rule)
+        await ctx.emit(
+            env,
+            PriorityChanged(
+                priority=decision.priority,
+                previous=Priority(row.priority),
+                by="triage-rules",
+                reason=f"severity {changed.previous} -> {changed.severity}: rule {decision.rule}",
+            ),
+        )
+    await ctx.conn.execute(update(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id).values(**values))
+
+
+async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    is_open = isinstance(env.payload, TicketReopened)
+    await ctx.conn.execute(
+        update(ticket_triage)
+        .where(ticket_triage.c.ticket_id == env.ticket_id)
+        .values(is_open=is_open, updated_at=ctx.clock.now())
+    )
+
+
+def handlers(rules: RuleSet) -> dict[str, Handler]:
+    async def opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
+        await on_ticket_opened(ctx, env, rules)
+
+    async def severity(ctx: HandlerContext, env: Envelope[Any]) -> None:
+        await on_severity_changed(ctx, env, rules)
+
+    return {
+        TicketOpened.event_type: opened,
+        SeverityChanged.event_type: severity,
+        TicketClosed.event_type: on_open_or_closed,
+        TicketReopened.event_type: on_open_or_closed,
+    }

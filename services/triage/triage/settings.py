@@ -8,3 +8,4 @@ class Settings(ServiceSettings):
 
     database_name: str = "supportdesk_triage"
     port: int = 8002
+    rules_file: str = ""  # a YAML rule set; empty: the shipped triage/rules/default.yaml

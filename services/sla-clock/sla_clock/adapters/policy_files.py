@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from supportdesk_events.catalogue import Priority, RequestType
+from supportdesk_events.yaml_config import ConfigError, parse_yaml
 
 from ..domain.calendar import BusinessCalendar, WeeklyWindow
 from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff
@@ -24,7 +24,7 @@ _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 HOLIDAY_SETS = {"us-federal": US_FEDERAL}
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     pass
 
 
@@ -264,44 +264,12 @@ class PolicySpec(_Spec):
         )
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest YAML node on the error's path."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if str(k.value) == str(part)), None)
-            if match is None:
-                key = next((k for k, _ in node.value if str(k.value) == str(part)), None)
-                return key.start_mark.line + 1 if key is not None else line
-            node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            break
-        line = node.start_mark.line + 1
-    return line
-
-
 def parse_policy(text: str, source: str) -> Policy:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise PolicyError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{source}:1: a policy is a mapping of fields (name, version, calendar, ...)")
-    try:
-        return PolicySpec.model_validate(data).to_domain()
-    except ValidationError as e:
-        problems = []
-        for err in e.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            field = ".".join(str(p) for p in loc) or "(policy)"
-            problems.append(f"{source}:{_line_of(root, loc)}: {field}: {err['msg']}")
-        raise PolicyError("\n".join(problems)) from None
-    except ValueError as e:
+        return parse_yaml(text, source, PolicySpec).to_domain()
+    except ConfigError as e:
+        raise PolicyError(str(e)) from None
+    except ValueError as e:  # a rule that only the built domain can check
         raise PolicyError(f"{source}: {e}") from e
 
 

@@ -12,7 +12,8 @@ from supportdesk_events import EventConsumer, SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
-from triage.handlers import HANDLERS
+from triage.adapters.rule_files import load_rules
+from triage.handlers import handlers
 from triage.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -24,7 +25,7 @@ def consumer(space: Sandbox, engine: AsyncEngine) -> EventConsumer:
     return EventConsumer(
         engine,
         service="triage",
-        handlers=HANDLERS,
+        handlers=handlers(load_rules()),
         clock=SystemClock(),
         bootstrap_servers=space.servers.bootstrap_servers,
         topic_prefix=space.prefix,

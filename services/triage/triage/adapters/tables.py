@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text, text
 
 from supportdesk_events.db import plumbing_tables
 
@@ -19,4 +19,9 @@ ticket_triage = Table(
     Column("swat", Boolean, nullable=False),
     Column("rule", Text, nullable=False),
     Column("triaged_at", DateTime(timezone=True), nullable=False),
+    Column("queue_rule", Text, nullable=False, server_default=text("''")),
+    Column("facts", Text),  # the TicketOpened payload as JSON, to re-evaluate rules later
+    Column("priority_set_by", Text),  # an agent who overrode priority: rules no longer change it
+    Column("is_open", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", DateTime(timezone=True)),
 )

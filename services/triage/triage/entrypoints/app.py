@@ -4,18 +4,20 @@ import triage
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
-from ..handlers import HANDLERS
+from ..adapters.rule_files import load_rules
+from ..handlers import handlers
 from ..settings import Settings
 from .routes import tickets
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
     return create_app(
         ServiceDefinition(
             name="triage",
-            settings=settings or Settings(),
+            settings=settings,
             routers=[tickets.router],
-            handlers=HANDLERS,
+            handlers=handlers(load_rules(settings.rules_file or None)),
             clock=clock or SystemClock(),
             description=triage.__doc__ or "",
         )

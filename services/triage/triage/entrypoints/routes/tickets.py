@@ -1,14 +1,22 @@
+"""Reads and overrides for agents: one ticket's triage, agents' overrides, queue counts."""
+
+from __future__ import annotations
+
+import uuid
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func, select, update
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime
+from supportdesk_events import new_envelope, record
+from supportdesk_events.catalogue import Event, Priority, PriorityChanged, RequestType, TriageOverridden
+from supportdesk_events.web import Agent, AgentAuth, Problem, Runtime, SafeText
 
 from ...adapters.tables import ticket_triage
 
-router = APIRouter(prefix="/v1/tickets", tags=["tickets"], dependencies=[AgentAuth])
+router = APIRouter(tags=["triage"], dependencies=[AgentAuth])
 
 
 class TriageView(BaseModel):
@@ -22,13 +30,95 @@ class TriageView(BaseModel):
     sla_exempt: bool
     swat: bool
     rule: str
+    queue_rule: str
+    priority_set_by: str | None
+    is_open: bool
     triaged_at: datetime
 
 
-@router.get("/{ticket_id}/triage", response_model=TriageView)
+@router.get("/v1/tickets/{ticket_id}/triage", response_model=TriageView)
 async def get_triage(ticket_id: str, runtime: Runtime) -> TriageView:
     async with runtime.engine.connect() as conn:
         row = (await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id))).first()
     if row is None:
         raise Problem(404, "Not Found", f"no triage decision for ticket {ticket_id} (yet)")
     return TriageView.model_validate(row._mapping)
+
+
+class OverrideIn(BaseModel):
+    priority: Priority | None = None
+    request_type: RequestType | None = None
+    queue: str | None = Field(None, min_length=1, max_length=100)
+    reason: SafeText = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _something(self) -> OverrideIn:
+        if self.priority is None and self.request_type is None and self.queue is None:
+            raise ValueError("give at least one of priority, request_type, queue")
+        return self
+
+
+@router.post("/v1/tickets/{ticket_id}/overrides", response_model=TriageView)
+async def override(ticket_id: str, body: OverrideIn, runtime: Runtime, agent: Agent) -> TriageView:
+    """An agent changes priority, request type or queue, saying why; each change is an event.
+    Severity is the ticket's own (change it on intake: POST /v1/tickets/{id}/severity)."""
+    async with runtime.engine.begin() as conn:
+        row = (
+            await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).with_for_update())
+        ).first()
+        if row is None:
+            raise Problem(404, "Not Found", f"no triage decision for ticket {ticket_id} (yet)")
+        correlation = uuid.uuid4()
+        changes: list[Event] = []
+        values: dict[str, Any] = {"updated_at": runtime.clock.now()}
+        if body.priority is not None and body.priority.value != row.priority:
+            changes.append(
+                PriorityChanged(priority=body.priority, previous=Priority(row.priority), by=agent, reason=body.reason)
+            )
+            values.update(priority=body.priority.value, priority_set_by=agent, rule=f"override by {agent}")
+        for field_name in ("request_type", "queue"):
+            new = getattr(body, field_name)
+            new_value = new.value if isinstance(new, RequestType) else new
+            if new_value is not None and new_value != getattr(row, field_name):
+                changes.append(
+                    TriageOverridden(
+                        field=field_name,
+                        value=new_value,
+                        previous=getattr(row, field_name),
+                        by=agent,
+                        reason=body.reason,
+                    )
+                )
+                values[field_name] = new_value
+        await conn.execute(update(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).values(**values))
+        await record(
+            conn,
+            [
+                new_envelope(c, ticket_id=ticket_id, producer="triage", clock=runtime.clock, correlation_id=correlation)
+                for c in changes
+            ],
+        )
+        row = (await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id))).one()
+    return TriageView.model_validate(row._mapping)
+
+
+class QueueCount(BaseModel):
+    queue: str
+    priority: str
+    open_tickets: int
+
+
+@router.get("/v1/queues", response_model=list[QueueCount])
+async def queues(runtime: Runtime) -> list[QueueCount]:
+    """Open tickets per queue and priority."""
+    t = ticket_triage
+    async with runtime.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(t.c.queue, t.c.priority, func.count().label("n"))
+                .where(t.c.is_open)
+                .group_by(t.c.queue, t.c.priority)
+                .order_by(t.c.queue, t.c.priority)
+            )
+        ).all()
+    return [QueueCount(queue=r.queue, priority=r.priority, open_tickets=r.n) for r in rows]
