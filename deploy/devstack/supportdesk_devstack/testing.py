@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -42,10 +43,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers() -> Iterator[Servers]:
+    # Not under pytest's basetemp: pytest deletes all but its three newest basetemps, so another
+    # pytest run starting meanwhile would delete a live server's data directory.
+    with tempfile.TemporaryDirectory(prefix="supportdesk-stack-") as data_dir:
+        yield from _servers(Path(data_dir))
+
+
+def _servers(data_dir: Path) -> Iterator[Servers]:
     env = StackConfig.from_env()
     config = StackConfig(
-        data_dir=tmp_path_factory.mktemp("stack"),
+        data_dir=data_dir,
         cache_dir=env.cache_dir,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
