@@ -42,7 +42,7 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
             return r.json() if r.status_code == 200 else None
 
         decision = await eventually(triaged, what="triage decision")
-    assert (decision["priority"], decision["rule"], decision["swat"]) == ("high", "severity-2", True)
+    assert (decision["priority"], decision["rule"], decision["swat"]) == ("high", "priority-follows-severity", True)
 
     async with sla.client() as agent:
 

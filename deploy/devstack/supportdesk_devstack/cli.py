@@ -28,6 +28,7 @@ from .process import ManagedProcess, StackError, require_free_port, wait_until
 
 BIN = Path(sys.executable).parent
 DEMO_CUSTOMERS = REPO_ROOT / "deploy" / "demo" / "customers.yaml"
+DEMO_ROUTING = REPO_ROOT / "deploy" / "demo" / "routing.yaml"
 
 
 class Servers:
@@ -132,15 +133,27 @@ def run(config: StackConfig) -> int:
         }
         for name, value in dev_inbound.items():
             env[name] = _os_env().get(name, value)
+        env["NOTIFIER_ROUTING_FILE"] = _os_env().get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)
         for spec in SERVICES:
             migrate_service(spec, env)
         log_dir = config.data_dir / "logs"
+        if "NOTIFIER_SMTP_HOST" not in _os_env():  # no mail server of your own: a local sink shows the mail
+            smtp_port = int(_os_env().get("NOTIFIER_SMTP_PORT", 8025))
+            require_free_port("127.0.0.1", smtp_port, "SMTP sink")
+            processes.append(
+                ManagedProcess(
+                    "smtp-sink",
+                    [str(BIN / "aiosmtpd"), "-n", "-l", f"127.0.0.1:{smtp_port}"],
+                    log_dir / "smtp-sink.log",
+                )
+            )
+            env["NOTIFIER_SMTP_PORT"] = str(smtp_port)
         for spec in SERVICES:
             processes.append(start_service(spec, env, log_dir))
-        for spec, proc in zip(SERVICES, processes, strict=True):
+        for spec, proc in zip(SERVICES, processes[-len(SERVICES) :], strict=True):
             wait_until(
                 functools.partial(_ready, f"http://127.0.0.1:{spec.port}/readyz"),
                 timeout=90,
@@ -153,7 +166,7 @@ def run(config: StackConfig) -> int:
             print(f"  {spec.name:<11} http://127.0.0.1:{spec.port}   docs: http://127.0.0.1:{spec.port}/docs")
         print(f"  kafka       {servers.bootstrap_servers}")
         print(f"  postgres    {servers.database_url}")
-        print(f"  logs        {log_dir}/<service>.log")
+        print(f"  logs        {log_dir}/<service>.log   (mail sent by the notifier: smtp-sink.log)")
         print(f"  agent API key (development): {api_key}   (Authorization: Bearer <key>)")
         print(
             f"  inbound email basic auth (development): inbound:{api_key}; the same key signs Mailgun, "
@@ -161,9 +174,9 @@ def run(config: StackConfig) -> int:
         )
         print("Ctrl-C stops everything; data is kept for the next run (make clean wipes it).", flush=True)
         while not stopping.is_set():
-            for spec, proc in zip(SERVICES, processes, strict=True):
+            for proc in processes:
                 if not proc.alive():
-                    raise StackError(f"{spec.name} exited; see {proc.log}")
+                    raise StackError(f"{proc.name} exited; see {proc.log}")
             stopping.wait(1.0)
     except KeyboardInterrupt:
         pass

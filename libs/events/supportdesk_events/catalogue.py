@@ -245,6 +245,7 @@ class SlaClockStarted(_ClockEvent):
     target_seconds: int | None
     calendar: str
     policy_version: str
+    opened_in_hours: bool | None = None  # was the calendar open when the clock started (seed 004)
 
 
 @event(Topic.SLA)

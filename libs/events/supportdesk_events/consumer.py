@@ -73,7 +73,8 @@ class EventConsumer:
         self.clock = clock
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
-        self.group_id = group_id or service
+        # Deployments sharing a cluster (KAFKA_TOPIC_PREFIX) must not share consumer groups either.
+        self.group_id = group_id or topic_prefix + service
         self.topics = sorted({topic_prefix + REGISTRY[t].topic.value for t in handlers})
         self.dead_letter_topic = topic_prefix + dead_letter_topic(service)
         self.consumer: AIOKafkaConsumer | None = None

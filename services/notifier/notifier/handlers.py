@@ -1,37 +1,175 @@
-"""What notifier does with each event it consumes. Registered once, in HANDLERS at the bottom.
+"""What notifier does with each event it consumes. Registered once, in `handlers()` at the bottom.
 
-The skeleton learns who to contact per ticket; deliveries (receipt confirmations, warnings,
-escalations) are decided from the same events and written to the `deliveries` ledger.
+Facts about a ticket (opened, triaged, priority) keep its contact row current. Events people must
+hear about become deliveries in the ledger, keyed by (cause event, recipient, channel), so a
+redelivered or replayed event adds nothing. An event that arrives before its ticket's
+TicketOpened (topics interleave freely) is parked and decided when the ticket is known.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Column, DateTime, Table, Text, delete, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
 
-from supportdesk_events import Envelope, HandlerContext
-from supportdesk_events.catalogue import TicketOpened
+from supportdesk_events import REGISTRY, Envelope, Handler, HandlerContext
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    InfoRequested,
+    PriorityChanged,
+    SlaAtRisk,
+    SlaBreached,
+    SlaClockStarted,
+    SwatEngaged,
+    TicketClosed,
+    TicketEscalated,
+    TicketOpened,
+    TicketTriaged,
+    WorkaroundDelivered,
+)
 
-from .adapters.tables import ticket_contacts
+from .adapters.tables import deliveries, metadata, ticket_contacts
+from .adapters.templates import Templates
+from .domain.deliveries import Routing, TicketInfo, decide
+from .settings import Settings
+
+parked = Table(
+    "parked_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("ticket_id", Text, nullable=False, index=True),
+    Column("envelope", JSONB, nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+)
+
+DELIVERABLE = (
+    AgentResponded,
+    InfoRequested,
+    WorkaroundDelivered,
+    TicketClosed,
+    SlaAtRisk,
+    SlaBreached,
+    TicketEscalated,
+    SwatEngaged,
+    SlaClockStarted,
+)
+_IDS = uuid.UUID("3f1d8e2a-5b7c-4e11-9a0d-6c2b8f4e7a19")
 
 
-async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
-    opened: TicketOpened = env.payload
-    await ctx.conn.execute(
-        insert(ticket_contacts)
-        .values(
-            ticket_id=env.ticket_id,
-            number=opened.number,
-            requester_email=opened.requester_email,
-            requester_phone=opened.requester_phone,
-            subject=opened.subject,
+def delivery_id(cause: uuid.UUID, recipient: str, channel: str) -> uuid.UUID:
+    return uuid.uuid5(_IDS, f"{cause}/{channel}/{recipient}")
+
+
+class Notifier:
+    def __init__(self, settings: Settings, routing: Routing, templates: Templates) -> None:
+        self.settings, self.routing, self.templates = settings, routing, templates
+
+    async def ticket_info(self, ctx: HandlerContext, ticket_id: str) -> TicketInfo | None:
+        row = (await ctx.conn.execute(select(ticket_contacts).where(ticket_contacts.c.ticket_id == ticket_id))).first()
+        if row is None or not row.number:  # triage facts may arrive first: no TicketOpened yet
+            return None
+        return TicketInfo(
+            row.number,
+            row.subject,
+            row.requester_email,
+            row.customer_id,
+            row.queue,
+            row.priority,
+            row.emergency_contact,
+        )
+
+    async def on_opened(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
+        o: TicketOpened = env.payload
+        values = dict(
+            number=o.number,
+            requester_email=o.requester_email,
+            requester_phone=o.requester_phone,
+            subject=o.subject,
+            customer_id=o.customer_id,
+            emergency_contact=o.emergency_contact,
             updated_at=ctx.clock.now(),
         )
-        .on_conflict_do_nothing()
-    )
+        await ctx.conn.execute(
+            insert(ticket_contacts)
+            .values(ticket_id=env.ticket_id, **values)
+            .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+        )
+        await self.release_parked(ctx, env.ticket_id)
+
+    async def release_parked(self, ctx: HandlerContext, ticket_id: str) -> None:
+        """Decide again what waited for this ticket's facts (what still cannot be decided parks again)."""
+        query = select(parked.c.envelope).where(parked.c.ticket_id == ticket_id).order_by(parked.c.parked_at)
+        waiting = (await ctx.conn.execute(query)).all()
+        await ctx.conn.execute(delete(parked).where(parked.c.ticket_id == ticket_id))
+        for row in waiting:
+            cls = REGISTRY[row.envelope["event_type"]]
+            await self.on_deliverable(ctx, Envelope[cls].model_validate(row.envelope))  # type: ignore[valid-type]
+
+    async def on_routing_fact(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
+        p = env.payload
+        values: dict[str, Any] = {"priority": p.priority.value, "updated_at": ctx.clock.now()}
+        if isinstance(p, TicketTriaged):
+            values["queue"] = p.queue
+        # Upsert: triage may be consumed before the ticket's TicketOpened (number "" until then).
+        await ctx.conn.execute(
+            insert(ticket_contacts)
+            .values(ticket_id=env.ticket_id, number="", subject="", **values)
+            .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+        )
+        if isinstance(p, TicketTriaged):
+            await self.release_parked(ctx, env.ticket_id)
+
+    async def on_deliverable(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
+        info = await self.ticket_info(ctx, env.ticket_id)
+        needs_queue = isinstance(env.payload, SlaAtRisk | SlaBreached)  # told to the owning queue
+        if info is None or (needs_queue and info.queue is None):
+            await ctx.conn.execute(
+                insert(parked)
+                .values(
+                    event_id=str(env.event_id),
+                    ticket_id=env.ticket_id,
+                    envelope=env.model_dump(mode="json"),
+                    parked_at=ctx.clock.now(),
+                )
+                .on_conflict_do_nothing()
+            )
+            return
+        now = ctx.clock.now()
+        for d in decide(env.payload, info, self.routing):
+            rendered = self.templates.render(d.template, ticket=info.__dict__, **d.context)
+            did = delivery_id(env.event_id, d.recipient, d.channel)
+            await ctx.conn.execute(
+                insert(deliveries)
+                .values(
+                    cause_event_id=env.event_id,
+                    recipient=d.recipient,
+                    channel=d.channel,
+                    ticket_id=env.ticket_id,
+                    template=d.template,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    urgent=d.urgent,
+                    subject=f"{rendered.subject}",
+                    body=rendered.body,
+                    secret=d.secret,
+                    delivery_id=did,
+                    message_id=f"<{info.number}.{did.hex}@{self.settings.message_id_domain}>",
+                    correlation_id=env.correlation_id,
+                    context={"event_type": env.event_type, "ticket": info.number, **d.context},
+                )
+                .on_conflict_do_nothing()
+            )
 
 
-HANDLERS = {
-    TicketOpened.event_type: on_ticket_opened,
-}
+def handlers(notifier: Notifier) -> dict[str, Handler]:
+    table: dict[str, Handler] = {
+        TicketOpened.event_type: notifier.on_opened,
+        TicketTriaged.event_type: notifier.on_routing_fact,
+        PriorityChanged.event_type: notifier.on_routing_fact,
+    }
+    table.update({e.event_type: notifier.on_deliverable for e in DELIVERABLE})
+    return table

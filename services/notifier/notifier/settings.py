@@ -8,3 +8,14 @@ class Settings(ServiceSettings):
 
     database_name: str = "supportdesk_notifier"
     port: int = 8005
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025  # `make run` starts a local SMTP sink here
+    mail_from: str = "support@supportdesk.example"
+    reply_to: str = "support@supportdesk.example"  # replies thread back into intake
+    message_id_domain: str = "supportdesk.example"
+    routing_file: str = ""  # queues' and customers' contacts (YAML); empty: nobody on staff is told
+    template_dir: str = ""  # overrides for the shipped templates
+    max_attempts: int = 6
+    retry_base_seconds: float = 30.0  # backoff: base x 2^attempt, full jitter
+    send_timeout_seconds: float = 10.0
+    dispatch_concurrency: int = 20

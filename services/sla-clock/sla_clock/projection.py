@@ -88,6 +88,7 @@ def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[
                 target_seconds=target_seconds,
                 calendar=policy.calendar.name,
                 policy_version=f"{policy.name}@{policy.version}",
+                opened_in_hours=policy.calendar.is_open(c.started_at),
             ),
             key,
         )

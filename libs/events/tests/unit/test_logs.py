@@ -1,10 +1,20 @@
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from supportdesk_events.logs import configure_logging, event_context
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers  # the test's handler writes to a capture that closes after it
+    root.setLevel(level)
 
 
 def test_a_log_line_is_one_json_object_with_the_ticket_and_correlation_in_scope(

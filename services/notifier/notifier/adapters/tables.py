@@ -1,12 +1,12 @@
-from sqlalchemy import Column, DateTime, Integer, MetaData, PrimaryKeyConstraint, Table, Text
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, PrimaryKeyConstraint, Table, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
 
 metadata = MetaData()
 events, inbox = plumbing_tables(metadata)
 
-# Who to tell about a ticket, learnt from TicketOpened (no service reads another's tables).
+# What the notifier knows of a ticket, learnt from events (no service reads another's tables).
 ticket_contacts = Table(
     "ticket_contacts",
     metadata,
@@ -16,6 +16,10 @@ ticket_contacts = Table(
     Column("requester_phone", Text),
     Column("subject", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("customer_id", Text),
+    Column("emergency_contact", Boolean, nullable=False, server_default=text("false")),
+    Column("queue", Text),
+    Column("priority", Text),
 )
 
 # The ledger that makes delivery exactly-once: one row per (cause event, recipient, channel).
@@ -33,5 +37,13 @@ deliveries = Table(
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("sent_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("urgent", Boolean, nullable=False, server_default=text("false")),
+    Column("subject", Text),
+    Column("body", Text),
+    Column("secret", Text),  # webhook signing secret, from routing
+    Column("delivery_id", UUID(as_uuid=True)),  # stable across retries: Message-ID / webhook-id
+    Column("message_id", Text),
+    Column("correlation_id", UUID(as_uuid=True)),
+    Column("context", JSONB),
     PrimaryKeyConstraint("cause_event_id", "recipient", "channel"),
 )

@@ -4,19 +4,25 @@ import notifier
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
-from ..handlers import HANDLERS
+from ..adapters.routing_file import load_routing
+from ..adapters.templates import Templates
+from ..dispatcher import run_dispatcher
+from ..handlers import Notifier, handlers
 from ..settings import Settings
 from .routes import tickets
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    notify = Notifier(settings, load_routing(settings.routing_file), Templates(settings.template_dir))
     return create_app(
         ServiceDefinition(
             name="notifier",
-            settings=settings or Settings(),
+            settings=settings,
             routers=[tickets.router],
-            handlers=HANDLERS,
+            handlers=handlers(notify),
             clock=clock or SystemClock(),
             description=notifier.__doc__ or "",
+            workers={"dispatcher": run_dispatcher},
         )
     )

@@ -18,15 +18,20 @@ class DeliveryView(BaseModel):
     recipient: str
     channel: str
     template: str
+    subject: str | None
     status: str
     attempts: int
     last_error: str | None
+    message_id: str | None
     sent_at: datetime | None
     created_at: datetime
 
 
 @router.get("", response_model=list[DeliveryView])
-async def list_notifications(runtime: Runtime, ticket_id: str = Query(min_length=1)) -> list[DeliveryView]:
+async def list_notifications(
+    runtime: Runtime, ticket_id: str = Query(min_length=1, max_length=100)
+) -> list[DeliveryView]:
+    """What was (or will be) sent about a ticket: status, attempts and the last error."""
     async with runtime.engine.connect() as conn:
         rows = (
             await conn.execute(

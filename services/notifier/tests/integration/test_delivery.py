@@ -1,0 +1,237 @@
+"""The notifier on the real broker and database, sending to a real SMTP server and a real HTTP
+endpoint: each person told once, a flaky webhook delivered exactly once, replays send nothing."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from notifier.adapters.routing_file import load_routing
+from notifier.adapters.templates import Templates
+from notifier.dispatcher import run_dispatcher
+from notifier.handlers import Notifier, handlers
+from notifier.settings import Settings
+from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_events import Envelope, SystemClock, encode, new_envelope
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Channel,
+    ClockKind,
+    Priority,
+    RequestType,
+    SlaBreached,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
+from supportdesk_events.migrations import migrate
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+class FlakyEndpoint:
+    """Fails twice, then accepts; keeps every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        status = 500 if len(self.requests) < 2 else 200
+        self.requests.append((dict(request.headers), body, status))
+        return Response(status_code=status)
+
+
+@pytest.fixture
+async def world(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Any, ...]]:
+    inbox, hook = Inbox(), FlakyEndpoint()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    web_port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/hook", hook.handle, methods=["POST"])]),
+            host="127.0.0.1",
+            port=web_port,
+            log_level="warning",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(f"""
+queues:
+  technical: {{email: technical@supportdesk.example}}
+customer_webhooks:
+  acme: {{webhook_url: "http://127.0.0.1:{web_port}/hook", webhook_secret: {SECRET}}}
+""")
+    settings = Settings(
+        DATABASE_URL=space.servers.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=space.prefix,
+        database_name=space.database("notifier"),
+        smtp_port=smtp.port,
+        routing_file=str(routing),
+        retry_base_seconds=0.05,
+    )
+    await asyncio.to_thread(migrate, settings, "notifier:migrations")
+    runtime = ServiceRuntime(
+        ServiceDefinition(
+            name="notifier",
+            settings=settings,
+            clock=SystemClock(),
+            workers={"dispatcher": run_dispatcher},
+            handlers=handlers(Notifier(settings, load_routing(settings.routing_file), Templates())),
+        )
+    )
+    await runtime.start()
+    yield runtime, inbox, hook
+    await runtime.stop()
+    server.should_exit = True
+    await serving
+    smtp.stop()
+
+
+def envelopes(ticket: str) -> tuple[list[Envelope[Any]], list[Envelope[Any]], list[Envelope[Any]]]:
+    now = datetime.now(UTC)
+    clock = SystemClock()
+    opened = new_envelope(
+        TicketOpened(
+            number="TKT-7",
+            channel=Channel.WEB,
+            requester_email="dana@acme.example",
+            customer_id="acme",
+            subject="Export fails",
+            description="d",
+            opened_at=now,
+        ),
+        ticket_id=ticket,
+        producer="intake",
+        clock=clock,
+    )
+    answered = new_envelope(
+        AgentResponded(agent="ann", body="We are on it.", confirms_receipt=True),
+        ticket_id=ticket,
+        producer="intake",
+        clock=clock,
+    )
+    triaged = new_envelope(
+        TicketTriaged(
+            priority=Priority.HIGH,
+            severity=2,
+            request_type=RequestType.PROBLEM,
+            queue="technical",
+            sla_exempt=False,
+            swat=True,
+            rule="r",
+            channel=Channel.WEB,
+            opened_at=now,
+        ),
+        ticket_id=ticket,
+        producer="triage",
+        clock=clock,
+    )
+    breached = new_envelope(
+        SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=now), ticket_id=ticket, producer="sla-clock", clock=clock
+    )
+    return [opened, answered], [triaged], [breached]
+
+
+async def send(space: Sandbox, lifecycle: list[Any], triage: list[Any], sla: list[Any]) -> None:
+    await produce(space, Topic.SLA, [encode(e)[:2] for e in sla])  # sla first: it must wait for the ticket
+    await produce(space, Topic.TRIAGE, [encode(e)[:2] for e in triage])
+    await produce(space, Topic.LIFECYCLE, [encode(e)[:2] for e in lifecycle])
+
+
+def duplicates_seen() -> float:
+    """How many messages the notifier's consumer recognised as already processed (its metric)."""
+    return sum(
+        REGISTRY.get_sample_value(
+            "supportdesk_events_consumed_total", {"consumer": "notifier", "event_type": t, "outcome": "duplicate"}
+        )
+        or 0
+        for t in ("TicketOpened", "AgentResponded", "TicketTriaged", "SlaBreached")
+    )
+
+
+async def rows(runtime: ServiceRuntime, sql: str) -> list[Any]:
+    async with runtime.engine.connect() as conn:
+        return list((await conn.execute(text(sql))).all())
+
+
+async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_good_delivery(
+    space: Sandbox, world: tuple[Any, ...]
+) -> None:
+    runtime, inbox, hook = world
+    lifecycle, triage, sla = envelopes("t-1")
+    await send(space, lifecycle, triage, sla)
+
+    async def settled() -> bool:
+        statuses = await rows(runtime, "SELECT status FROM deliveries")
+        return len(statuses) == 3 and all(s.status == "sent" for s in statuses)
+
+    await eventually(settled, timeout=30, what="three deliveries sent")
+    by_recipient = {m["To"]: m for m in inbox.messages}
+    assert sorted(by_recipient) == ["dana@acme.example", "technical@supportdesk.example"]
+    assert len(inbox.messages) == 2
+    receipt = by_recipient["dana@acme.example"]
+    assert receipt["Subject"] == "We have your request [#TKT-7]"  # the token threads replies back
+    assert receipt["Message-ID"].startswith("<TKT-7.") and receipt["Auto-Submitted"] == "auto-generated"
+    assert "We are on it." in receipt.get_content()
+    assert by_recipient["technical@supportdesk.example"]["Subject"] == "BREACHED: first_response [#TKT-7]"
+
+    assert [status for _, _, status in hook.requests] == [500, 500, 200]
+    ids = {headers["webhook-id"] for headers, _, _ in hook.requests}
+    assert len(ids) == 1  # the same delivery id on every attempt: receivers can dedupe
+    headers, body, _ = hook.requests[-1]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == expected
+    (attempts,) = await rows(runtime, "SELECT attempts FROM deliveries WHERE channel = 'webhook'")
+    assert attempts.attempts == 3
+
+    # Every event again: nothing new decided, nothing new sent.
+    before = duplicates_seen()
+    await send(space, lifecycle, triage, sla)
+
+    async def all_redelivered() -> bool:
+        return duplicates_seen() - before == 4
+
+    await eventually(all_redelivered, what="the four redelivered events seen as duplicates")
+    assert (await rows(runtime, "SELECT count(*) AS n FROM deliveries"))[0].n == 3
+    assert len(inbox.messages) == 2 and len(hook.requests) == 3
+    sent_events = await rows(runtime, "SELECT count(*) AS n FROM events WHERE event_type = 'NotificationSent'")
+    assert sent_events[0].n == 3
