@@ -1,52 +1,112 @@
 """What escalation does with each event it consumes. Registered once, in HANDLERS at the bottom.
 
-The skeleton keeps each ticket's escalation state current from triage and SLA signals; the level
-state machine (tier lead, account manager, executive, SWAT) acts on these same events.
+Triggers (SlaAtRisk, SlaBreached, a customer's EscalationRequested, severity 1 on open) raise the
+level; closing resolves; reopening starts a new cycle at the support tier. Facts (customer, queue,
+priority, severity) keep the row current for routing; they may arrive in any order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import update
 
-from supportdesk_events import Envelope, HandlerContext
-from supportdesk_events.catalogue import SlaAtRisk, SlaBreached, TicketTriaged
+from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events.catalogue import (
+    EscalationRequested,
+    SlaAtRisk,
+    SlaBreached,
+    TicketClosed,
+    TicketOpened,
+    TicketReopened,
+    TicketTriaged,
+)
 
+from . import machine
 from .adapters.tables import ticket_escalations
+from .domain.levels import TIER_LEAD, trigger_level
 
 
-async def on_ticket_triaged(ctx: HandlerContext, env: Envelope[Any]) -> None:
-    triaged: TicketTriaged = env.payload
-    values = dict(
-        priority=triaged.priority.value,
-        severity=triaged.severity,
-        swat_eligible=triaged.swat,
-        updated_at=ctx.clock.now(),
+async def severity_one(ctx: HandlerContext, env: Envelope[Any], row: Any) -> None:
+    """Seed 002: severity 1 goes to the tier lead and the SWAT team at once."""
+    await machine.escalate(ctx.conn, row, TIER_LEAD, "severity 1 on open", ctx.clock, env.event_id)
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock)
+    await machine.engage_swat(ctx.conn, row, "severity 1", ctx.clock, env.event_id)
+
+
+async def on_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    o: TicketOpened = env.payload
+    row = await machine.ensure_row(
+        ctx.conn,
+        env.ticket_id,
+        ctx.clock,
+        customer_id=o.customer_id,
+        emergency=o.emergency_contact,
+        correlation_id=env.correlation_id,
     )
+    if o.severity == 1:
+        await severity_one(ctx, env, row)
+
+
+async def on_triaged(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    t: TicketTriaged = env.payload
+    row = await machine.ensure_row(
+        ctx.conn,
+        env.ticket_id,
+        ctx.clock,
+        priority=t.priority.value,
+        severity=t.severity,
+        swat_eligible=t.swat,
+        queue=t.queue,
+    )
+    if t.severity == 1:
+        await severity_one(ctx, env, row)
+
+
+async def on_trigger(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    p = env.payload
+    extra: dict[str, Any] = {}
+    if isinstance(p, SlaAtRisk | SlaBreached):
+        extra = dict(last_sla_signal=f"{env.event_type}:{p.clock.value}", last_sla_signal_at=env.occurred_at)
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock, **extra)
+    level = trigger_level(env.event_type)
+    assert level is not None
+    reason = p.reason if isinstance(p, EscalationRequested) else f"{env.event_type} on {p.clock.value}"
+    await machine.escalate(ctx.conn, row, level, reason, ctx.clock, env.event_id)
+    if isinstance(p, SlaBreached) and row.swat_eligible and row.priority in ("urgent", "high"):
+        row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock)
+        await machine.engage_swat(ctx.conn, row, f"breach of a severity {row.severity} case", ctx.clock, env.event_id)
+
+
+async def on_closed(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock)
+    await machine.resolve(ctx.conn, row, f"ticket closed: {env.payload.closure_code.value}", ctx.clock, env.event_id)
+
+
+async def on_reopened(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock)
     await ctx.conn.execute(
-        insert(ticket_escalations)
-        .values(ticket_id=env.ticket_id, **values)
-        .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
+        update(ticket_escalations)
+        .where(ticket_escalations.c.ticket_id == env.ticket_id)
+        .values(
+            cycle=row.cycle + 1,
+            level=0,
+            acknowledged_level=None,
+            acknowledged_by=None,
+            escalated_at=None,
+            resolved=False,
+            swat_engaged=False,
+            next_climb_at=None,
+        )
     )
 
 
-async def on_sla_signal(ctx: HandlerContext, env: Envelope[Any]) -> None:
-    signal: SlaAtRisk | SlaBreached = env.payload
-    values = dict(
-        last_sla_signal=f"{env.event_type}:{signal.clock.value}",
-        last_sla_signal_at=env.occurred_at,
-        updated_at=ctx.clock.now(),
-    )
-    await ctx.conn.execute(
-        insert(ticket_escalations)
-        .values(ticket_id=env.ticket_id, **values)
-        .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
-    )
-
-
-HANDLERS = {
-    TicketTriaged.event_type: on_ticket_triaged,
-    SlaAtRisk.event_type: on_sla_signal,
-    SlaBreached.event_type: on_sla_signal,
+HANDLERS: dict[str, Handler] = {
+    TicketOpened.event_type: on_opened,
+    TicketTriaged.event_type: on_triaged,
+    SlaAtRisk.event_type: on_trigger,
+    SlaBreached.event_type: on_trigger,
+    EscalationRequested.event_type: on_trigger,
+    TicketClosed.event_type: on_closed,
+    TicketReopened.event_type: on_reopened,
 }

@@ -1,4 +1,5 @@
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
 
@@ -13,7 +14,27 @@ ticket_escalations = Table(
     Column("priority", Text),
     Column("severity", Integer),
     Column("swat_eligible", Boolean, nullable=False, server_default=text("false")),
-    Column("last_sla_signal", Text),  # SlaAtRisk / SlaBreached, with clock, as seen last
+    Column("last_sla_signal", Text),
     Column("last_sla_signal_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("cycle", Integer, nullable=False, server_default=text("1")),
+    Column("customer_id", Text),
+    Column("queue", Text),
+    Column("emergency", Boolean, nullable=False, server_default=text("false")),
+    Column("acknowledged_level", Integer),
+    Column("acknowledged_by", Text),
+    Column("escalated_at", DateTime(timezone=True)),
+    Column("resolved", Boolean, nullable=False, server_default=text("false")),
+    Column("swat_engaged", Boolean, nullable=False, server_default=text("false")),
+    Column("next_climb_at", DateTime(timezone=True)),
+    Column("correlation_id", UUID(as_uuid=True)),
+    Index("escalations_next_climb", "next_climb_at", postgresql_where=text("next_climb_at IS NOT NULL")),
+)
+
+directory_table = Table(
+    "directory",
+    metadata,
+    Column("id", Integer, primary_key=True),  # one row: the current directory
+    Column("document", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )

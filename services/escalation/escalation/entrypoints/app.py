@@ -2,11 +2,22 @@ from fastapi import FastAPI
 
 import escalation
 from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, create_app
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
+from supportdesk_events.yaml_config import load_yaml
 
+from ..adapters import directory
+from ..climber import run_climber
 from ..handlers import HANDLERS
 from ..settings import Settings
 from .routes import tickets
+
+
+async def load_directory_file(runtime: ServiceRuntime) -> None:
+    path = runtime.settings.directory_file  # type: ignore[attr-defined]
+    if path:
+        spec = load_yaml(path, directory.DirectorySpec)
+        async with runtime.engine.begin() as conn:
+            await directory.replace(conn, spec, runtime.clock.now())
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -14,9 +25,11 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="escalation",
             settings=settings or Settings(),
-            routers=[tickets.router],
+            routers=[tickets.router, tickets.admin],
             handlers=HANDLERS,
             clock=clock or SystemClock(),
             description=escalation.__doc__ or "",
+            on_start=[load_directory_file],
+            workers={"climber": run_climber},
         )
     )

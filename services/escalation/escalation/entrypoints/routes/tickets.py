@@ -1,33 +1,140 @@
+"""Reads and actions: a ticket's escalation and history, acknowledging it, open escalations by
+level, and the directory (admins)."""
+
+from __future__ import annotations
+
 from datetime import datetime
+from typing import Annotated, Any, cast
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
+from starlette.exceptions import HTTPException
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime
+from supportdesk_events.catalogue import EscalationAcknowledged
+from supportdesk_events.settings import parse_keys
+from supportdesk_events.web import Agent, AgentAuth, Problem, Runtime, bearer, key_owner
 
-from ...adapters.tables import ticket_escalations
+from ... import machine
+from ...adapters import directory as directory_store
+from ...adapters.directory import DirectorySpec
+from ...adapters.tables import events, ticket_escalations
+from ...settings import Settings
 
-router = APIRouter(prefix="/v1/tickets", tags=["tickets"], dependencies=[AgentAuth])
+router = APIRouter(tags=["escalation"], dependencies=[AgentAuth])
 
 
 class EscalationView(BaseModel):
     ticket_id: str
+    cycle: int
     level: int
     priority: str | None
     severity: int | None
+    queue: str | None
+    customer_id: str | None
     swat_eligible: bool
+    swat_engaged: bool
+    acknowledged_level: int | None
+    acknowledged_by: str | None
+    escalated_at: datetime | None
+    next_climb_at: datetime | None
+    resolved: bool
     last_sla_signal: str | None
     last_sla_signal_at: datetime | None
     updated_at: datetime
 
 
-@router.get("/{ticket_id}/escalation", response_model=EscalationView)
-async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationView:
+class EscalationHistory(EscalationView):
+    history: list[dict[str, Any]]
+
+
+async def _row(runtime: Any, ticket_id: str) -> Any:
     async with runtime.engine.connect() as conn:
         row = (
             await conn.execute(select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id))
         ).first()
     if row is None:
         raise Problem(404, "Not Found", f"no escalation state for ticket {ticket_id} (yet)")
-    return EscalationView.model_validate(row._mapping)
+    return row
+
+
+@router.get("/v1/tickets/{ticket_id}/escalation", response_model=EscalationHistory)
+async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationHistory:
+    row = await _row(runtime, ticket_id)
+    async with runtime.engine.connect() as conn:
+        recorded = (
+            await conn.execute(
+                select(events.c.envelope).where(events.c.ticket_id == ticket_id).order_by(events.c.position)
+            )
+        ).all()
+    history = [
+        {"event_type": r.envelope["event_type"], "occurred_at": r.envelope["occurred_at"], **r.envelope["payload"]}
+        for r in recorded
+    ]
+    return EscalationHistory(**EscalationView.model_validate(row._mapping).model_dump(), history=history)
+
+
+@router.post("/v1/tickets/{ticket_id}/escalation/acknowledgement", response_model=EscalationView)
+async def acknowledge(ticket_id: str, runtime: Runtime, agent: Agent) -> EscalationView:
+    """The person escalated to takes it: the escalation stops climbing at this level."""
+    async with runtime.engine.begin() as conn:
+        row = (
+            await conn.execute(
+                select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id).with_for_update()
+            )
+        ).first()
+        if row is None or row.level == 0 or row.resolved:
+            raise Problem(409, "Conflict", "nothing escalated to acknowledge", current_level=row.level if row else None)
+        await machine.emit(
+            conn, row, EscalationAcknowledged(level=row.level, by=agent), f"ack/{row.level}", runtime.clock, None
+        )
+        await conn.execute(
+            update(ticket_escalations)
+            .where(ticket_escalations.c.ticket_id == ticket_id)
+            .values(
+                acknowledged_level=row.level, acknowledged_by=agent, next_climb_at=None, updated_at=runtime.clock.now()
+            )
+        )
+    return EscalationView.model_validate((await _row(runtime, ticket_id))._mapping)
+
+
+@router.get("/v1/escalations", response_model=list[EscalationView])
+async def open_escalations(
+    runtime: Runtime, level: Annotated[int | None, Query(ge=1, le=3)] = None
+) -> list[EscalationView]:
+    """Open escalations, highest level first."""
+    t = ticket_escalations
+    query = select(t).where(t.c.resolved.is_(False), (t.c.level > 0) | t.c.swat_engaged)
+    if level is not None:
+        query = query.where(t.c.level == level)
+    async with runtime.engine.connect() as conn:
+        rows = (await conn.execute(query.order_by(t.c.level.desc(), t.c.escalated_at).limit(500))).all()
+    return [EscalationView.model_validate(r._mapping) for r in rows]
+
+
+def require_admin(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    name = key_owner(parse_keys(cast(Settings, runtime.settings).admin_api_keys, "admin"), credentials)
+    if name is None:
+        raise HTTPException(401, "an admin API key is required", headers={"WWW-Authenticate": "Bearer"})
+    return name
+
+
+admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[Depends(require_admin)])
+
+
+@admin.get("", response_model=DirectorySpec)
+async def get_directory(runtime: Runtime) -> DirectorySpec:
+    async with runtime.engine.connect() as conn:
+        return await directory_store.current(conn)
+
+
+@admin.put("", response_model=DirectorySpec)
+async def put_directory(spec: DirectorySpec, runtime: Runtime) -> DirectorySpec:
+    """Replace the directory: tier leads per queue, account managers per customer, executives,
+    SWAT, on-call, and how long each level waits for an acknowledgement before it climbs."""
+    async with runtime.engine.begin() as conn:
+        await directory_store.replace(conn, spec, runtime.clock.now())
+    return spec

@@ -1,0 +1,203 @@
+"""A breach escalates to the account manager, an unacknowledged hour later to the executive, and
+each person is mailed once (read back from a real SMTP server). escalation and notifier run in
+process on the real broker and database; escalation's time is a ManualClock."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+
+from escalation.climber import run_climber
+from escalation.handlers import HANDLERS as ESCALATION
+from escalation.settings import Settings as EscalationSettings
+from notifier.adapters.routing_file import load_routing
+from notifier.adapters.templates import Templates
+from notifier.dispatcher import run_dispatcher
+from notifier.handlers import Notifier, handlers
+from notifier.settings import Settings as NotifierSettings
+from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_events import ManualClock, SystemClock, encode, new_envelope
+from supportdesk_events.catalogue import (
+    Channel,
+    ClockKind,
+    Priority,
+    RequestType,
+    SlaBreached,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
+from supportdesk_events.migrations import migrate
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+
+pytestmark = pytest.mark.e2e
+T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
+
+DIRECTORY = """
+tier_leads: {technical: [lead@supportdesk.example]}
+account_managers: {acme: [am@supportdesk.example]}
+executives: [exec@supportdesk.example]
+swat: [swat@supportdesk.example]
+climb_after_minutes: {1: 30, 2: 60}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.to: list[str] = []
+        self.subjects: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.to.extend(envelope.rcpt_tos)
+        self.subjects.append(
+            next(line for line in envelope.content.decode().splitlines() if line.startswith("Subject:"))
+        )
+        return "250 OK"
+
+
+@pytest.fixture
+async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRuntime, ManualClock, Inbox]]:
+    inbox = Inbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    (tmp_path / "directory.yaml").write_text(DIRECTORY)
+    common = dict(
+        DATABASE_URL=space.servers.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=space.prefix,
+    )
+    esc_settings = EscalationSettings(
+        **common, database_name=space.database("escalation"), directory_file=str(tmp_path / "directory.yaml")
+    )
+    not_settings = NotifierSettings(
+        **common, database_name=space.database("notifier"), smtp_port=smtp.port, retry_base_seconds=0.05
+    )
+    await asyncio.to_thread(migrate, esc_settings, "escalation:migrations")
+    await asyncio.to_thread(migrate, not_settings, "notifier:migrations")
+    from escalation.entrypoints.app import load_directory_file
+
+    clock = ManualClock(T0)
+    escalation = ServiceRuntime(
+        ServiceDefinition(
+            name="escalation",
+            settings=esc_settings,
+            handlers=ESCALATION,
+            clock=clock,
+            on_start=[load_directory_file],
+            workers={"climber": run_climber},
+        )
+    )
+    notifier = ServiceRuntime(
+        ServiceDefinition(
+            name="notifier",
+            settings=not_settings,
+            clock=SystemClock(),
+            workers={"dispatcher": run_dispatcher},
+            handlers=handlers(Notifier(not_settings, load_routing(""), Templates())),
+        )
+    )
+    await escalation.start()
+    await notifier.start()
+    yield escalation, clock, inbox
+    await notifier.stop()
+    await escalation.stop()
+    smtp.stop()
+
+
+async def level(runtime: ServiceRuntime, ticket: str) -> int | None:
+    async with runtime.engine.connect() as conn:
+        return (
+            await conn.execute(text("SELECT level FROM ticket_escalations WHERE ticket_id = :t"), {"t": ticket})
+        ).scalar()
+
+
+async def test_breach_to_account_manager_then_executive_each_mailed_once(
+    space: Sandbox, desk: tuple[ServiceRuntime, ManualClock, Inbox]
+) -> None:
+    escalation, clock, inbox = desk
+    ticket, c = "esc-1", ManualClock(T0)
+    opened = new_envelope(
+        TicketOpened(
+            number="TKT-9",
+            channel=Channel.PHONE,
+            customer_id="acme",
+            subject="Down",
+            description="d",
+            requester_phone="+15550100",
+            opened_at=T0,
+        ),
+        ticket_id=ticket,
+        producer="intake",
+        clock=c,
+    )
+    triaged = new_envelope(
+        TicketTriaged(
+            priority=Priority.HIGH,
+            severity=2,
+            request_type=RequestType.PROBLEM,
+            queue="technical",
+            sla_exempt=False,
+            swat=True,
+            rule="r",
+            channel=Channel.PHONE,
+            opened_at=T0,
+        ),
+        ticket_id=ticket,
+        producer="triage",
+        clock=c,
+    )
+    breach = new_envelope(
+        SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0), ticket_id=ticket, producer="sla-clock", clock=c
+    )
+    another = new_envelope(
+        SlaBreached(clock=ClockKind.RESOLUTION, due_at=T0), ticket_id=ticket, producer="sla-clock", clock=c
+    )
+    await produce(space, Topic.LIFECYCLE, [encode(opened)[:2]])
+    await produce(space, Topic.TRIAGE, [encode(triaged)[:2]])
+    await produce(space, Topic.SLA, [encode(breach)[:2], encode(breach)[:2], encode(another)[:2]])
+
+    async def mailed(*who: str) -> bool:
+        return sorted(set(inbox.to)) == sorted(who)
+
+    await eventually(
+        lambda: mailed("am@supportdesk.example", "swat@supportdesk.example"), what="the account manager and SWAT mailed"
+    )
+    assert await level(escalation, ticket) == 2
+    clock.set(T0 + timedelta(minutes=61))  # nobody acknowledged level 2 within its hour
+    await eventually(
+        lambda: mailed("am@supportdesk.example", "swat@supportdesk.example", "exec@supportdesk.example"),
+        what="the executive mailed",
+    )
+    assert await level(escalation, ticket) == 3
+    clock.set(T0 + timedelta(hours=5))  # the top: nothing climbs further
+    await produce(space, Topic.SLA, [encode(breach)[:2]])  # and a redelivered trigger changes nothing
+
+    async def settled() -> bool:
+        async with escalation.engine.connect() as conn:
+            return (await conn.execute(text("SELECT count(*) FROM events WHERE published_at IS NULL"))).scalar() == 0
+
+    await eventually(settled, what="escalation's outbox drained")
+    assert sorted(inbox.to) == ["am@supportdesk.example", "exec@supportdesk.example", "swat@supportdesk.example"]
+    assert any("level 2" in s for s in inbox.subjects) and any("level 3" in s for s in inbox.subjects)
+    async with escalation.engine.connect() as conn:
+        kinds = [
+            r[0]
+            for r in (
+                await conn.execute(
+                    text("SELECT event_type FROM events WHERE ticket_id = :t ORDER BY position"), {"t": ticket}
+                )
+            ).all()
+        ]
+    assert kinds == ["TicketEscalated", "SwatEngaged", "TicketEscalated"]
