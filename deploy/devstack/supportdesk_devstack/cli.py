@@ -29,6 +29,7 @@ from .process import ManagedProcess, StackError, require_free_port, wait_until
 BIN = Path(sys.executable).parent
 DEMO_CUSTOMERS = REPO_ROOT / "deploy" / "demo" / "customers.yaml"
 DEMO_ROUTING = REPO_ROOT / "deploy" / "demo" / "routing.yaml"
+DEMO_ESCALATION = REPO_ROOT / "deploy" / "demo" / "escalation.yaml"
 
 
 class Servers:
@@ -134,6 +135,8 @@ def run(config: StackConfig) -> int:
         for name, value in dev_inbound.items():
             env[name] = _os_env().get(name, value)
         env["NOTIFIER_ROUTING_FILE"] = _os_env().get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
+        env["ESCALATION_DIRECTORY_FILE"] = _os_env().get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
+        env["ESCALATION_ADMIN_API_KEYS"] = _os_env().get("ESCALATION_ADMIN_API_KEYS", api_key)
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)

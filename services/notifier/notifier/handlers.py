@@ -9,6 +9,7 @@ TicketOpened (topics interleave freely) is parked and decided when the ticket is
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, DateTime, Table, Text, delete, select
@@ -32,7 +33,7 @@ from supportdesk_events.catalogue import (
 
 from .adapters.tables import deliveries, metadata, ticket_contacts
 from .adapters.templates import Templates
-from .domain.deliveries import Routing, TicketInfo, decide
+from .domain.deliveries import Delivery, Routing, TicketInfo, decide
 from .settings import Settings
 
 parked = Table(
@@ -121,6 +122,13 @@ class Notifier:
         if isinstance(p, TicketTriaged):
             await self.release_parked(ctx, env.ticket_id)
 
+    def send_at(self, d: Delivery, info: TicketInfo, now: datetime) -> datetime:
+        """Quiet hours: only non-urgent staff notifications about non-emergency tickets wait."""
+        hours = self.routing.staff_hours
+        if hours is None or not d.to_staff or d.urgent or info.emergency_contact:
+            return now
+        return hours.next_open(now)
+
     async def on_deliverable(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
         info = await self.ticket_info(ctx, env.ticket_id)
         needs_queue = isinstance(env.payload, SlaAtRisk | SlaBreached)  # told to the owning queue
@@ -150,7 +158,7 @@ class Notifier:
                     template=d.template,
                     status="pending",
                     attempts=0,
-                    next_attempt_at=now,
+                    next_attempt_at=self.send_at(d, info, now),
                     created_at=now,
                     urgent=d.urgent,
                     subject=f"{rendered.subject}",

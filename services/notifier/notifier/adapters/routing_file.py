@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, EmailStr, HttpUrl
+from datetime import time
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, EmailStr, HttpUrl, field_validator
 
 from supportdesk_events.yaml_config import load_yaml
 
 from ..domain.deliveries import Contact, Routing
+from ..domain.quiet_hours import StaffHours
 
 
 class ContactSpec(BaseModel):
@@ -23,8 +28,29 @@ class ContactSpec(BaseModel):
         )
 
 
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class StaffHoursSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zone: str
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
+    start: time = time(8)
+    end: time = time(18)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        ZoneInfo(v)  # an unknown zone fails here, naming the field
+        return v
+
+    def to_domain(self) -> StaffHours:
+        return StaffHours(self.zone, frozenset(DAYS.index(d) for d in self.days), self.start, self.end)
+
+
 class RoutingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    staff_hours: StaffHoursSpec | None = None
     queues: dict[str, ContactSpec] = {}
     customer_webhooks: dict[str, ContactSpec] = {}
     after_hours_notice_policies: list[str] = []

@@ -23,6 +23,8 @@ from supportdesk_events.catalogue import (
     WorkaroundDelivered,
 )
 
+from .quiet_hours import StaffHours
+
 
 @dataclass(frozen=True)
 class Contact:
@@ -51,6 +53,7 @@ class Routing:
     queues: dict[str, Contact] = field(default_factory=dict)
     customer_webhooks: dict[str, Contact] = field(default_factory=dict)
     after_hours_notice_policies: frozenset[str] = frozenset()
+    staff_hours: StaffHours | None = None  # quiet hours for non-urgent staff notifications
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Delivery:
     urgent: bool
     secret: str | None = None  # webhook signing secret
     context: dict[str, Any] = field(default_factory=dict)
+    to_staff: bool = False
 
 
 CLOSURE_WORDS = {
@@ -85,9 +89,11 @@ def _to_staff(contact: Contact | None, template: str, urgent: bool, **ctx: Any) 
         return []
     out = []
     if contact.email:
-        out.append(Delivery(contact.email, "email", template, urgent, context=ctx))
+        out.append(Delivery(contact.email, "email", template, urgent, context=ctx, to_staff=True))
     if contact.webhook_url:
-        out.append(Delivery(contact.webhook_url, "webhook", template, urgent, contact.webhook_secret, ctx))
+        out.append(
+            Delivery(contact.webhook_url, "webhook", template, urgent, contact.webhook_secret, ctx, to_staff=True)
+        )
     return out
 
 
