@@ -27,6 +27,11 @@ from .adapters.tables import ticket_escalations
 from .domain.levels import TIER_LEAD, trigger_level
 
 
+def breach_needs_swat(row: Any) -> bool:
+    """Seed 002: SWAT for high-priority cases with severity 1 or 2 (triage's swat flag)."""
+    return bool(row.swat_eligible) and row.priority in ("urgent", "high")
+
+
 async def severity_one(ctx: HandlerContext, env: Envelope[Any], row: Any) -> None:
     """Seed 002: severity 1 goes to the tier lead and the SWAT team at once."""
     await machine.escalate(ctx.conn, row, TIER_LEAD, "severity 1 on open", ctx.clock, env.event_id)
@@ -36,31 +41,30 @@ async def severity_one(ctx: HandlerContext, env: Envelope[Any], row: Any) -> Non
 
 async def on_opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
     o: TicketOpened = env.payload
-    row = await machine.ensure_row(
-        ctx.conn,
-        env.ticket_id,
-        ctx.clock,
-        customer_id=o.customer_id,
-        emergency=o.emergency_contact,
-        correlation_id=env.correlation_id,
+    facts = dict(
+        customer_id=o.customer_id, emergency=o.emergency_contact, correlation_id=env.correlation_id, opened_seen=True
     )
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock, **facts)
+    await machine.release_pending(ctx.conn, row, ctx.clock, env.event_id)
     if o.severity == 1:
-        await severity_one(ctx, env, row)
+        await severity_one(ctx, env, await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock))
 
 
 async def on_triaged(ctx: HandlerContext, env: Envelope[Any]) -> None:
     t: TicketTriaged = env.payload
-    row = await machine.ensure_row(
-        ctx.conn,
-        env.ticket_id,
-        ctx.clock,
-        priority=t.priority.value,
-        severity=t.severity,
-        swat_eligible=t.swat,
-        queue=t.queue,
-    )
+    facts = dict(priority=t.priority.value, severity=t.severity, swat_eligible=t.swat, queue=t.queue, triaged_seen=True)
+    row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock, **facts)
+    await machine.release_pending(ctx.conn, row, ctx.clock, env.event_id)
+    if (row.last_sla_signal or "").startswith("SlaBreached") and breach_needs_swat(row):  # the breach came first
+        await machine.engage_swat(
+            ctx.conn,
+            await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock),
+            f"breach of a severity {row.severity} case",
+            ctx.clock,
+            env.event_id,
+        )
     if t.severity == 1:
-        await severity_one(ctx, env, row)
+        await severity_one(ctx, env, await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock))
 
 
 async def on_trigger(ctx: HandlerContext, env: Envelope[Any]) -> None:
@@ -73,7 +77,7 @@ async def on_trigger(ctx: HandlerContext, env: Envelope[Any]) -> None:
     assert level is not None
     reason = p.reason if isinstance(p, EscalationRequested) else f"{env.event_type} on {p.clock.value}"
     await machine.escalate(ctx.conn, row, level, reason, ctx.clock, env.event_id)
-    if isinstance(p, SlaBreached) and row.swat_eligible and row.priority in ("urgent", "high"):
+    if isinstance(p, SlaBreached) and breach_needs_swat(row):
         row = await machine.ensure_row(ctx.conn, env.ticket_id, ctx.clock)
         await machine.engage_swat(ctx.conn, row, f"breach of a severity {row.severity} case", ctx.clock, env.event_id)
 

@@ -89,6 +89,14 @@ async def save(conn: AsyncConnection, row: Any, state: EscalationState, clock: C
 async def escalate(
     conn: AsyncConnection, row: Any, level: int, reason: str, clock: Clock, cause: uuid.UUID | None
 ) -> bool:
+    if not (row.opened_seen and row.triaged_seen):  # recipients are not known yet: hold the highest level
+        if level > max(row.level, row.pending_level or 0) and not row.resolved:
+            await conn.execute(
+                update(ticket_escalations)
+                .where(ticket_escalations.c.ticket_id == row.ticket_id)
+                .values(pending_level=level, pending_reason=reason)
+            )
+        return False
     state = state_of(row)
     if not state.raise_to(level, clock.now()):
         return False
@@ -104,6 +112,19 @@ async def escalate(
     )
     await save(conn, row, state, clock)
     return True
+
+
+async def release_pending(conn: AsyncConnection, row: Any, clock: Clock, cause: uuid.UUID | None) -> None:
+    """Once customer and queue are known, escalate what was held."""
+    if row.opened_seen and row.triaged_seen and row.pending_level is not None:
+        await conn.execute(
+            update(ticket_escalations)
+            .where(ticket_escalations.c.ticket_id == row.ticket_id)
+            .values(pending_level=None, pending_reason=None)
+        )
+        await escalate(
+            conn, row, row.pending_level, row.pending_reason or "held until the ticket was known", clock, cause
+        )
 
 
 async def engage_swat(conn: AsyncConnection, row: Any, reason: str, clock: Clock, cause: uuid.UUID | None) -> None:

@@ -28,6 +28,12 @@ ticket_escalations = Table(
     Column("swat_engaged", Boolean, nullable=False, server_default=text("false")),
     Column("next_climb_at", DateTime(timezone=True)),
     Column("correlation_id", UUID(as_uuid=True)),
+    # Who to escalate to depends on the customer (TicketOpened) and queue (TicketTriaged); topics
+    # interleave freely, so an escalation decided before both are known waits here.
+    Column("opened_seen", Boolean, nullable=False, server_default=text("false")),
+    Column("triaged_seen", Boolean, nullable=False, server_default=text("false")),
+    Column("pending_level", Integer),
+    Column("pending_reason", Text),
     Index("escalations_next_climb", "next_climb_at", postgresql_where=text("next_climb_at IS NOT NULL")),
 )
 

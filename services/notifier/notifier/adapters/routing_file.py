@@ -64,4 +64,5 @@ def load_routing(path: str) -> Routing:
         {k: v.to_domain() for k, v in spec.queues.items()},
         {k: v.to_domain() for k, v in spec.customer_webhooks.items()},
         frozenset(spec.after_hours_notice_policies),
+        spec.staff_hours.to_domain() if spec.staff_hours else None,
     )
