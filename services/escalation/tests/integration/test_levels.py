@@ -23,6 +23,7 @@ from supportdesk_events.catalogue import (
     RequestType,
     SlaAtRisk,
     TicketClosed,
+    TicketOpened,
     TicketTriaged,
     Topic,
 )
@@ -58,6 +59,10 @@ async def esc(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[httpx.Async
         yield client, clock
 
 
+def opened() -> TicketOpened:
+    return TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
+
+
 def triaged(severity: int) -> TicketTriaged:
     return TicketTriaged(
         priority=Priority.URGENT if severity == 1 else Priority.NORMAL,
@@ -86,6 +91,7 @@ async def test_acknowledged_escalations_stop_climbing_and_closing_resolves(
     space: Sandbox, esc: tuple[httpx.AsyncClient, ManualClock]
 ) -> None:
     client, clock = esc
+    await send(space, Topic.LIFECYCLE, "a", opened())
     await send(space, Topic.TRIAGE, "a", triaged(3))
     await send(space, Topic.SLA, "a", SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=T0))
 
@@ -122,6 +128,7 @@ async def test_severity_one_goes_to_the_tier_lead_and_swat_at_once(
     space: Sandbox, esc: tuple[httpx.AsyncClient, ManualClock]
 ) -> None:
     client, _ = esc
+    await send(space, Topic.LIFECYCLE, "s1", opened())
     await send(space, Topic.TRIAGE, "s1", triaged(1))
     s = await eventually(lambda: state(client, "s1"), what="the escalation")
     await eventually(lambda: _swat(client), what="SWAT engaged")
