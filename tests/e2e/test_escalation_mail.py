@@ -3,14 +3,11 @@ each person is mailed once (read back from a real SMTP server). escalation and n
 process on the real broker and database; escalation's time is a ManualClock."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from escalation.climber import run_climber
@@ -21,7 +18,7 @@ from notifier.adapters.templates import Templates
 from notifier.dispatcher import run_dispatcher
 from notifier.handlers import Notifier, handlers
 from notifier.settings import Settings as NotifierSettings
-from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, produce
 from supportdesk_events import ManualClock, SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import (
     Channel,
@@ -48,29 +45,10 @@ climb_after_minutes: {1: 30, 2: 60}
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.to: list[str] = []
-        self.subjects: list[str] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.to.extend(envelope.rcpt_tos)
-        self.subjects.append(
-            next(line for line in envelope.content.decode().splitlines() if line.startswith("Subject:"))
-        )
-        return "250 OK"
-
-
 @pytest.fixture
-async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRuntime, ManualClock, Inbox]]:
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRuntime, ManualClock, SmtpSink]]:
+    inbox = SmtpSink()
+    smtp = inbox.controller
     smtp.start()
     (tmp_path / "directory.yaml").write_text(DIRECTORY)
     common = dict(
@@ -82,7 +60,7 @@ async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRun
         **common, database_name=space.database("escalation"), directory_file=str(tmp_path / "directory.yaml")
     )
     not_settings = NotifierSettings(
-        **common, database_name=space.database("notifier"), smtp_port=smtp.port, retry_base_seconds=0.05
+        **common, database_name=space.database("notifier"), smtp_port=inbox.port, retry_base_seconds=0.05
     )
     await asyncio.to_thread(migrate, esc_settings, "escalation:migrations")
     await asyncio.to_thread(migrate, not_settings, "notifier:migrations")
@@ -124,7 +102,7 @@ async def level(runtime: ServiceRuntime, ticket: str) -> int | None:
 
 
 async def test_breach_to_account_manager_then_executive_each_mailed_once(
-    space: Sandbox, desk: tuple[ServiceRuntime, ManualClock, Inbox]
+    space: Sandbox, desk: tuple[ServiceRuntime, ManualClock, SmtpSink]
 ) -> None:
     escalation, clock, inbox = desk
     ticket, c = "esc-1", ManualClock(T0)
@@ -169,7 +147,7 @@ async def test_breach_to_account_manager_then_executive_each_mailed_once(
     await produce(space, Topic.SLA, [encode(breach)[:2], encode(breach)[:2], encode(another)[:2]])
 
     async def mailed(*who: str) -> bool:
-        return sorted(set(inbox.to)) == sorted(who)
+        return sorted(set(inbox.recipients)) == sorted(who)
 
     await eventually(
         lambda: mailed("am@supportdesk.example", "swat@supportdesk.example"), what="the account manager and SWAT mailed"
@@ -189,8 +167,13 @@ async def test_breach_to_account_manager_then_executive_each_mailed_once(
             return (await conn.execute(text("SELECT count(*) FROM events WHERE published_at IS NULL"))).scalar() == 0
 
     await eventually(settled, what="escalation's outbox drained")
-    assert sorted(inbox.to) == ["am@supportdesk.example", "exec@supportdesk.example", "swat@supportdesk.example"]
-    assert any("level 2" in s for s in inbox.subjects) and any("level 3" in s for s in inbox.subjects)
+    assert sorted(inbox.recipients) == [
+        "am@supportdesk.example",
+        "exec@supportdesk.example",
+        "swat@supportdesk.example",
+    ]
+    subjects = [m["Subject"] for m in inbox.messages]
+    assert any("level 2" in s for s in subjects) and any("level 3" in s for s in subjects)
     async with escalation.engine.connect() as conn:
         kinds = [
             r[0]

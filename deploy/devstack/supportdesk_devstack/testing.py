@@ -215,3 +215,32 @@ async def read_topic(space: Sandbox, topic: str, *, expect: int, timeout: float 
     finally:
         await consumer.stop()
     return got
+
+
+class SmtpSink:
+    """A real SMTP server on a free loopback port (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Any] = []  # email.message.EmailMessage, parsed
+        self.recipients: list[str] = []  # envelope RCPT TO, in order
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.recipients.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def __enter__(self) -> SmtpSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.controller.stop()

@@ -5,7 +5,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -26,7 +24,7 @@ from notifier.adapters.templates import Templates
 from notifier.dispatcher import run_dispatcher
 from notifier.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
 from supportdesk_events import Envelope, SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
@@ -46,23 +44,6 @@ pytestmark = pytest.mark.integration
 SECRET = "whsec-test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        from email import message_from_bytes, policy
-
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 class FlakyEndpoint:
     """Fails twice, then accepts; keeps every request."""
 
@@ -78,8 +59,8 @@ class FlakyEndpoint:
 
 @pytest.fixture
 async def world(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Any, ...]]:
-    inbox, hook = Inbox(), FlakyEndpoint()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    inbox, hook = SmtpSink(), FlakyEndpoint()
+    smtp = inbox.controller
     smtp.start()
     web_port = free_port()
     server = uvicorn.Server(
@@ -103,7 +84,7 @@ customer_webhooks:
         KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
         KAFKA_TOPIC_PREFIX=space.prefix,
         database_name=space.database("notifier"),
-        smtp_port=smtp.port,
+        smtp_port=inbox.port,
         routing_file=str(routing),
         retry_base_seconds=0.05,
     )
