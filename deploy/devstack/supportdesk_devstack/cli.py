@@ -80,6 +80,17 @@ def _dev_api_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _dev_token_key(data_dir: Path) -> str:
+    """The development key intake seals requesters' tokens with, for the notifier to open."""
+    from supportdesk_events.sealing import new_key
+
+    path = data_dir / "requester-token-key"
+    if not path.exists():
+        path.write_text(new_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(url, timeout=5).status_code == 200
@@ -135,6 +146,7 @@ def run(config: StackConfig) -> int:
         for name, value in dev_inbound.items():
             env[name] = _os_env().get(name, value)
         env["NOTIFIER_ROUTING_FILE"] = _os_env().get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
+        env["REQUESTER_TOKEN_KEY"] = _os_env().get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
         env["ESCALATION_DIRECTORY_FILE"] = _os_env().get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
         env["ESCALATION_ADMIN_API_KEYS"] = _os_env().get("ESCALATION_ADMIN_API_KEYS", api_key)
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))

@@ -123,6 +123,8 @@ class TicketOpened(Event):
     emergency_contact: bool = False
     attachments: tuple[Attachment, ...] = ()
     opened_at: AwareDatetime
+    # The requester's access token, sealed (supportdesk_events.sealing) for the notifier to mail.
+    requester_token_sealed: str | None = None
 
 
 @event(Topic.LIFECYCLE)

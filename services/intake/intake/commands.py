@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_events import Clock
 from supportdesk_events.logs import event_context
+from supportdesk_events.sealing import seal
 
 from .adapters import customers, repository
 from .domain.ticket import OpenTicket, Ticket
@@ -66,7 +67,9 @@ class Opened:
     customer_id: str | None
 
 
-async def open_ticket(conn: AsyncConnection, request: OpenTicket, *, number_prefix: str, clock: Clock) -> Opened:
+async def open_ticket(
+    conn: AsyncConnection, request: OpenTicket, *, number_prefix: str, clock: Clock, token_key: str = ""
+) -> Opened:
     """Open a ticket from any channel, under the sender's customer (or none: first-level triages it)."""
     found = await customers.match(conn, email=request.requester_email, phone=request.requester_phone)
     if found is not None:
@@ -79,6 +82,8 @@ async def open_ticket(conn: AsyncConnection, request: OpenTicket, *, number_pref
         )
     ticket_id = str(uuid.uuid4())
     access_token = secrets.token_urlsafe(32)
+    if token_key:  # the notifier mails it to requesters who did not use the web form (email, phone)
+        request = replace(request, requester_token_sealed=seal(token_key, access_token))
     number = await repository.next_ticket_number(conn, number_prefix)
     ticket = Ticket.open(ticket_id, number, request, clock.now())
     envelopes = await repository.save_new(conn, ticket, access_token, clock)

@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from supportdesk_events.settings import ServiceSettings
@@ -9,6 +10,8 @@ class Settings(ServiceSettings):
     database_name: str = "supportdesk_intake"
     port: int = 8001
     ticket_number_prefix: str = "TKT"
+    # Shared with the notifier only: seals the requester's access token into TicketOpened.
+    requester_token_key: str = Field("", validation_alias="REQUESTER_TOKEN_KEY")
     # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
     customers_file: str = ""
     # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.

@@ -30,6 +30,7 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     WorkaroundDelivered,
 )
+from supportdesk_events.sealing import unseal
 
 from .adapters.tables import deliveries, metadata, ticket_contacts
 from .adapters.templates import Templates
@@ -79,7 +80,13 @@ class Notifier:
             row.queue,
             row.priority,
             row.emergency_contact,
+            self.settings.ticket_status_url.format(ticket_id=ticket_id),
+            self.access_token(row.requester_token_sealed),
         )
+
+    def access_token(self, sealed: str | None) -> str | None:
+        key = self.settings.requester_token_key
+        return unseal(key, sealed) if key and sealed else None
 
     async def on_opened(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
         o: TicketOpened = env.payload
@@ -90,6 +97,7 @@ class Notifier:
             subject=o.subject,
             customer_id=o.customer_id,
             emergency_contact=o.emergency_contact,
+            requester_token_sealed=o.requester_token_sealed,
             updated_at=ctx.clock.now(),
         )
         await ctx.conn.execute(

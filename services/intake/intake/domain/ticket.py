@@ -75,6 +75,7 @@ class OpenTicket:
     suggested_priority: Priority | None = None
     emergency_contact: bool = False
     attachments: tuple[Attachment, ...] = ()
+    requester_token_sealed: str | None = None
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Ticket:
                 emergency_contact=request.emergency_contact,
                 attachments=request.attachments,
                 opened_at=now,
+                requester_token_sealed=request.requester_token_sealed,
             )
         )
         return ticket

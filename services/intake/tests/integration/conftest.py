@@ -11,8 +11,10 @@ from intake.entrypoints.app import build_app
 from intake.settings import Settings
 from supportdesk_devstack.testing import Sandbox
 from supportdesk_events.migrations import migrate
+from supportdesk_events.sealing import new_key
 
 AGENT_KEY = "ann-key"
+TOKEN_KEY = new_key()  # shared with the notifier in a deployment
 
 
 class Intake:
@@ -48,6 +50,7 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
         max_email_bytes=2_000_000,
         twilio_auth_token="tw-auth-token",
         phone_webhook_secret="phone-secret",
+        REQUESTER_TOKEN_KEY=TOKEN_KEY,
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings)

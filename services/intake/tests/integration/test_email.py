@@ -290,3 +290,21 @@ async def test_staff_forwarding_a_phone_request_files_it_for_the_caller(intake: 
     body = "Caller reports the portal is down.\n\n---------- Forwarded message ---------\nFrom: Kim <kim@okl.example>\n"
     r = await post_raw(intake, mime("firstlevel@supportdesk.example", "Fwd: portal down", body))
     assert (await ticket(intake, r.json()["ticket_id"]))["requester_email"] == "kim@okl.example"
+
+
+async def test_an_email_requester_gets_a_sealed_token_that_opens_only_their_ticket(intake: Intake) -> None:
+    from supportdesk_events.sealing import unseal
+
+    from .conftest import TOKEN_KEY
+
+    r = await post_raw(intake, mime("dana@harbor.example", "Export fails", "help"))
+    opened = (await ticket(intake, r.json()["ticket_id"]))["history"][0]["payload"]
+    sealed = opened["requester_token_sealed"]
+    token = unseal(TOKEN_KEY, sealed)
+    assert token is not None and token not in str(opened).replace(sealed, "")  # only ever sealed in the log
+    own = await intake.client.get(f"/v1/tickets/{r.json()['ticket_id']}", headers=intake.as_requester(token))
+    assert own.status_code == 200
+    other = await post_raw(intake, mime("eve@else.example", "x", "y"))
+    assert (
+        await intake.client.get(f"/v1/tickets/{other.json()['ticket_id']}", headers=intake.as_requester(token))
+    ).status_code == 404

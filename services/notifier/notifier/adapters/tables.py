@@ -20,6 +20,7 @@ ticket_contacts = Table(
     Column("emergency_contact", Boolean, nullable=False, server_default=text("false")),
     Column("queue", Text),
     Column("priority", Text),
+    Column("requester_token_sealed", Text),
 )
 
 # The ledger that makes delivery exactly-once: one row per (cause event, recipient, channel).

@@ -44,6 +44,8 @@ class TicketInfo:
     queue: str | None
     priority: str | None
     emergency_contact: bool
+    status_url: str | None = None  # where the requester follows the ticket online (seed 000)
+    access_token: str | None = None  # their token for it, when intake sealed one for us
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,16 @@ def decide(event: Event, t: TicketInfo, routing: Routing) -> list[Delivery]:
     match event:
         case AgentResponded() if event.public:
             template = "receipt_confirmed" if event.confirms_receipt else "agent_responded"
-            return _to_customer(t, routing, template, urgent, body=event.body, agent=event.agent)
+            return _to_customer(
+                t,
+                routing,
+                template,
+                urgent,
+                body=event.body,
+                agent=event.agent,
+                status_url=t.status_url,
+                access_token=t.access_token,
+            )
         case InfoRequested():
             return _to_customer(t, routing, "info_requested", urgent, question=event.question)
         case WorkaroundDelivered():

@@ -38,10 +38,12 @@ from supportdesk_events.catalogue import (
     Topic,
 )
 from supportdesk_events.migrations import migrate
+from supportdesk_events.sealing import new_key, seal
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec-test"
+TOKEN_KEY = new_key()
 
 
 class FlakyEndpoint:
@@ -87,6 +89,7 @@ customer_webhooks:
         smtp_port=inbox.port,
         routing_file=str(routing),
         retry_base_seconds=0.05,
+        REQUESTER_TOKEN_KEY=TOKEN_KEY,
     )
     await asyncio.to_thread(migrate, settings, "notifier:migrations")
     runtime = ServiceRuntime(
@@ -118,6 +121,7 @@ def envelopes(ticket: str) -> tuple[list[Envelope[Any]], list[Envelope[Any]], li
             subject="Export fails",
             description="d",
             opened_at=now,
+            requester_token_sealed=seal(TOKEN_KEY, "dana-s-token"),
         ),
         ticket_id=ticket,
         producer="intake",
@@ -192,6 +196,8 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
     assert receipt["Subject"] == "We have your request [#TKT-7]"  # the token threads replies back
     assert receipt["Message-ID"].startswith("<TKT-7.") and receipt["Auto-Submitted"] == "auto-generated"
     assert "We are on it." in receipt.get_content()
+    # Seed 000: requests logged by phone or mail can be statused online: the link and the token.
+    assert "/v1/tickets/t-1" in receipt.get_content() and "dana-s-token" in receipt.get_content()
     assert by_recipient["technical@supportdesk.example"]["Subject"] == "BREACHED: first_response [#TKT-7]"
 
     assert [status for _, _, status in hook.requests] == [500, 500, 200]

@@ -113,7 +113,11 @@ async def open_ticket(
                     status_url=f"/v1/tickets/{first.ticket_id}",
                 )
         opened = await commands.open_ticket(
-            conn, request, number_prefix=settings.ticket_number_prefix, clock=runtime.clock
+            conn,
+            request,
+            number_prefix=settings.ticket_number_prefix,
+            clock=runtime.clock,
+            token_key=settings.requester_token_key,
         )
         if idempotency_key is not None:
             await store.settle(conn, key, opened.ticket_id, {"fingerprint": fingerprint, "number": opened.number})
