@@ -199,7 +199,9 @@ def run(config: StackConfig) -> int:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
     finally:
-        print("\nstopping ...", flush=True)
+        # A second Ctrl-C must not abandon the servers half-stopped: finish stopping first.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\nstopping (this takes a few seconds) ...", flush=True)
         for proc in reversed(processes):
             proc.stop()
         servers.stop()
