@@ -10,6 +10,7 @@ the scheduler (`fire_due`), which derives the same ids.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -46,10 +47,14 @@ def anchor(ticket_id: str) -> uuid.UUID:
     return uuid.uuid5(_ANCHORS, ticket_id)
 
 
+def life_key(kind: ClockKind, cycle: int, started_at: datetime) -> str:
+    """Identifies one clock's life in event ids: auto-close clocks start afresh with each waiting period."""
+    key = f"{kind.value}/{cycle}"
+    return key if kind in SLA_CLOCKS else f"{key}/{started_at.isoformat()}"
+
+
 def clock_key(c: Clock) -> str:
-    """Identifies one clock's life: auto-close clocks start afresh with each waiting period."""
-    key = f"{c.kind.value}/{c.cycle}"
-    return key if c.kind in SLA_CLOCKS else f"{key}/{c.started_at.isoformat()}"
+    return life_key(c.kind, c.cycle, c.started_at)
 
 
 async def load_facts(
@@ -123,16 +128,29 @@ def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[
     return out
 
 
-def next_check(c: Clock, warned: list[int], breached: bool, auto_close_emitted: bool) -> datetime | None:
-    """When the scheduler must look at this clock next: its next unfired warning, breach or close."""
-    if c.state is not ClockState.RUNNING or c.due_at is None:
+def next_wakeup(
+    kind: ClockKind,
+    warnings: Iterable[tuple[int, datetime]],
+    due_at: datetime | None,
+    warned: list[int],
+    breached: bool,
+    auto_close_emitted: bool,
+) -> datetime | None:
+    """The next unfired warning, breach or auto-close of a running clock: what the scheduler indexes."""
+    if due_at is None:
         return None
-    if c.kind in SLA_CLOCKS:
-        pending = [at for pct, at in c.warnings if pct not in warned]
+    if kind in SLA_CLOCKS:
+        pending = [at for pct, at in warnings if pct not in warned]
         if not breached:
-            pending.append(c.due_at)
-        return min(pending) if pending else None
-    return None if auto_close_emitted else c.due_at
+            pending.append(due_at)
+        return min(pending, default=None)
+    return None if auto_close_emitted else due_at
+
+
+def next_check(c: Clock, warned: list[int], breached: bool, auto_close_emitted: bool) -> datetime | None:
+    if c.state is not ClockState.RUNNING:
+        return None
+    return next_wakeup(c.kind, c.warnings, c.due_at, warned, breached, auto_close_emitted)
 
 
 async def sync(
@@ -223,7 +241,7 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
     ).all()
     for r in rows:
         kind = ClockKind(r.clock)
-        key = f"{kind.value}/{r.cycle}"
+        key = life_key(kind, r.cycle, r.started_at)
         fired: list[tuple[Event, str]] = []
         warned = list(r.warned)
         breached_at = r.breached_at
@@ -243,16 +261,12 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
             fired.append(
                 (
                     AutoCloseDue(clock=kind, cycle=r.cycle, closure_code=r.closure_code),
-                    f"{key}/{r.started_at.isoformat()}",
+                    key,
                 )
             )
             emitted = True
-        pending = (
-            [datetime.fromisoformat(at) for pct, at in r.warnings if pct not in warned] if kind in SLA_CLOCKS else []
-        )
-        if kind in SLA_CLOCKS and breached_at is None:
-            pending.append(r.due_at)
-        nxt = min(pending) if pending else None
+        warnings = [(pct, datetime.fromisoformat(at)) for pct, at in r.warnings]
+        nxt = next_wakeup(kind, warnings, r.due_at, warned, breached_at is not None, emitted)
         await conn.execute(
             update(clocks)
             .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
