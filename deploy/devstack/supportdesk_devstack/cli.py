@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import os
 import secrets
 import signal
 import subprocess
@@ -104,15 +105,9 @@ def start_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path) -> Mana
 
 
 def migrate_service(spec: ServiceSpec, env: dict[str, str]) -> None:
-    r = subprocess.run([str(BIN / spec.name), "migrate"], env={**_os_env(), **env}, capture_output=True, text=True)
+    r = subprocess.run([str(BIN / spec.name), "migrate"], env={**os.environ, **env}, capture_output=True, text=True)
     if r.returncode != 0:
         raise StackError(f"migrations of {spec.name} failed:\n{r.stdout}\n{r.stderr}")
-
-
-def _os_env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 def run(config: StackConfig) -> int:
@@ -132,9 +127,9 @@ def run(config: StackConfig) -> int:
             "DATABASE_URL": servers.database_url,
         }
         for spec in SERVICES:  # agent/ops reads need a key; in development every service takes the dev key
-            env[f"{spec.env_prefix}API_KEYS"] = _os_env().get(f"{spec.env_prefix}API_KEYS", api_key)
-        env["INTAKE_ADMIN_API_KEYS"] = _os_env().get("INTAKE_ADMIN_API_KEYS", api_key)
-        env["INTAKE_CUSTOMERS_FILE"] = _os_env().get("INTAKE_CUSTOMERS_FILE", str(DEMO_CUSTOMERS))
+            env[f"{spec.env_prefix}API_KEYS"] = os.environ.get(f"{spec.env_prefix}API_KEYS", api_key)
+        env["INTAKE_ADMIN_API_KEYS"] = os.environ.get("INTAKE_ADMIN_API_KEYS", api_key)
+        env["INTAKE_CUSTOMERS_FILE"] = os.environ.get("INTAKE_CUSTOMERS_FILE", str(DEMO_CUSTOMERS))
         # Inbound channels work locally with development secrets (the dev key); real ones come from the env.
         dev_inbound = {
             "INTAKE_INBOUND_BASIC_AUTH": f"inbound:{api_key}",
@@ -144,19 +139,19 @@ def run(config: StackConfig) -> int:
             "INTAKE_STAFF_DOMAINS": "supportdesk.example",
         }
         for name, value in dev_inbound.items():
-            env[name] = _os_env().get(name, value)
-        env["NOTIFIER_ROUTING_FILE"] = _os_env().get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
-        env["REQUESTER_TOKEN_KEY"] = _os_env().get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
-        env["ESCALATION_DIRECTORY_FILE"] = _os_env().get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
-        env["ESCALATION_ADMIN_API_KEYS"] = _os_env().get("ESCALATION_ADMIN_API_KEYS", api_key)
-        created = asyncio.run(ensure_topics(servers.bootstrap_servers, _os_env().get("KAFKA_TOPIC_PREFIX", "")))
+            env[name] = os.environ.get(name, value)
+        env["NOTIFIER_ROUTING_FILE"] = os.environ.get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
+        env["REQUESTER_TOKEN_KEY"] = os.environ.get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
+        env["ESCALATION_DIRECTORY_FILE"] = os.environ.get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
+        env["ESCALATION_ADMIN_API_KEYS"] = os.environ.get("ESCALATION_ADMIN_API_KEYS", api_key)
+        created = asyncio.run(ensure_topics(servers.bootstrap_servers, os.environ.get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)
         for spec in SERVICES:
             migrate_service(spec, env)
         log_dir = config.data_dir / "logs"
-        if "NOTIFIER_SMTP_HOST" not in _os_env():  # no mail server of your own: a local sink shows the mail
-            smtp_port = int(_os_env().get("NOTIFIER_SMTP_PORT", 8025))
+        if "NOTIFIER_SMTP_HOST" not in os.environ:  # no mail server of your own: a local sink shows the mail
+            smtp_port = int(os.environ.get("NOTIFIER_SMTP_PORT", 8025))
             require_free_port("127.0.0.1", smtp_port, "SMTP sink")
             processes.append(
                 ManagedProcess(

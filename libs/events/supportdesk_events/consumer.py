@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -38,12 +38,11 @@ class HandlerContext:
     conn: AsyncConnection
     clock: Clock
     service: str
-    recorded: list[Envelope[Any]] = field(default_factory=list)
 
     async def emit(self, cause: Envelope[Any], payload: P, discriminator: str = "") -> Envelope[P]:
         """Record an event caused by `cause`, with an id derived from it (replay-safe)."""
         env = derived_envelope(cause, payload, producer=self.service, clock=self.clock, discriminator=discriminator)
-        self.recorded.extend(await record(self.conn, [env]))
+        await record(self.conn, [env])
         return env
 
 
