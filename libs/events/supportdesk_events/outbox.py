@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import metrics
 from .db import OUTBOX_CHANNEL, asyncpg_dsn, plumbing_tables
 from .envelope import Envelope, encode_recorded
+from .timers import pause
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class OutboxRelay:
         try:
             await listener.add_listener(OUTBOX_CHANNEL, lambda *_: woken.set())
             while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
-                if await _wait(stop, self.idle_poll_seconds):
+                if await pause(stop, self.idle_poll_seconds):
                     return
             log.info("outbox relay active", extra={"service": self.service})
             while not stop.is_set():
@@ -102,7 +103,7 @@ class OutboxRelay:
                 except Exception:
                     log.exception("outbox relay failed; retrying")
                     published = 0
-                    if await _wait(stop, 1.0):
+                    if await pause(stop, 1.0):
                         return
                 if published < self.batch_size:
                     await _first(stop, woken, self.idle_poll_seconds)
@@ -136,15 +137,6 @@ class OutboxRelay:
             )
         metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if asked to stop meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except TimeoutError:
-        return False
-    return True
 
 
 async def _first(stop: asyncio.Event, woken: asyncio.Event, seconds: float) -> None:

@@ -4,7 +4,6 @@ metrics, and RFC 9457 problem+json errors that name the offending field."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hmac
 import logging
@@ -30,6 +29,7 @@ from .consumer import EventConsumer, Handler
 from .db import create_engine
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
+from .timers import pause
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,7 @@ class ServiceRuntime:
                 await run(self._stop)
             except Exception:
                 log.exception("%s stopped unexpectedly; restarting in 2s", what)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), 2.0)
+                await pause(self._stop, 2.0)
 
     async def stop(self) -> None:
         self._stop.set()

@@ -4,10 +4,10 @@ scan) and raises each due escalation one level."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from sqlalchemy import func, select
 
+from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from . import machine
@@ -40,6 +40,4 @@ async def run_climber(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
             continue
         async with runtime.engine.connect() as conn:
             nxt = (await conn.execute(select(func.min(ticket_escalations.c.next_climb_at)))).scalar()
-        wait = 1.0 if nxt is None else min(1.0, max(0.02, (nxt - runtime.clock.now()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), wait)
+        await pause_until(stop, runtime.clock, nxt, 1.0)

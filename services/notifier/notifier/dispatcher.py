@@ -7,10 +7,9 @@ Message-ID / webhook-id stay the same, so a resend is recognisably the same noti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from sqlalchemy import func, select, update
 from supportdesk_events import Envelope, record
 from supportdesk_events.catalogue import NotificationFailed, NotificationSent
 from supportdesk_events.envelope import anchored_envelope
+from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from .adapters.channels import SendFailed, send_email, send_webhook
@@ -49,22 +49,19 @@ class Dispatcher:
                     self.in_flight.add(task)
                     task.add_done_callback(self.in_flight.discard)
                 if not claimed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), await self.idle_seconds())
+                    await pause_until(stop, self.runtime.clock, await self.next_due(), 0.5)
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=self.settings.send_timeout_seconds + 5)
 
-    async def idle_seconds(self) -> float:
+    async def next_due(self) -> datetime | None:
         async with self.runtime.engine.connect() as conn:
             nxt = (
                 await conn.execute(
                     select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
                 )
             ).scalar()
-        if nxt is None:
-            return 0.5
-        wait: float = (nxt - self.runtime.clock.now()).total_seconds()
-        return min(0.5, max(0.02, wait))
+        due: datetime | None = nxt
+        return due
 
     async def claim(self, limit: int) -> list[Any]:
         now = self.runtime.clock.now()

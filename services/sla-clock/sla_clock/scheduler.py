@@ -4,10 +4,10 @@ ticket), emits what is due, and survives restarts because all it knows is in the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from sqlalchemy import func, select
 
+from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from .adapters.tables import clocks
@@ -25,8 +25,4 @@ async def run_scheduler(runtime: ServiceRuntime, stop: asyncio.Event, max_sleep:
             continue
         async with runtime.engine.connect() as conn:
             upcoming = (await conn.execute(select(func.min(clocks.c.next_check_at)))).scalar()
-        sleep = max_sleep
-        if upcoming is not None:
-            sleep = min(max_sleep, max(0.01, (upcoming - runtime.clock.now()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), sleep)
+        await pause_until(stop, runtime.clock, upcoming, max_sleep)
