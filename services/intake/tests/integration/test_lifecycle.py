@@ -130,7 +130,10 @@ async def test_auto_close_due_from_sla_clock_closes_a_ticket_still_waiting(space
             return (await conn.execute(text("SELECT count(*) FROM inbox"))).scalar_one() == 2
 
     await eventually(consumed_all, what="both AutoCloseDue consumed")
-    assert await status(answered) == "awaiting_customer" or await status(answered) == "acknowledged"
+    # The customer answered, so the timer no longer applied: back where the wait began, not closed.
+    assert await status(answered) == "acknowledged"
+    answered_history = (await c.get(f"/v1/tickets/{answered['ticket_id']}", headers=agent)).json()["history"]
+    assert "TicketClosed" not in [h["event_type"] for h in answered_history]
     history = (await c.get(f"/v1/tickets/{waiting['ticket_id']}", headers=agent)).json()["history"]
     closes = [h for h in history if h["event_type"] == "TicketClosed"]
     assert [h["payload"]["closure_code"] for h in closes] == ["no_customer_response"]
