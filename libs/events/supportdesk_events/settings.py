@@ -28,9 +28,14 @@ class ServiceSettings(BaseSettings):
     # `key` (acting as "agent"). None set: those endpoints refuse everyone (secure by default);
     # `make run` sets a development key.
     api_keys: str = ""
+    # Bearer keys for admin endpoints (directories); none set: admin endpoints refuse everyone.
+    admin_api_keys: str = ""
 
     def api_key_names(self) -> list[tuple[str, str]]:
         return parse_keys(self.api_keys)
+
+    def admin_key_names(self) -> list[tuple[str, str]]:
+        return parse_keys(self.admin_api_keys, "admin")
 
 
 def parse_keys(text: str, default_name: str = "agent") -> list[tuple[str, str]]:

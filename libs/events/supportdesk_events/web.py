@@ -178,6 +178,22 @@ AgentAuth = Depends(require_agent)
 Agent = Annotated[str, Depends(require_agent)]
 
 
+def require_admin(
+    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    name = key_owner(runtime.settings.admin_key_names(), credentials)
+    if name is None:
+        raise StarletteHTTPException(
+            401,
+            "an admin API key is required (Authorization: Bearer <key>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return name
+
+
+AdminAuth = Depends(require_admin)
+
+
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")

@@ -16,17 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from supportdesk_events import Clock, Event, record
 from supportdesk_events.catalogue import EscalationResolved, SwatEngaged, TicketEscalated
 from supportdesk_events.envelope import anchored_envelope
+from supportdesk_events.ids import ticket_anchor
 
 from .adapters import directory as directory_store
 from .adapters.tables import ticket_escalations
 from .domain.levels import ROUTES, EscalationState
 
 PRODUCER = "escalation"
-_ANCHORS = uuid.UUID("a3b0c6d2-9e41-4f57-8c1e-2d7b5f0e9a63")
 
 
 def anchor(ticket_id: str) -> uuid.UUID:
-    return uuid.uuid5(_ANCHORS, ticket_id)
+    return ticket_anchor("escalation", ticket_id)
 
 
 async def ensure_row(conn: AsyncConnection, ticket_id: str, clock: Clock, **values: Any) -> Any:

@@ -9,4 +9,3 @@ class Settings(ServiceSettings):
     database_name: str = "supportdesk_escalation"
     port: int = 8004
     directory_file: str = ""  # YAML loaded at every start; the admin API edits it after
-    admin_api_keys: str = ""  # bearer keys for the directory's admin API

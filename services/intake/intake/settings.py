@@ -15,7 +15,6 @@ class Settings(ServiceSettings):
     # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
     customers_file: str = ""
     # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.
-    admin_api_keys: str = ""
 
     # Inbound channels. Secrets come from the environment; unset means the channel refuses all.
     inbound_basic_auth: str = ""  # user:password for raw MIME, SendGrid and Postmark posts

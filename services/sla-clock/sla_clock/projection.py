@@ -32,6 +32,7 @@ from supportdesk_events.catalogue import (
     SlaMet,
 )
 from supportdesk_events.envelope import anchored_envelope
+from supportdesk_events.ids import ticket_anchor
 
 from .adapters.policy_book import PolicyBook
 from .adapters.tables import clocks, sla_tickets
@@ -39,12 +40,11 @@ from .domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
 from .domain.policy import Policy
 
 PRODUCER = "sla-clock"
-_ANCHORS = uuid.UUID("0b6f7f0e-3f5e-4d5b-8f0c-7d2f3e9a1c44")
 SLA_CLOCKS = (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
 
 
 def anchor(ticket_id: str) -> uuid.UUID:
-    return uuid.uuid5(_ANCHORS, ticket_id)
+    return ticket_anchor("sla-clock", ticket_id)
 
 
 def life_key(kind: ClockKind, cycle: int, started_at: datetime) -> str:

@@ -4,23 +4,19 @@ level, and the directory (admins)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from starlette.exceptions import HTTPException
 
 from supportdesk_events.catalogue import EscalationAcknowledged
-from supportdesk_events.settings import parse_keys
-from supportdesk_events.web import Agent, AgentAuth, Problem, Runtime, bearer, key_owner
+from supportdesk_events.web import AdminAuth, Agent, AgentAuth, Problem, Runtime
 
 from ... import machine
 from ...adapters import directory as directory_store
 from ...adapters.directory import DirectorySpec
 from ...adapters.tables import events, ticket_escalations
-from ...settings import Settings
 
 router = APIRouter(tags=["escalation"], dependencies=[AgentAuth])
 
@@ -113,16 +109,7 @@ async def open_escalations(
     return [EscalationView.model_validate(r._mapping) for r in rows]
 
 
-def require_admin(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str:
-    name = key_owner(parse_keys(cast(Settings, runtime.settings).admin_api_keys, "admin"), credentials)
-    if name is None:
-        raise HTTPException(401, "an admin API key is required", headers={"WWW-Authenticate": "Bearer"})
-    return name
-
-
-admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[Depends(require_admin)])
+admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[AdminAuth])
 
 
 @admin.get("", response_model=DirectorySpec)

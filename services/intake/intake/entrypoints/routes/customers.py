@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import HTTPAuthorizationCredentials
-from starlette.exceptions import HTTPException
-
-from supportdesk_events.settings import parse_keys
-from supportdesk_events.web import Problem, Runtime, bearer, key_owner
+from supportdesk_events.web import AdminAuth, Problem, Runtime
 
 from ...adapters import customers as directory
 from ...adapters.customers import Customer
-from ...settings import Settings
 
-
-def require_admin(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str:
-    name = key_owner(parse_keys(cast(Settings, runtime.settings).admin_api_keys, "admin"), credentials)
-    if name is None:
-        raise HTTPException(
-            401, "an admin API key is required (Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"}
-        )
-    return name
-
-
-router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[AdminAuth])
 
 
 @router.get("", response_model=list[Customer])

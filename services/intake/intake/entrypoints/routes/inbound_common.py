@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, cast
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
@@ -18,12 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
 from supportdesk_events import signing
-from supportdesk_events.web import PROBLEM_JSON, Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import PROBLEM_JSON, AdminAuth, Problem, Runtime, ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...settings import Settings
-from .customers import require_admin
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
@@ -143,7 +142,7 @@ async def flag(runtime: ServiceRuntime, inbound_id: uuid.UUID, outcome: str, det
         await store.set_outcome(conn, inbound_id, outcome, now=runtime.clock.now(), detail=detail)
 
 
-@router.get("", dependencies=[Depends(require_admin)])
+@router.get("", dependencies=[AdminAuth])
 async def list_inbound(
     runtime: Runtime,
     outcome: Annotated[Outcome | None, Query()] = None,
@@ -159,7 +158,7 @@ async def list_inbound(
     return [dict(r._mapping) for r in rows]
 
 
-@router.post("/{inbound_id}/reprocess", dependencies=[Depends(require_admin)])
+@router.post("/{inbound_id}/reprocess", dependencies=[AdminAuth])
 async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> Response:
     """Run a kept payload through parsing and processing again (after a fix)."""
     async with runtime.engine.connect() as conn:
