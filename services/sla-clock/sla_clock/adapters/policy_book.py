@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from ..domain.policy import Policy
@@ -34,4 +35,10 @@ class PolicyBook:
         return policy.plans[0]
 
 
-__all__ = ["PolicyBook", "PolicyError"]
+@cache
+def policy_book(default_policy: str, default_plan: str, policy_dir: str = "") -> PolicyBook:
+    """The service's one book for these settings, shared by its consumer and its routes."""
+    return PolicyBook(default_policy, default_plan, policy_dir)
+
+
+__all__ = ["PolicyBook", "PolicyError", "policy_book"]

@@ -4,7 +4,7 @@ import sla_clock
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
-from ..adapters.policy_book import PolicyBook
+from ..adapters.policy_book import policy_book
 from ..handlers import handlers
 from ..scheduler import run_scheduler
 from ..settings import Settings
@@ -13,7 +13,7 @@ from .routes import preview, tickets
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    book = PolicyBook(settings.default_policy, settings.default_plan, settings.policy_dir)
+    book = policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
     return create_app(
         ServiceDefinition(
             name="sla-clock",

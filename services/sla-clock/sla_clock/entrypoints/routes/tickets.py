@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cache
 from typing import cast
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from supportdesk_events.web import AgentAuth, Problem, Runtime
 
-from ...adapters.policy_book import PolicyBook, PolicyError
+from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
 from ...adapters.tables import clocks
 from ...domain.clocks import business_elapsed, derive_clocks
 from ...projection import load_facts
@@ -46,12 +45,7 @@ class ClockView(BaseModel):
 
 
 def _book(settings: Settings) -> PolicyBook:
-    return _cached_book(settings.default_policy, settings.default_plan, settings.policy_dir)
-
-
-@cache
-def _cached_book(default_policy: str, default_plan: str, policy_dir: str) -> PolicyBook:
-    return PolicyBook(default_policy, default_plan, policy_dir)
+    return policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
 
 
 class TicketSla(BaseModel):
