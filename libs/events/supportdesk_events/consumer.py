@@ -24,6 +24,7 @@ from . import metrics
 from .catalogue import REGISTRY, Event
 from .clock import Clock
 from .envelope import Envelope, P, UndeliverableEvent, decode, derived_envelope
+from .health import HEALTHY, Health
 from .logs import event_context
 from .outbox import INBOX, record
 from .topics import dead_letter_topic
@@ -77,6 +78,10 @@ class EventConsumer:
         self.topics = sorted({topic_prefix + REGISTRY[t].topic.value for t in handlers})
         self.dead_letter_topic = topic_prefix + dead_letter_topic(service)
         self.consumer: AIOKafkaConsumer | None = None
+
+    def health(self) -> Health:
+        """Whether the consumer is making progress (filled in by the liveness work: lag, stalls)."""
+        return HEALTHY
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(

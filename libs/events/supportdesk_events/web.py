@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .clock import Clock, SystemClock
 from .consumer import EventConsumer, Handler
 from .db import create_engine
+from .health import Health
 from .outbox import OutboxRelay
 from .settings import ServiceSettings
 from .timers import pause
@@ -126,7 +127,17 @@ class ServiceRuntime:
             await admin.close()
         for name, task in self._tasks.items():
             checks[name] = "running" if not task.done() else "stopped"
+        for name, health in self.component_health().items():
+            if not health.ok:
+                checks[name] = f"{health.state}: {health.detail}"
         return checks
+
+    def component_health(self) -> dict[str, Health]:
+        """What the relay and consumer say about their own progress."""
+        parts = {"outbox-relay": self.relay.health()}
+        if self.consumer is not None:
+            parts["consumer"] = self.consumer.health()
+        return parts
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
