@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from escalation.climber import run_climber
-from escalation.handlers import HANDLERS as ESCALATION
+from escalation.service_layer.climber import run_climber
+from escalation.service_layer.handlers import HANDLERS as ESCALATION
 from escalation.settings import Settings as EscalationSettings
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates

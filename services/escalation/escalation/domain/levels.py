@@ -1,4 +1,4 @@
-"""Escalation levels and what raises them. Pure rules.
+"""Escalation levels and who is reached at each. Pure rules.
 
 Seed 001: first tier is support, second the customer's account manager, third executive
 leadership; we put the tier lead between support and the account manager. Seed 002: customers may
@@ -9,7 +9,7 @@ Levels never go backward within a cycle; closing the ticket resolves the escalat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 SUPPORT_TIER, TIER_LEAD, ACCOUNT_MANAGER, EXECUTIVE = 0, 1, 2, 3
 ROUTES = {
@@ -42,36 +42,3 @@ class Directory:
         if emergency:
             found = [*found, *self.on_call]
         return list(dict.fromkeys(found))
-
-
-@dataclass
-class EscalationState:
-    cycle: int = 1
-    level: int = SUPPORT_TIER
-    acknowledged_level: int | None = None
-    escalated_at: datetime | None = None
-    resolved: bool = False
-    swat_engaged: bool = False
-
-    def raise_to(self, level: int, now: datetime) -> bool:
-        """Raise to at least `level`; False (nothing to do) if it is already there or beyond."""
-        if self.resolved or level <= self.level:
-            return False
-        self.level, self.escalated_at, self.acknowledged_level = level, now, None
-        return True
-
-    def next_climb(self, directory: Directory) -> datetime | None:
-        """When an unacknowledged escalation climbs to the next level, if ever."""
-        if self.resolved or self.level in (SUPPORT_TIER, EXECUTIVE) or self.acknowledged_level == self.level:
-            return None
-        wait = directory.climb_after.get(self.level)
-        if wait is None or self.escalated_at is None:
-            return None
-        return self.escalated_at + wait
-
-
-def trigger_level(event_type: str) -> int | None:
-    """The level a trigger raises a ticket to, at least."""
-    return {"SlaAtRisk": TIER_LEAD, "SlaBreached": ACCOUNT_MANAGER, "EscalationRequested": ACCOUNT_MANAGER}.get(
-        event_type
-    )

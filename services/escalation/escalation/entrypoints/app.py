@@ -6,8 +6,8 @@ from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
 from supportdesk_events.yaml_config import load_yaml
 
 from ..adapters import directory
-from ..climber import run_climber
-from ..handlers import HANDLERS
+from ..service_layer.climber import run_climber
+from ..service_layer.handlers import HANDLERS
 from ..settings import Settings
 from .routes import tickets
 

@@ -8,15 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from supportdesk_events.catalogue import EscalationAcknowledged
 from supportdesk_events.web import AdminAuth, Agent, AgentAuth, Problem, Runtime
 
-from ... import machine
 from ...adapters import directory as directory_store
 from ...adapters.directory import DirectorySpec
 from ...adapters.tables import events, ticket_escalations
+from ...domain.escalation import NothingToAcknowledge
+from ...service_layer import commands
 
 router = APIRouter(tags=["escalation"], dependencies=[AgentAuth])
 
@@ -74,24 +74,10 @@ async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationHistory:
 @router.post("/v1/tickets/{ticket_id}/escalation/acknowledgement", response_model=EscalationView)
 async def acknowledge(ticket_id: str, runtime: Runtime, agent: Agent) -> EscalationView:
     """The person escalated to takes it: the escalation stops climbing at this level."""
-    async with runtime.engine.begin() as conn:
-        row = (
-            await conn.execute(
-                select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id).with_for_update()
-            )
-        ).first()
-        if row is None or row.level == 0 or row.resolved:
-            raise Problem(409, "Conflict", "nothing escalated to acknowledge", current_level=row.level if row else None)
-        await machine.emit(
-            conn, row, EscalationAcknowledged(level=row.level, by=agent), f"ack/{row.level}", runtime.clock, None
-        )
-        await conn.execute(
-            update(ticket_escalations)
-            .where(ticket_escalations.c.ticket_id == ticket_id)
-            .values(
-                acknowledged_level=row.level, acknowledged_by=agent, next_climb_at=None, updated_at=runtime.clock.now()
-            )
-        )
+    try:
+        await commands.acknowledge(runtime.engine, runtime.clock, ticket_id, agent)
+    except NothingToAcknowledge as e:
+        raise Problem(409, "Conflict", str(e), current_level=e.level) from e
     return EscalationView.model_validate((await _row(runtime, ticket_id))._mapping)
 
 

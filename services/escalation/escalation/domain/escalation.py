@@ -1,0 +1,193 @@
+"""A ticket's escalation: the aggregate. Pure rules, no database.
+
+The service layer loads one per ticket, calls one method per fact or command, and saves it once;
+`collect_events` hands over what it decided to tell the world. Every event is anchored to
+(ticket, cycle, what), so a redelivered trigger, or two triggers for the same level, derive the
+same event id: a ticket never escalates twice to one level in a cycle.
+
+Who to escalate to depends on the customer (TicketOpened) and the queue (TicketTriaged). Topics
+interleave freely, so an escalation decided before both are known is held as `pending_level` and
+released when the second of them arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from supportdesk_events.catalogue import (
+    EscalationAcknowledged,
+    EscalationResolved,
+    Event,
+    SwatEngaged,
+    TicketEscalated,
+)
+
+from .levels import ACCOUNT_MANAGER, EXECUTIVE, ROUTES, SUPPORT_TIER, TIER_LEAD, Directory
+
+# Seed 002: SWAT takes severity 1-2 cases of high priority (triage's swat flag says severity 1-2).
+SWAT_PRIORITIES = frozenset({"urgent", "high"})
+
+
+class NothingToAcknowledge(Exception):
+    """Acknowledging needs an open escalation above the support tier."""
+
+    def __init__(self, level: int | None) -> None:
+        super().__init__("nothing escalated to acknowledge")
+        self.level = level
+
+
+@dataclass(frozen=True)
+class Decided:
+    """An event the aggregate decided on, with what makes it unique within the ticket."""
+
+    payload: Event
+    discriminator: str
+
+
+@dataclass
+class Escalation:
+    ticket_id: str
+    cycle: int = 1
+    level: int = SUPPORT_TIER
+    acknowledged_level: int | None = None
+    acknowledged_by: str | None = None
+    escalated_at: datetime | None = None
+    resolved: bool = False
+    swat_engaged: bool = False
+    # Facts for routing, learnt from other services' events in whatever order they come.
+    customer_id: str | None = None
+    emergency: bool = False
+    queue: str | None = None
+    priority: str | None = None
+    severity: int | None = None
+    swat_eligible: bool = False
+    opened_seen: bool = False
+    triaged_seen: bool = False
+    last_sla_signal: str | None = None
+    last_sla_signal_at: datetime | None = None
+    pending_level: int | None = None
+    pending_reason: str | None = None
+    _decided: list[Decided] = field(default_factory=list, repr=False, compare=False)
+
+    # --- facts -----------------------------------------------------------------------------
+
+    def opened(
+        self, *, customer_id: str | None, emergency: bool, severity: int | None, now: datetime, d: Directory
+    ) -> None:
+        self.customer_id, self.emergency, self.opened_seen = customer_id, emergency, True
+        self._release_pending(now, d)
+        if severity == 1:
+            self._severity_one(now, d)
+
+    def triaged(
+        self, *, priority: str, severity: int | None, queue: str, swat: bool, now: datetime, d: Directory
+    ) -> None:
+        self.priority, self.severity, self.queue, self.swat_eligible = priority, severity, queue, swat
+        self.triaged_seen = True
+        self._release_pending(now, d)
+        if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
+            self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
+        if severity == 1:
+            self._severity_one(now, d)
+
+    # --- triggers --------------------------------------------------------------------------
+
+    def at_risk(self, *, clock: str, signalled_at: datetime, now: datetime, d: Directory) -> None:
+        self.last_sla_signal, self.last_sla_signal_at = f"SlaAtRisk:{clock}", signalled_at
+        self._escalate(TIER_LEAD, f"SlaAtRisk on {clock}", now, d)
+
+    def breached(self, *, clock: str, signalled_at: datetime, now: datetime, d: Directory) -> None:
+        self.last_sla_signal, self.last_sla_signal_at = f"SlaBreached:{clock}", signalled_at
+        self._escalate(ACCOUNT_MANAGER, f"SlaBreached on {clock}", now, d)
+        if self._breach_needs_swat():
+            self._engage_swat(f"breach of a severity {self.severity} case", d)
+
+    def requested(self, *, reason: str, now: datetime, d: Directory) -> None:
+        """Seed 002: a customer may ask for escalation; it goes to their account manager."""
+        self._escalate(ACCOUNT_MANAGER, reason, now, d)
+
+    def climb(self, now: datetime, d: Directory) -> None:
+        """Unacknowledged for longer than the directory allows at this level: one level up."""
+        waited = int((now - self.escalated_at).total_seconds() // 60) if self.escalated_at else 0
+        self._escalate(self.level + 1, f"level {self.level} not acknowledged for {waited} min", now, d)
+
+    # --- commands and lifecycle ------------------------------------------------------------
+
+    def acknowledge(self, by: str) -> None:
+        """The person escalated to takes it: the escalation stops climbing at this level."""
+        if self.level == SUPPORT_TIER or self.resolved:
+            raise NothingToAcknowledge(self.level)
+        self.acknowledged_level, self.acknowledged_by = self.level, by
+        self._decide(EscalationAcknowledged(level=self.level, by=by), f"ack/{self.level}")
+
+    def closed(self, closure_code: str) -> None:
+        if self.resolved:
+            return
+        self.resolved = True
+        if self.level > SUPPORT_TIER or self.swat_engaged:
+            self._decide(EscalationResolved(reason=f"ticket closed: {closure_code}"), "resolved")
+
+    def reopened(self) -> None:
+        """A new cycle at the support tier; what was escalated before stays in the history."""
+        self.cycle += 1
+        self.level, self.acknowledged_level, self.acknowledged_by = SUPPORT_TIER, None, None
+        self.escalated_at, self.resolved, self.swat_engaged = None, False, False
+
+    # --- what follows ----------------------------------------------------------------------
+
+    def next_climb(self, d: Directory) -> datetime | None:
+        """When an unacknowledged escalation climbs to the next level, if ever."""
+        if self.resolved or self.level in (SUPPORT_TIER, EXECUTIVE) or self.acknowledged_level == self.level:
+            return None
+        wait = d.climb_after.get(self.level)
+        if wait is None or self.escalated_at is None:
+            return None
+        return self.escalated_at + wait
+
+    def collect_events(self) -> list[Decided]:
+        decided, self._decided = self._decided, []
+        return decided
+
+    def snapshot(self) -> Escalation:
+        """A copy to compare with after handling, so an unchanged escalation is not written."""
+        return replace(self, _decided=[])
+
+    # --- rules -----------------------------------------------------------------------------
+
+    def _escalate(self, level: int, reason: str, now: datetime, d: Directory) -> None:
+        if self.resolved or level <= self.level:
+            return
+        if not (self.opened_seen and self.triaged_seen):  # recipients not known yet: hold the highest
+            if level > (self.pending_level or 0):
+                self.pending_level, self.pending_reason = level, reason
+            return
+        self.level, self.escalated_at, self.acknowledged_level, self.acknowledged_by = level, now, None, None
+        recipients = d.recipients(level, self.queue, self.customer_id, self.emergency)
+        self._decide(
+            TicketEscalated(level=level, route=ROUTES[level], reason=reason, recipients=tuple(recipients)),
+            f"level/{level}",
+        )
+
+    def _release_pending(self, now: datetime, d: Directory) -> None:
+        if self.opened_seen and self.triaged_seen and self.pending_level is not None:
+            level, reason = self.pending_level, self.pending_reason or "held until the ticket was known"
+            self.pending_level, self.pending_reason = None, None
+            self._escalate(level, reason, now, d)
+
+    def _severity_one(self, now: datetime, d: Directory) -> None:
+        """Seed 002: severity 1 goes to the tier lead and the SWAT team at once."""
+        self._escalate(TIER_LEAD, "severity 1 on open", now, d)
+        self._engage_swat("severity 1", d)
+
+    def _breach_needs_swat(self) -> bool:
+        return self.swat_eligible and self.priority in SWAT_PRIORITIES
+
+    def _engage_swat(self, reason: str, d: Directory) -> None:
+        if self.swat_engaged or self.resolved:
+            return
+        self.swat_engaged = True
+        self._decide(SwatEngaged(reason=reason, members=tuple(d.swat)), "swat")
+
+    def _decide(self, payload: Event, what: str) -> None:
+        self._decided.append(Decided(payload, f"{self.cycle}/{what}"))

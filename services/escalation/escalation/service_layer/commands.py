@@ -1,0 +1,22 @@
+"""What agents ask of escalation directly (not through events)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from supportdesk_events import Clock
+
+from ..adapters import directory as directory_store
+from ..adapters import repository
+from ..domain.escalation import NothingToAcknowledge
+
+
+async def acknowledge(engine: AsyncEngine, clock: Clock, ticket_id: str, by: str) -> None:
+    """The person escalated to takes it; raises NothingToAcknowledge when nothing is escalated."""
+    async with engine.begin() as conn:
+        loaded = await repository.get(conn, ticket_id)
+        if loaded is None:
+            raise NothingToAcknowledge(None)  # never heard of the ticket
+        loaded.escalation.acknowledge(by)
+        directory = (await directory_store.current(conn)).to_domain()
+        await repository.save(conn, loaded, directory, clock, None)

@@ -1,0 +1,87 @@
+"""What escalation does with each event it consumes. Registered once, in HANDLERS at the bottom.
+
+Triggers (SlaAtRisk, SlaBreached, a customer's EscalationRequested, severity 1 on open) raise the
+level; closing resolves; reopening starts a new cycle at the support tier. Facts (customer, queue,
+priority, severity) keep the escalation current for routing; they may arrive in any order.
+"""
+
+from __future__ import annotations
+
+from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events.catalogue import (
+    EscalationRequested,
+    SlaAtRisk,
+    SlaBreached,
+    TicketClosed,
+    TicketOpened,
+    TicketReopened,
+    TicketTriaged,
+)
+
+from .unit_of_work import escalation_of
+
+
+async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
+    o = env.payload
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.loaded.correlation_id = env.correlation_id
+        w.escalation.opened(
+            customer_id=o.customer_id,
+            emergency=o.emergency_contact,
+            severity=o.severity,
+            now=ctx.clock.now(),
+            d=w.directory,
+        )
+
+
+async def on_triaged(ctx: HandlerContext, env: Envelope[TicketTriaged]) -> None:
+    t = env.payload
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.triaged(
+            priority=t.priority.value,
+            severity=t.severity,
+            queue=t.queue,
+            swat=t.swat,
+            now=ctx.clock.now(),
+            d=w.directory,
+        )
+
+
+async def on_at_risk(ctx: HandlerContext, env: Envelope[SlaAtRisk]) -> None:
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.at_risk(
+            clock=env.payload.clock.value, signalled_at=env.occurred_at, now=ctx.clock.now(), d=w.directory
+        )
+
+
+async def on_breached(ctx: HandlerContext, env: Envelope[SlaBreached]) -> None:
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.breached(
+            clock=env.payload.clock.value, signalled_at=env.occurred_at, now=ctx.clock.now(), d=w.directory
+        )
+
+
+async def on_requested(ctx: HandlerContext, env: Envelope[EscalationRequested]) -> None:
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.requested(reason=env.payload.reason, now=ctx.clock.now(), d=w.directory)
+
+
+async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.closed(env.payload.closure_code.value)
+
+
+async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> None:
+    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+        w.escalation.reopened()
+
+
+HANDLERS: dict[str, Handler] = {
+    TicketOpened.event_type: on_opened,
+    TicketTriaged.event_type: on_triaged,
+    SlaAtRisk.event_type: on_at_risk,
+    SlaBreached.event_type: on_breached,
+    EscalationRequested.event_type: on_requested,
+    TicketClosed.event_type: on_closed,
+    TicketReopened.event_type: on_reopened,
+}
