@@ -22,7 +22,7 @@ from supportdesk_events.catalogue import Channel
 from . import commands
 from .adapters import customers
 from .adapters import inbound_store as store
-from .adapters.tables import tickets
+from .adapters.tables import inbound_dedupe, tickets
 from .domain.customers import normalise_phone
 from .domain.inbound import (
     InboundEmail,
@@ -120,9 +120,7 @@ async def receive_email(
 
 async def _ticket_of_call(conn: AsyncConnection, call_sid: str) -> str | None:
     row = (
-        await conn.execute(
-            select(store.inbound_dedupe.c.ticket_id).where(store.inbound_dedupe.c.dedupe_key == f"call:{call_sid}")
-        )
+        await conn.execute(select(inbound_dedupe.c.ticket_id).where(inbound_dedupe.c.dedupe_key == f"call:{call_sid}"))
     ).first()
     return None if row is None else row.ticket_id
 

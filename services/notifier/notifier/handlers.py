@@ -12,8 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Table, Text, delete, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
 
 from supportdesk_events import REGISTRY, Envelope, Handler, HandlerContext
 from supportdesk_events.catalogue import (
@@ -32,19 +32,10 @@ from supportdesk_events.catalogue import (
 )
 from supportdesk_events.sealing import unseal
 
-from .adapters.tables import deliveries, metadata, ticket_contacts
+from .adapters.tables import deliveries, parked, ticket_contacts
 from .adapters.templates import Templates
 from .domain.deliveries import Delivery, Routing, TicketInfo, decide
 from .settings import Settings
-
-parked = Table(
-    "parked_events",
-    metadata,
-    Column("event_id", Text, primary_key=True),
-    Column("ticket_id", Text, nullable=False, index=True),
-    Column("envelope", JSONB, nullable=False),
-    Column("parked_at", DateTime(timezone=True), nullable=False),
-)
 
 DELIVERABLE = (
     AgentResponded,

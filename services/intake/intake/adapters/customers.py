@@ -7,8 +7,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
-from sqlalchemy import Column, DateTime, Table, Text, delete, or_, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.customers import (
@@ -20,23 +20,7 @@ from ..domain.customers import (
     normalise_email,
     normalise_phone,
 )
-from .tables import metadata
-
-customers = Table(
-    "customers",
-    metadata,
-    Column("customer_id", Text, primary_key=True),
-    Column("record", JSONB, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-customer_contacts = Table(
-    "customer_contacts",
-    metadata,
-    Column("kind", Text, primary_key=True),
-    Column("value", Text, primary_key=True),
-    Column("customer_id", Text, primary_key=True),
-    Column("role", Text, nullable=False),
-)
+from .tables import customer_contacts, customers
 
 
 class Person(BaseModel):

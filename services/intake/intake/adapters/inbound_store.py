@@ -8,57 +8,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, Table, Text, delete, select, update
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events.catalogue import Attachment
 
 from ..domain.inbound import RawAttachment
-from .tables import metadata, tickets
-
-inbound_messages = Table(
-    "inbound_messages",
-    metadata,
-    Column("inbound_id", UUID(as_uuid=True), primary_key=True),
-    Column("source", Text, nullable=False),  # raw_email | mailgun | sendgrid | postmark | twilio_voice | ...
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("content_type", Text),
-    Column("request_headers", JSONB, nullable=False),
-    Column("body", LargeBinary, nullable=False),
-    Column("outcome", Text, nullable=False),  # received | ticket_opened | reply_added | attached | duplicate |
-    #                                           auto_reply_ignored | unreadable | failed
-    Column("detail", Text),
-    Column("ticket_id", Text),
-    Column("processed_at", DateTime(timezone=True)),
-)
-inbound_dedupe = Table(
-    "inbound_dedupe",
-    metadata,
-    Column("dedupe_key", Text, primary_key=True),  # email:<Message-ID> | call:<CallSid> | sms:<MessageSid> | ...
-    Column("inbound_id", UUID(as_uuid=True), nullable=False),
-    Column("ticket_id", Text),
-    Column("result", JSONB),  # for idempotent replays: what the first request was answered
-)
-known_message_ids = Table(
-    "known_message_ids",
-    metadata,
-    Column("message_id", Text, primary_key=True),
-    Column("ticket_id", Text, nullable=False),
-)
-attachments = Table(
-    "attachments",
-    metadata,
-    Column("sha256", Text, primary_key=True),
-    Column("content", LargeBinary, nullable=False),
-    Column("size", Integer, nullable=False),
-)
-seen_tokens = Table(
-    "seen_webhook_tokens",
-    metadata,
-    Column("token", Text, primary_key=True),  # e.g. mailgun:<token>
-    Column("seen_at", DateTime(timezone=True), nullable=False),
-)
+from .tables import attachments, inbound_dedupe, inbound_messages, known_message_ids, seen_tokens, tickets
 
 
 async def keep_raw(

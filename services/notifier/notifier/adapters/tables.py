@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, PrimaryKeyConstraint, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
@@ -47,4 +47,15 @@ deliveries = Table(
     Column("correlation_id", UUID(as_uuid=True)),
     Column("context", JSONB),
     PrimaryKeyConstraint("cause_event_id", "recipient", "channel"),
+    Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+)
+
+# Events about a ticket the notifier cannot act on yet (it has not seen the ticket open).
+parked = Table(
+    "parked_events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("ticket_id", Text, nullable=False, index=True),
+    Column("envelope", JSONB, nullable=False),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,4 +1,4 @@
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, text
 
 from supportdesk_events.db import plumbing_tables
 
@@ -24,4 +24,5 @@ ticket_triage = Table(
     Column("priority_set_by", Text),  # an agent who overrode priority: rules no longer change it
     Column("is_open", Boolean, nullable=False, server_default=text("true")),
     Column("updated_at", DateTime(timezone=True)),
+    Index("ix_triage_open_queue", "queue", "priority", postgresql_where=text("is_open")),
 )

@@ -22,6 +22,7 @@ from supportdesk_events.web import PROBLEM_JSON, AdminAuth, Problem, Runtime, Se
 
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
+from ...adapters.tables import inbound_messages
 from ...settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ async def list_inbound(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
-    t = store.inbound_messages
+    t = inbound_messages
     query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
     if outcome:
         query = query.where(t.c.outcome == outcome)
