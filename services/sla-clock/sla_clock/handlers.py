@@ -45,10 +45,12 @@ FACTS = (
 
 
 async def on_fact(ctx: HandlerContext, env: Envelope[Any], book: PolicyBook) -> None:
-    facts, correlation_id = await projection.load_facts(ctx.conn, env.ticket_id)
+    facts, known_correlation = await projection.load_facts(ctx.conn, env.ticket_id)
+    before = facts.to_json()
     facts.apply(env.payload, env.occurred_at)
-    correlation_id = correlation_id or env.correlation_id
-    await projection.save_facts(ctx.conn, env.ticket_id, facts, correlation_id, ctx.clock.now())
+    correlation_id = known_correlation or env.correlation_id
+    if known_correlation is None or facts.to_json() != before:
+        await projection.save_facts(ctx.conn, env.ticket_id, facts, correlation_id, ctx.clock.now())
     await projection.sync(ctx.conn, env.ticket_id, facts, correlation_id, book, ctx.clock, env.event_id)
 
 

@@ -1,9 +1,10 @@
 """Keeping a ticket's clocks in step with its facts, and telling the world.
 
-`sync` derives the clocks from the facts, upserts their rows, and records every event of each
-clock's life so far (started, paused/resumed, stopped, met or breached). Event ids derive from
-(ticket, clock, cycle, event, instant), so the outbox keeps each event once however often, and in
-whatever order, the facts arrive. Warnings, breaches of running clocks and auto-close come from
+`sync` derives the clocks from the facts, writes the rows that changed, and records the events of
+each clock's life so far (started, paused/resumed, stopped, met or breached) that are not recorded
+yet. Event ids derive from (ticket, clock, cycle, event, instant), so the outbox keeps each event
+once however often, and in whatever order, the facts arrive; a fact that changes nothing writes
+nothing. Warnings, breaches of running clocks and auto-close come from
 the scheduler (`fire_due`), which derives the same ids.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock as TimeSource
@@ -35,7 +37,7 @@ from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.ids import ticket_anchor
 
 from .adapters.policy_book import PolicyBook
-from .adapters.tables import clocks, sla_tickets
+from .adapters.tables import clocks, events, sla_tickets
 from .domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
 from .domain.policy import Policy
 
@@ -70,7 +72,7 @@ async def load_facts(
 async def save_facts(
     conn: AsyncConnection, ticket_id: str, facts: TicketFacts, correlation_id: uuid.UUID, now: datetime
 ) -> None:
-    values = {"facts": facts.to_json(), "updated_at": now}
+    values: dict[str, Any] = {"facts": facts.to_json(), "updated_at": now}
     await conn.execute(
         insert(sla_tickets)
         .values(ticket_id=ticket_id, correlation_id=correlation_id, **values)
@@ -177,7 +179,7 @@ async def sync(
         if c.kind in SLA_CLOCKS and c.met is False:
             breached_at = breached_at or c.due_at
         emitted = bool(row.auto_close_emitted) if row is not None and same_life else False
-        values = dict(
+        values: dict[str, Any] = dict(
             state=c.state.value,
             started_at=c.started_at,
             priority=facts.priority,
@@ -195,13 +197,14 @@ async def sync(
             next_check_at=next_check(c, warned, breached_at is not None, emitted),
             calendar=policy.calendar.name,
             policy_version=f"{policy.name}@{policy.version}",
-            updated_at=now,
         )
-        await conn.execute(
-            insert(clocks)
-            .values(ticket_id=ticket_id, clock=c.kind.value, cycle=c.cycle, **values)
-            .on_conflict_do_update(index_elements=["ticket_id", "clock", "cycle"], set_=values)
-        )
+        if row is None or _differs(row, values):
+            values["updated_at"] = now
+            await conn.execute(
+                insert(clocks)
+                .values(ticket_id=ticket_id, clock=c.kind.value, cycle=c.cycle, **values)
+                .on_conflict_do_update(index_elements=["ticket_id", "clock", "cycle"], set_=values)
+            )
         for payload, disc in lifetime_events(c, facts, policy):
             envelopes.append(
                 anchored_envelope(
@@ -216,14 +219,32 @@ async def sync(
                 )
             )
     # Clocks of earlier cycles that never stopped (reopened without closing) stop being watched.
-    await conn.execute(
-        update(clocks)
-        .where(
-            clocks.c.ticket_id == ticket_id, clocks.c.cycle < facts.cycle, clocks.c.state != ClockState.STOPPED.value
+    if any(cycle < facts.cycle and r.state != ClockState.STOPPED.value for (_, cycle), r in rows.items()):
+        await conn.execute(
+            update(clocks)
+            .where(
+                clocks.c.ticket_id == ticket_id,
+                clocks.c.cycle < facts.cycle,
+                clocks.c.state != ClockState.STOPPED.value,
+            )
+            .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
         )
-        .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
-    )
-    await record(conn, envelopes)
+    await record(conn, await _not_yet_recorded(conn, envelopes))
+
+
+def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
+    """Whether writing `values` would change the row (a spurious True only costs a write)."""
+    return any(row._mapping[k] != v for k, v in values.items())
+
+
+async def _not_yet_recorded(conn: AsyncConnection, envelopes: list[Envelope[Any]]) -> list[Envelope[Any]]:
+    """The clocks' lifetime events are re-derived on every fact; one query finds the new ones instead
+    of one insert per event that the outbox's unique key would drop."""
+    if not envelopes:
+        return []
+    ids = [e.event_id for e in envelopes]
+    known = set((await conn.execute(select(events.c.event_id).where(events.c.event_id.in_(ids)))).scalars())
+    return [e for e in envelopes if e.event_id not in known]
 
 
 async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -> int:

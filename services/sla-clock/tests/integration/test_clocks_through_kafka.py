@@ -288,3 +288,33 @@ async def test_a_customer_silent_past_the_limit_gets_auto_close_due_once(space: 
     messages = await read_topic(space, Topic.SLA, expect=len(events))
     closes = [decode(m.value).payload for m in messages if decode(m.value).event_type == "AutoCloseDue"]
     assert [c.closure_code for c in closes] == ["no_customer_response"]  # type: ignore[attr-defined]
+
+
+async def test_a_fact_that_changes_nothing_writes_nothing(space: Sandbox, sla: SlaClockService) -> None:
+    """A second answer changes no clock: no row is rewritten and no event is recorded again."""
+    await send(space, "quiet", Topic.LIFECYCLE, (opened("quiet"), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
+    await send(space, "quiet", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+    await eventually(lambda: _state_is(sla, "quiet", "stopped"), what="first response stopped by the answer")
+    written = await sla.rows("SELECT clock, cycle, updated_at FROM clocks WHERE ticket_id = 'quiet' ORDER BY 1, 2")
+    facts_written = await sla.rows("SELECT updated_at FROM sla_tickets WHERE ticket_id = 'quiet'")
+    recorded = (await sla.rows("SELECT count(*) FROM events WHERE ticket_id = 'quiet'"))[0][0]
+    sla.clock.set(T0 + 3 * H)  # a rewrite now would show a new updated_at
+    second = new_envelope(
+        AgentResponded(agent="b", body="more"), ticket_id="quiet", producer="test", clock=ManualClock(T0 + 2 * H)
+    )
+    await produce(space, Topic.LIFECYCLE, [encode(second)[:2]])
+    await eventually(lambda: _processed(sla, second.event_id), what="the second answer consumed")
+    assert (
+        await sla.rows("SELECT clock, cycle, updated_at FROM clocks WHERE ticket_id = 'quiet' ORDER BY 1, 2") == written
+    )
+    assert await sla.rows("SELECT updated_at FROM sla_tickets WHERE ticket_id = 'quiet'") == facts_written
+    assert (await sla.rows("SELECT count(*) FROM events WHERE ticket_id = 'quiet'"))[0][0] == recorded
+
+
+async def _state_is(sla: SlaClockService, ticket: str, state: str) -> bool:
+    row = await clock_row(sla, ticket)
+    return row is not None and row.state == state
+
+
+async def _processed(sla: SlaClockService, event_id: Any) -> bool:
+    return bool(await sla.rows("SELECT 1 FROM inbox WHERE event_id = :e", e=event_id))
