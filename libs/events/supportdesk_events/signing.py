@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
+from datetime import datetime
 
 
 def hmac_hex(secret: str, message: bytes, digest: str = "sha256") -> str:
@@ -20,9 +22,10 @@ def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def fresh(timestamp: str | int | float | None, now: float, window_seconds: float) -> bool:
+def fresh(timestamp: str | None, now: datetime, window_seconds: float) -> bool:
     """Is the signed timestamp (seconds since the epoch) within the window of now, either side?"""
     try:
-        return abs(now - float(timestamp)) <= window_seconds  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        signed = float(timestamp or "")
+    except ValueError:
         return False
+    return math.isfinite(signed) and abs(now.timestamp() - signed) <= window_seconds

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
 from supportdesk_devstack.testing import Sandbox
+from supportdesk_events.clock import Clock
 from supportdesk_events.migrations import migrate
 from supportdesk_events.sealing import new_key
 
@@ -37,6 +39,13 @@ class Intake:
 
 @pytest.fixture
 async def intake(space: Sandbox) -> AsyncIterator[Intake]:
+    async with running_intake(space) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_intake(space: Sandbox, clock: Clock | None = None) -> AsyncIterator[Intake]:
+    """Intake in process; `clock` moves its time (signature windows, timestamps) in a test."""
     settings = Settings(
         DATABASE_URL=space.servers.database_url,
         KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
@@ -53,7 +62,7 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
         REQUESTER_TOKEN_KEY=TOKEN_KEY,
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
-    app = build_app(settings)
+    app = build_app(settings, clock)
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
         yield Intake(client, settings, app)

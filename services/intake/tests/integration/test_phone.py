@@ -5,13 +5,17 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 from xml.etree import ElementTree as ET
 
 import pytest
 
-from .conftest import Intake
+from supportdesk_devstack.testing import Sandbox
+from supportdesk_events import ManualClock
+
+from .conftest import Intake, running_intake
 
 pytestmark = pytest.mark.integration
 
@@ -202,3 +206,17 @@ async def test_a_generic_phone_system_logs_calls_signed_and_once(intake: Intake)
     bad = json.dumps({"call_id": "pbx-78", "caller_number": "+13165550171", "agent": "Sam"}).encode()
     invalid = await intake.client.post("/v1/inbound/phone", content=bad, headers=phone_headers(bad))
     assert invalid.status_code == 422 and invalid.json()["errors"][0]["field"] == "summary"
+
+
+async def test_signature_windows_follow_the_injected_clock(space: Sandbox) -> None:
+    """Freshness is judged by intake's clock, not the machine's: signed at the clock's time passes,
+    signed at the wall clock's time (years away from it) is stale."""
+    then = datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    async with running_intake(space, ManualClock(then)) as intake:
+        call = {"call_id": "pbx-2031", "caller_number": "+13165550171", "agent": "Sam", "summary": "No dial tone"}
+        body = json.dumps(call).encode()
+        on_time = await intake.client.post(
+            "/v1/inbound/phone", content=body, headers=phone_headers(body, at=then.timestamp())
+        )
+        wall = await intake.client.post("/v1/inbound/phone", content=body, headers=phone_headers(body, at=time.time()))
+        assert (on_time.status_code, wall.status_code) == (201, 401), (on_time.text, wall.text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -235,7 +234,7 @@ async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
     valid = bool(key and timestamp and token and signature) and signing.same(
         signing.hmac_hex(key, (timestamp + token).encode()), signature
     )
-    if not valid or not signing.fresh(timestamp, time.time(), settings.signature_window_seconds):
+    if not valid or not signing.fresh(timestamp, runtime.clock.now(), settings.signature_window_seconds):
         raise Problem(401, "Unauthorized", "missing, invalid or stale Mailgun signature")
     async with runtime.engine.begin() as conn:
         first = await store.first_use_of_token(

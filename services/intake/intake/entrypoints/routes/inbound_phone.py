@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -275,7 +274,7 @@ async def generic_phone(request: Request, runtime: Runtime) -> Response:
         and timestamp
         and given
         and signing.same(phone_signature(secret, timestamp, body), given)
-        and signing.fresh(timestamp, time.time(), settings.signature_window_seconds)
+        and signing.fresh(timestamp, runtime.clock.now(), settings.signature_window_seconds)
     ):
         raise Problem(401, "Unauthorized", "missing, invalid or stale X-Supportdesk-Signature")
     inbound_id = await keep_raw(runtime, request, "phone_generic", body)
