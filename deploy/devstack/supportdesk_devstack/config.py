@@ -23,10 +23,6 @@ class ServiceSpec:
     def port(self) -> int:
         return int(os.environ.get(f"{self.env_prefix}PORT", self.default_port))
 
-    @property
-    def database_name(self) -> str:
-        return os.environ.get(f"{self.env_prefix}DATABASE_NAME", f"supportdesk_{self.package}")
-
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("intake", "intake", 8001),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -26,9 +26,6 @@ class ManualClock:
 
     def set(self, instant: datetime) -> None:
         self._now = require_utc(instant)
-
-    def advance(self, delta: timedelta) -> None:
-        self._now += delta
 
 
 def require_utc(instant: datetime) -> datetime:

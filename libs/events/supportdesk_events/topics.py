@@ -23,7 +23,3 @@ def dead_letter_topic(consumer: str) -> str:
 
 def all_topics() -> list[str]:
     return [t.value for t in Topic] + [dead_letter_topic(s) for s in SERVICE_NAMES]
-
-
-def qualified(topic: str, prefix: str) -> str:
-    return f"{prefix}{topic}"
