@@ -25,8 +25,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from sla_clock.projection import fire_due
-from sla_clock.scheduler import BATCH
+from sla_clock.service_layer.projection import fire_due
+from sla_clock.service_layer.scheduler import BATCH
 from sla_clock.settings import Settings
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig

@@ -15,8 +15,8 @@ from escalation.service_layer.handlers import HANDLERS as ESCALATION
 from escalation.settings import Settings as EscalationSettings
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
-from notifier.dispatcher import run_dispatcher
-from notifier.handlers import Notifier, handlers
+from notifier.service_layer.dispatcher import run_dispatcher
+from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings as NotifierSettings
 from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, produce
 from supportdesk_events import ManualClock, SystemClock, encode, new_envelope

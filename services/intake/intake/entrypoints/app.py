@@ -5,7 +5,7 @@ from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
 
 from ..adapters import customers
-from ..handlers import HANDLERS
+from ..service_layer.handlers import HANDLERS
 from ..settings import Settings
 from .routes import customers as customer_routes
 from .routes import inbound_common, inbound_email, inbound_phone, lifecycle, tickets

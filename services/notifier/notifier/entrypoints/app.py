@@ -6,8 +6,8 @@ from supportdesk_events.web import ServiceDefinition, create_app
 
 from ..adapters.routing_file import load_routing
 from ..adapters.templates import Templates
-from ..dispatcher import run_dispatcher
-from ..handlers import Notifier, handlers
+from ..service_layer.dispatcher import run_dispatcher
+from ..service_layer.handlers import Notifier, handlers
 from ..settings import Settings
 from .routes import tickets
 

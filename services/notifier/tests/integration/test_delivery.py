@@ -21,8 +21,8 @@ from starlette.routing import Route
 
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
-from notifier.dispatcher import run_dispatcher
-from notifier.handlers import Notifier, handlers
+from notifier.service_layer.dispatcher import run_dispatcher
+from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
 from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
 from supportdesk_events import Envelope, SystemClock, encode, new_envelope

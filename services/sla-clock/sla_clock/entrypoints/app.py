@@ -5,8 +5,8 @@ from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
 from ..adapters.policy_book import policy_book
-from ..handlers import handlers
-from ..scheduler import run_scheduler
+from ..service_layer.handlers import handlers
+from ..service_layer.scheduler import run_scheduler
 from ..settings import Settings
 from .routes import preview, tickets
 

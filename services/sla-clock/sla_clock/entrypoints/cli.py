@@ -4,7 +4,7 @@ import sys
 
 from supportdesk_events.cli import service_main
 
-from ..preview import Previewer, PreviewError
+from ..service_layer.preview import Previewer, PreviewError
 from ..settings import Settings
 
 

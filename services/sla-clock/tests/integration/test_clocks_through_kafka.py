@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from sla_clock.adapters.policy_book import PolicyBook
-from sla_clock.handlers import handlers
-from sla_clock.scheduler import run_scheduler
+from sla_clock.service_layer.handlers import handlers
+from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_events import ManualClock, decode, encode, new_envelope
@@ -231,7 +231,7 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
     space: Sandbox, sla: SlaClockService
 ) -> None:
     from sla_clock.adapters.policy_files import shipped_policy
-    from sla_clock.reports import weekly_report
+    from sla_clock.service_layer.reports import weekly_report
 
     for ticket, priority, answered in (
         ("r1", Priority.HIGH, T0 + H),

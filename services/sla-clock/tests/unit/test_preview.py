@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sla_clock.preview import Previewer, PreviewError
+from sla_clock.service_layer.preview import Previewer, PreviewError
 
 SLA_CLOCK = str(Path(sys.executable).parent / "sla-clock")
 GOLD_HIGH = {"policy": "data-insights", "plan": "gold", "priority": "high", "opened_at": "2026-11-25T16:30:00-08:00"}

@@ -13,7 +13,7 @@ from supportdesk_events.catalogue import Channel, TicketOpened, Topic
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
 from triage.adapters.rule_files import load_rules
-from triage.handlers import handlers
+from triage.service_layer.handlers import handlers
 from triage.settings import Settings
 
 pytestmark = pytest.mark.integration

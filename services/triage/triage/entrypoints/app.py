@@ -5,7 +5,7 @@ from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
 from ..adapters.rule_files import load_rules
-from ..handlers import handlers
+from ..service_layer.handlers import handlers
 from ..settings import Settings
 from .routes import tickets
 

@@ -25,7 +25,7 @@ from ...adapters import email_formats
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...domain.inbound import InboundEmail
-from ...inbound import receive_email
+from ...service_layer.inbound import receive_email
 from .inbound_common import (
     PROCESSORS,
     Processor,

@@ -19,11 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from supportdesk_events import signing
 from supportdesk_events.web import Problem, Runtime, ServiceRuntime
 
-from ... import inbound
 from ...adapters import inbound_store as store
 from ...adapters import phone_formats
 from ...adapters.email_formats import UnreadablePayload
-from ...inbound import Outcome
+from ...service_layer import inbound
+from ...service_layer.inbound import Outcome
 from .inbound_common import PROCESSORS, flag, keep_raw, parse_or_flag, read_limited, settings_of, unreadable
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from supportdesk_events.catalogue import Channel, ClosureCode, Severity
 from supportdesk_events.web import Agent, Problem, Runtime, SafeText
 
-from ...commands import TicketBusy, TicketNotFound, run_command
 from ...domain.ticket import Ticket, TransitionRefused
+from ...service_layer.commands import TicketBusy, TicketNotFound, run_command
 from .access import TicketCaller
 
 router = APIRouter(

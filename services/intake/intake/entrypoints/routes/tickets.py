@@ -14,11 +14,11 @@ from sqlalchemy import select
 from supportdesk_events.catalogue import Channel, RequestType, Severity
 from supportdesk_events.web import Problem, Runtime, SafeText
 
-from ... import commands
 from ...adapters import inbound_store as store
 from ...adapters import repository
 from ...adapters.tables import tickets
 from ...domain.ticket import OpenTicket
+from ...service_layer import commands
 from ...settings import Settings
 from .access import TicketCaller
 

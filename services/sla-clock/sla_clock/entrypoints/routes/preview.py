@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body
 
 from supportdesk_events.web import Problem, Runtime
 
-from ...preview import Previewer, PreviewError
+from ...service_layer.preview import Previewer, PreviewError
 from ...settings import Settings
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])

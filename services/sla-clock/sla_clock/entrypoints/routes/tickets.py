@@ -14,8 +14,8 @@ from supportdesk_events.web import AgentAuth, Problem, Runtime
 from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
 from ...adapters.tables import clocks
 from ...domain.clocks import business_elapsed, derive_clocks
-from ...projection import load_facts
-from ...reports import ReportRow, week_bounds, weekly_report
+from ...service_layer.projection import load_facts
+from ...service_layer.reports import ReportRow, week_bounds, weekly_report
 from ...settings import Settings
 
 router = APIRouter(tags=["sla"], dependencies=[AgentAuth])

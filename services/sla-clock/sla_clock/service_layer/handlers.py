@@ -25,8 +25,8 @@ from supportdesk_events.catalogue import (
     WorkaroundDelivered,
 )
 
+from ..adapters.policy_book import PolicyBook
 from . import projection
-from .adapters.policy_book import PolicyBook
 
 FACTS = (
     TicketOpened,

@@ -19,12 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from supportdesk_events import Clock
 from supportdesk_events.catalogue import Channel
 
-from . import commands
-from .adapters import customers
-from .adapters import inbound_store as store
-from .adapters.tables import inbound_dedupe, tickets
-from .domain.customers import normalise_phone
-from .domain.inbound import (
+from ..adapters import customers
+from ..adapters import inbound_store as store
+from ..adapters.tables import inbound_dedupe, tickets
+from ..domain.customers import normalise_phone
+from ..domain.inbound import (
     InboundEmail,
     auto_reply_reason,
     forwarded_requester,
@@ -32,8 +31,9 @@ from .domain.inbound import (
     thread_message_ids,
     ticket_numbers,
 )
-from .domain.ticket import OpenTicket
-from .settings import Settings
+from ..domain.ticket import OpenTicket
+from ..settings import Settings
+from . import commands
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ from supportdesk_events.catalogue import (
 )
 from supportdesk_events.sealing import unseal
 
-from .adapters.tables import deliveries, parked, ticket_contacts
-from .adapters.templates import Templates
-from .domain.deliveries import Delivery, Routing, TicketInfo, decide
-from .settings import Settings
+from ..adapters.tables import deliveries, parked, ticket_contacts
+from ..adapters.templates import Templates
+from ..domain.deliveries import Delivery, Routing, TicketInfo, decide
+from ..settings import Settings
 
 DELIVERABLE = (
     AgentResponded,

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
-from .adapters.tables import clocks
+from ..adapters.tables import clocks
 from .projection import fire_due
 
 BATCH = 200

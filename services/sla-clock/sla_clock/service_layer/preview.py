@@ -21,10 +21,10 @@ from typing import Any
 
 from supportdesk_events.catalogue import Priority, RequestType
 
-from .adapters.policy_files import PolicyError, load_policy_file, shipped_policy
-from .domain.calendar import merge_spans
-from .domain.deadlines import deadlines
-from .domain.policy import MissingInput, Policy, Target
+from ..adapters.policy_files import PolicyError, load_policy_file, shipped_policy
+from ..domain.calendar import merge_spans
+from ..domain.deadlines import deadlines
+from ..domain.policy import MissingInput, Policy, Target
 
 _PRIORITIES = {p.value: p for p in Priority}
 _REQUEST_TYPES = {t.value: t for t in RequestType}

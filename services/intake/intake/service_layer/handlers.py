@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from supportdesk_events import Envelope, Handler, HandlerContext
 from supportdesk_events.catalogue import AutoCloseDue
 
-from .adapters import repository
+from ..adapters import repository
 
 log = logging.getLogger(__name__)
 

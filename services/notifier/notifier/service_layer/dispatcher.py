@@ -21,9 +21,9 @@ from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
-from .adapters.channels import SendFailed, send_email, send_webhook
-from .adapters.tables import deliveries
-from .settings import Settings
+from ..adapters.channels import SendFailed, send_email, send_webhook
+from ..adapters.tables import deliveries
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 

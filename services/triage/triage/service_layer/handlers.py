@@ -19,8 +19,8 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
 )
 
-from .adapters.tables import ticket_triage
-from .domain.rules import RuleSet, TicketFacts, triage
+from ..adapters.tables import ticket_triage
+from ..domain.rules import RuleSet, TicketFacts, triage
 
 
 def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:

@@ -14,8 +14,8 @@ from supportdesk_events import Clock
 from supportdesk_events.logs import event_context
 from supportdesk_events.sealing import seal
 
-from .adapters import customers, repository
-from .domain.ticket import OpenTicket, Ticket
+from ..adapters import customers, repository
+from ..domain.ticket import OpenTicket, Ticket
 
 log = logging.getLogger(__name__)
 

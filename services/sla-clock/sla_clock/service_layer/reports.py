@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .domain.policy import Policy
+from ..domain.policy import Policy
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 

@@ -36,10 +36,10 @@ from supportdesk_events.catalogue import (
 from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.ids import ticket_anchor
 
-from .adapters.policy_book import PolicyBook
-from .adapters.tables import clocks, events, sla_tickets
-from .domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
-from .domain.policy import Policy
+from ..adapters.policy_book import PolicyBook
+from ..adapters.tables import clocks, events, sla_tickets
+from ..domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
+from ..domain.policy import Policy
 
 PRODUCER = "sla-clock"
 SLA_CLOCKS = (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
