@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from supportdesk_events import new_envelope, record
-from supportdesk_events.catalogue import Event, Priority, PriorityChanged, RequestType, TriageOverridden
+from supportdesk_events.catalogue import Priority, RequestType
 from supportdesk_events.web import Agent, AgentAuth, Problem, Runtime, SafeText
 
 from ...adapters.tables import ticket_triage
+from ...domain.overrides import Override
+from ...service_layer import commands
 
 router = APIRouter(tags=["triage"], dependencies=[AgentAuth])
 
@@ -62,44 +61,12 @@ class OverrideIn(BaseModel):
 async def override(ticket_id: str, body: OverrideIn, runtime: Runtime, agent: Agent) -> TriageView:
     """An agent changes priority, request type or queue, saying why; each change is an event.
     Severity is the ticket's own (change it on intake: POST /v1/tickets/{id}/severity)."""
-    async with runtime.engine.begin() as conn:
-        row = (
-            await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).with_for_update())
-        ).first()
-        if row is None:
-            raise Problem(404, "Not Found", f"no triage decision for ticket {ticket_id} (yet)")
-        correlation = uuid.uuid4()
-        changes: list[Event] = []
-        values: dict[str, Any] = {"updated_at": runtime.clock.now()}
-        if body.priority is not None and body.priority.value != row.priority:
-            changes.append(
-                PriorityChanged(priority=body.priority, previous=Priority(row.priority), by=agent, reason=body.reason)
-            )
-            values.update(priority=body.priority.value, priority_set_by=agent, rule=f"override by {agent}")
-        for field_name in ("request_type", "queue"):
-            new = getattr(body, field_name)
-            new_value = new.value if isinstance(new, RequestType) else new
-            if new_value is not None and new_value != getattr(row, field_name):
-                changes.append(
-                    TriageOverridden(
-                        field=field_name,
-                        value=new_value,
-                        previous=getattr(row, field_name),
-                        by=agent,
-                        reason=body.reason,
-                    )
-                )
-                values[field_name] = new_value
-        await conn.execute(update(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).values(**values))
-        await record(
-            conn,
-            [
-                new_envelope(c, ticket_id=ticket_id, producer="triage", clock=runtime.clock, correlation_id=correlation)
-                for c in changes
-            ],
-        )
-        row = (await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id))).one()
-    return TriageView.model_validate(row._mapping)
+    wanted = Override(body.reason, body.priority, body.request_type, body.queue)
+    try:
+        await commands.override_triage(runtime.engine, runtime.clock, ticket_id, wanted, agent)
+    except commands.NotTriagedYet as e:
+        raise Problem(404, "Not Found", str(e)) from e
+    return await get_triage(ticket_id, runtime)
 
 
 class QueueCount(BaseModel):

@@ -1,0 +1,46 @@
+"""What agents ask of triage directly: overriding its decision."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from supportdesk_events import Clock, new_envelope, record
+from supportdesk_events.catalogue import Priority, RequestType
+
+from ..adapters.tables import ticket_triage
+from ..domain.overrides import CurrentTriage, Override, override
+
+
+class NotTriagedYet(Exception):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"no triage decision for ticket {ticket_id} (yet)")
+
+
+async def override_triage(engine: AsyncEngine, clock: Clock, ticket_id: str, wanted: Override, agent: str) -> None:
+    """Apply an agent's override under the ticket's row lock; each change is recorded as an event."""
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).with_for_update())
+        ).first()
+        if row is None:
+            raise NotTriagedYet(ticket_id)
+        current = CurrentTriage(Priority(row.priority), RequestType(row.request_type), row.queue)
+        decided = override(current, wanted, agent)
+        if not decided.events:
+            return
+        await conn.execute(
+            update(ticket_triage)
+            .where(ticket_triage.c.ticket_id == ticket_id)
+            .values(**decided.changes, updated_at=clock.now())
+        )
+        correlation = uuid.uuid4()  # an agent's command starts a causal chain of its own
+        await record(
+            conn,
+            [
+                new_envelope(e, ticket_id=ticket_id, producer="triage", clock=clock, correlation_id=correlation)
+                for e in decided.events
+            ],
+        )
