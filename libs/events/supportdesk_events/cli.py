@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 import uvicorn
 
+from .admin import ensure_topics
 from .logs import configure_logging
 from .migrations import migrate
 from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 def service_main(
@@ -25,6 +30,9 @@ def service_main(
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="serve the HTTP API, relay the outbox and consume events")
     sub.add_parser("migrate", help="create the database if needed and apply migrations")
+    topics = sub.add_parser("create-topics", help="create any missing topic of the deployment (idempotent)")
+    topics.add_argument("--partitions", type=int, default=12, help="per topic; keyed by ticket, so order holds")
+    topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
@@ -32,6 +40,18 @@ def service_main(
     if args.command == "migrate":
         configure_logging(name, settings.log_level)
         migrate(settings, migrations)
+        return 0
+    if args.command == "create-topics":
+        configure_logging(name, settings.log_level)
+        created = asyncio.run(
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                settings.topic_prefix,
+                partitions=args.partitions,
+                replication_factor=args.replication_factor,
+            )
+        )
+        log.info("topics created: %s", ", ".join(created) or "none (all existed)")
         return 0
     if args.command == "serve":
         configure_logging(name, settings.log_level)
