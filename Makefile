@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PACKAGES := libs/events deploy/devstack services/intake services/triage services/sla-clock \
             services/escalation services/notifier
 STAMP  := $(VENV)/.installed
+HELM_VERSION := v3.22.0
+HELM   := $(HOME)/go/bin/helm
 
 .PHONY: setup run test unit lint bench clean
 
@@ -17,6 +19,10 @@ $(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.t
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
 	$(BIN)/devstack fetch-kafka
+	@command -v helm >/dev/null || test -x $(HELM) || { \
+	  command -v go >/dev/null || { echo "error: helm not found and no go to build it (the deploy tests lint the chart)"; exit 1; }; \
+	  echo "installing helm $(HELM_VERSION) with go install (a few minutes, once)"; \
+	  go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
 	touch $(STAMP)
 
 run: setup
