@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -113,29 +113,29 @@ async def all_customers(conn: AsyncConnection) -> list[Customer]:
     return [Customer.model_validate(r.record) for r in rows]
 
 
+# Every web form, email and call asks this; one fixed statement (absent keys are NULL and match
+# nothing) is built once instead of a SQLAlchemy construct per request.
+_MATCH = text(
+    """
+    SELECT c.kind, c.customer_id, c.role, k.record ->> 'policy' AS policy, k.record ->> 'plan' AS plan
+    FROM customer_contacts c JOIN customers k ON k.customer_id = c.customer_id
+    WHERE (c.kind = 'email' AND c.value = :email)
+       OR (c.kind = 'domain' AND c.value = :domain)
+       OR (c.kind = 'phone' AND c.value = :phone)
+    """
+)
+
+
 async def match(conn: AsyncConnection, *, email: str | None = None, phone: str | None = None) -> CustomerMatch | None:
     """Who a sender is: by exact address or phone first, then by email domain."""
-    conditions = []
-    if email:
-        conditions.append((customer_contacts.c.kind == "email") & (customer_contacts.c.value == normalise_email(email)))
-        conditions.append((customer_contacts.c.kind == "domain") & (customer_contacts.c.value == email_domain(email)))
-    if phone:
-        conditions.append((customer_contacts.c.kind == "phone") & (customer_contacts.c.value == normalise_phone(phone)))
-    if not conditions:
+    if not email and not phone:
         return None
-    rows = (
-        await conn.execute(
-            select(
-                customer_contacts.c.kind,
-                customer_contacts.c.customer_id,
-                customer_contacts.c.role,
-                customers.c.record["policy"].astext.label("policy"),
-                customers.c.record["plan"].astext.label("plan"),
-            )
-            .join(customers, customers.c.customer_id == customer_contacts.c.customer_id)
-            .where(or_(*conditions))
-        )
-    ).all()
+    keys = {
+        "email": normalise_email(email) if email else None,
+        "domain": email_domain(email) if email else None,
+        "phone": normalise_phone(phone) if phone else None,
+    }
+    rows = (await conn.execute(_MATCH, keys)).all()
     exact = [r for r in rows if r.kind != "domain"]
     for group in (exact, [r for r in rows if r.kind == "domain"]):
         found = best_match([CustomerMatch(r.customer_id, r.policy, r.plan, ContactRole(r.role)) for r in group])

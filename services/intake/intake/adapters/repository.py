@@ -81,7 +81,14 @@ async def save_new(
     """Record a new ticket's events and its read-model row in the caller's transaction."""
     opened = ticket.pending[0]
     assert isinstance(opened, TicketOpened)
-    envelopes = await _append(conn, ticket, clock, None, correlation_id)
+    # A new ticket's id is new: no other writer can hold its stream, so no savepoint is needed.
+    correlation = correlation_id or uuid.uuid4()
+    envelopes = [
+        new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation)
+        for e in ticket.pending
+    ]
+    await record(conn, envelopes, stream_version=0)
+    ticket.pending.clear()
     await conn.execute(
         insert(tickets).values(
             ticket_id=ticket.id,
