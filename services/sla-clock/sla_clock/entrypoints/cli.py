@@ -41,10 +41,71 @@ def preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def what_if(args: argparse.Namespace) -> int:
+    """The what-if report over this deployment's recorded facts, as a table or JSON."""
+    # Imported here: `preview` must not pay for the database stack at start-up.
+    import asyncio
+    from datetime import datetime
+
+    from supportdesk_events.clock import SystemClock
+    from supportdesk_events.db import create_engine
+
+    from ..adapters.policy_book import policy_book
+    from ..adapters.policy_files import PolicyError, load_policy_file
+    from ..service_layer.what_if import WhatIfReport
+    from ..service_layer.what_if import what_if as report
+
+    settings = Settings()
+    try:
+        draft = load_policy_file(args.policy)
+        book = policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
+        book.policy(draft.name)
+        start, end = (datetime.fromisoformat(v) for v in (args.opened_from, args.opened_to))
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("--from and --to need a UTC offset, e.g. 2026-07-01T00:00:00Z")
+    except (PolicyError, ValueError) as e:
+        print(f"sla-clock what-if: {e}", file=sys.stderr)
+        return 2
+
+    async def run() -> WhatIfReport:
+        engine = create_engine(settings.database_url, settings.database_name)
+        try:
+            async with engine.connect() as conn:
+                return await report(conn, book, draft, start, end, SystemClock().now(), args.flips)
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(f"{result.policy}: live {result.live_version} vs draft {result.draft_version}, {result.tickets} tickets")
+    header = ("plan", "priority", "tickets", "live %", "draft %", "live p90 FR h", "draft p90 FR h")
+    print("{:<10} {:<9} {:>7} {:>7} {:>7} {:>13} {:>14}".format(*header))
+    for row in result.rows:
+        lp = row.live.first_response_p90_business_seconds
+        dp = row.draft.first_response_p90_business_seconds
+        print(
+            f"{row.plan:<10} {row.priority:<9} {row.live.tickets:>7} {row.live.attainment_percent or 0:>7.1f} "
+            f"{row.draft.attainment_percent or 0:>7.1f} {(lp or 0) / 3600:>13.2f} {(dp or 0) / 3600:>14.2f}"
+        )
+    print(f"outcomes that flip: {result.flips_total}")
+    for f in result.flips:
+        print(f"  {f.ticket_id} {f.clock}: {f.live} -> {f.draft}")
+    return 0
+
+
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("preview", help="due instants for a described ticket (JSON on stdin)")
     p.add_argument("--batch", action="store_true", help="JSON lines in, one JSON line out per input, in order")
     p.set_defaults(handler=preview)
+    w = sub.add_parser("what-if", help="try a draft policy on the tickets opened in a range (reads only)")
+    w.add_argument("--policy", required=True, help="the draft policy file (YAML); replaces the live one of its name")
+    w.add_argument("--from", dest="opened_from", required=True, help="opened at or after, ISO 8601 with offset")
+    w.add_argument("--to", dest="opened_to", required=True, help="opened before, ISO 8601 with offset")
+    w.add_argument("--flips", type=int, default=50, help="list at most this many flipped outcomes")
+    w.add_argument("--json", action="store_true", help="the report as JSON (the HTTP API's shape)")
+    w.set_defaults(handler=what_if)
 
 
 def main() -> int:

@@ -1,0 +1,58 @@
+"""POST /v1/sla/what-if: try a draft policy on recorded history before switching to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from supportdesk_events.web import AgentAuth, Problem, Runtime
+
+from ...adapters.policy_book import policy_book
+from ...adapters.policy_files import PolicyError, parse_policy
+from ...service_layer.what_if import WhatIfReport, what_if
+from ...settings import Settings
+
+router = APIRouter(prefix="/v1/sla", tags=["sla"], dependencies=[AgentAuth])
+
+
+class WhatIfRequest(BaseModel):
+    policy: str = Field(
+        min_length=1, max_length=200_000, description="the draft policy, as YAML (the format of the shipped policies)"
+    )
+    opened_from: AwareDatetime
+    opened_to: AwareDatetime
+    flips_limit: int = Field(200, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _range(self) -> WhatIfRequest:
+        if self.opened_to <= self.opened_from:
+            raise ValueError("opened_to must be after opened_from")
+        return self
+
+
+@router.post("/what-if", response_model=WhatIfReport, responses={422: {"description": "problem+json naming the field"}})
+async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
+    """Per plan x priority, attainment and first-response times under the live policy and under the
+    draft (which replaces the live policy of the same name), and the clocks whose outcome flips.
+    Reads recorded facts only: no live clock changes."""
+    settings = cast(Settings, runtime.settings)
+    try:
+        draft = parse_policy(body.policy, "draft")
+    except PolicyError as e:
+        raise Problem(
+            422, "Invalid draft policy", str(e), errors=[{"field": "body.policy", "message": str(e)}]
+        ) from None
+    book = policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
+    try:
+        book.policy(draft.name)
+    except PolicyError as e:
+        message = f"no live policy named {draft.name!r} to compare with: {e}"
+        raise Problem(
+            422, "Invalid draft policy", message, errors=[{"field": "body.policy", "message": message}]
+        ) from None
+    now: datetime = runtime.clock.now()
+    async with runtime.engine.connect() as conn:
+        return await what_if(conn, book, draft, body.opened_from, body.opened_to, now, body.flips_limit)

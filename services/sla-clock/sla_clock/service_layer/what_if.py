@@ -1,0 +1,119 @@
+"""SLA what-if over recorded history: the tickets opened in a range, their facts as sla-clock
+recorded them, derived under the live policy and under a draft. Reads only; no live clock, row or
+event is touched. The derivation is CPU work, so it runs off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..adapters.policy_book import PolicyBook
+from ..domain.clocks import TicketFacts
+from ..domain.policy import Policy
+from ..domain.what_if import Comparison, Tally, compare
+
+_OPENED_IN = text(
+    """
+    SELECT ticket_id, facts FROM sla_tickets
+    WHERE (facts ->> 'opened_at')::timestamptz >= :start AND (facts ->> 'opened_at')::timestamptz < :end
+    ORDER BY ticket_id
+    """
+)
+
+
+class Side(BaseModel):
+    tickets: int
+    met: int
+    breached: int
+    open: int
+    attainment_percent: float | None
+    first_response_mean_business_seconds: float | None
+    first_response_p90_business_seconds: float | None
+
+    @classmethod
+    def of(cls, t: Tally) -> Side:
+        return cls(
+            tickets=t.tickets,
+            met=t.met,
+            breached=t.breached,
+            open=t.open,
+            attainment_percent=t.attainment_percent,
+            first_response_mean_business_seconds=t.first_response_mean_seconds,
+            first_response_p90_business_seconds=t.first_response_p90_seconds,
+        )
+
+
+class Row(BaseModel):
+    plan: str
+    priority: str
+    live: Side
+    draft: Side
+
+
+class FlipView(BaseModel):
+    ticket_id: str
+    clock: str
+    live: str
+    draft: str
+
+
+class WhatIfReport(BaseModel):
+    policy: str
+    live_version: str
+    draft_version: str
+    opened_from: datetime
+    opened_to: datetime
+    evaluated_at: datetime
+    tickets: int
+    rows: list[Row]
+    flips_total: int
+    flips: list[FlipView]
+
+
+async def tickets_opened(conn: AsyncConnection, start: datetime, end: datetime) -> list[tuple[str, TicketFacts]]:
+    rows = (await conn.execute(_OPENED_IN, {"start": start, "end": end})).all()
+    return [(r.ticket_id, TicketFacts.from_json(r.facts)) for r in rows]
+
+
+async def what_if(
+    conn: AsyncConnection,
+    book: PolicyBook,
+    draft: Policy,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    flips_limit: int = 200,
+) -> WhatIfReport:
+    """Tickets opened in [start, end) that run under the policy the draft replaces (same name)."""
+    live = book.policy(draft.name)
+    tickets = [(t, f) for t, f in await tickets_opened(conn, start, end) if book.policy(f.policy).name == draft.name]
+
+    comparison: Comparison = await asyncio.to_thread(
+        compare,
+        tickets,
+        lambda f: (live, book.plan(live, f.plan)),
+        lambda f: (draft, book.plan(draft, f.plan)),
+        now,
+    )
+    return WhatIfReport(
+        policy=draft.name,
+        live_version=live.version,
+        draft_version=draft.version,
+        opened_from=start,
+        opened_to=end,
+        evaluated_at=now,
+        tickets=comparison.tickets,
+        rows=[
+            Row(plan=plan, priority=priority, live=Side.of(before), draft=Side.of(after))
+            for (plan, priority), (before, after) in comparison.rows.items()
+        ],
+        flips_total=len(comparison.flips),
+        flips=[
+            FlipView(ticket_id=f.ticket_id, clock=f.clock.value, live=f.live.value, draft=f.draft.value)
+            for f in comparison.flips[:flips_limit]
+        ],
+    )

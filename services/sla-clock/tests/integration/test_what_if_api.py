@@ -1,0 +1,161 @@
+"""POST /v1/sla/what-if on the real broker and database: facts recorded through Kafka, a draft
+policy tried on them, the flips named, and not one live clock or event touched."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from sla_clock.entrypoints.app import build_app
+from sla_clock.settings import Settings
+from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_events import ManualClock, encode, new_envelope
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Channel,
+    Event,
+    Priority,
+    RequestType,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
+from supportdesk_events.db import create_engine
+from supportdesk_events.migrations import migrate
+
+pytestmark = pytest.mark.integration
+
+LA = ZoneInfo("America/Los_Angeles")
+T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
+H = timedelta(hours=1)
+AGENT = {"Authorization": "Bearer ann-key"}
+SLA_CLOCK = str(Path(sys.executable).parent / "sla-clock")
+SHIPPED = (resources.files("sla_clock.policies") / "data-insights.yaml").read_text()
+DRAFT = SHIPPED.replace("gold:     {urgent: 1h,   high: 2h,", "gold:     {urgent: 1h,   high: 4h,")
+
+
+@pytest.fixture
+async def sla(space: Sandbox) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+    settings = Settings(
+        DATABASE_URL=space.servers.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=space.prefix,
+        database_name=space.database("sla-clock"),
+        api_keys="ann=ann-key",
+    )
+    await asyncio.to_thread(migrate, settings, "sla_clock:migrations")
+    app = build_app(settings, ManualClock(T0 + 30 * 24 * H))
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+        yield c, settings
+
+
+async def send(space: Sandbox, ticket: str, topic: Topic, *events: tuple[Event, datetime]) -> None:
+    envs = [new_envelope(e, ticket_id=ticket, producer="test", clock=ManualClock(at)) for e, at in events]
+    await produce(space, topic, [encode(env)[:2] for env in envs])
+
+
+def triaged() -> TicketTriaged:
+    return TicketTriaged(
+        priority=Priority.HIGH,
+        severity=None,
+        request_type=RequestType.PROBLEM,
+        queue="technical",
+        sla_exempt=False,
+        swat=False,
+        rule="test",
+        channel=Channel.WEB,
+        plan="gold",
+        policy="data-insights",
+        opened_at=T0,
+    )
+
+
+async def rows(settings: Settings, sql: str) -> list[Any]:
+    engine = create_engine(settings.database_url, settings.database_name)
+    try:
+        async with engine.connect() as conn:
+            return list((await conn.execute(text(sql))).all())
+    finally:
+        await engine.dispose()
+
+
+async def test_a_draft_policy_tried_on_recorded_history(
+    space: Sandbox, sla: tuple[httpx.AsyncClient, Settings]
+) -> None:
+    client, settings = sla
+    for ticket, answered in (("fast", H), ("slow", 3 * H)):
+        opened = TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=T0)
+        await send(space, ticket, Topic.LIFECYCLE, (opened, T0), (AgentResponded(agent="a", body="hi"), T0 + answered))
+        await send(space, ticket, Topic.TRIAGE, (triaged(), T0))
+
+    async def both_stopped() -> bool:
+        found = await rows(settings, "SELECT 1 FROM clocks WHERE clock = 'first_response' AND state = 'stopped'")
+        return len(found) == 2
+
+    await eventually(both_stopped, what="both first responses stopped")
+    clocks_before = await rows(settings, "SELECT * FROM clocks ORDER BY ticket_id, clock")
+    events_before = await rows(settings, "SELECT count(*) FROM events")
+
+    body = {"policy": DRAFT, "opened_from": (T0 - H).isoformat(), "opened_to": (T0 + H).isoformat()}
+    r = await client.post("/v1/sla/what-if", json=body, headers=AGENT)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["tickets"] == 2 and report["policy"] == "data-insights"
+    [row] = report["rows"]
+    assert (row["plan"], row["priority"]) == ("gold", "high")
+    assert (row["live"]["met"], row["live"]["breached"], row["draft"]["met"], row["draft"]["breached"]) == (1, 1, 2, 0)
+    assert report["flips"] == [{"ticket_id": "slow", "clock": "first_response", "live": "breached", "draft": "met"}]
+
+    # Nothing live moved.
+    assert await rows(settings, "SELECT * FROM clocks ORDER BY ticket_id, clock") == clocks_before
+    assert await rows(settings, "SELECT count(*) FROM events") == events_before
+
+    outside = {**body, "opened_from": (T0 + H).isoformat(), "opened_to": (T0 + 2 * H).isoformat()}
+    assert (await client.post("/v1/sla/what-if", json=outside, headers=AGENT)).json()["tickets"] == 0
+    broken = await client.post("/v1/sla/what-if", json={**body, "policy": "name: [unclosed"}, headers=AGENT)
+    assert broken.status_code == 422 and broken.json()["errors"][0]["field"] == "body.policy"
+    backwards = await client.post("/v1/sla/what-if", json={**body, "opened_to": body["opened_from"]}, headers=AGENT)
+    assert backwards.status_code == 422
+    assert (await client.post("/v1/sla/what-if", json=body)).status_code == 401
+
+
+async def test_the_same_report_from_the_command_line(
+    space: Sandbox, sla: tuple[httpx.AsyncClient, Settings], tmp_path: Path
+) -> None:
+    _, settings = sla
+    opened = TicketOpened(number="cli", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
+    await send(space, "cli", Topic.LIFECYCLE, (opened, T0), (AgentResponded(agent="a", body="hi"), T0 + 3 * H))
+    await send(space, "cli", Topic.TRIAGE, (triaged(), T0))
+
+    async def stopped() -> bool:
+        return bool(await rows(settings, "SELECT 1 FROM clocks WHERE ticket_id = 'cli' AND state = 'stopped'"))
+
+    await eventually(stopped, what="the first response stopped")
+    draft = tmp_path / "draft.yaml"
+    draft.write_text(DRAFT)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "SLA_CLOCK_DATABASE_NAME": settings.database_name,
+    }
+    args = ["--policy", str(draft), "--from", (T0 - H).isoformat(), "--to", (T0 + H).isoformat()]
+    done = await asyncio.to_thread(what_if_cli, env, *args)
+    assert done.returncode == 0, done.stderr
+    assert "outcomes that flip: 1" in done.stdout and "cli first_response: breached -> met" in done.stdout
+    refused = await asyncio.to_thread(what_if_cli, env, *args[:2], "--from", "2026-01-01", "--to", "2026-02-01")
+    assert refused.returncode == 2 and "UTC offset" in refused.stderr
+
+
+def what_if_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SLA_CLOCK, "what-if", *args], env=env, capture_output=True, text=True, timeout=60)
