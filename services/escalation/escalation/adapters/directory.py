@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,21 @@ class DirectorySpec(BaseModel):
             emails(self.on_call),
             {lvl: timedelta(minutes=m) for lvl, m in self.climb_after_minutes.items()},
         )
+
+
+_last_parsed: dict[str, Directory] = {}
+
+
+def as_domain(document: dict[str, Any] | None) -> Directory:
+    """The directory a stored document describes. Parsing validates every address and the directory
+    changes rarely (admin call or start-up), so the last parse is kept, keyed by the document."""
+    if document is None:
+        return Directory()
+    key = json.dumps(document, sort_keys=True)
+    if key not in _last_parsed:
+        _last_parsed.clear()
+        _last_parsed[key] = DirectorySpec.model_validate(document).to_domain()
+    return _last_parsed[key]
 
 
 async def current(conn: AsyncConnection) -> DirectorySpec:

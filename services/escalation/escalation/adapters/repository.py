@@ -16,7 +16,8 @@ from supportdesk_events.ids import ticket_anchor
 
 from ..domain.escalation import Escalation
 from ..domain.levels import Directory
-from .tables import ticket_escalations
+from .directory import as_domain
+from .tables import directory_table, ticket_escalations
 
 PRODUCER = "escalation"
 _STATE = [f.name for f in fields(Escalation) if not f.name.startswith("_")]
@@ -29,9 +30,10 @@ def anchor(ticket_id: str) -> uuid.UUID:
 class Loaded:
     """An escalation as read, locked for this transaction, with what the row knew besides."""
 
-    def __init__(self, escalation: Escalation, correlation_id: uuid.UUID | None) -> None:
+    def __init__(self, escalation: Escalation, correlation_id: uuid.UUID | None, directory: Directory) -> None:
         self.escalation = escalation
         self.correlation_id = correlation_id
+        self.directory = directory
         self._before = (escalation.snapshot(), correlation_id)
 
     @property
@@ -44,10 +46,19 @@ def _from_row(row: RowMapping) -> Escalation:
 
 
 async def get(conn: AsyncConnection, ticket_id: str) -> Loaded | None:
-    """The escalation, locked, or None if this ticket was never heard of."""
-    query = select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id).with_for_update()
+    """The escalation, locked, with the directory it routes by (one round trip), or None if this
+    ticket was never heard of."""
+    t, d = ticket_escalations, directory_table
+    query = (
+        select(t, d.c.document.label("directory"))
+        .select_from(t.outerjoin(d, d.c.id == 1))
+        .where(t.c.ticket_id == ticket_id)
+        .with_for_update(of=t)
+    )
     row = (await conn.execute(query)).mappings().first()
-    return None if row is None else Loaded(_from_row(row), row["correlation_id"])
+    if row is None:
+        return None
+    return Loaded(_from_row(row), row["correlation_id"], as_domain(row["directory"]))
 
 
 async def load(conn: AsyncConnection, ticket_id: str, clock: Clock) -> Loaded:
@@ -65,9 +76,7 @@ async def load(conn: AsyncConnection, ticket_id: str, clock: Clock) -> Loaded:
     return created
 
 
-async def save(
-    conn: AsyncConnection, loaded: Loaded, directory: Directory, clock: Clock, cause: uuid.UUID | None
-) -> None:
+async def save(conn: AsyncConnection, loaded: Loaded, clock: Clock, cause: uuid.UUID | None) -> None:
     """Write the escalation if it changed, and record the events it decided on."""
     esc = loaded.escalation
     decided = esc.collect_events()
@@ -79,7 +88,7 @@ async def save(
             .values(
                 **state,
                 correlation_id=loaded.correlation_id,
-                next_climb_at=esc.next_climb(directory),
+                next_climb_at=esc.next_climb(loaded.directory),
                 updated_at=clock.now(),
             )
         )

@@ -6,7 +6,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_events import Clock
 
-from ..adapters import directory as directory_store
 from ..adapters import repository
 from ..domain.escalation import NothingToAcknowledge
 
@@ -18,5 +17,4 @@ async def acknowledge(engine: AsyncEngine, clock: Clock, ticket_id: str, by: str
         if loaded is None:
             raise NothingToAcknowledge(None)  # never heard of the ticket
         loaded.escalation.acknowledge(by)
-        directory = (await directory_store.current(conn)).to_domain()
-        await repository.save(conn, loaded, directory, clock, None)
+        await repository.save(conn, loaded, clock, None)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock
 
-from ..adapters import directory as directory_store
 from ..adapters import repository
 from ..domain.escalation import Escalation
 from ..domain.levels import Directory
@@ -28,9 +27,8 @@ class Working:
 async def escalation_of(
     conn: AsyncConnection, ticket_id: str, clock: Clock, cause: uuid.UUID | None
 ) -> AsyncIterator[Working]:
-    """Load the ticket's escalation (creating it on first hearing) and the directory once; on a
-    clean exit save what changed and record what was decided, caused by `cause`."""
+    """Load the ticket's escalation (creating it on first hearing) with the directory; on a clean
+    exit save what changed and record what was decided, caused by `cause`."""
     loaded = await repository.load(conn, ticket_id, clock)
-    directory = (await directory_store.current(conn)).to_domain()
-    yield Working(loaded.escalation, directory, loaded)
-    await repository.save(conn, loaded, directory, clock, cause)
+    yield Working(loaded.escalation, loaded.directory, loaded)
+    await repository.save(conn, loaded, clock, cause)
