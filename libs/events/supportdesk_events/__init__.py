@@ -10,6 +10,7 @@ from .catalogue import REGISTRY, Channel, ClockKind, ClosureCode, Event, Priorit
 from .clock import Clock, ManualClock, SystemClock, require_utc
 from .consumer import EventConsumer, Handler, HandlerContext
 from .envelope import Envelope, UndeliverableEvent, decode, derived_envelope, encode, new_envelope
+from .handlers import Handlers
 from .ids import derived_event_id
 from .outbox import OutboxRelay, record
 from .topics import Topic, dead_letter_topic
@@ -25,6 +26,7 @@ __all__ = [
     "EventConsumer",
     "Handler",
     "HandlerContext",
+    "Handlers",
     "ManualClock",
     "OutboxRelay",
     "Priority",

@@ -7,7 +7,7 @@ priority, severity) keep the escalation current for routing; they may arrive in 
 
 from __future__ import annotations
 
-from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events import Envelope, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     EscalationRequested,
     SlaAtRisk,
@@ -76,12 +76,13 @@ async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> Non
         w.escalation.reopened()
 
 
-HANDLERS: dict[str, Handler] = {
-    TicketOpened.event_type: on_opened,
-    TicketTriaged.event_type: on_triaged,
-    SlaAtRisk.event_type: on_at_risk,
-    SlaBreached.event_type: on_breached,
-    EscalationRequested.event_type: on_requested,
-    TicketClosed.event_type: on_closed,
-    TicketReopened.event_type: on_reopened,
-}
+HANDLERS = (
+    Handlers()
+    .on(TicketOpened, do=on_opened)
+    .on(TicketTriaged, do=on_triaged)
+    .on(SlaAtRisk, do=on_at_risk)
+    .on(SlaBreached, do=on_breached)
+    .on(EscalationRequested, do=on_requested)
+    .on(TicketClosed, do=on_closed)
+    .on(TicketReopened, do=on_reopened)
+)

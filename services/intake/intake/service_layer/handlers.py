@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events import Envelope, HandlerContext, Handlers
 from supportdesk_events.catalogue import AutoCloseDue
 
 from ..adapters import repository
@@ -15,9 +14,9 @@ from ..adapters import repository
 log = logging.getLogger(__name__)
 
 
-async def on_auto_close_due(ctx: HandlerContext, env: Envelope[Any]) -> None:
+async def on_auto_close_due(ctx: HandlerContext, env: Envelope[AutoCloseDue]) -> None:
     """sla-clock says a timer ran out: close the ticket, if it is still in the state that timer watched."""
-    due: AutoCloseDue = env.payload
+    due = env.payload
     for _ in range(5):  # an agent's command may land on the same ticket at the same moment
         try:
             async with ctx.conn.begin_nested():
@@ -32,6 +31,4 @@ async def on_auto_close_due(ctx: HandlerContext, env: Envelope[Any]) -> None:
     raise RuntimeError(f"could not apply AutoCloseDue to {env.ticket_id}: the ticket kept changing")
 
 
-HANDLERS: dict[str, Handler] = {
-    AutoCloseDue.event_type: on_auto_close_due,
-}
+HANDLERS = Handlers().on(AutoCloseDue, do=on_auto_close_due)

@@ -7,9 +7,7 @@ interleave in any order; the clocks derive from the facts, so they converge.
 
 from __future__ import annotations
 
-from typing import Any
-
-from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events import Envelope, Event, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     AgentResponded,
     CustomerReplied,
@@ -44,7 +42,7 @@ FACTS = (
 )
 
 
-async def on_fact(ctx: HandlerContext, env: Envelope[Any], book: PolicyBook) -> None:
+async def on_fact(ctx: HandlerContext, env: Envelope[Event], book: PolicyBook) -> None:
     facts, known_correlation = await projection.load_facts(ctx.conn, env.ticket_id)
     before = facts.to_json()
     facts.apply(env.payload, env.occurred_at)
@@ -54,8 +52,8 @@ async def on_fact(ctx: HandlerContext, env: Envelope[Any], book: PolicyBook) -> 
     await projection.sync(ctx.conn, env.ticket_id, facts, correlation_id, book, ctx.clock, env.event_id)
 
 
-def handlers(book: PolicyBook) -> dict[str, Handler]:
-    async def handle(ctx: HandlerContext, env: Envelope[Any]) -> None:
+def handlers(book: PolicyBook) -> Handlers:
+    async def handle(ctx: HandlerContext, env: Envelope[Event]) -> None:
         await on_fact(ctx, env, book)
 
-    return {event.event_type: handle for event in FACTS}
+    return Handlers().on(*FACTS, do=handle)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import Envelope, Handler, HandlerContext
+from supportdesk_events import Envelope, Event, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     Priority,
     PriorityChanged,
@@ -36,8 +36,8 @@ def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
     )
 
 
-async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any], rules: RuleSet) -> None:
-    opened: TicketOpened = env.payload
+async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rules: RuleSet) -> None:
+    opened = env.payload
     decision = triage(facts_of(opened), rules)
     await ctx.conn.execute(
         insert(ticket_triage)
@@ -78,9 +78,9 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[Any], rules: RuleS
     )
 
 
-async def on_severity_changed(ctx: HandlerContext, env: Envelope[Any], rules: RuleSet) -> None:
+async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged], rules: RuleSet) -> None:
     """Seed 002: severity may change during the case; priority follows it unless an agent set it."""
-    changed: SeverityChanged = env.payload
+    changed = env.payload
     row = (await ctx.conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id))).first()
     if row is None or row.facts is None:
         return
@@ -100,7 +100,7 @@ async def on_severity_changed(ctx: HandlerContext, env: Envelope[Any], rules: Ru
     await ctx.conn.execute(update(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id).values(**values))
 
 
-async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Any]) -> None:
+async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Event]) -> None:
     is_open = isinstance(env.payload, TicketReopened)
     await ctx.conn.execute(
         update(ticket_triage)
@@ -109,16 +109,16 @@ async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Any]) -> None:
     )
 
 
-def handlers(rules: RuleSet) -> dict[str, Handler]:
-    async def opened(ctx: HandlerContext, env: Envelope[Any]) -> None:
+def handlers(rules: RuleSet) -> Handlers:
+    async def opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
         await on_ticket_opened(ctx, env, rules)
 
-    async def severity(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    async def severity(ctx: HandlerContext, env: Envelope[SeverityChanged]) -> None:
         await on_severity_changed(ctx, env, rules)
 
-    return {
-        TicketOpened.event_type: opened,
-        SeverityChanged.event_type: severity,
-        TicketClosed.event_type: on_open_or_closed,
-        TicketReopened.event_type: on_open_or_closed,
-    }
+    return (
+        Handlers()
+        .on(TicketOpened, do=opened)
+        .on(SeverityChanged, do=severity)
+        .on(TicketClosed, TicketReopened, do=on_open_or_closed)
+    )
