@@ -23,6 +23,11 @@ $(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.t
 	  command -v go >/dev/null || { echo "error: helm not found and no go to build it (the deploy tests lint the chart)"; exit 1; }; \
 	  echo "installing helm $(HELM_VERSION) with go install (a few minutes, once)"; \
 	  go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION); }
+	@test -x /usr/sbin/dovecot || command -v dovecot >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's dovecot-imapd: the IMAP tests run a real IMAP server"; \
+	    apt-get install -y -q dovecot-imapd >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q dovecot-imapd >/dev/null; }; \
+	  else echo "note: no dovecot and no apt-get as root here: the IMAP tests will be skipped"; fi; }
 	touch $(STAMP)
 
 run: setup

@@ -14,6 +14,7 @@ class Settings(ServiceSettings):
     requester_token_key: str = Field("", validation_alias="REQUESTER_TOKEN_KEY")
     # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
     customers_file: str = ""
+    mailboxes_file: str = ""  # IMAP mailboxes to read (YAML; secrets by environment variable name)
     # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.
 
     # Inbound channels. Secrets come from the environment; unset means the channel refuses all.

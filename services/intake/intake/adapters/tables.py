@@ -1,4 +1,4 @@
-from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, MetaData, Sequence, Table, Text
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, Sequence, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
@@ -90,4 +90,18 @@ seen_tokens = Table(
     metadata,
     Column("token", Text, primary_key=True),  # e.g. mailgun:<token>
     Column("seen_at", DateTime(timezone=True), nullable=False),
+)
+
+# IMAP mailboxes: how far each has been read (UIDs only grow within one UIDVALIDITY), and which
+# replica holds it (a lease, so one replica reads a mailbox at a time).
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("uidvalidity", BigInteger, nullable=False, server_default="0"),
+    Column("last_uid", BigInteger, nullable=False, server_default="0"),
+    Column("leased_by", Text),
+    Column("leased_until", DateTime(timezone=True)),
+    Column("last_polled_at", DateTime(timezone=True)),
+    Column("last_error", Text),
 )

@@ -6,6 +6,7 @@ from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
 
 from ..adapters import customers
 from ..service_layer.handlers import HANDLERS
+from ..service_layer.mailboxes import run_mailboxes
 from ..settings import Settings
 from .routes import customers as customer_routes
 from .routes import inbound_common, inbound_email, inbound_phone, lifecycle, tickets
@@ -23,10 +24,11 @@ async def load_customer_file(runtime: ServiceRuntime) -> None:
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
     return create_app(
         ServiceDefinition(
             name="intake",
-            settings=settings or Settings(),
+            settings=settings,
             routers=[
                 tickets.router,
                 lifecycle.router,
@@ -39,5 +41,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
+            workers={"mailboxes": run_mailboxes} if settings.mailboxes_file else {},
         )
     )

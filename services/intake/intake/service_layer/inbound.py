@@ -8,13 +8,15 @@ and otherwise opens a new ticket under the sender's customer (or none).
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_events import Clock
 from supportdesk_events.catalogue import Channel
@@ -34,6 +36,8 @@ from ..domain.inbound import (
 from ..domain.ticket import OpenTicket
 from ..settings import Settings
 from . import commands
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,37 @@ async def receive_email(
     if key is not None and result.ticket_id is not None:
         await store.settle(conn, key, result.ticket_id)
     return result
+
+
+OnSuccess = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def take_email(
+    engine: AsyncEngine,
+    email: InboundEmail,
+    inbound_id: uuid.UUID,
+    *,
+    settings: Settings,
+    clock: Clock,
+    also: OnSuccess | None = None,
+) -> Outcome:
+    """Process a kept, parsed email in one transaction with its outcome (and `also`, e.g. a
+    mailbox's bookkeeping). If processing raises, the payload is flagged `failed`, to be
+    re-processed after a fix, and the error propagates."""
+    try:
+        async with engine.begin() as conn:
+            outcome = await receive_email(conn, email, inbound_id, settings=settings, clock=clock)
+            await store.set_outcome(
+                conn, inbound_id, outcome.outcome, now=clock.now(), detail=outcome.detail, ticket_id=outcome.ticket_id
+            )
+            if also is not None:
+                await also(conn)
+    except Exception as e:
+        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
+        async with engine.begin() as conn:
+            await store.set_outcome(conn, inbound_id, "failed", now=clock.now(), detail=f"{type(e).__name__}: {e}")
+        raise
+    return outcome
 
 
 async def _ticket_of_call(conn: AsyncConnection, call_sid: str) -> str | None:

@@ -25,11 +25,10 @@ from ...adapters import email_formats
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...domain.inbound import InboundEmail
-from ...service_layer.inbound import receive_email
+from ...service_layer.inbound import take_email
 from .inbound_common import (
     PROCESSORS,
     Processor,
-    flag,
     form_of,
     keep_raw,
     parse_or_flag,
@@ -159,11 +158,12 @@ MAILGUN_BODY = _body(
 
 PARSERS: dict[str, Parser] = {
     "raw_email": parse_raw,
+    "imap": parse_raw,  # kept by the mailbox reader; parsed again only when re-processed
     "mailgun": parse_mailgun,
     "sendgrid": parse_sendgrid,
     "postmark": parse_postmark,
 }
-UNREADABLE_STATUS = {"raw_email": 422, "mailgun": 406, "sendgrid": 200, "postmark": 403}
+UNREADABLE_STATUS = {"raw_email": 422, "imap": 422, "mailgun": 406, "sendgrid": 200, "postmark": 403}
 
 
 async def process(
@@ -173,16 +173,7 @@ async def process(
     email, problem = await parse_or_flag(runtime, inbound_id, lambda: PARSERS[source](body, content_type))
     if problem is not None:
         return unreadable(inbound_id, problem, UNREADABLE_STATUS[source])
-    try:
-        async with engine.begin() as conn:
-            outcome = await receive_email(conn, email, inbound_id, settings=settings_of(runtime), clock=clock)
-            await store.set_outcome(
-                conn, inbound_id, outcome.outcome, now=clock.now(), detail=outcome.detail, ticket_id=outcome.ticket_id
-            )
-    except Exception as e:
-        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
-        await flag(runtime, inbound_id, "failed", f"{type(e).__name__}: {e}")
-        raise
+    outcome = await take_email(engine, email, inbound_id, settings=settings_of(runtime), clock=clock)
     return JSONResponse(
         {"inbound_id": str(inbound_id), **outcome.as_json()},
         status_code=201 if outcome.outcome == "ticket_opened" else 200,
