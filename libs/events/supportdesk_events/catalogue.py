@@ -33,6 +33,10 @@ class Priority(StrEnum):
     LOW = "low"
 
 
+# Seed 000 recommends the phone for both; SWAT (seed 002) and quiet hours treat them alike.
+HIGH_PRIORITIES = frozenset({Priority.URGENT, Priority.HIGH})
+
+
 class RequestType(StrEnum):
     PROBLEM = "problem"
     QUESTION = "question"
@@ -213,11 +217,16 @@ class TicketTriaged(Event):
     opened_at: AwareDatetime  # carried so sla-clock never depends on topic interleaving
 
 
+class TriagedField(StrEnum):
+    REQUEST_TYPE = "request_type"
+    QUEUE = "queue"
+
+
 @event(Topic.TRIAGE)
 class TriageOverridden(Event):
     """An agent changed the request type or queue (priority changes are PriorityChanged)."""
 
-    field: str  # request_type | queue
+    field: TriagedField
     value: str
     previous: str
     by: str
@@ -292,10 +301,19 @@ class AutoCloseDue(_ClockEvent):
 # --- tickets.escalation (escalation) --------------------------------------------------------
 
 
+class EscalationRoute(StrEnum):
+    """Seed 001's tiers, with the tier lead between support and the account manager."""
+
+    SUPPORT_TIER = "support_tier"
+    TIER_LEAD = "tier_lead"
+    ACCOUNT_MANAGER = "account_manager"
+    EXECUTIVE = "executive"
+
+
 @event(Topic.ESCALATION)
 class TicketEscalated(Event):
     level: int = Field(ge=0, le=3)
-    route: str  # support_tier | tier_lead | account_manager | executive
+    route: EscalationRoute
     reason: str
     recipients: tuple[str, ...] = ()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from supportdesk_events.catalogue import (
+    HIGH_PRIORITIES,
     EscalationAcknowledged,
     EscalationResolved,
     Event,
@@ -24,9 +25,6 @@ from supportdesk_events.catalogue import (
 )
 
 from .levels import ACCOUNT_MANAGER, EXECUTIVE, ROUTES, SUPPORT_TIER, TIER_LEAD, Directory
-
-# Seed 002: SWAT takes severity 1-2 cases of high priority (triage's swat flag says severity 1-2).
-SWAT_PRIORITIES = frozenset({"urgent", "high"})
 
 
 class NothingToAcknowledge(Exception):
@@ -181,7 +179,8 @@ class Escalation:
         self._engage_swat("severity 1", d)
 
     def _breach_needs_swat(self) -> bool:
-        return self.swat_eligible and self.priority in SWAT_PRIORITIES
+        # Seed 002: SWAT takes severity 1-2 cases (triage's swat flag) of high priority.
+        return self.swat_eligible and self.priority in HIGH_PRIORITIES
 
     def _engage_swat(self, reason: str, d: Directory) -> None:
         if self.swat_engaged or self.resolved:

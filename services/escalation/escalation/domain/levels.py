@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from supportdesk_events.catalogue import EscalationRoute
+
 SUPPORT_TIER, TIER_LEAD, ACCOUNT_MANAGER, EXECUTIVE = 0, 1, 2, 3
 ROUTES = {
-    SUPPORT_TIER: "support_tier",
-    TIER_LEAD: "tier_lead",
-    ACCOUNT_MANAGER: "account_manager",
-    EXECUTIVE: "executive",
+    SUPPORT_TIER: EscalationRoute.SUPPORT_TIER,
+    TIER_LEAD: EscalationRoute.TIER_LEAD,
+    ACCOUNT_MANAGER: EscalationRoute.ACCOUNT_MANAGER,
+    EXECUTIVE: EscalationRoute.EXECUTIVE,
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supportdesk_events.catalogue import Event, Priority, PriorityChanged, RequestType, TriageOverridden
+from supportdesk_events.catalogue import Event, Priority, PriorityChanged, RequestType, TriagedField, TriageOverridden
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ def override(current: CurrentTriage, wanted: Override, agent: str) -> Overridden
         )
         result.changes.update(priority=wanted.priority.value, priority_set_by=agent, rule=f"override by {agent}")
     for name, new, old in (
-        ("request_type", wanted.request_type and wanted.request_type.value, current.request_type.value),
-        ("queue", wanted.queue, current.queue),
+        (TriagedField.REQUEST_TYPE, wanted.request_type and wanted.request_type.value, current.request_type.value),
+        (TriagedField.QUEUE, wanted.queue, current.queue),
     ):
         if new is not None and new != old:
             result.events.append(TriageOverridden(field=name, value=new, previous=old, by=agent, reason=wanted.reason))
-            result.changes[name] = new
+            result.changes[name.value] = new
     return result
