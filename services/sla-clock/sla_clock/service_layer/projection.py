@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Row
@@ -229,7 +230,27 @@ async def sync(
             )
             .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
         )
-    await record(conn, await _not_yet_recorded(conn, envelopes))
+    _count(await record(conn, await _not_yet_recorded(conn, envelopes)))
+
+
+SIGNALS = Counter(
+    "supportdesk_sla_signals_total",
+    "SLA warnings, breaches, met targets and auto-close timers recorded (each once)",
+    ["signal", "clock"],
+)
+_SIGNALLED: dict[str, str] = {
+    SlaAtRisk.event_type: "at_risk",
+    SlaBreached.event_type: "breached",
+    SlaMet.event_type: "met",
+    AutoCloseDue.event_type: "auto_close_due",
+}
+
+
+def _count(recorded: list[Envelope[Any]]) -> None:
+    for env in recorded:
+        signal = _SIGNALLED.get(env.event_type)
+        if signal is not None:
+            SIGNALS.labels(signal, env.payload.clock.value).inc()
 
 
 def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
@@ -295,19 +316,21 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
                 warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now
             )
         )
-        await record(
-            conn,
-            [
-                anchored_envelope(
-                    p,
-                    ticket_id=r.ticket_id,
-                    anchor=anchor(r.ticket_id),
-                    discriminator=d,
-                    producer=PRODUCER,
-                    clock=clock,
-                    correlation_id=r.correlation_id,
-                )
-                for p, d in fired
-            ],
+        _count(
+            await record(
+                conn,
+                [
+                    anchored_envelope(
+                        p,
+                        ticket_id=r.ticket_id,
+                        anchor=anchor(r.ticket_id),
+                        discriminator=d,
+                        producer=PRODUCER,
+                        clock=clock,
+                        correlation_id=r.correlation_id,
+                    )
+                    for p, d in fired
+                ],
+            )
         )
     return len(rows)

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer.handlers import handlers
+from sla_clock.service_layer.projection import SIGNALS
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
@@ -179,6 +180,8 @@ async def test_awaiting_the_customer_pauses_the_clock(space: Sandbox, sla: SlaCl
 
 
 async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sla: SlaClockService) -> None:
+    breaches_before = _signals("breached")
+    warnings_before = _signals("at_risk")
     await send(space, "late", Topic.LIFECYCLE, (opened("late"), T0))
     await send(space, "late", Topic.TRIAGE, (triaged(Priority.URGENT), T0))  # gold urgent: 1 h
     assert await eventually(lambda: clock_row(sla, "late"), what="clock running")
@@ -225,6 +228,13 @@ async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sl
     )
     # The outbox holds each of them once, whichever path (scheduler, consumer) derived it.
     assert (await sla.rows("SELECT count(*) FROM events WHERE ticket_id = 'late'"))[0][0] == 5
+    # /metrics counts each signal once: two tickets breached, each warned twice.
+    assert _signals("breached") - breaches_before == 2
+    assert _signals("at_risk") - warnings_before == 4
+
+
+def _signals(signal: str) -> float:
+    return float(SIGNALS.labels(signal, "first_response")._value.get())
 
 
 async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
