@@ -6,7 +6,8 @@ Each send raises on failure; the dispatcher decides about retries.
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Sequence
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -45,25 +46,20 @@ async def send_email(
         raise SendFailed(f"SMTP: {type(e).__name__}: {e}") from e
 
 
-def webhook_signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
-    """Standard Webhooks: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`."""
-    return "v1," + signing.hmac_b64(secret, f"{delivery_id}.{timestamp}.".encode() + body)
-
-
 async def send_webhook(
     client: httpx.AsyncClient,
     *,
     url: str,
-    secret: str | None,
+    secrets: Sequence[str],
     delivery_id: str,
     payload: dict[str, Any],
+    now: datetime,
     timeout: float,
 ) -> None:
+    """POST the payload as Standard Webhooks (the delivery id is the `webhook-id`, the same on
+    every retry; `webhook-timestamp` is this attempt's, so receivers' tolerance window holds)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    headers = {"content-type": "application/json", "webhook-id": delivery_id, "webhook-timestamp": timestamp}
-    if secret:
-        headers["webhook-signature"] = webhook_signature(secret, delivery_id, timestamp, body)
+    headers = {"content-type": "application/json", **signing.standard_webhook_headers(secrets, delivery_id, now, body)}
     try:
         response = await client.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.HTTPError as e:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, HttpUrl, field_validator
 
+from supportdesk_events import signing
 from supportdesk_events.yaml_config import load_yaml
 
 from ..domain.deliveries import Contact, Routing
@@ -19,13 +20,37 @@ class ContactSpec(BaseModel):
     email: EmailStr | None = None
     webhook_url: HttpUrl | None = None
     webhook_secret: str | None = None
+    # During a rotation: the new secret and the old one; every delivery carries both signatures.
+    webhook_secrets: list[str] = []
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret(cls, v: str | None) -> str | None:
+        return _spec_secret(v) if v is not None else None
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _secrets(cls, v: list[str]) -> list[str]:
+        return [_spec_secret(s) for s in v]
 
     def to_domain(self) -> Contact:
+        configured = [*([self.webhook_secret] if self.webhook_secret else []), *self.webhook_secrets]
         return Contact(
             str(self.email) if self.email else None,
             str(self.webhook_url) if self.webhook_url else None,
-            self.webhook_secret,
+            tuple(dict.fromkeys(configured)),
         )
+
+
+def _spec_secret(v: str) -> str:
+    """A `whsec_` secret as it is (checked); a secret from before the spec's format as the same
+    key bytes in that format (see signing.webhook_secret_from_legacy), so nothing breaks on upgrade."""
+    if v.startswith(signing.WEBHOOK_SECRET_PREFIX):
+        signing.webhook_secret_key(v)  # malformed base64 fails here, naming the field
+        return v
+    if not v:
+        raise ValueError("a webhook secret may not be empty")
+    return signing.webhook_secret_from_legacy(v)
 
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]

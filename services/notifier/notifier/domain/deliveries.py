@@ -30,7 +30,8 @@ from .quiet_hours import StaffHours
 class Contact:
     email: str | None = None
     webhook_url: str | None = None
-    webhook_secret: str | None = None
+    # Standard Webhooks `whsec_` secrets; several while a secret is being rotated (each signs).
+    webhook_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,14 @@ class Routing:
     after_hours_notice_policies: frozenset[str] = frozenset()
     staff_hours: StaffHours | None = None  # quiet hours for non-urgent staff notifications
 
+    def webhook_secrets(self, url: str) -> tuple[str, ...] | None:
+        """The secrets configured now for a webhook URL (None: the URL is no longer routed), so a
+        retry after a rotation signs with the current secrets, not those of when it was decided."""
+        found = [
+            c.webhook_secrets for c in (*self.queues.values(), *self.customer_webhooks.values()) if c.webhook_url == url
+        ]
+        return tuple(dict.fromkeys(s for secrets in found for s in secrets)) if found else None
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -64,7 +73,7 @@ class Delivery:
     channel: str  # email | webhook
     template: str
     urgent: bool
-    secret: str | None = None  # webhook signing secret
+    secrets: tuple[str, ...] = ()  # webhook signing secrets
     context: dict[str, Any] = field(default_factory=dict)
     to_staff: bool = False
 
@@ -82,7 +91,7 @@ def _to_customer(t: TicketInfo, routing: Routing, template: str, urgent: bool, *
         out.append(Delivery(t.requester_email, "email", template, urgent, context=ctx))
     hook = routing.customer_webhooks.get(t.customer_id or "")
     if hook is not None and hook.webhook_url:
-        out.append(Delivery(hook.webhook_url, "webhook", template, urgent, hook.webhook_secret, ctx))
+        out.append(Delivery(hook.webhook_url, "webhook", template, urgent, hook.webhook_secrets, ctx))
     return out
 
 
@@ -94,7 +103,7 @@ def _to_staff(contact: Contact | None, template: str, urgent: bool, **ctx: Any) 
         out.append(Delivery(contact.email, "email", template, urgent, context=ctx, to_staff=True))
     if contact.webhook_url:
         out.append(
-            Delivery(contact.webhook_url, "webhook", template, urgent, contact.webhook_secret, ctx, to_staff=True)
+            Delivery(contact.webhook_url, "webhook", template, urgent, contact.webhook_secrets, ctx, to_staff=True)
         )
     return out
 

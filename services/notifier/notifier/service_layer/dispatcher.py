@@ -15,14 +15,16 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, update
 
-from supportdesk_events import Envelope, record
+from supportdesk_events import Envelope, record, signing
 from supportdesk_events.catalogue import NotificationFailed, NotificationSent
 from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.channels import SendFailed, send_email, send_webhook
+from ..adapters.routing_file import load_routing
 from ..adapters.tables import deliveries
+from ..domain.deliveries import Routing
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,8 @@ def backoff(attempt: int, base: float) -> float:
 
 
 class Dispatcher:
-    def __init__(self, runtime: ServiceRuntime, settings: Settings) -> None:
-        self.runtime, self.settings = runtime, settings
+    def __init__(self, runtime: ServiceRuntime, settings: Settings, routing: Routing) -> None:
+        self.runtime, self.settings, self.routing = runtime, settings, routing
         self.in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,11 +116,24 @@ class Dispatcher:
             await send_webhook(
                 self.client,
                 url=r.recipient,
-                secret=r.secret,
+                secrets=self.signing_secrets(r.recipient, r.secret),
                 delivery_id=str(r.delivery_id),
                 payload=payload,
+                now=self.runtime.clock.now(),
                 timeout=s.send_timeout_seconds,
             )
+
+    def signing_secrets(self, url: str, stored: str | None) -> tuple[str, ...]:
+        """The URL's secrets as configured now (a rotation applies to pending retries too), else
+        those stored with the delivery; a stored pre-`whsec_` secret is taken as its key bytes."""
+        current = self.routing.webhook_secrets(url)
+        if current is not None:
+            return current
+        if not stored:
+            return ()
+        if stored.startswith(signing.WEBHOOK_SECRET_PREFIX):
+            return tuple(stored.split(" "))
+        return (signing.webhook_secret_from_legacy(stored),)
 
     async def deliver(self, r: Any) -> None:
         clock, attempts = self.runtime.clock, r.attempts + 1
@@ -182,4 +197,7 @@ class Dispatcher:
 
 
 async def run_dispatcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    await Dispatcher(runtime, runtime.settings).run(stop)  # type: ignore[arg-type]
+    settings = runtime.settings
+    if not isinstance(settings, Settings):
+        raise TypeError("the dispatcher runs in the notifier, with the notifier's settings")
+    await Dispatcher(runtime, settings, load_routing(settings.routing_file)).run(stop)

@@ -162,7 +162,7 @@ class Notifier:
                     urgent=d.urgent,
                     subject=f"{rendered.subject}",
                     body=rendered.body,
-                    secret=d.secret,
+                    secret=" ".join(d.secrets) or None,  # whsec_ secrets hold no spaces
                     delivery_id=did,
                     message_id=f"<{info.number}.{did.hex}@{self.settings.message_id_domain}>",
                     correlation_id=env.correlation_id,

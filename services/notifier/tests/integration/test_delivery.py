@@ -2,9 +2,6 @@
 endpoint: each person told once, a flaky webhook delivered exactly once, replays send nothing."""
 
 import asyncio
-import base64
-import hashlib
-import hmac
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +11,8 @@ import pytest
 import uvicorn
 from prometheus_client import REGISTRY
 from sqlalchemy import text
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -39,10 +38,12 @@ from supportdesk_events.catalogue import (
 )
 from supportdesk_events.migrations import migrate
 from supportdesk_events.sealing import new_key, seal
+from supportdesk_events.signing import new_webhook_secret
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
 
 pytestmark = pytest.mark.integration
-SECRET = "whsec-test"
+# The customer's integrator is rotating: both secrets configured, every delivery signed with each.
+NEW_SECRET, OLD_SECRET = new_webhook_secret(), new_webhook_secret()
 TOKEN_KEY = new_key()
 
 
@@ -79,7 +80,7 @@ async def world(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[Any, ...]
 queues:
   technical: {{email: technical@supportdesk.example}}
 customer_webhooks:
-  acme: {{webhook_url: "http://127.0.0.1:{web_port}/hook", webhook_secret: {SECRET}}}
+  acme: {{webhook_url: "http://127.0.0.1:{web_port}/hook", webhook_secrets: [{NEW_SECRET}, {OLD_SECRET}]}}
 """)
     settings = Settings(
         DATABASE_URL=space.servers.database_url,
@@ -204,9 +205,12 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
     ids = {headers["webhook-id"] for headers, _, _ in hook.requests}
     assert len(ids) == 1  # the same delivery id on every attempt: receivers can dedupe
     headers, body, _ = hook.requests[-1]
-    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = "v1," + base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest()).decode()
-    assert headers["webhook-signature"] == expected
+    # The customer's side: the reference Standard Webhooks library, with either secret of the rotation.
+    for secret in (NEW_SECRET, OLD_SECRET):
+        assert Webhook(secret).verify(body, headers)["ticket"] == "TKT-7"
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_webhook_secret()).verify(body, headers)
     (attempts,) = await rows(runtime, "SELECT attempts FROM deliveries WHERE channel = 'webhook'")
     assert attempts.attempts == 3
 

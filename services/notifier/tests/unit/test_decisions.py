@@ -19,7 +19,7 @@ T = datetime(2026, 11, 23, 17, tzinfo=UTC)
 TICKET = TicketInfo("TKT-1", "s", "dana@acme.example", "acme", "technical", "normal", False)
 ROUTING = Routing(
     queues={"technical": Contact(email="tech@desk.example")},
-    customer_webhooks={"acme": Contact(webhook_url="https://acme.example/hook", webhook_secret="k")},
+    customer_webhooks={"acme": Contact(webhook_url="https://acme.example/hook", webhook_secrets=("whsec_aGVsbG8=",))},
     after_hours_notice_policies=frozenset({"civicplus"}),
 )
 
