@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from supportdesk_events.catalogue import Priority, RequestType
 from supportdesk_events.yaml_config import ConfigError, parse_yaml
@@ -18,6 +27,7 @@ from supportdesk_events.yaml_config import ConfigError, parse_yaml
 from ..domain.calendar import BusinessCalendar, WeeklyWindow
 from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff
 from ..domain.policy import Policy, ResolutionStart, TargetBasis, TargetTable, parse_duration
+from .holiday_packages import PackagedHolidays
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -86,6 +96,7 @@ class HolidaySpec(_Spec):
     days: int = Field(1, ge=1, le=31)
     on: date | None = None
     observed: Observance = Observance.ACTUAL
+    since: int | None = Field(None, ge=1, le=9999)  # fixed dates: the first year it is a holiday
     hours: Hours | None = None  # open only these hours that day; absent = closed all day
 
     @field_validator("weekday")
@@ -109,6 +120,8 @@ class HolidaySpec(_Spec):
             raise ValueError("an nth-weekday holiday needs month, weekday and nth (1-5 or last), and no day")
         if self.observed is Observance.FEDERAL and self.day is None:
             raise ValueError("observed: federal applies to fixed-date holidays only")
+        if self.since is not None and self.day is None:
+            raise ValueError("since applies to fixed-date holidays only")
         if self.month is not None and self.day is not None:
             date(2024, self.month, self.day)  # a leap year accepts Feb 29; refuses Apr 31
         return self
@@ -126,9 +139,42 @@ class HolidaySpec(_Spec):
             )
         else:
             assert self.month is not None and self.day is not None
-            rule = FixedDate(self.name, self.month, self.day, self.observed)
+            rule = FixedDate(self.name, self.month, self.day, self.observed, self.since)
         hours = tuple((_minutes(s), _minutes(e)) for s, e in self.hours) if self.hours is not None else None
         return Holiday(rule, hours)
+
+
+def _check_set_name(v: str) -> str:
+    if v not in HOLIDAY_SETS:
+        raise ValueError(
+            f"{v!r} is not a holiday set; known: {', '.join(HOLIDAY_SETS)}, "
+            "or one of the holidays package's: {country: DE, subdiv: BY}, {financial: NYSE}"
+        )
+    return v
+
+
+class PackagedSetSpec(_Spec):
+    """A public-holiday set from the `holidays` package: `{country: DE, subdiv: BY}`,
+    `{country: GB, subdiv: ENG}`, `{financial: NYSE}`."""
+
+    country: str | None = None
+    subdiv: str | None = None
+    financial: str | None = None
+
+    @model_validator(mode="after")
+    def _known(self) -> PackagedSetSpec:
+        self.to_domain()  # unknown country, subdivision or market: refused here, naming the entry
+        return self
+
+    def to_domain(self) -> PackagedHolidays:
+        return PackagedHolidays(self.country, self.subdiv, self.financial)
+
+
+# A name is ours, a mapping is the package's: one error per entry, not one per alternative.
+HolidaySetEntry = Annotated[
+    Annotated[str, AfterValidator(_check_set_name), Tag("named")] | Annotated[PackagedSetSpec, Tag("package")],
+    Discriminator(lambda v: "named" if isinstance(v, str) else "package"),
+]
 
 
 class CalendarSpec(_Spec):
@@ -136,7 +182,8 @@ class CalendarSpec(_Spec):
     zone: str
     hours: dict[DayKey, Hours]
     business_day: Duration | None = None
-    holiday_sets: list[str] = []
+    # Our named rule sets (`us-federal`) and the `holidays` package's sets, in any mix.
+    holiday_sets: list[HolidaySetEntry] = []
     holidays: list[HolidaySpec] = []
 
     @field_validator("zone")
@@ -148,14 +195,6 @@ class CalendarSpec(_Spec):
             raise ValueError(f"{v!r} is not an IANA time zone (e.g. America/Los_Angeles)") from None
         return v
 
-    @field_validator("holiday_sets")
-    @classmethod
-    def _sets(cls, v: list[str]) -> list[str]:
-        for name in v:
-            if name not in HOLIDAY_SETS:
-                raise ValueError(f"{name!r} is not a holiday set; known: {', '.join(HOLIDAY_SETS)}")
-        return v
-
     @model_validator(mode="after")
     def _holidays_resolve(self) -> CalendarSpec:
         self.holiday_set()  # unknown 'after' names, duplicates, circles
@@ -164,8 +203,10 @@ class CalendarSpec(_Spec):
     def holiday_set(self) -> HolidaySet:
         listed = [h.to_domain() for h in self.holidays]
         names = {h.rule.name for h in listed}
-        preset = [h for s in self.holiday_sets for h in HOLIDAY_SETS[s] if h.rule.name not in names]
-        return HolidaySet(preset + listed)
+        named = [s for s in self.holiday_sets if isinstance(s, str)]
+        preset = [h for s in named for h in HOLIDAY_SETS[s] if h.rule.name not in names]
+        packaged = [s.to_domain() for s in self.holiday_sets if isinstance(s, PackagedSetSpec)]
+        return HolidaySet(preset + listed, packaged)
 
     def to_domain(self) -> BusinessCalendar:
         windows = [

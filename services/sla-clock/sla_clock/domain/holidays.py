@@ -1,4 +1,5 @@
-"""Holidays by rule: fixed dates, nth weekday of a month, days after another holiday, one-off dates.
+"""Holidays by rule: fixed dates, nth weekday of a month, days after another holiday, one-off dates;
+and dated sets kept by someone else (a country's or a market's public holidays), named by the policy.
 
 A holiday closes its whole local date, or, with `hours`, replaces that date's opening hours
 (a partial day such as "close at 14:00 on Dec 24").
@@ -7,16 +8,21 @@ A holiday closes its whole local date, or, with `hours`, replaces that date's op
 from __future__ import annotations
 
 import calendar as _stdcal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 Minutes = tuple[int, int]  # [start, end) in minutes after local midnight; end may be 1440 (24:00)
 
 
 class Observance(StrEnum):
     ACTUAL = "actual"  # the date itself, whatever weekday it falls on
-    FEDERAL = "federal"  # US federal rule: Saturday -> the Friday before, Sunday -> the Monday after
+    # US federal rule: Saturday -> also the Friday before, Sunday -> also the Monday after. The date
+    # itself stays a holiday too (it matters only to calendars open at weekends, e.g. 24x7 "except
+    # US national holidays"), as in the `holidays` package's US set, which our rules agree with.
+    FEDERAL = "federal"
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,11 @@ class FixedDate:
     month: int
     day: int
     observance: Observance = Observance.ACTUAL
+    since: int | None = None  # the first year it is a holiday (Juneteenth: 2021)
 
-    def actual(self, year: int) -> date:
+    def actual(self, year: int) -> date | None:
+        if self.since is not None and year < self.since:
+            return None
         return date(year, self.month, self.day)
 
 
@@ -67,7 +76,24 @@ class OneOff:
     on: date
 
 
-HolidayRule = FixedDate | NthWeekday | DaysAfter | OneOff
+@dataclass(frozen=True)
+class Listed:
+    """A date from a dated set (see DatedHolidays): `name` as the set calls it, `source` the set."""
+
+    name: str
+    source: str
+
+
+HolidayRule = FixedDate | NthWeekday | DaysAfter | OneOff | Listed
+
+
+class DatedHolidays(Protocol):
+    """A set of holidays someone else keeps by date (a country's public holidays, a market's)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def in_year(self, year: int) -> dict[date, str]: ...
 
 
 @dataclass(frozen=True)
@@ -86,10 +112,12 @@ def observed(day: date, observance: Observance) -> date:
 
 
 class HolidaySet:
-    """Resolves the rules to dated holidays, year by year."""
+    """Resolves the rules to dated holidays, year by year. Our own rules come first (they may give a
+    date partial hours); the dated sets close every other date they list."""
 
-    def __init__(self, holidays: list[Holiday]) -> None:
+    def __init__(self, holidays: list[Holiday], dated: Sequence[DatedHolidays] = ()) -> None:
         self.holidays = list(holidays)
+        self.dated = tuple(dated)
         names = [h.rule.name for h in holidays]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -112,7 +140,7 @@ class HolidaySet:
                 return None if base is None else base + timedelta(days=rule.days)
             case OneOff():
                 return rule.on if rule.on.year == year else None
-        raise AssertionError(rule)
+        raise AssertionError(rule)  # Listed dates come from their set, never from a rule
 
     def in_year(self, year: int) -> dict[date, Holiday]:
         """Observed dates falling in `year` (a Saturday Jan 1 is observed on Dec 31 before it)."""
@@ -123,9 +151,16 @@ class HolidaySet:
                     actual = self._actual(h.rule.name, y)
                     if actual is None:
                         continue
-                    day = observed(actual, h.rule.observance) if isinstance(h.rule, FixedDate) else actual
+                    days = {actual}
+                    if isinstance(h.rule, FixedDate):
+                        days.add(observed(actual, h.rule.observance))
+                    for day in sorted(days):
+                        if day.year == year:
+                            dated.setdefault(day, h)
+            for s in self.dated:
+                for day, name in sorted(s.in_year(year).items()):
                     if day.year == year:
-                        dated.setdefault(day, h)
+                        dated.setdefault(day, Holiday(Listed(name, s.name)))
             self._cache[year] = dated
         return self._cache[year]
 
@@ -139,7 +174,7 @@ US_FEDERAL: tuple[Holiday, ...] = (
     Holiday(NthWeekday("Martin Luther King Jr. Day", 1, 0, 3)),
     Holiday(NthWeekday("Washington's Birthday", 2, 0, 3)),
     Holiday(NthWeekday("Memorial Day", 5, 0, -1)),
-    Holiday(FixedDate("Juneteenth National Independence Day", 6, 19, Observance.FEDERAL)),
+    Holiday(FixedDate("Juneteenth National Independence Day", 6, 19, Observance.FEDERAL, since=2021)),
     Holiday(FixedDate("Independence Day", 7, 4, Observance.FEDERAL)),
     Holiday(NthWeekday("Labor Day", 9, 0, 1)),
     Holiday(NthWeekday("Columbus Day", 10, 0, 2)),

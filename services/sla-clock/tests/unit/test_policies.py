@@ -13,8 +13,15 @@ from supportdesk_events.catalogue import Priority, RequestType
 H = 3600
 
 
-def test_one_policy_ships_per_seed_vendor() -> None:
-    assert shipped_policy_names() == ["civicplus", "data-dynamics", "data-insights", "datopian", "inflectra"]
+def test_one_policy_ships_per_seed_vendor_and_one_european_example() -> None:
+    assert shipped_policy_names() == [
+        "civicplus",
+        "data-dynamics",
+        "data-insights",
+        "datopian",
+        "example-berlin",
+        "inflectra",
+    ]
     for name in shipped_policy_names():
         assert shipped_policy(name).version
 
