@@ -1,13 +1,19 @@
 """Configuration files in YAML, validated by a pydantic model, with errors that name the file,
-the line and the field (`rules.yaml:12: priority.3.set.priority: Input should be ...`)."""
+the line and the field (`rules.yaml:12: priority.3.set.priority: Input should be ...`).
+
+Read as YAML 1.2 (ruamel.yaml), as people write it: under YAML 1.1 (PyYAML) the key `on` of a
+one-off holiday is the boolean true, `yes`/`no`/`off` are booleans and `9:00` is the number 540.
+A key given twice is an error rather than the last one silently winning."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -16,17 +22,28 @@ class ConfigError(ValueError):
     pass
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+def _yaml() -> YAML:
+    loader = YAML(typ="safe", pure=True)  # pure: the one loader that implements YAML 1.2
+    loader.version = (1, 2)
+    return loader
+
+
+def load_text(text: str) -> Any:
+    """The data of a YAML 1.2 document (mappings, lists, strings, numbers, booleans, dates)."""
+    return _yaml().load(text)
+
+
+def _line_of(root: Node | None, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest YAML node on the error's path."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, MappingNode):
             match = next((v for k, v in node.value if str(k.value) == str(part)), None)
             if match is None:
                 key = next((k for k, _ in node.value if str(k.value) == str(part)), None)
                 return key.start_mark.line + 1 if key is not None else line
             node = match
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
         else:
             break
@@ -36,12 +53,13 @@ def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 def parse_yaml(text: str, source: str, model: type[M]) -> M:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        data = load_text(text)
+        root = _yaml().compose(text)
+    except YAMLError as e:
+        mark = e.problem_mark if isinstance(e, MarkedYAMLError) else None
         where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+        problem = e.problem if isinstance(e, MarkedYAMLError) and e.problem else str(e)
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: expected a mapping of fields")
     try:

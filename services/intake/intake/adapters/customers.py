@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events.yaml_config import ConfigError, load_yaml
 
 from ..domain.customers import (
     ContactKind,
@@ -65,22 +66,16 @@ class DirectoryFile(BaseModel):
     customers: list[Customer]
 
 
-class DirectoryError(ValueError):
+class DirectoryError(ConfigError):
     pass
 
 
 def load_directory_file(path: str | Path) -> list[Customer]:
-    p = Path(path)
+    """YAML 1.2, like every config file; errors name the file, line and field."""
     try:
-        data = yaml.safe_load(p.read_text())
-        return DirectoryFile.model_validate(data).customers
-    except OSError as e:
-        raise DirectoryError(f"{p}: cannot read: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise DirectoryError(f"{p}: not valid YAML: {e}") from None
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise DirectoryError(f"{p}: {problems}") from None
+        return load_yaml(path, DirectoryFile).customers
+    except ConfigError as e:
+        raise DirectoryError(str(e)) from None
 
 
 async def upsert(conn: AsyncConnection, customer: Customer, now: Any) -> None:

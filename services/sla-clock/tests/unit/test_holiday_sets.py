@@ -101,3 +101,11 @@ def test_our_own_rules_win_over_a_package_date() -> None:
 def test_an_unknown_set_is_refused_naming_the_line_and_field(entry: str, message: str) -> None:
     with pytest.raises(PolicyError, match=rf"t\.yaml:\d+: calendar\.holiday_sets\.0.*{message}"):
         parse_policy(policy_with(f"  holiday_sets:\n    - {entry}"), "t.yaml")
+
+
+def test_a_one_off_closure_written_unquoted_closes_its_date() -> None:
+    # `on` unquoted, as a person writes it: YAML 1.1 would read the key as the boolean true.
+    p = parse_policy(policy_with("  holidays:\n    - {name: Closure, on: 2027-01-06}"), "t.yaml")
+    holiday = p.calendar.holidays.on(date(2027, 1, 6))
+    assert holiday is not None and holiday.rule.name == "Closure"
+    assert not p.calendar.is_open_on(date(2027, 1, 6)) and p.calendar.is_open_on(date(2027, 1, 7))
