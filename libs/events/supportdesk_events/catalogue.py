@@ -129,6 +129,9 @@ class TicketOpened(Event):
     opened_at: AwareDatetime
     # The requester's access token, sealed (supportdesk_events.sealing) for the notifier to mail.
     requester_token_sealed: str | None = None
+    # The staff member who filed it on the requester's behalf (seed 003: a forwarded mail's sender);
+    # None: the requester wrote, called (even if an agent logged the call) or used the web form.
+    opened_by_staff: str | None = None
 
 
 @event(Topic.LIFECYCLE)

@@ -76,6 +76,7 @@ class OpenTicket:
     emergency_contact: bool = False
     attachments: tuple[Attachment, ...] = ()
     requester_token_sealed: str | None = None
+    opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Ticket:
                 attachments=request.attachments,
                 opened_at=now,
                 requester_token_sealed=request.requester_token_sealed,
+                opened_by_staff=request.opened_by_staff,
             )
         )
         return ticket

@@ -109,6 +109,7 @@ async def receive_email(
                 subject=email.subject or "(no subject)",
                 description=description,
                 requester_email=forwarded_for or email.sender,
+                opened_by_staff=email.sender if forwarded_for else None,
                 attachments=attachments,
             ),
             number_prefix=settings.ticket_number_prefix,

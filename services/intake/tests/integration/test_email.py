@@ -289,7 +289,12 @@ async def test_credentials_size_and_media_type_are_checked_first(intake: Intake)
 async def test_staff_forwarding_a_phone_request_files_it_for_the_caller(intake: Intake) -> None:
     body = "Caller reports the portal is down.\n\n---------- Forwarded message ---------\nFrom: Kim <kim@okl.example>\n"
     r = await post_raw(intake, mime("firstlevel@supportdesk.example", "Fwd: portal down", body))
-    assert (await ticket(intake, r.json()["ticket_id"]))["requester_email"] == "kim@okl.example"
+    filed = await ticket(intake, r.json()["ticket_id"])
+    assert filed["requester_email"] == "kim@okl.example"
+    # Staff filed it on Kim's behalf: the notifier does not auto-acknowledge it unless configured.
+    assert filed["history"][0]["payload"]["opened_by_staff"] == "firstlevel@supportdesk.example"
+    own = await post_raw(intake, mime("kim@okl.example", "Portal down again", "still down"))
+    assert (await ticket(intake, own.json()["ticket_id"]))["history"][0]["payload"]["opened_by_staff"] is None
 
 
 async def test_an_email_requester_gets_a_sealed_token_that_opens_only_their_ticket(intake: Intake) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, HttpUrl, field_validator
 from supportdesk_events import signing
 from supportdesk_events.yaml_config import load_yaml
 
-from ..domain.deliveries import Contact, Routing
+from ..domain.deliveries import Acknowledgements, AckRule, Contact, Routing
 from ..domain.quiet_hours import StaffHours
 
 
@@ -73,12 +73,45 @@ class StaffHoursSpec(BaseModel):
         return StaffHours(self.zone, frozenset(DAYS.index(d) for d in self.days), self.start, self.end)
 
 
+class AckRuleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    send: bool | None = None
+    template: str | None = None  # a template name (NOTIFIER_TEMPLATE_DIR may hold it)
+    staff_opened: bool | None = None
+
+    def to_domain(self) -> AckRule:
+        return AckRule(self.send, self.template, self.staff_opened)
+
+
+class AcknowledgementsSpec(AckRuleSpec):
+    """The default rule, the channels acknowledged, and rules per policy and per customer."""
+
+    channels: list[Literal["web", "email", "phone"]] = ["email", "phone"]
+    policies: dict[str, AckRuleSpec] = {}
+    customers: dict[str, AckRuleSpec] = {}
+
+    def to_domain_set(self) -> Acknowledgements:
+        base = Acknowledgements().default
+        default = AckRule(
+            base.send if self.send is None else self.send,
+            self.template or base.template,
+            base.staff_opened if self.staff_opened is None else self.staff_opened,
+        )
+        return Acknowledgements(
+            default,
+            frozenset(self.channels),
+            {k: v.to_domain() for k, v in self.policies.items()},
+            {k: v.to_domain() for k, v in self.customers.items()},
+        )
+
+
 class RoutingSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     staff_hours: StaffHoursSpec | None = None
     queues: dict[str, ContactSpec] = {}
     customer_webhooks: dict[str, ContactSpec] = {}
     after_hours_notice_policies: list[str] = []
+    acknowledgements: AcknowledgementsSpec = AcknowledgementsSpec()
 
 
 def load_routing(path: str) -> Routing:
@@ -90,4 +123,5 @@ def load_routing(path: str) -> Routing:
         {k: v.to_domain() for k, v in spec.customer_webhooks.items()},
         frozenset(spec.after_hours_notice_policies),
         spec.staff_hours.to_domain() if spec.staff_hours else None,
+        spec.acknowledgements.to_domain_set(),
     )

@@ -21,6 +21,10 @@ ticket_contacts = Table(
     Column("queue", Text),
     Column("priority", Text),
     Column("requester_token_sealed", Text),
+    Column("channel", Text),
+    Column("policy", Text),
+    Column("opened_by_staff", Text),
+    Column("opened_event_id", UUID(as_uuid=True)),  # the acknowledgement's cause in the ledger
 )
 
 # The ledger that makes delivery exactly-once: one row per (cause event, recipient, channel).

@@ -25,6 +25,10 @@ class Templates:
             keep_trailing_newline=False,
         )
 
+    def check(self, name: str) -> None:
+        """Raises TemplateNotFound (naming it) unless the template exists."""
+        self.env.get_template(f"{name}.txt.j2")
+
     def render(self, name: str, **context: Any) -> Rendered:
         text = self.env.get_template(f"{name}.txt.j2").render(**context)
         first, _, body = text.partition("\n")

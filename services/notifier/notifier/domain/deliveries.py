@@ -6,7 +6,9 @@ so deciding again (a replay) decides the same deliveries and sends nothing new.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from supportdesk_events.catalogue import (
@@ -20,6 +22,8 @@ from supportdesk_events.catalogue import (
     SwatEngaged,
     TicketClosed,
     TicketEscalated,
+    TicketOpened,
+    TicketTriaged,
     WorkaroundDelivered,
 )
 
@@ -47,6 +51,39 @@ class TicketInfo:
     emergency_contact: bool
     status_url: str | None = None  # where the requester follows the ticket online (seed 000)
     access_token: str | None = None  # their token for it, when intake sealed one for us
+    channel: str | None = None  # web | email | phone
+    policy: str | None = None
+    opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
+    opened_event_id: uuid.UUID | None = None  # TicketOpened: the acknowledgement's cause
+
+
+@dataclass(frozen=True)
+class AckRule:
+    """One level of the acknowledgement settings; None leaves the decision to the level below."""
+
+    send: bool | None = None
+    template: str | None = None
+    staff_opened: bool | None = None  # also for tickets staff filed on the requester's behalf
+
+
+@dataclass(frozen=True)
+class Acknowledgements:
+    """Whether, and with which template, a new ticket's requester is acknowledged: a customer's
+    rule over its policy's over the default."""
+
+    default: AckRule = AckRule(send=True, template="acknowledgement", staff_opened=False)
+    channels: frozenset[str] = frozenset({"email", "phone"})  # the web form answers with the token itself
+    policies: dict[str, AckRule] = field(default_factory=dict)
+    customers: dict[str, AckRule] = field(default_factory=dict)
+
+    def rule_for(self, policy: str | None, customer_id: str | None) -> AckRule:
+        levels = [self.customers.get(customer_id or ""), self.policies.get(policy or ""), self.default]
+        rules = [r for r in levels if r is not None]
+
+        def first(name: str) -> Any:
+            return next((getattr(r, name) for r in rules if getattr(r, name) is not None), None)
+
+        return AckRule(bool(first("send")), first("template") or "acknowledgement", bool(first("staff_opened")))
 
 
 @dataclass(frozen=True)
@@ -57,6 +94,7 @@ class Routing:
     customer_webhooks: dict[str, Contact] = field(default_factory=dict)
     after_hours_notice_policies: frozenset[str] = frozenset()
     staff_hours: StaffHours | None = None  # quiet hours for non-urgent staff notifications
+    acknowledgements: Acknowledgements = Acknowledgements()
 
     def webhook_secrets(self, url: str) -> tuple[str, ...] | None:
         """The secrets configured now for a webhook URL (None: the URL is no longer routed), so a
@@ -76,6 +114,59 @@ class Delivery:
     secrets: tuple[str, ...] = ()  # webhook signing secrets
     context: dict[str, Any] = field(default_factory=dict)
     to_staff: bool = False
+    cause: uuid.UUID | None = None  # the ledger's cause when not the deciding event (acknowledgements)
+
+
+# What customers' webhooks see as `type` (Standard Webhooks: full-stop delimited), per event.
+WEBHOOK_TYPES = {
+    "TicketOpened": "ticket.opened",
+    "AgentResponded": "ticket.responded",
+    "InfoRequested": "ticket.info_requested",
+    "WorkaroundDelivered": "ticket.workaround_delivered",
+    "TicketClosed": "ticket.closed",
+    "SlaClockStarted": "ticket.after_hours_notice",
+    "SlaAtRisk": "sla.at_risk",
+    "SlaBreached": "sla.breached",
+    "TicketEscalated": "ticket.escalated",
+    "SwatEngaged": "ticket.swat_engaged",
+}
+
+# Addresses that are machines, not people (RFC 3834: never answer them automatically).
+MACHINE_LOCAL_PARTS = ("mailer-daemon", "postmaster", "noreply", "no-reply", "donotreply", "do-not-reply")
+
+
+def is_machine_address(email: str) -> bool:
+    local = email.partition("@")[0].lower()
+    return local.startswith(MACHINE_LOCAL_PARTS) or local.startswith("bounce")
+
+
+def business_time_in_words(seconds: int) -> str:
+    """`8 business hours`, `30 business minutes`, `1 business hour 30 minutes`."""
+    hours, minutes = divmod(round(seconds / 60), 60)
+    if not hours:
+        return f"{minutes} business minute{'s' * (minutes != 1)}"
+    words = f"{hours} business hour{'s' * (hours != 1)}"
+    return f"{words} {minutes} minute{'s' * (minutes != 1)}" if minutes else words
+
+
+def acknowledgement(t: TicketInfo, routing: Routing, target_seconds: int | None, due_at: str | None) -> list[Delivery]:
+    """Automatic acknowledgement of a new ticket to its requester, by email, once (its ledger cause
+    is the TicketOpened event, whichever fact completed it): the number, the status link and token,
+    and the first-response target in words (none for requests outside the SLA)."""
+    rule = routing.acknowledgements.rule_for(t.policy, t.customer_id)
+    if (
+        not rule.send
+        or t.opened_event_id is None
+        or not t.requester_email
+        or is_machine_address(t.requester_email)
+        or t.channel not in routing.acknowledgements.channels
+        or (t.opened_by_staff is not None and not rule.staff_opened)
+    ):
+        return []
+    target = business_time_in_words(target_seconds) if target_seconds else None
+    ctx = dict(status_url=t.status_url, access_token=t.access_token, target_words=target, due_at=due_at)
+    assert rule.template is not None
+    return [Delivery(t.requester_email, "email", rule.template, False, context=ctx, cause=t.opened_event_id)]
 
 
 CLOSURE_WORDS = {
@@ -111,6 +202,14 @@ def _to_staff(contact: Contact | None, template: str, urgent: bool, **ctx: Any) 
 def decide(event: Event, t: TicketInfo, routing: Routing) -> list[Delivery]:
     urgent = t.priority in ("urgent", "high") or t.emergency_contact
     match event:
+        case TicketOpened():
+            hook = routing.customer_webhooks.get(t.customer_id or "")
+            if hook is None or not hook.webhook_url:
+                return []
+            ctx = dict(channel=event.channel.value, opened_at=event.opened_at.isoformat())
+            return [Delivery(hook.webhook_url, "webhook", "ticket_opened", urgent, hook.webhook_secrets, ctx)]
+        case TicketTriaged() if event.sla_exempt:
+            return acknowledgement(t, routing, None, None)  # no first-response clock will start
         case AgentResponded() if event.public:
             template = "receipt_confirmed" if event.confirms_receipt else "agent_responded"
             return _to_customer(
@@ -167,9 +266,15 @@ def decide(event: Event, t: TicketInfo, routing: Routing) -> list[Delivery]:
             return [
                 d for m in event.members for d in _to_staff(Contact(email=m), "swat_engaged", True, reason=event.reason)
             ]
-        case SlaClockStarted() if event.clock.value == "first_response" and event.opened_in_hours is False:
+        case SlaClockStarted() if event.clock.value == "first_response":
+            out = []
+            if event.cycle == 1:  # the ticket's first clock, not a reopened one
+                due = event.due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if event.due_at else None
+                out += acknowledgement(t, routing, event.target_seconds, due)
             policy = event.policy_version.partition("@")[0]
-            if policy in routing.after_hours_notice_policies and not t.emergency_contact:
+            after_hours = event.opened_in_hours is False and policy in routing.after_hours_notice_policies
+            if after_hours and not t.emergency_contact:
                 # Seed 004: the customer is told before charges accrue for non-emergency after-hours work.
-                return _to_customer(t, routing, "after_hours_notice", False, policy=policy)
+                out += _to_customer(t, routing, "after_hours_notice", False, policy=policy)
+            return out
     return []

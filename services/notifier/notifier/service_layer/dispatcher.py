@@ -24,7 +24,7 @@ from supportdesk_events.web import ServiceRuntime
 from ..adapters.channels import SendFailed, send_email, send_webhook
 from ..adapters.routing_file import load_routing
 from ..adapters.tables import deliveries
-from ..domain.deliveries import Routing
+from ..domain.deliveries import WEBHOOK_TYPES, Routing
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,10 @@ class Dispatcher:
                 timeout=s.send_timeout_seconds,
             )
         else:
+            event_type = r.context.get("event_type")
             payload = {
-                "type": r.context.get("event_type"),
+                "type": WEBHOOK_TYPES.get(event_type, event_type),
+                "event_type": event_type,
                 "ticket": r.context.get("ticket"),
                 "template": r.template,
                 "subject": r.subject,

@@ -58,6 +58,10 @@ def delivery_id(cause: uuid.UUID, recipient: str, channel: str) -> uuid.UUID:
 class Notifier:
     def __init__(self, settings: Settings, routing: Routing, templates: Templates) -> None:
         self.settings, self.routing, self.templates = settings, routing, templates
+        acks = routing.acknowledgements
+        for rule in (acks.default, *acks.policies.values(), *acks.customers.values()):
+            if rule.template:
+                templates.check(rule.template)  # a missing template fails at start, not per ticket
 
     async def ticket_info(self, ctx: HandlerContext, ticket_id: str) -> TicketInfo | None:
         row = (await ctx.conn.execute(select(ticket_contacts).where(ticket_contacts.c.ticket_id == ticket_id))).first()
@@ -73,6 +77,10 @@ class Notifier:
             row.emergency_contact,
             self.settings.ticket_status_url.format(ticket_id=ticket_id),
             self.access_token(row.requester_token_sealed),
+            row.channel,
+            row.policy,
+            row.opened_by_staff,
+            row.opened_event_id,
         )
 
     def access_token(self, sealed: str | None) -> str | None:
@@ -89,6 +97,10 @@ class Notifier:
             customer_id=o.customer_id,
             emergency_contact=o.emergency_contact,
             requester_token_sealed=o.requester_token_sealed,
+            channel=o.channel.value,
+            policy=o.policy,
+            opened_by_staff=o.opened_by_staff,
+            opened_event_id=env.event_id,
             updated_at=ctx.clock.now(),
         )
         await ctx.conn.execute(
@@ -96,6 +108,7 @@ class Notifier:
             .values(ticket_id=env.ticket_id, **values)
             .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
         )
+        await self.on_deliverable(ctx, env)  # the customer's webhook hears `ticket.opened`
         await self.release_parked(ctx, env.ticket_id)
 
     async def release_parked(self, ctx: HandlerContext, ticket_id: str) -> None:
@@ -119,6 +132,8 @@ class Notifier:
             .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
         )
         if isinstance(p, TicketTriaged):
+            if p.sla_exempt:  # no first-response clock will start: acknowledge without a target
+                await self.on_deliverable(ctx, env)
             await self.release_parked(ctx, env.ticket_id)
 
     def send_at(self, d: Delivery, info: TicketInfo, now: datetime) -> datetime:
@@ -146,11 +161,12 @@ class Notifier:
         now = ctx.clock.now()
         for d in decide(env.payload, info, self.routing):
             rendered = self.templates.render(d.template, ticket=info.__dict__, **d.context)
-            did = delivery_id(env.event_id, d.recipient, d.channel)
+            cause = d.cause or env.event_id
+            did = delivery_id(cause, d.recipient, d.channel)
             await ctx.conn.execute(
                 insert(deliveries)
                 .values(
-                    cause_event_id=env.event_id,
+                    cause_event_id=cause,
                     recipient=d.recipient,
                     channel=d.channel,
                     ticket_id=env.ticket_id,

@@ -2,6 +2,7 @@
 endpoint: each person told once, a flaky webhook delivered exactly once, replays send nothing."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from supportdesk_events.catalogue import (
     Priority,
     RequestType,
     SlaBreached,
+    SlaClockStarted,
     TicketOpened,
     TicketTriaged,
     Topic,
@@ -48,16 +50,23 @@ TOKEN_KEY = new_key()
 
 
 class FlakyEndpoint:
-    """Fails twice, then accepts; keeps every request."""
+    """Fails each webhook twice, then accepts; keeps every request."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes, int]] = []
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
-        status = 500 if len(self.requests) < 2 else 200
+        tries = sum(1 for h, _, _ in self.requests if h["webhook-id"] == request.headers["webhook-id"])
+        status = 500 if tries < 2 else 200
         self.requests.append((dict(request.headers), body, status))
         return Response(status_code=status)
+
+    def by_type(self) -> dict[str, list[tuple[dict[str, str], bytes, int]]]:
+        out: dict[str, list[tuple[dict[str, str], bytes, int]]] = {}
+        for h, body, status in self.requests:
+            out.setdefault(json.loads(body)["type"], []).append((h, body, status))
+        return out
 
 
 @pytest.fixture
@@ -187,12 +196,12 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
 
     async def settled() -> bool:
         statuses = await rows(runtime, "SELECT status FROM deliveries")
-        return len(statuses) == 3 and all(s.status == "sent" for s in statuses)
+        return len(statuses) == 4 and all(s.status == "sent" for s in statuses)
 
-    await eventually(settled, timeout=30, what="three deliveries sent")
+    await eventually(settled, timeout=30, what="four deliveries sent")
     by_recipient = {m["To"]: m for m in inbox.messages}
     assert sorted(by_recipient) == ["dana@acme.example", "technical@supportdesk.example"]
-    assert len(inbox.messages) == 2
+    assert len(inbox.messages) == 2  # a web ticket: the form's answer is its acknowledgement
     receipt = by_recipient["dana@acme.example"]
     assert receipt["Subject"] == "We have your request [#TKT-7]"  # the token threads replies back
     assert receipt["Message-ID"].startswith("<TKT-7.") and receipt["Auto-Submitted"] == "auto-generated"
@@ -201,18 +210,23 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
     assert "/v1/tickets/t-1" in receipt.get_content() and "dana-s-token" in receipt.get_content()
     assert by_recipient["technical@supportdesk.example"]["Subject"] == "BREACHED: first_response [#TKT-7]"
 
-    assert [status for _, _, status in hook.requests] == [500, 500, 200]
-    ids = {headers["webhook-id"] for headers, _, _ in hook.requests}
-    assert len(ids) == 1  # the same delivery id on every attempt: receivers can dedupe
-    headers, body, _ = hook.requests[-1]
+    hooks = hook.by_type()
+    assert sorted(hooks) == ["ticket.opened", "ticket.responded"]  # the customer's system hears of the new ticket
+    for attempts_seen in hooks.values():
+        assert [status for _, _, status in attempts_seen] == [500, 500, 200]
+        assert len({h["webhook-id"] for h, _, _ in attempts_seen}) == 1  # the same id on every attempt: dedupe
+    headers, body, _ = hooks["ticket.responded"][-1]
     # The customer's side: the reference Standard Webhooks library, with either secret of the rotation.
     for secret in (NEW_SECRET, OLD_SECRET):
         assert Webhook(secret).verify(body, headers)["ticket"] == "TKT-7"
     assert len(headers["webhook-signature"].split(" ")) == 2
     with pytest.raises(WebhookVerificationError):
         Webhook(new_webhook_secret()).verify(body, headers)
-    (attempts,) = await rows(runtime, "SELECT attempts FROM deliveries WHERE channel = 'webhook'")
-    assert attempts.attempts == 3
+    opened_headers, opened_raw, _ = hooks["ticket.opened"][-1]
+    opened_body = Webhook(NEW_SECRET).verify(opened_raw, opened_headers)
+    assert opened_body["event_type"] == "TicketOpened" and opened_body["data"]["channel"] == "web"
+    attempts = await rows(runtime, "SELECT attempts FROM deliveries WHERE channel = 'webhook'")
+    assert [a.attempts for a in attempts] == [3, 3]
 
     # Every event again: nothing new decided, nothing new sent.
     before = duplicates_seen()
@@ -222,7 +236,84 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
         return duplicates_seen() - before == 4
 
     await eventually(all_redelivered, what="the four redelivered events seen as duplicates")
-    assert (await rows(runtime, "SELECT count(*) AS n FROM deliveries"))[0].n == 3
-    assert len(inbox.messages) == 2 and len(hook.requests) == 3
+    assert (await rows(runtime, "SELECT count(*) AS n FROM deliveries"))[0].n == 4
+    assert len(inbox.messages) == 2 and len(hook.requests) == 6
     sent_events = await rows(runtime, "SELECT count(*) AS n FROM events WHERE event_type = 'NotificationSent'")
-    assert sent_events[0].n == 3
+    assert sent_events[0].n == 4
+
+
+def email_ticket(ticket: str, number: str, requester: str, staff: str | None = None) -> list[Envelope[Any]]:
+    clock = SystemClock()
+    opened = TicketOpened(
+        number=number,
+        channel=Channel.EMAIL,
+        requester_email=requester,
+        subject="Export fails",
+        description="d",
+        policy="data-insights",
+        opened_at=datetime.now(UTC),
+        requester_token_sealed=seal(TOKEN_KEY, f"{number}-token"),
+        opened_by_staff=staff,
+    )
+    return [new_envelope(opened, ticket_id=ticket, producer="intake", clock=clock)]
+
+
+def clock_started(ticket: str) -> Envelope[Any]:
+    now = datetime.now(UTC)
+    started = SlaClockStarted(
+        clock=ClockKind.FIRST_RESPONSE,
+        started_at=now,
+        due_at=now,
+        target_seconds=4 * 3600,
+        calendar="data-insights-business-hours",
+        policy_version="data-insights@1",
+        opened_in_hours=True,
+    )
+    return new_envelope(started, ticket_id=ticket, producer="sla-clock", clock=SystemClock())
+
+
+async def test_a_mailed_request_is_acknowledged_once_and_a_staff_forward_is_not(
+    space: Sandbox, world: tuple[Any, ...]
+) -> None:
+    runtime, inbox, _ = world
+    started = [clock_started("t-2"), clock_started("t-3")]
+    # The clock first (topics interleave): the acknowledgement waits for its ticket.
+    await produce(space, Topic.SLA, [encode(e)[:2] for e in started])
+    await produce(space, Topic.LIFECYCLE, [encode(e)[:2] for e in email_ticket("t-2", "TKT-8", "erin@acme.example")])
+    forwarded = email_ticket("t-3", "TKT-9", "fay@acme.example", staff="ann@supportdesk.example")
+    await produce(space, Topic.LIFECYCLE, [encode(e)[:2] for e in forwarded])
+
+    async def acknowledged() -> bool:
+        sent = await rows(runtime, "SELECT status FROM deliveries WHERE template = 'acknowledgement'")
+        return len(sent) == 1 and sent[0].status == "sent"
+
+    await eventually(acknowledged, timeout=30, what="the acknowledgement sent")
+    (mail,) = inbox.messages
+    assert mail["To"] == "erin@acme.example"
+    assert mail["Subject"] == "Request received: Export fails [#TKT-8]"
+    assert mail["Auto-Submitted"] == "auto-generated"
+    content = mail.get_content()
+    assert "within 4 business hours" in content
+    assert "/v1/tickets/t-2" in content and "TKT-8-token" in content
+
+    # The clock redelivered, and started again under a new event id: still one acknowledgement.
+    def clock_events_seen() -> float:
+        return sum(
+            REGISTRY.get_sample_value(
+                "supportdesk_events_consumed_total",
+                {"consumer": "notifier", "event_type": "SlaClockStarted", "outcome": outcome},
+            )
+            or 0
+            for outcome in ("applied", "duplicate")
+        )
+
+    before = clock_events_seen()
+    await produce(space, Topic.SLA, [encode(e)[:2] for e in [started[0], clock_started("t-2")]])
+
+    async def consumed() -> bool:
+        return clock_events_seen() - before == 2
+
+    await eventually(consumed, what="both clock events consumed")
+    acks = await rows(runtime, "SELECT recipient FROM deliveries WHERE template = 'acknowledgement'")
+    assert [a.recipient for a in acks] == ["erin@acme.example"]
+    assert len(inbox.messages) == 1
