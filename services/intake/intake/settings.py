@@ -25,6 +25,9 @@ class Settings(ServiceSettings):
     signature_window_seconds: int = 300
     max_email_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024  # larger ones stay only in the raw payload
+    # Where attachments are written once (named by hash) to be served with ranges; empty: a
+    # directory under the system's temp dir. A cache: deleting it loses nothing.
+    attachment_cache_dir: str = ""
     staff_domains: str = ""  # comma-separated; mail from these forwards requests for customers (seed 003)
 
     def staff_domain_set(self) -> frozenset[str]:

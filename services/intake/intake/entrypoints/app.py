@@ -8,8 +8,8 @@ from ..adapters import customers
 from ..service_layer.handlers import HANDLERS
 from ..service_layer.mailboxes import run_mailboxes
 from ..settings import Settings
+from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, tickets
 from .routes import customers as customer_routes
-from .routes import inbound_common, inbound_email, inbound_phone, lifecycle, tickets
 
 
 async def load_customer_file(runtime: ServiceRuntime) -> None:
@@ -31,6 +31,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             settings=settings,
             routers=[
                 tickets.router,
+                attachments.router,
                 lifecycle.router,
                 customer_routes.router,
                 inbound_email.router,

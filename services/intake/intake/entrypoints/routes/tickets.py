@@ -21,6 +21,7 @@ from ...domain.ticket import OpenTicket
 from ...service_layer import commands
 from ...settings import Settings
 from .access import TicketCaller
+from .attachments import AttachmentRef, listing
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
@@ -63,6 +64,7 @@ class TicketView(BaseModel):
     opened_at: datetime
     updated_at: datetime
     history: list[HistoryEntry]
+    attachments: list[AttachmentRef] = Field(description="every file the ticket's messages carried, to GET")
 
 
 @router.post(
@@ -142,4 +144,5 @@ async def get_ticket(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> 
             HistoryEntry(event_type=e["event_type"], occurred_at=e["occurred_at"], payload=e["payload"])
             for e in entries
         ],
+        attachments=listing(ticket_id, entries),
     )
