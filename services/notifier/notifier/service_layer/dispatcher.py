@@ -30,6 +30,19 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 
+def signing_secrets(routing: Routing, url: str, stored: str | None) -> tuple[str, ...]:
+    """The URL's secrets as configured now (a rotation applies to pending retries too), else those
+    stored with the delivery; a stored pre-`whsec_` secret (from before the upgrade) is its key bytes."""
+    current = routing.webhook_secrets(url)
+    if current is not None:
+        return current
+    if not stored:
+        return ()
+    if stored.startswith(signing.WEBHOOK_SECRET_PREFIX):
+        return tuple(stored.split(" "))
+    return (signing.webhook_secret_from_legacy(stored),)
+
+
 def backoff(attempt: int, base: float) -> float:
     """Full jitter: uniformly up to base x 2^attempt seconds."""
     return random.uniform(0, base * (2**attempt))
@@ -118,24 +131,12 @@ class Dispatcher:
             await send_webhook(
                 self.client,
                 url=r.recipient,
-                secrets=self.signing_secrets(r.recipient, r.secret),
+                secrets=signing_secrets(self.routing, r.recipient, r.secret),
                 delivery_id=str(r.delivery_id),
                 payload=payload,
                 now=self.runtime.clock.now(),
                 timeout=s.send_timeout_seconds,
             )
-
-    def signing_secrets(self, url: str, stored: str | None) -> tuple[str, ...]:
-        """The URL's secrets as configured now (a rotation applies to pending retries too), else
-        those stored with the delivery; a stored pre-`whsec_` secret is taken as its key bytes."""
-        current = self.routing.webhook_secrets(url)
-        if current is not None:
-            return current
-        if not stored:
-            return ()
-        if stored.startswith(signing.WEBHOOK_SECRET_PREFIX):
-            return tuple(stored.split(" "))
-        return (signing.webhook_secret_from_legacy(stored),)
 
     async def deliver(self, r: Any) -> None:
         clock, attempts = self.runtime.clock, r.attempts + 1

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from notifier.adapters.routing_file import load_routing
+from notifier.service_layer.dispatcher import signing_secrets
 from supportdesk_events.signing import new_webhook_secret, webhook_secret_key
 from supportdesk_events.yaml_config import ConfigError
 
@@ -34,3 +35,14 @@ def test_a_secret_from_before_the_spec_format_keeps_its_key(tmp_path: Path) -> N
 def test_a_malformed_spec_secret_is_refused_naming_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"routing.yaml:2: customer_webhooks.acme.webhook_secret: .*base64"):
         load_routing(str(routing(tmp_path, "webhook_secret: 'whsec_not base64!'")))
+
+
+def test_a_pending_retry_signs_with_the_secrets_configured_when_it_is_sent(tmp_path: Path) -> None:
+    new, old = new_webhook_secret(), new_webhook_secret()
+    r = load_routing(str(routing(tmp_path, f"webhook_secrets: [{new}]")))
+    assert signing_secrets(r, URL, old) == (new,)  # rotated after the delivery was decided
+    elsewhere = "https://gone.example/hook"  # no longer routed: what was stored with it
+    assert signing_secrets(r, elsewhere, f"{new} {old}") == (new, old)
+    (legacy,) = signing_secrets(r, elsewhere, "plain old secret")  # stored before the upgrade
+    assert webhook_secret_key(legacy) == b"plain old secret"
+    assert signing_secrets(r, elsewhere, None) == ()
