@@ -59,7 +59,9 @@ async def test_an_attachment_is_listed_and_downloaded_by_agent_and_requester_wit
     tail = await intake.client.get(url, headers={**intake.as_agent(), "Range": "bytes=-100"})
     assert tail.status_code == 206 and tail.content == PDF[-100:]
     beyond = await intake.client.get(url, headers={**intake.as_agent(), "Range": f"bytes={len(PDF) + 10}-"})
-    assert beyond.status_code == 416
+    assert beyond.status_code == 416 and beyond.headers["content-type"] == "application/problem+json"
+    assert beyond.headers["content-range"] == f"bytes */{len(PDF)}"
+    assert beyond.json()["errors"][0]["field"] == "header.range"
 
 
 async def test_html_and_executables_are_never_served_inline(intake: Intake) -> None:

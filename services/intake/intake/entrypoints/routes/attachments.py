@@ -19,9 +19,10 @@ from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.types import Message, Receive, Scope, Send
 
 from supportdesk_events.catalogue import Attachment
-from supportdesk_events.web import Problem, Runtime
+from supportdesk_events.web import Problem, Runtime, problem_response
 
 from ...adapters import inbound_store as store
 from ...adapters import repository
@@ -74,9 +75,39 @@ def _write_once(directory: Path, sha256: str, content: bytes) -> Path:
     return target
 
 
+class AttachmentResponse(FileResponse):
+    """Starlette's FileResponse (ranges and all), with its one error, 416, said as problem+json
+    like every other error of ours (it answers plain text)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        unsatisfiable: dict[str, str] = {}
+
+        async def problem_instead_of_plain_text(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 416:
+                for name, value in message["headers"]:
+                    if name.lower() == b"content-range":
+                        unsatisfiable["content-range"] = value.decode("latin-1")
+                unsatisfiable.setdefault("content-range", "bytes */0")
+                return
+            if not unsatisfiable:
+                await send(message)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                size = unsatisfiable["content-range"].rpartition("/")[2]
+                problem = problem_response(
+                    416,
+                    "Range Not Satisfiable",
+                    f"the attachment has {size} bytes",
+                    errors=[{"field": "header.range", "message": f"outside bytes 0-{int(size) - 1}"}],
+                )
+                problem.headers["content-range"] = unsatisfiable["content-range"]
+                await problem(scope, receive, send)
+
+        await super().__call__(scope, receive, problem_instead_of_plain_text)
+
+
 @router.get(
     "/{ticket_id}/attachments/{sha256}",
-    response_class=FileResponse,
+    response_class=AttachmentResponse,
     responses={
         200: {"description": "the file, as a download", "content": {"application/octet-stream": {}}},
         206: {"description": "the requested range(s)"},
@@ -89,7 +120,7 @@ async def get_attachment(
     runtime: Runtime,
     caller: TicketCaller,
     sha256: str = PathParam(description="the attachment's SHA-256, lower-case hex, as the ticket lists it"),
-) -> FileResponse:
+) -> AttachmentResponse:
     """An attachment of this ticket, with ranges for large files."""
     if not SHA256.match(sha256):
         raise Problem(
@@ -111,7 +142,7 @@ async def get_attachment(
     path = await asyncio.to_thread(
         _write_once, _cache_dir(settings.database_name, settings.attachment_cache_dir), sha256, content
     )
-    return FileResponse(
+    return AttachmentResponse(
         path,
         media_type=served_content_type(ref.content_type),
         filename=ref.name,
