@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from prometheus_client import Counter
 from sqlalchemy import func, select, update
 
 from supportdesk_events import Envelope, record, signing
@@ -28,6 +29,12 @@ from ..domain.deliveries import WEBHOOK_TYPES, Routing
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
+
+NOTIFICATIONS = Counter(
+    "supportdesk_notifications_total",
+    "Deliveries finished: sent, or failed after the last attempt",
+    ["channel", "outcome"],
+)
 
 
 def signing_secrets(routing: Routing, url: str, stored: str | None) -> tuple[str, ...]:
@@ -197,6 +204,8 @@ class Dispatcher:
             await conn.execute(update(deliveries).where(*self._key(r)).values(**values))
             if event is not None:
                 await record(conn, [event])
+        if event is not None:
+            NOTIFICATIONS.labels(r.channel, "sent" if error is None else "failed").inc()
 
 
 async def run_dispatcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import REGISTRY, Envelope, Handler, HandlerContext
+from supportdesk_events import REGISTRY, Envelope, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     AgentResponded,
     InfoRequested,
@@ -188,11 +188,10 @@ class Notifier:
             )
 
 
-def handlers(notifier: Notifier) -> dict[str, Handler]:
-    table: dict[str, Handler] = {
-        TicketOpened.event_type: notifier.on_opened,
-        TicketTriaged.event_type: notifier.on_routing_fact,
-        PriorityChanged.event_type: notifier.on_routing_fact,
-    }
-    table.update({e.event_type: notifier.on_deliverable for e in DELIVERABLE})
-    return table
+def handlers(notifier: Notifier) -> Handlers:
+    return (
+        Handlers()
+        .on(TicketOpened, do=notifier.on_opened)
+        .on(TicketTriaged, PriorityChanged, do=notifier.on_routing_fact)
+        .on(*DELIVERABLE, do=notifier.on_deliverable)
+    )
