@@ -56,8 +56,9 @@ async def get_raw(conn: AsyncConnection, inbound_id: uuid.UUID) -> Any:
     return (await conn.execute(select(inbound_messages).where(inbound_messages.c.inbound_id == inbound_id))).first()
 
 
-async def claim(conn: AsyncConnection, key: str, inbound_id: uuid.UUID) -> Any | None:
-    """Claim a dedupe key for this inbound message; if another already holds it, return its row."""
+async def earlier_claim(conn: AsyncConnection, key: str, inbound_id: uuid.UUID) -> Any | None:
+    """Claim a dedupe key for this inbound message: None if it is the first to, else the row of the
+    message that claimed it earlier (this one is a duplicate of it)."""
     row = (
         await conn.execute(
             insert(inbound_dedupe)

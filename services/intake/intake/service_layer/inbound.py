@@ -80,7 +80,7 @@ async def receive_email(
     if reason is not None:
         return Outcome("auto_reply_ignored", detail=reason)
     key = f"email:{email.message_id}" if email.message_id else None
-    if key is not None and (first := await store.claim(conn, key, inbound_id)) is not None:
+    if key is not None and (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
         return Outcome("duplicate", ticket_id=first.ticket_id, detail=f"Message-ID {email.message_id} seen before")
     staff = settings.staff_domain_set()
     attachments = await store.store_attachments(conn, email.attachments, settings.max_attachment_bytes)
@@ -174,7 +174,7 @@ async def open_call_ticket(
     **extra: Any,
 ) -> Outcome:
     """One ticket per call (or SMS, or logged call): the first delivery opens it, repeats find it."""
-    first = await store.claim(conn, key, inbound_id)
+    first = await store.earlier_claim(conn, key, inbound_id)
     if first is not None:
         return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
     opened = await commands.open_ticket(
@@ -217,7 +217,7 @@ async def receive_sms(
         row = (await conn.execute(select(tickets.c.requester_phone).where(tickets.c.ticket_id == ticket_id))).one()
         if normalise_phone(row.requester_phone or "") == normalise_phone(message.sender):
             key = f"sms:{message.message_sid}"
-            if (first := await store.claim(conn, key, inbound_id)) is not None:
+            if (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
                 return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
             await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(message.body, Channel.PHONE), clock)
             await store.settle(conn, key, ticket_id)
@@ -247,7 +247,7 @@ async def attach_to_call(
 ) -> Outcome:
     """A recording or transcription joins its call's ticket, once; if the call was never seen, it
     opens the ticket itself (nothing is dropped)."""
-    if (first := await store.claim(conn, key, inbound_id)) is not None:
+    if (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
         return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
     ticket_id = await _ticket_of_call(conn, call_sid)
     if ticket_id is None:

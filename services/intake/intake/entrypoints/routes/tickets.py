@@ -97,7 +97,7 @@ async def open_ticket(
     async with runtime.engine.begin() as conn:
         if idempotency_key is not None:
             key = f"idempotency:{idempotency_key}"
-            first = await store.claim(conn, key, uuid.uuid4())
+            first = await store.earlier_claim(conn, key, uuid.uuid4())
             if first is not None:
                 if (first.result or {}).get("fingerprint") != fingerprint:
                     raise Problem(
