@@ -65,7 +65,10 @@ class Dispatcher:
             self.client = client
             while not stop.is_set():
                 room = self.settings.dispatch_concurrency - len(self.in_flight)
-                claimed = await self.claim(room) if room > 0 else []
+                if room <= 0:  # all slots busy: wait for one to free up, not poll the table
+                    await asyncio.wait(self.in_flight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                claimed = await self.claim(room)
                 for row in claimed:
                     task = asyncio.create_task(self.deliver(row))
                     self.in_flight.add(task)
