@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from supportdesk_events.settings import ServiceSettings
@@ -11,17 +11,17 @@ class Settings(ServiceSettings):
     port: int = 8001
     ticket_number_prefix: str = "TKT"
     # Shared with the notifier only: seals the requester's access token into TicketOpened.
-    requester_token_key: str = Field("", validation_alias="REQUESTER_TOKEN_KEY")
+    requester_token_key: SecretStr = Field(SecretStr(""), validation_alias="REQUESTER_TOKEN_KEY")
     # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
     customers_file: str = ""
     mailboxes_file: str = ""  # IMAP mailboxes to read (YAML; secrets by environment variable name)
     # Bearer keys for the admin API (customers), `name=key` or `key`; none set: admin API closed.
 
     # Inbound channels. Secrets come from the environment; unset means the channel refuses all.
-    inbound_basic_auth: str = ""  # user:password for raw MIME, SendGrid and Postmark posts
-    mailgun_signing_key: str = ""
-    twilio_auth_token: str = ""
-    phone_webhook_secret: str = ""
+    inbound_basic_auth: SecretStr = SecretStr("")  # user:password for raw MIME, SendGrid and Postmark posts
+    mailgun_signing_key: SecretStr = SecretStr("")
+    twilio_auth_token: SecretStr = SecretStr("")
+    phone_webhook_secret: SecretStr = SecretStr("")
     signature_window_seconds: int = 300
     max_email_bytes: int = 25 * 1024 * 1024
     max_attachment_bytes: int = 10 * 1024 * 1024  # larger ones stay only in the raw payload

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from supportdesk_events.settings import ServiceSettings
@@ -21,5 +21,5 @@ class Settings(ServiceSettings):
     send_timeout_seconds: float = 10.0
     dispatch_concurrency: int = 20
     # Shared with intake only: opens the requester's sealed access token for the receipt mail.
-    requester_token_key: str = Field("", validation_alias="REQUESTER_TOKEN_KEY")
+    requester_token_key: SecretStr = Field(SecretStr(""), validation_alias="REQUESTER_TOKEN_KEY")
     ticket_status_url: str = "http://127.0.0.1:8001/v1/tickets/{ticket_id}"  # where requesters follow a ticket

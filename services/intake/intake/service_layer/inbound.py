@@ -113,7 +113,7 @@ async def receive_email(
                 attachments=attachments,
             ),
             number_prefix=settings.ticket_number_prefix,
-            token_key=settings.requester_token_key,
+            token_key=settings.requester_token_key.get_secret_value(),
             clock=clock,
         )
         result = Outcome("ticket_opened", opened.ticket_id, opened.number, detail)
@@ -181,7 +181,7 @@ async def open_call_ticket(
         conn,
         OpenTicket(channel=Channel.PHONE, subject=subject, description=description, requester_phone=caller, **extra),
         number_prefix=settings.ticket_number_prefix,
-        token_key=settings.requester_token_key,
+        token_key=settings.requester_token_key.get_secret_value(),
         clock=clock,
     )
     await store.settle(conn, key, opened.ticket_id)

@@ -84,7 +84,7 @@ class Notifier:
         )
 
     def access_token(self, sealed: str | None) -> str | None:
-        key = self.settings.requester_token_key
+        key = self.settings.requester_token_key.get_secret_value()
         return unseal(key, sealed) if key and sealed else None
 
     async def on_opened(self, ctx: HandlerContext, env: Envelope[Any]) -> None:

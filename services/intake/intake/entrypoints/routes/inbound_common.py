@@ -57,7 +57,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 def require_basic_auth(request: Request, runtime: ServiceRuntime) -> None:
     """SendGrid and Postmark sign nothing: HTTP basic auth with INTAKE_INBOUND_BASIC_AUTH."""
-    expected = settings_of(runtime).inbound_basic_auth
+    expected = settings_of(runtime).inbound_basic_auth.get_secret_value()
     given = request.headers.get("authorization", "")
     ok = False
     if expected and given.lower().startswith("basic "):

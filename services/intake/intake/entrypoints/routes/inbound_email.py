@@ -221,7 +221,7 @@ async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
     except UnreadablePayload:
         fields = {}
     timestamp, token, signature = (str(fields.get(k, "")) for k in ("timestamp", "token", "signature"))
-    key = settings.mailgun_signing_key
+    key = settings.mailgun_signing_key.get_secret_value()
     valid = bool(key and timestamp and token and signature) and signing.same(
         signing.hmac_hex(key, (timestamp + token).encode()), signature
     )

@@ -181,7 +181,7 @@ async def twilio(request: Request, runtime: ServiceRuntime, source: str) -> Resp
     params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     url = public_url(request)
     if not phone_formats.twilio_valid(
-        settings.twilio_auth_token, url, params, request.headers.get("x-twilio-signature", "")
+        settings.twilio_auth_token.get_secret_value(), url, params, request.headers.get("x-twilio-signature", "")
     ):
         raise Problem(401, "Unauthorized", "missing or invalid X-Twilio-Signature")
     inbound_id = await keep_raw(runtime, request, source, body)
@@ -268,7 +268,7 @@ async def generic_phone(request: Request, runtime: Runtime) -> Response:
     body = await read_limited(request, MAX_PHONE_BYTES)
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
     given = request.headers.get(SIGNATURE_HEADER, "")
-    secret = settings.phone_webhook_secret
+    secret = settings.phone_webhook_secret.get_secret_value()
     if not (
         secret
         and timestamp

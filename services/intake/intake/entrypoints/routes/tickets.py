@@ -119,7 +119,7 @@ async def open_ticket(
             request,
             number_prefix=settings.ticket_number_prefix,
             clock=runtime.clock,
-            token_key=settings.requester_token_key,
+            token_key=settings.requester_token_key.get_secret_value(),
         )
         if idempotency_key is not None:
             await store.settle(conn, key, opened.ticket_id, {"fingerprint": fingerprint, "number": opened.number})
