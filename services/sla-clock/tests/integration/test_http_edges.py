@@ -14,8 +14,8 @@ import pytest
 from sla_clock.entrypoints.app import build_app
 from sla_clock.service_layer.preview import Previewer
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, produce
-from supportdesk_events import ManualClock, encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_events import ManualClock, dead_letter_topic, encode, new_envelope
 from supportdesk_events.catalogue import Channel, Priority, RequestType, TicketOpened, TicketTriaged
 from supportdesk_events.migrations import migrate
 
@@ -42,9 +42,9 @@ async def http(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def open_real_ticket(space: Sandbox, ticket: str) -> None:
+async def open_real_ticket(space: Sandbox, ticket: str, opened_at: datetime = T0) -> None:
     events = [
-        TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=T0),
+        TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=opened_at),
         TicketTriaged(
             priority=Priority.HIGH,
             severity=None,
@@ -56,11 +56,11 @@ async def open_real_ticket(space: Sandbox, ticket: str) -> None:
             channel=Channel.WEB,
             plan="gold",
             policy="data-insights",
-            opened_at=T0,
+            opened_at=opened_at,
         ),
     ]
     for event in events:
-        env = new_envelope(event, ticket_id=ticket, producer="test", clock=ManualClock(T0))
+        env = new_envelope(event, ticket_id=ticket, producer="test", clock=ManualClock(opened_at))
         await produce(space, event.topic, [encode(env)[:2]])
 
 
@@ -124,3 +124,18 @@ async def test_weekly_report_out_of_range_is_422_naming_the_week(http: httpx.Asy
         assert r.status_code == 422, r.text
         assert [e["field"] for e in r.json()["errors"]] == ["query.week"]
     assert (await http.get("/v1/sla/reports/weekly", params={"week": "2026-W48"}, headers=AGENT)).status_code == 200
+
+
+async def test_an_event_with_an_instant_out_of_range_is_dead_lettered_and_later_tickets_get_clocks(
+    space: Sandbox, http: httpx.AsyncClient
+) -> None:
+    await open_real_ticket(space, "ticket-from-the-year-9999", opened_at=datetime(9999, 12, 31, tzinfo=UTC))
+    dead = await read_topic(space, dead_letter_topic("sla-clock"), expect=1)
+    assert dead and b"outside the supported range" in dict(dead[0].headers)["dlq.reason"]
+    await open_real_ticket(space, "ticket-after-the-year-9999")
+
+    async def clocks() -> Any:
+        r = await http.get("/v1/tickets/ticket-after-the-year-9999/sla", headers=AGENT)
+        return r.json()["clocks"] if r.status_code == 200 else None
+
+    assert await eventually(clocks, what="the next ticket's SLA clocks")
