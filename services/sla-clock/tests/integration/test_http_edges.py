@@ -129,9 +129,8 @@ async def test_weekly_report_out_of_range_is_422_naming_the_week(http: httpx.Asy
 async def test_an_event_with_an_instant_out_of_range_is_dead_lettered_and_later_tickets_get_clocks(
     space: Sandbox, http: httpx.AsyncClient
 ) -> None:
-    await open_real_ticket(space, "ticket-from-the-year-9999", opened_at=datetime(9999, 12, 31, tzinfo=UTC))
-    dead = await read_topic(space, dead_letter_topic("sla-clock"), expect=1)
-    assert dead and b"outside the supported range" in dict(dead[0].headers)["dlq.reason"]
+    for hostile in ("from-the-year-9999", "again-from-the-year-9999"):  # the second found the table corrupted
+        await open_real_ticket(space, hostile, opened_at=datetime(9999, 12, 31, tzinfo=UTC))
     await open_real_ticket(space, "ticket-after-the-year-9999")
 
     async def clocks() -> Any:
@@ -139,3 +138,6 @@ async def test_an_event_with_an_instant_out_of_range_is_dead_lettered_and_later_
         return r.json()["clocks"] if r.status_code == 200 else None
 
     assert await eventually(clocks, what="the next ticket's SLA clocks")
+    dead = await read_topic(space, dead_letter_topic("sla-clock"), expect=2)
+    assert len(dead) == 2
+    assert all(b"outside the supported range" in dict(d.headers)["dlq.reason"] for d in dead)
