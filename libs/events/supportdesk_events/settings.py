@@ -24,6 +24,11 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     consumer_batch_size: int = 200
+    # A request body larger than this is a 413 (routes that take more, like intake's raw email,
+    # say so themselves); one that stops arriving for this long is a 408.
+    # (2 MiB: a 100,000-character description written as \uXXXX escapes still fits.)
+    http_max_body_bytes: int = 2 * 1024 * 1024
+    http_body_timeout_seconds: float = 15.0
     # Bearer keys for agent, admin and ops endpoints, comma-separated, each `name=key` or just
     # `key` (acting as "agent"). None set: those endpoints refuse everyone (secure by default);
     # `make run` sets a development key.

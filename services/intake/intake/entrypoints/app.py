@@ -43,5 +43,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
             workers={"mailboxes": run_mailboxes} if settings.mailboxes_file else {},
+            # Raw mail is larger than JSON bodies; the routes refuse more than this themselves too.
+            body_limits={"/v1/inbound/email": settings.max_email_bytes},
         )
     )

@@ -333,6 +333,12 @@ def shipped_policy_names() -> list[str]:
 
 @cache
 def shipped_policy(name: str) -> Policy:
+    """The service's own copy of a shipped policy, shared by its consumer and its reads."""
+    return load_shipped_policy(name)
+
+
+def load_shipped_policy(name: str) -> Policy:
+    """A fresh copy (its own calendar), for a caller that must not share one."""
     if name not in shipped_policy_names():
         raise PolicyError(f"no shipped policy {name!r}; shipped: {', '.join(shipped_policy_names())}")
     resource = resources.files("sla_clock.policies") / f"{name}.yaml"

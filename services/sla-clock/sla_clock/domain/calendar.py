@@ -9,10 +9,15 @@ seconds (wall-clock local times converted with the zone's DST rules), adjacent i
 (so a 24x7 calendar has no gap at midnight), with the running total of business seconds at each
 interval's end. "How much business time by t" and "when is a total reached" are then bisections
 of those arrays, not walks.
+
+Only instants from EARLIEST to LATEST (1970-01-01 to 2200-12-31, UTC) are answered. A calendar
+may be shared by threads and by the consumer: its table is built beside the one in use and then
+swapped in, so a question that fails half-way leaves nothing half-built.
 """
 
 from __future__ import annotations
 
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +30,18 @@ from .holidays import HolidaySet, Minutes
 DAY_MINUTES = 1440
 # A calendar must open at least once in this many years from any instant asked about.
 MAX_SEARCH_YEARS = 50
+# The instants a calendar answers about. Bounded so that no question (say, one about the year
+# 9999) can make it build thousands of years of tables; outside: InstantOutOfRange.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 12, 31, 23, 59, 59, tzinfo=UTC)
+_EARLIEST_EPOCH = EARLIEST.timestamp()
+_LATEST_EPOCH = LATEST.timestamp()
+# Table years: a year either side of the range (local dates differ from UTC ones) and room for a
+# due instant searched up to MAX_SEARCH_YEARS after the latest start.
+_FIRST_TABLE_YEAR = EARLIEST.year - 1
+_LAST_TABLE_YEAR = LATEST.year + MAX_SEARCH_YEARS + 1
+# A table is widened to cover a new instant this close to it; farther, a fresh one is built.
+_NEAR_YEARS = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,14 @@ Pause = tuple[datetime, datetime]
 
 class CalendarNeverOpens(ValueError):
     pass
+
+
+class InstantOutOfRange(ValueError):
+    """An instant outside EARLIEST..LATEST: the caller's input, not the calendar, is wrong."""
+
+    def __init__(self, epoch: float) -> None:
+        super().__init__(f"outside the supported range {EARLIEST.isoformat()} to {LATEST.isoformat()}")
+        self.epoch = epoch
 
 
 class BusinessCalendar:
@@ -76,11 +101,11 @@ class BusinessCalendar:
         self.business_day_seconds = business_day_seconds or max(
             60 * sum(e - s for s, e in merge_spans(self._by_weekday[d] + self._spill[d])) for d in range(7)
         )
-        self._first_year = 0
-        self._last_year = -1
-        self._starts: list[float] = []
-        self._ends: list[float] = []
-        self._cum_end: list[float] = []  # business seconds from the table's start to each interval's end
+        # The year table in use: replaced whole, never changed in place, so a reader holding one
+        # (another thread, or a failed extension) always sees a consistent table.
+        self._table: _Table | None = None
+        self._building = threading.Lock()
+        self._years: dict[int, list[tuple[float, float]]] = {}  # one year's open intervals, kept
 
     # --- building the table ------------------------------------------------------------------
 
@@ -100,6 +125,9 @@ class BusinessCalendar:
         return local.timestamp()
 
     def _year_intervals(self, year: int) -> list[tuple[float, float]]:
+        cached = self._years.get(year)
+        if cached is not None:
+            return cached
         out: list[tuple[float, float]] = []
         day = date(year, 1, 1)
         while day.year == year:
@@ -112,62 +140,72 @@ class BusinessCalendar:
                 else:
                     out.append((a, b))
             day += timedelta(days=1)
+        self._years[year] = out
         return out
 
-    def _build(self, first: int, last: int) -> None:
-        self._starts, self._ends, self._cum_end = [], [], []
-        self._first_year, self._last_year = first, first - 1
-        self._extend_to(last)
-
-    def _cover(self, t: float) -> None:
-        """Make sure the table covers instant t with a year of margin on either side."""
-        year = datetime.fromtimestamp(t, UTC).year
-        if self._last_year < self._first_year:
-            self._build(year - 1, year + 1)
-        elif year - 1 < self._first_year:
-            self._build(year - 1, self._last_year)  # rebuilding shifts the running totals: callers re-read
-        elif year + 1 > self._last_year:
-            self._extend_to(year + 1)
-
-    def _extend_to(self, last: int) -> None:
-        total = self._cum_end[-1] if self._cum_end else 0.0
-        for year in range(self._last_year + 1, last + 1):
+    def _build(self, first: int, last: int) -> _Table:
+        """A new table of years first..last (inside the table years), published for later callers."""
+        if first < _FIRST_TABLE_YEAR or last > _LAST_TABLE_YEAR:
+            raise CalendarNeverOpens(
+                f"calendar {self.name}: no table beyond the years {_FIRST_TABLE_YEAR}-{_LAST_TABLE_YEAR}"
+            )
+        starts: list[float] = []
+        ends: list[float] = []
+        cum_end: list[float] = []
+        total = 0.0
+        for year in range(first, last + 1):
             for a, b in self._year_intervals(year):
-                if self._ends and a <= self._ends[-1]:  # contiguous across a year boundary (24x7 at New Year)
-                    total += b - self._ends[-1]
-                    self._ends[-1] = b
-                    self._cum_end[-1] = total
+                if ends and a <= ends[-1]:  # contiguous across a year boundary (24x7 at New Year)
+                    total += b - ends[-1]
+                    ends[-1] = b
+                    cum_end[-1] = total
                     continue
                 total += b - a
-                self._starts.append(a)
-                self._ends.append(b)
-                self._cum_end.append(total)
-        self._last_year = last
+                starts.append(a)
+                ends.append(b)
+                cum_end.append(total)
+        table = _Table(first, last, _year_start(first + 1), _year_start(last), starts, ends, cum_end)
+        self._table = table  # one assignment: the swap
+        return table
+
+    def _table_for(self, lo: float, hi: float) -> _Table:
+        """A table covering instants lo..hi with a year of margin either side."""
+        if not (lo >= _EARLIEST_EPOCH and hi <= _LATEST_EPOCH):
+            raise InstantOutOfRange(lo if lo < _EARLIEST_EPOCH else hi)
+        table = self._table
+        if table is not None and table.lo <= lo and hi < table.hi:
+            return table
+        with self._building:
+            table = self._table
+            if table is not None and table.lo <= lo and hi < table.hi:
+                return table
+            first, last = _year_of(lo) - 1, _year_of(hi) + 1
+            if table is not None and first - _NEAR_YEARS <= table.last_year and table.first_year <= last + _NEAR_YEARS:
+                first, last = min(first, table.first_year), max(last, table.last_year)  # near: keep what is there
+            return self._build(first, last)
+
+    def _grown(self, table: _Table, since: float) -> _Table:
+        """`table` and one more year, with the same first year, so running totals already read
+        from `table` stay valid; CalendarNeverOpens when the search has gone far enough."""
+        if table.last_year - _year_of(since) >= MAX_SEARCH_YEARS:
+            raise CalendarNeverOpens(f"calendar {self.name} does not open again within {MAX_SEARCH_YEARS} years")
+        with self._building:
+            return self._build(table.first_year, table.last_year + 1)
 
     # --- the questions -------------------------------------------------------------------------
 
-    def _elapsed_at(self, t: float) -> float:
-        """Business seconds from the table's start to instant t."""
-        i = bisect_right(self._starts, t) - 1
-        if i < 0:
-            return 0.0
-        end = self._ends[i]
-        return self._cum_end[i] if t >= end else self._cum_end[i] - (end - t)
-
-    def _instant_at(self, total: float) -> float:
+    def _instant_at(self, table: _Table, total: float, since: float) -> float:
         """The earliest instant at which the running total reaches `total`."""
-        while not self._cum_end or total > self._cum_end[-1]:
-            if self._last_year - self._first_year > MAX_SEARCH_YEARS:
-                raise CalendarNeverOpens(f"calendar {self.name} does not open again within {MAX_SEARCH_YEARS} years")
-            self._extend_to(self._last_year + 1)
-        i = bisect_left(self._cum_end, total)
-        return self._ends[i] - (self._cum_end[i] - total)
+        while not table.cum_end or total > table.cum_end[-1]:
+            table = self._grown(table, since)
+        i = bisect_left(table.cum_end, total)
+        return table.ends[i] - (table.cum_end[i] - total)
 
     def is_open(self, t: datetime) -> bool:
         x = _epoch(t)
-        self._cover(x)
-        i = bisect_right(self._starts, x) - 1
-        return i >= 0 and x < self._ends[i]
+        table = self._table_for(x, x)
+        i = bisect_right(table.starts, x) - 1
+        return i >= 0 and x < table.ends[i]
 
     def is_open_on(self, day: date) -> bool:
         """Does the calendar open at all on this local date?"""
@@ -176,28 +214,26 @@ class BusinessCalendar:
     def next_opening(self, t: datetime) -> datetime:
         """t itself if open, else the next instant the calendar opens."""
         x = _epoch(t)
-        self._cover(x)
-        i = bisect_right(self._starts, x) - 1
-        if i >= 0 and x < self._ends[i]:
+        table = self._table_for(x, x)
+        i = bisect_right(table.starts, x) - 1
+        if i >= 0 and x < table.ends[i]:
             return t.astimezone(UTC)
-        while i + 1 >= len(self._starts):
-            if self._last_year - self._first_year > MAX_SEARCH_YEARS:
-                raise CalendarNeverOpens(f"calendar {self.name} does not open again within {MAX_SEARCH_YEARS} years")
-            self._extend_to(self._last_year + 1)
-        return _from_epoch(self._starts[i + 1])
+        while i + 1 >= len(table.starts):
+            table = self._grown(table, x)
+        return _from_epoch(table.starts[i + 1])
 
     def business_seconds(self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()) -> float:
         """Business time between two instants, less the business time inside pauses."""
         a, b = _epoch(start), _epoch(end)
         if b <= a:
+            self._table_for(b, a)  # the same answer for instants out of range, whichever is first
             return 0.0
-        self._cover(a)
-        self._cover(b)
-        total = self._elapsed_at(b) - self._elapsed_at(a)
+        table = self._table_for(a, b)
+        total = table.elapsed_at(b) - table.elapsed_at(a)
         for ps, pe in _merged_pauses(pauses):
             lo, hi = max(ps, a), min(pe, b)
             if hi > lo:
-                total -= self._elapsed_at(hi) - self._elapsed_at(lo)
+                total -= table.elapsed_at(hi) - table.elapsed_at(lo)
         return total
 
     def add(self, start: datetime, seconds: float, pauses: Iterable[Pause] = ()) -> datetime:
@@ -211,19 +247,52 @@ class BusinessCalendar:
         """`add` on epoch seconds with pauses already merged and sorted: the fast path."""
         if seconds <= 0:
             return start
-        self._cover(start)
+        last_pause_end = pauses[-1][1] if pauses else start
+        table = self._table_for(start, max(start, last_pause_end))
         cursor, remaining = start, float(seconds)
         for ps, pe in pauses:
             if pe <= cursor:
                 continue
-            self._cover(pe)
             if ps > cursor:
-                before = self._elapsed_at(ps) - self._elapsed_at(cursor)
+                before = table.elapsed_at(ps) - table.elapsed_at(cursor)
                 if before >= remaining:
                     break
                 remaining -= before
             cursor = pe
-        return self._instant_at(self._elapsed_at(cursor) + remaining)
+        return self._instant_at(table, table.elapsed_at(cursor) + remaining, start)
+
+
+@dataclass(frozen=True, eq=False)
+class _Table:
+    """Open intervals of whole years as UTC epoch seconds, with running totals. Never mutated."""
+
+    first_year: int
+    last_year: int
+    lo: float  # instants in [lo, hi) have a year of table on either side
+    hi: float
+    starts: list[float]
+    ends: list[float]
+    cum_end: list[float]  # business seconds from the table's start to each interval's end
+
+    def elapsed_at(self, t: float) -> float:
+        """Business seconds from the table's start to instant t."""
+        i = bisect_right(self.starts, t) - 1
+        if i < 0:
+            return 0.0
+        end = self.ends[i]
+        return self.cum_end[i] if t >= end else self.cum_end[i] - (end - t)
+
+
+def _year_start(year: int) -> float:
+    return datetime(year, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _year_of(x: float) -> int:
+    return datetime.fromtimestamp(x, UTC).year
+
+
+def in_supported_range(t: datetime) -> bool:
+    return EARLIEST <= t <= LATEST
 
 
 S = TypeVar("S", int, float, datetime)

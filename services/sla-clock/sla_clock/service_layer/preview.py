@@ -13,6 +13,7 @@ PreviewError naming the field.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -21,8 +22,8 @@ from typing import Any
 
 from supportdesk_events.catalogue import Priority, RequestType
 
-from ..adapters.policy_files import PolicyError, load_policy_file, shipped_policy
-from ..domain.calendar import merge_spans
+from ..adapters.policy_files import PolicyError, load_policy_file, load_shipped_policy
+from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
 from ..domain.deadlines import deadlines
 from ..domain.policy import MissingInput, Policy, Target
 
@@ -49,6 +50,14 @@ def _instant(value: Any, field: str) -> float:
         raise PreviewError(field, f"{value!r} is not an ISO-8601 date-time") from None
     if t.tzinfo is None:
         raise PreviewError(field, f"{value!r} has no UTC offset; give one (e.g. -08:00 or Z)")
+    try:
+        supported = in_supported_range(t)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        supported = False
+    if not supported:
+        raise PreviewError(
+            field, f"{value!r} is outside the supported range {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+        )
     return t.timestamp()
 
 
@@ -62,12 +71,21 @@ def _target(t: Target | None) -> dict[str, Any] | None:
     return None if t is None else {"business_seconds": t.seconds, "as_written": t.written}
 
 
+MAX_PAUSES = 1000
+
+
 class Previewer:
-    """Answers preview requests; caches policy files by path and modification time."""
+    """Answers preview requests; caches policy files by path and modification time.
+
+    Its policies (and so their calendars) are its own, loaded apart from the ones the service's
+    consumer keeps clocks with: nothing a preview asks can change what the consumer computes.
+    """
 
     def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None) -> None:
         self._files: dict[tuple[str, float], Policy] = {}
+        self._shipped: dict[str, Policy] = {}
         self._guard = policy_file_guard
+        self._loading = threading.Lock()
 
     def _policy(self, req: dict[str, Any]) -> Policy:
         name, path = req.get("policy"), req.get("policy_file")
@@ -77,7 +95,11 @@ class Previewer:
             if name is not None:
                 if not isinstance(name, str):
                     raise PreviewError("policy", "expected a policy name")
-                return shipped_policy(name)
+                if name not in self._shipped:
+                    with self._loading:
+                        if name not in self._shipped:
+                            self._shipped[name] = load_shipped_policy(name)
+                return self._shipped[name]
             if not isinstance(path, str):
                 raise PreviewError("policy_file", "expected a path")
             p = Path(path)
@@ -147,6 +169,8 @@ class Previewer:
             return []
         if not isinstance(raw, list):
             raise PreviewError("pauses", "expected a list of [start, end] pairs")
+        if len(raw) > MAX_PAUSES:
+            raise PreviewError("pauses", f"at most {MAX_PAUSES} pauses")
         spans = []
         for i, pair in enumerate(raw):
             if not isinstance(pair, list | tuple) or len(pair) != 2:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..domain.calendar import EARLIEST, LATEST
 from ..domain.policy import Policy
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -28,6 +29,9 @@ def week_bounds(week: str, policy: Policy) -> tuple[datetime, datetime]:
         monday = date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except ValueError as e:
         raise ValueError(f"{week!r}: {e}") from None
+    # Dates, with a day of slack for the zone's offset: no arithmetic near year 1 or 9999 overflows.
+    if not EARLIEST.date() + timedelta(days=1) <= monday <= LATEST.date() - timedelta(days=8):
+        raise ValueError(f"{week!r} is outside the supported range {EARLIEST.year}-{LATEST.year}")
     zone = policy.calendar.zone
     start = datetime.combine(monday, time(0), tzinfo=zone)
     end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)

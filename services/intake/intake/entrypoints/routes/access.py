@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
+from supportdesk_events.requester_view import requester_view
 from supportdesk_events.web import Problem, Runtime, agent_for
 
 from ...adapters.repository import token_digest
@@ -46,3 +47,16 @@ async def ticket_caller(
 
 
 TicketCaller = Annotated[Caller, Depends(ticket_caller)]
+
+
+def visible_history(caller: Caller, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What of a ticket's history the caller may see: all of it for an agent; for the requester,
+    what `supportdesk_events.requester_view` declares public (events dropped, fields cut)."""
+    if caller.kind == "agent":
+        return envelopes
+    out = []
+    for envelope in envelopes:
+        payload = requester_view(envelope["event_type"], envelope["payload"])
+        if payload is not None:
+            out.append({**envelope, "payload": payload})
+    return out

@@ -27,7 +27,7 @@ from supportdesk_events.web import Problem, Runtime, problem_response
 from ...adapters import inbound_store as store
 from ...adapters import repository
 from ...domain.attachments import served_content_type
-from .access import TicketCaller
+from .access import TicketCaller, visible_history
 from .inbound_common import settings_of
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -130,7 +130,7 @@ async def get_attachment(
             errors=[{"field": "path.sha256", "message": "64 lower-case hex digits"}],
         )
     async with runtime.engine.connect() as conn:
-        ref = referenced(await repository.history(conn, ticket_id)).get(sha256)
+        ref = referenced(visible_history(caller, await repository.history(conn, ticket_id))).get(sha256)
         content = await store.attachment(conn, sha256) if ref is not None else None
     if ref is None:
         raise Problem(404, "Not Found", f"ticket {ticket_id} has no attachment {sha256}")

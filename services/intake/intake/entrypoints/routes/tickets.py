@@ -20,7 +20,7 @@ from ...adapters.tables import tickets
 from ...domain.ticket import OpenTicket
 from ...service_layer import commands
 from ...settings import Settings
-from .access import TicketCaller
+from .access import TicketCaller, visible_history
 from .attachments import AttachmentRef, listing
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -134,15 +134,22 @@ async def open_ticket(
 
 @router.get("/{ticket_id}", response_model=TicketView, responses={404: {"description": "no such ticket, or not yours"}})
 async def get_ticket(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> TicketView:
-    """A ticket and its history, for an agent or for the requester holding its access token."""
+    """A ticket and its history, for an agent or for the requester holding its access token.
+
+    The requester sees only what `supportdesk_events.requester_view` declares public: no internal
+    notes, no sealed token, no agent-only fields."""
     async with runtime.engine.connect() as conn:
         row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).one()
         entries = await repository.history(conn, ticket_id)
+    fields = {k: v for k, v in row._mapping.items() if k in TicketView.model_fields}
+    if caller.kind != "agent":
+        fields["customer_id"] = None  # our directory's id: agent-only
+    visible = visible_history(caller, entries)
     return TicketView(
-        **{k: v for k, v in row._mapping.items() if k in TicketView.model_fields},
+        **fields,
         history=[
             HistoryEntry(event_type=e["event_type"], occurred_at=e["occurred_at"], payload=e["payload"])
-            for e in entries
+            for e in visible
         ],
-        attachments=listing(ticket_id, entries),
+        attachments=listing(ticket_id, visible),
     )

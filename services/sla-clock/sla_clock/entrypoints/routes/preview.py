@@ -1,14 +1,17 @@
-"""POST /v1/sla/preview: the same contract as `sla-clock preview`."""
+"""POST /v1/sla/preview: the same contract as `sla-clock preview`, computed off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportdesk_events.web import Problem, Runtime
+from supportdesk_events.web import RETRY_AFTER_SECONDS, Problem, Runtime
 
 from ...service_layer.preview import Previewer, PreviewError
 from ...settings import Settings
@@ -16,8 +19,32 @@ from ...settings import Settings
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
 
 
+class PreviewPool:
+    """Previews run on their own few threads, never on the event loop that serves `/healthz` and
+    runs the consumer; past `max_waiting` requests at once, more are a 503 (retry) rather than a
+    queue without end. Each preview is bounded anyway: instants in the supported range only, at
+    most MAX_PAUSES pauses, the request body at most the service's body limit."""
+
+    def __init__(self, previewer: Previewer, threads: int = 2, max_waiting: int = 32) -> None:
+        self.previewer = previewer
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sla-preview")
+        self._max_waiting = max_waiting
+        self._waiting = 0
+
+    async def __call__(self, request: Any) -> dict[str, Any]:
+        if self._waiting >= self._max_waiting:
+            raise StarletteHTTPException(
+                503, "too many previews at once; retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self.previewer, request)
+        finally:
+            self._waiting -= 1
+
+
 @cache
-def _previewer(policy_dir: str) -> Previewer:
+def preview_pool(policy_dir: str) -> PreviewPool:
     def confine(path: Path) -> Path:
         if not policy_dir:
             raise PreviewError(
@@ -29,17 +56,25 @@ def _previewer(policy_dir: str) -> Previewer:
             raise PreviewError("policy_file", f"must name a file inside {root}")
         return resolved
 
-    return Previewer(policy_file_guard=confine)
+    return PreviewPool(Previewer(policy_file_guard=confine))
 
 
 EXAMPLE = {"policy": "data-insights", "plan": "gold", "priority": "high", "opened_at": "2026-11-25T16:30:00-08:00"}
 
 
-@router.post("/preview", responses={422: {"description": "bad input; problem+json names the field"}})
+@router.post(
+    "/preview",
+    responses={
+        422: {"description": "bad input; problem+json names the field (`body.opened_at`)"},
+        503: {"description": "too many previews at once; retry after Retry-After seconds"},
+    },
+)
 async def preview(runtime: Runtime, request: Annotated[dict[str, Any], Body(examples=[EXAMPLE])]) -> dict[str, Any]:
-    """Due instants for a described ticket: first response and resolution, in UTC whole seconds."""
+    """Due instants for a described ticket: first response and resolution, in UTC whole seconds.
+    Instants from 1970-01-01 to 2200-12-31 (UTC) only."""
     settings = cast(Settings, runtime.settings)
     try:
-        return _previewer(settings.policy_dir)(request)
+        return await preview_pool(settings.policy_dir)(request)
     except PreviewError as e:
-        raise Problem(422, "Invalid preview request", str(e), errors=[e.as_json()]) from None
+        field = f"body.{e.field}" if e.field != "(input)" else "body"
+        raise Problem(422, "Invalid preview request", str(e), errors=[{"field": field, "message": e.message}]) from None

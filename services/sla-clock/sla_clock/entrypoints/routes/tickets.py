@@ -133,9 +133,16 @@ async def weekly(
     settings = cast(Settings, runtime.settings)
     try:
         chosen = _book(settings).policy(policy)
+    except PolicyError as e:
+        raise Problem(
+            422, "Invalid report request", str(e), errors=[{"field": "query.policy", "message": str(e)}]
+        ) from None
+    try:
         start, end = week_bounds(week, chosen)
-    except (PolicyError, ValueError) as e:
-        raise Problem(422, "Invalid report request", str(e)) from None
+    except ValueError as e:
+        raise Problem(
+            422, "Invalid report request", str(e), errors=[{"field": "query.week", "message": str(e)}]
+        ) from None
     async with runtime.engine.connect() as conn:
         rows = await weekly_report(conn, chosen, week)
     return WeeklyReport(
