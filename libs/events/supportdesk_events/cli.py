@@ -24,7 +24,7 @@ def service_main(
     app_factory: str,
     migrations: str,
     argv: Sequence[str] | None = None,
-    extra: Callable[[argparse._SubParsersAction], None] | None = None,  # type: ignore[type-arg]
+    extra: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None = None,
 ) -> int:
     parser = argparse.ArgumentParser(prog=name, description=f"supportdesk {name} service")
     sub = parser.add_subparsers(dest="command", required=True)

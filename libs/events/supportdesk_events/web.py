@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -47,29 +47,34 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 
+S = TypeVar("S", bound=ServiceSettings)
+
+
 @dataclass
-class ServiceDefinition:
+class ServiceDefinition(Generic[S]):
+    """A service: its settings type S types `runtime.settings` in its routes and workers."""
+
     name: str
-    settings: ServiceSettings
+    settings: S
     routers: Sequence[APIRouter] = ()
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     description: str = ""
     # Run once at start, before the loops (e.g. loading a directory file).
-    on_start: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()
+    on_start: Sequence[Callable[[ServiceRuntime[S]], Awaitable[None]]] = ()
     # Further loops the service runs beside relay and consumer (e.g. sla-clock's scheduler).
-    workers: Mapping[str, Callable[[ServiceRuntime, asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
+    workers: Mapping[str, Callable[[ServiceRuntime[S], asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
     # Request bodies larger than the settings' http_max_body_bytes, by path prefix (e.g. raw email).
     body_limits: Mapping[str, int] = field(default_factory=dict)
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[S]):
     """The long-lived parts of a running service, shared by its routes."""
 
-    def __init__(self, definition: ServiceDefinition) -> None:
+    def __init__(self, definition: ServiceDefinition[S]) -> None:
         s = definition.settings
         self.definition = definition
-        self.settings = s
+        self.settings: S = s
         self.clock = definition.clock
         self.engine: AsyncEngine = create_engine(s.database_url, s.database_name)
         self.relay = OutboxRelay(
@@ -178,12 +183,14 @@ class Readiness:
         }
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
+def get_runtime(request: Request) -> ServiceRuntime[Any]:
+    runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
 
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+# Shared routes use this; a service's own routes use its `entrypoints.dependencies.Runtime`, whose
+# settings are typed as the service's own.
+Runtime = Annotated[ServiceRuntime[Any], Depends(get_runtime)]
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -201,13 +208,9 @@ def key_owner(keys: list[tuple[str, str]], credentials: HTTPAuthorizationCredent
     return found
 
 
-def agent_for(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+def agent_for(runtime: ServiceRuntime[Any], credentials: HTTPAuthorizationCredentials | None) -> str | None:
     """The agent's name if the bearer credential is one of the service's API keys."""
     return key_owner(runtime.settings.api_key_names(), credentials)
-
-
-def bearer_is_agent_key(runtime: ServiceRuntime, credentials: HTTPAuthorizationCredentials | None) -> bool:
-    return agent_for(runtime, credentials) is not None
 
 
 def require_agent(
@@ -503,7 +506,7 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def create_app(definition: ServiceDefinition) -> FastAPI:
+def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = ServiceRuntime(definition)

@@ -12,8 +12,8 @@ from ..settings import Settings
 from .routes import tickets
 
 
-async def load_directory_file(runtime: ServiceRuntime) -> None:
-    path = runtime.settings.directory_file  # type: ignore[attr-defined]
+async def load_directory_file(runtime: ServiceRuntime[Settings]) -> None:
+    path = runtime.settings.directory_file
     if path:
         spec = load_yaml(path, directory.DirectorySpec)
         async with runtime.engine.begin() as conn:

@@ -11,12 +11,13 @@ from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.tables import ticket_escalations
+from ..settings import Settings
 from .unit_of_work import escalation_of
 
 BATCH = 100
 
 
-async def climb_due(runtime: ServiceRuntime, limit: int = BATCH) -> int:
+async def climb_due(runtime: ServiceRuntime[Settings], limit: int = BATCH) -> int:
     now = runtime.clock.now()
     t = ticket_escalations
     async with runtime.engine.begin() as conn:
@@ -37,7 +38,7 @@ async def climb_due(runtime: ServiceRuntime, limit: int = BATCH) -> int:
     return len(due)
 
 
-async def run_climber(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+async def run_climber(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
     while not stop.is_set():
         if await climb_due(runtime) >= BATCH:
             continue

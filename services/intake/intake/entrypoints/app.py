@@ -12,9 +12,9 @@ from .routes import attachments, inbound_common, inbound_email, inbound_phone, l
 from .routes import customers as customer_routes
 
 
-async def load_customer_file(runtime: ServiceRuntime) -> None:
+async def load_customer_file(runtime: ServiceRuntime[Settings]) -> None:
     """The YAML directory (if configured) is upserted at every start; the admin API edits after."""
-    path = runtime.settings.customers_file  # type: ignore[attr-defined]
+    path = runtime.settings.customers_file
     if not path:
         return
     loaded = customers.load_directory_file(path)

@@ -42,7 +42,7 @@ class LeaseLost(Exception):
 
 
 class MailboxReader:
-    def __init__(self, runtime: ServiceRuntime, settings: Settings, spec: MailboxSpec) -> None:
+    def __init__(self, runtime: ServiceRuntime[Settings], settings: Settings, spec: MailboxSpec) -> None:
         self.runtime = runtime
         self.settings = settings
         self.spec = spec
@@ -187,9 +187,8 @@ class MailboxReader:
             log.exception("mailbox %s: could not record the error", self.spec.name)
 
 
-async def run_mailboxes(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+async def run_mailboxes(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
     """Read every configured mailbox (INTAKE_MAILBOXES_FILE), each in its own loop."""
     settings = runtime.settings
-    assert isinstance(settings, Settings)
     readers = [MailboxReader(runtime, settings, spec) for spec in load_mailboxes(settings.mailboxes_file)]
     await asyncio.gather(*(reader.run(stop) for reader in readers))

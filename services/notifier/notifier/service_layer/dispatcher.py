@@ -56,7 +56,7 @@ def backoff(attempt: int, base: float) -> float:
 
 
 class Dispatcher:
-    def __init__(self, runtime: ServiceRuntime, settings: Settings, routing: Routing) -> None:
+    def __init__(self, runtime: ServiceRuntime[Settings], settings: Settings, routing: Routing) -> None:
         self.runtime, self.settings, self.routing = runtime, settings, routing
         self.in_flight: set[asyncio.Task[None]] = set()
 
@@ -211,8 +211,6 @@ class Dispatcher:
             NOTIFICATIONS.labels(r.channel, "sent" if error is None else "failed").inc()
 
 
-async def run_dispatcher(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+async def run_dispatcher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
     settings = runtime.settings
-    if not isinstance(settings, Settings):
-        raise TypeError("the dispatcher runs in the notifier, with the notifier's settings")
     await Dispatcher(runtime, settings, load_routing(settings.routing_file)).run(stop)

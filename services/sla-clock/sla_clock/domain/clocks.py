@@ -138,8 +138,11 @@ class TicketFacts:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> TicketFacts:
+        def instant(v: str) -> datetime:
+            return datetime.fromisoformat(v).astimezone(UTC)
+
         def t(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v).astimezone(UTC) if v else None
+            return instant(v) if v else None
 
         return cls(
             opened_at=t(d["opened_at"]),
@@ -150,7 +153,7 @@ class TicketFacts:
             delivered_at=t(d["delivered_at"]),
             closed_at=t(d["closed_at"]),
             awaiting_since=t(d["awaiting_since"]),
-            pauses=[(t(a), t(b)) for a, b in d["pauses"]],  # type: ignore[misc]
+            pauses=[(instant(a), instant(b)) for a, b in d["pauses"]],
             triaged=d["triaged"],
             priority=Priority(d["priority"]) if d["priority"] else None,
             severity=d["severity"],

@@ -11,12 +11,13 @@ from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.tables import clocks
+from ..settings import Settings
 from .projection import fire_due
 
 BATCH = 200
 
 
-async def run_scheduler(runtime: ServiceRuntime, stop: asyncio.Event, max_sleep: float = 1.0) -> None:
+async def run_scheduler(runtime: ServiceRuntime[Settings], stop: asyncio.Event, max_sleep: float = 1.0) -> None:
     # max_sleep bounds how late a clock that the consumer just created or re-targeted is noticed.
     while not stop.is_set():
         async with runtime.engine.begin() as conn:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -11,6 +12,8 @@ from supportdesk_events.catalogue import Channel, Priority, RequestType
 from supportdesk_events.yaml_config import ConfigError, load_yaml, parse_yaml
 
 from ..domain.rules import FROM_SEVERITY, FROM_SUGGESTION, Conditions, PriorityRule, QueueRule, RuleSet
+
+T = TypeVar("T")
 
 
 class _Spec(BaseModel):
@@ -30,7 +33,7 @@ class WhenSpec(_Spec):
     policy: list[str] | None = None
 
     def to_domain(self) -> Conditions:
-        def fs(v: list | None) -> frozenset | None:  # type: ignore[type-arg]
+        def fs(v: Sequence[T] | None) -> frozenset[T] | None:
             return None if v is None else frozenset(v)
 
         return Conditions(

@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AdminAuth, Agent, AgentAuth, Problem, Runtime
+from supportdesk_events.web import AdminAuth, Agent, AgentAuth, Problem
 
 from ...adapters import directory as directory_store
 from ...adapters.directory import DirectorySpec
 from ...adapters.tables import events, ticket_escalations
 from ...domain.escalation import NothingToAcknowledge
 from ...service_layer import commands
+from . import Runtime
 
 router = APIRouter(tags=["escalation"], dependencies=[AgentAuth])
 

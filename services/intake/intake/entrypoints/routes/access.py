@@ -11,10 +11,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from supportdesk_events.requester_view import requester_view
-from supportdesk_events.web import Problem, Runtime, agent_for
+from supportdesk_events.web import Problem, agent_for
 
 from ...adapters.repository import token_digest
 from ...adapters.tables import tickets
+from . import Runtime
 
 bearer = HTTPBearer(auto_error=False, description="An agent API key, or the ticket's access token")
 

@@ -22,11 +22,12 @@ from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
 from supportdesk_events.catalogue import Attachment
-from supportdesk_events.web import Problem, Runtime, problem_response
+from supportdesk_events.web import Problem, problem_response
 
 from ...adapters import inbound_store as store
 from ...adapters import repository
 from ...domain.attachments import served_content_type
+from . import Runtime
 from .access import TicketCaller, visible_history
 from .inbound_common import settings_of
 

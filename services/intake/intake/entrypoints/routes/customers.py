@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from supportdesk_events.web import AdminAuth, Problem, Runtime
+from supportdesk_events.web import AdminAuth, Problem
 
 from ...adapters import customers as directory
 from ...adapters.customers import Customer
+from . import Runtime
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[AdminAuth])
 

@@ -8,7 +8,7 @@ import binascii
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -18,12 +18,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
 from supportdesk_events import signing
-from supportdesk_events.web import PROBLEM_JSON, AdminAuth, Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import PROBLEM_JSON, AdminAuth, Problem, ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...adapters.tables import inbound_messages
 from ...settings import Settings
+from . import Runtime
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
@@ -33,12 +34,12 @@ Outcome = Literal[
 ]
 
 # source -> how to (re)process a kept payload: (runtime, inbound_id, body, content type) -> response
-Processor = Callable[[ServiceRuntime, uuid.UUID, bytes, str | None], Awaitable[Response]]
+Processor = Callable[[ServiceRuntime[Settings], uuid.UUID, bytes, str | None], Awaitable[Response]]
 PROCESSORS: dict[str, Processor] = {}
 
 
-def settings_of(runtime: ServiceRuntime) -> Settings:
-    return cast(Settings, runtime.settings)
+def settings_of(runtime: ServiceRuntime[Settings]) -> Settings:
+    return runtime.settings
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -55,7 +56,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def require_basic_auth(request: Request, runtime: ServiceRuntime) -> None:
+def require_basic_auth(request: Request, runtime: ServiceRuntime[Settings]) -> None:
     """SendGrid and Postmark sign nothing: HTTP basic auth with INTAKE_INBOUND_BASIC_AUTH."""
     expected = settings_of(runtime).inbound_basic_auth.get_secret_value()
     given = request.headers.get("authorization", "")
@@ -93,7 +94,7 @@ async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any]
 
 
 async def parse_or_flag(
-    runtime: ServiceRuntime, inbound_id: uuid.UUID, parse: Callable[[], Awaitable[Any]]
+    runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, parse: Callable[[], Awaitable[Any]]
 ) -> tuple[Any, UnreadablePayload | None]:
     """Run a parser. Whatever it raises, the payload is kept: an unreadable one is flagged with
     the reason, and a parser bug is flagged the same way, to be re-processed after the fix."""
@@ -124,7 +125,7 @@ def unreadable(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON if status >= 400 else None)
 
 
-async def keep_raw(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> uuid.UUID:
+async def keep_raw(runtime: ServiceRuntime[Settings], request: Request, source: str, body: bytes) -> uuid.UUID:
     """Kept, committed on its own, before anything parses it: a parser bug loses nothing."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
     async with runtime.engine.begin() as conn:
@@ -138,7 +139,7 @@ async def keep_raw(runtime: ServiceRuntime, request: Request, source: str, body:
         )
 
 
-async def flag(runtime: ServiceRuntime, inbound_id: uuid.UUID, outcome: str, detail: str) -> None:
+async def flag(runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, outcome: str, detail: str) -> None:
     async with runtime.engine.begin() as conn:
         await store.set_outcome(conn, inbound_id, outcome, now=runtime.clock.now(), detail=detail)
 

@@ -19,13 +19,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from supportdesk_events import signing
-from supportdesk_events.web import Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import Problem, ServiceRuntime
 
 from ...adapters import email_formats
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...domain.inbound import InboundEmail
 from ...service_layer.inbound import take_email
+from ...settings import Settings
+from . import Runtime
 from .inbound_common import (
     PROCESSORS,
     Processor,
@@ -167,7 +169,7 @@ UNREADABLE_STATUS = {"raw_email": 422, "imap": 422, "mailgun": 406, "sendgrid": 
 
 
 async def process(
-    runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, content_type: str | None
+    runtime: ServiceRuntime[Settings], source: str, inbound_id: uuid.UUID, body: bytes, content_type: str | None
 ) -> JSONResponse:
     engine, clock = runtime.engine, runtime.clock
     email, problem = await parse_or_flag(runtime, inbound_id, lambda: PARSERS[source](body, content_type))
@@ -180,13 +182,17 @@ async def process(
     )
 
 
-async def keep_and_process(runtime: ServiceRuntime, request: Request, source: str, body: bytes) -> JSONResponse:
+async def keep_and_process(
+    runtime: ServiceRuntime[Settings], request: Request, source: str, body: bytes
+) -> JSONResponse:
     inbound_id = await keep_raw(runtime, request, source, body)
     return await process(runtime, source, inbound_id, body, request.headers.get("content-type"))
 
 
 def _processor(source: str) -> Processor:
-    async def run(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, content_type: str | None) -> Response:
+    async def run(
+        runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, body: bytes, content_type: str | None
+    ) -> Response:
         return await process(runtime, source, inbound_id, body, content_type)
 
     return run

@@ -17,13 +17,15 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import signing
-from supportdesk_events.web import Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import Problem, ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters import phone_formats
 from ...adapters.email_formats import UnreadablePayload
 from ...service_layer import inbound
 from ...service_layer.inbound import Outcome
+from ...settings import Settings
+from . import Runtime
 from .inbound_common import PROCESSORS, flag, keep_raw, parse_or_flag, read_limited, settings_of, unreadable
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,7 @@ def spoken(number: str) -> str:
 Handle = Callable[[AsyncConnection, Any, uuid.UUID], Awaitable[Outcome]]
 
 
-async def run(runtime: ServiceRuntime, inbound_id: uuid.UUID, parsed: Any, handle: Handle) -> Outcome:
+async def run(runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, parsed: Any, handle: Handle) -> Outcome:
     try:
         async with runtime.engine.begin() as conn:
             outcome = await handle(conn, parsed, inbound_id)
@@ -79,15 +81,17 @@ async def run(runtime: ServiceRuntime, inbound_id: uuid.UUID, parsed: Any, handl
 # --- Twilio -------------------------------------------------------------------------------------
 
 
-async def _call(conn: AsyncConnection, c: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+async def _call(conn: AsyncConnection, c: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime[Settings]) -> Outcome:
     return await inbound.receive_call(conn, c, inbound_id, settings=settings_of(runtime), clock=runtime.clock)
 
 
-async def _sms(conn: AsyncConnection, m: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+async def _sms(conn: AsyncConnection, m: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime[Settings]) -> Outcome:
     return await inbound.receive_sms(conn, m, inbound_id, settings=settings_of(runtime), clock=runtime.clock)
 
 
-async def _recording(conn: AsyncConnection, r: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+async def _recording(
+    conn: AsyncConnection, r: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime[Settings]
+) -> Outcome:
     return await inbound.attach_to_call(
         conn,
         r.call_sid,
@@ -100,7 +104,9 @@ async def _recording(conn: AsyncConnection, r: Any, inbound_id: uuid.UUID, runti
     )
 
 
-async def _transcription(conn: AsyncConnection, t: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime) -> Outcome:
+async def _transcription(
+    conn: AsyncConnection, t: Any, inbound_id: uuid.UUID, runtime: ServiceRuntime[Settings]
+) -> Outcome:
     return await inbound.attach_to_call(
         conn,
         t.call_sid,
@@ -113,7 +119,7 @@ async def _transcription(conn: AsyncConnection, t: Any, inbound_id: uuid.UUID, r
     )
 
 
-TwilioHandler = Callable[[AsyncConnection, Any, uuid.UUID, ServiceRuntime], Awaitable[Outcome]]
+TwilioHandler = Callable[[AsyncConnection, Any, uuid.UUID, ServiceRuntime[Settings]], Awaitable[Outcome]]
 TWILIO: dict[str, tuple[Callable[[dict[str, Any]], Any], TwilioHandler]] = {
     "twilio_voice": (phone_formats.voice, _call),
     "twilio_sms": (phone_formats.sms, _sms),
@@ -159,7 +165,7 @@ def _answer(source: str, outcome: Outcome | None, base: str) -> Response:
 
 
 async def process_twilio(
-    runtime: ServiceRuntime, source: str, inbound_id: uuid.UUID, body: bytes, base: str
+    runtime: ServiceRuntime[Settings], source: str, inbound_id: uuid.UUID, body: bytes, base: str
 ) -> Response:
     parse, handler = TWILIO[source]
 
@@ -175,7 +181,7 @@ async def process_twilio(
     return _answer(source, outcome, base)
 
 
-async def twilio(request: Request, runtime: ServiceRuntime, source: str) -> Response:
+async def twilio(request: Request, runtime: ServiceRuntime[Settings], source: str) -> Response:
     settings = settings_of(runtime)
     body = await read_limited(request, MAX_PHONE_BYTES)
     params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -224,7 +230,9 @@ def phone_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + signing.hmac_hex(secret, timestamp.encode() + b"." + body)
 
 
-async def process_generic(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, _: str | None) -> Response:
+async def process_generic(
+    runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, body: bytes, _: str | None
+) -> Response:
     async def parse() -> phone_formats.GenericCall:
         try:
             payload = json.loads(body)
@@ -282,7 +290,9 @@ async def generic_phone(request: Request, runtime: Runtime) -> Response:
 
 
 def _twilio_processor(source: str) -> Any:
-    async def reprocess(runtime: ServiceRuntime, inbound_id: uuid.UUID, body: bytes, _: str | None) -> Response:
+    async def reprocess(
+        runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, body: bytes, _: str | None
+    ) -> Response:
         return await process_twilio(runtime, source, inbound_id, body, "")
 
     return reprocess

@@ -9,10 +9,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from supportdesk_events.catalogue import Channel, ClosureCode, Severity
-from supportdesk_events.web import Agent, Problem, Runtime, SafeText
+from supportdesk_events.web import Agent, Problem, SafeText
 
 from ...domain.ticket import Ticket, TransitionRefused
 from ...service_layer.commands import TicketBusy, TicketNotFound, run_command
+from . import Runtime
 from .access import TicketCaller
 
 router = APIRouter(

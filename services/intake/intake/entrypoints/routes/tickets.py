@@ -5,21 +5,21 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
-from supportdesk_events.web import Problem, Runtime, SafeText
+from supportdesk_events.web import Problem, SafeText
 
 from ...adapters import inbound_store as store
 from ...adapters import repository
 from ...adapters.tables import tickets
 from ...domain.ticket import OpenTicket
 from ...service_layer import commands
-from ...settings import Settings
+from . import Runtime
 from .access import TicketCaller, visible_history
 from .attachments import AttachmentRef, listing
 
@@ -84,7 +84,7 @@ async def open_ticket(
     With an `Idempotency-Key`, the same submission twice is one ticket: the repeat answers with the
     first ticket (`Idempotent-Replayed: true`) but no access token, which is only shown once.
     """
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
     request = OpenTicket(
         channel=Channel.WEB,
         subject=body.subject,

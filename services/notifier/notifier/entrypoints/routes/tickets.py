@@ -5,9 +5,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AgentAuth, Runtime
+from supportdesk_events.web import AgentAuth
 
 from ...adapters.tables import deliveries
+from . import Runtime
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], dependencies=[AgentAuth])
 

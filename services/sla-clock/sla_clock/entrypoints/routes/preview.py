@@ -6,15 +6,15 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportdesk_events.web import RETRY_AFTER_SECONDS, Problem, Runtime
+from supportdesk_events.web import RETRY_AFTER_SECONDS, Problem
 
 from ...service_layer.preview import Previewer, PreviewError
-from ...settings import Settings
+from . import Runtime
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"])
 
@@ -72,7 +72,7 @@ EXAMPLE = {"policy": "data-insights", "plan": "gold", "priority": "high", "opene
 async def preview(runtime: Runtime, request: Annotated[dict[str, Any], Body(examples=[EXAMPLE])]) -> dict[str, Any]:
     """Due instants for a described ticket: first response and resolution, in UTC whole seconds.
     Instants from 1970-01-01 to 2200-12-31 (UTC) only."""
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
     try:
         return await preview_pool(settings.policy_dir)(request)
     except PreviewError as e:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime
+from supportdesk_events.web import AgentAuth, Problem
 
 from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
 from ...adapters.tables import clocks
@@ -17,6 +16,7 @@ from ...domain.clocks import business_elapsed, derive_clocks
 from ...service_layer.projection import load_facts
 from ...service_layer.reports import ReportRow, week_bounds, weekly_report
 from ...settings import Settings
+from . import Runtime
 
 router = APIRouter(tags=["sla"], dependencies=[AgentAuth])
 
@@ -64,7 +64,7 @@ async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
         facts, _ = await load_facts(conn, ticket_id, for_update=False)
     if not rows:
         raise Problem(404, "Not Found", f"no SLA clocks for ticket {ticket_id} (yet)")
-    book = _book(cast(Settings, runtime.settings))
+    book = _book(runtime.settings)
     policy = book.policy(facts.policy)
     live = {(c.kind.value, c.cycle): c for c in derive_clocks(facts, policy, book.plan(policy, facts.plan))}
     now = runtime.clock.now()
@@ -130,7 +130,7 @@ async def weekly(
     runtime: Runtime, week: str = Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"]), policy: str | None = None
 ) -> WeeklyReport:
     """Seed 000's weekly averages: per plan x priority, for tickets logged in the ISO week."""
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
     try:
         chosen = _book(settings).policy(policy)
     except PolicyError as e:

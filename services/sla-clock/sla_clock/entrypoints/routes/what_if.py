@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime
+from supportdesk_events.web import AgentAuth, Problem
 
 from ...adapters.policy_book import policy_book
 from ...adapters.policy_files import PolicyError, parse_policy
 from ...service_layer.what_if import WhatIfReport, what_if
-from ...settings import Settings
+from . import Runtime
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"], dependencies=[AgentAuth])
 
@@ -38,7 +37,7 @@ async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
     """Per plan x priority, attainment and first-response times under the live policy and under the
     draft (which replaces the live policy of the same name), and the clocks whose outcome flips.
     Reads recorded facts only: no live clock changes."""
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
     try:
         draft = parse_policy(body.policy, "draft")
     except PolicyError as e:

@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select
 
 from supportdesk_events.catalogue import Priority, RequestType
-from supportdesk_events.web import Agent, AgentAuth, Problem, Runtime, SafeText
+from supportdesk_events.web import Agent, AgentAuth, Problem, SafeText
 
 from ...adapters.tables import ticket_triage
 from ...domain.overrides import Override
 from ...service_layer import commands
+from . import Runtime
 
 router = APIRouter(tags=["triage"], dependencies=[AgentAuth])
 
