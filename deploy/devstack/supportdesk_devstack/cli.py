@@ -64,6 +64,12 @@ class Servers:
             self.postgres.stop()
             self.postgres = None
 
+    def restart_postgres(self) -> None:
+        """For tests of what survives a database restart; only an embedded server can be restarted."""
+        if self.postgres is None:
+            raise StackError("PostgreSQL is external (DATABASE_URL): it cannot be restarted from here")
+        self.postgres.restart()
+
     @property
     def bootstrap_servers(self) -> str:
         return self.config.kafka_bootstrap

@@ -350,8 +350,20 @@ class OutboxRelay:
                 await self.refresh_stats()
             except Exception as e:  # the database being down is reported by readiness; keep watching
                 log.debug("outbox stats unavailable: %s", e)
+            if not self.active and self.producer is not None:
+                await self._probe_kafka()
             if await pause(stop, self.stats_seconds):
                 return
+
+    async def _probe_kafka(self) -> None:
+        """A standby sends nothing, so it asks the broker for metadata to know whether it answers."""
+        assert self.producer is not None
+        try:
+            async with asyncio.timeout(5):
+                await self.producer.client.fetch_all_metadata()
+            self._kafka_error = None
+        except (KafkaError, TimeoutError) as e:
+            self._kafka_error = f"{type(e).__name__}: {e}"
 
     def health(self) -> Health:
         """`failing`: rows wait longer than `stall_seconds` and nothing was published meanwhile;
@@ -365,19 +377,19 @@ class OutboxRelay:
             return Health("degraded", f"Kafka unreachable, the outbox buffers ({self._kafka_error}){waiting}")
         if self._sending_since is not None and now - self._sending_since > self.stall_seconds / 2:
             return Health("degraded", f"waiting {now - self._sending_since:.0f}s for Kafka to acknowledge{waiting}")
-        if not self.active:
-            return Health("ok", "standby: another replica holds the relay lock")
-        if (
-            stats is not None
-            and stats.oldest_age > self.stall_seconds
-            and now - self._last_progress > self.stall_seconds
-        ):
-            return Health("failing", f"nothing published for {now - self._last_progress:.0f}s{waiting}")
+        if stats is not None and stats.oldest_age > self.stall_seconds:
+            # A standby cannot publish, but the database's outbox is not draining: that is news.
+            if not self.active:
+                return Health("failing", f"not drained by the replica holding the relay lock{waiting}")
+            if now - self._last_progress > self.stall_seconds:
+                return Health("failing", f"nothing published for {now - self._last_progress:.0f}s{waiting}")
         if stats is not None and stats.parked:
             return Health(
                 "degraded",
                 f"{stats.parked} events parked, {stats.held} waiting behind them (GET /v1/ops/outbox/parked)",
             )
+        if not self.active:
+            return Health("ok", "standby: another replica holds the relay lock")
         return HEALTHY
 
 
