@@ -33,7 +33,9 @@ async def test_a_huge_description_and_a_2mb_email_are_processed_and_later_ticket
     intake = services("intake", INTAKE_INBOUND_BASIC_AUTH="inbound:s3cret", INTAKE_ADMIN_API_KEYS="admin-key")
     triage = services("triage")
     emoji = "\U0001f600" * 100_000  # 400 KB of UTF-8; 1.2 MB as \\u escapes
-    log_lines = "".join(f"2026-11-23T10:00:{n % 60:02d}Z worker-{n % 7} export row {n} failed: ü\n" for n in range(40_000))
+    log_lines = "".join(
+        f"10:00:{n % 60:02d}Z worker-{n % 7} export row {n} failed: ü (a long log)\n" for n in range(40_000)
+    )
     assert len(log_lines.encode()) > 2_000_000
     opened: list[str] = []
     async with intake.client(api_key=None) as web:

@@ -104,7 +104,7 @@ async def save_new(
     correlation = correlation_id or uuid.uuid4()
     envelopes = [
         new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation)
-        for e in ticket.pending
+        for e in await _keep_long_texts(conn, ticket.pending)
     ]
     await record(conn, envelopes, stream_version=0)
     ticket.pending.clear()
