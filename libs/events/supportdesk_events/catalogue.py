@@ -99,8 +99,9 @@ class Event(BaseModel):
     long_texts: ClassVar[tuple[str, ...]] = ()
 
 
-class CarriesLongText(Event):
-    """An event with free text fields. Only added fields, so events written before decode as is."""
+class CarriesLongText(BaseModel):
+    """Mixed into events with free text fields (after Event, so Event stays the common base of
+    any two events). Only a field added, so events written before decode as they are."""
 
     # field name -> the whole text's reference, for each field whose value here is an excerpt
     full_text: dict[str, TextRef] = {}
@@ -164,7 +165,7 @@ class Attachment(BaseModel):
 
 
 @event(Topic.LIFECYCLE)
-class TicketOpened(CarriesLongText):
+class TicketOpened(Event, CarriesLongText):
     long_texts = ("subject", "description")
     number: str
     channel: Channel
@@ -189,7 +190,7 @@ class TicketOpened(CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class CustomerReplied(CarriesLongText):
+class CustomerReplied(Event, CarriesLongText):
     long_texts = ("body",)
     channel: Channel
     body: str
@@ -198,7 +199,7 @@ class CustomerReplied(CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class AgentResponded(CarriesLongText):
+class AgentResponded(Event, CarriesLongText):
     long_texts = ("body",)
     agent: str
     body: str
@@ -207,21 +208,21 @@ class AgentResponded(CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class InfoRequested(CarriesLongText):
+class InfoRequested(Event, CarriesLongText):
     long_texts = ("question",)
     agent: str
     question: str
 
 
 @event(Topic.LIFECYCLE)
-class IssueReplicated(CarriesLongText):
+class IssueReplicated(Event, CarriesLongText):
     long_texts = ("note",)
     agent: str
     note: str = ""
 
 
 @event(Topic.LIFECYCLE)
-class WorkaroundDelivered(CarriesLongText):
+class WorkaroundDelivered(Event, CarriesLongText):
     long_texts = ("description",)
     agent: str
     description: str
@@ -234,7 +235,7 @@ class ResolutionConfirmed(Event):
 
 
 @event(Topic.LIFECYCLE)
-class TicketClosed(CarriesLongText):
+class TicketClosed(Event, CarriesLongText):
     long_texts = ("note",)
     closure_code: ClosureCode
     by: str
@@ -242,14 +243,14 @@ class TicketClosed(CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class TicketReopened(CarriesLongText):
+class TicketReopened(Event, CarriesLongText):
     long_texts = ("reason",)
     by: str
     reason: str
 
 
 @event(Topic.LIFECYCLE)
-class SeverityChanged(CarriesLongText):
+class SeverityChanged(Event, CarriesLongText):
     long_texts = ("reason",)
     severity: Severity
     previous: Severity | None
@@ -258,7 +259,7 @@ class SeverityChanged(CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class EscalationRequested(CarriesLongText):
+class EscalationRequested(Event, CarriesLongText):
     long_texts = ("reason",)
     by: str
     reason: str
@@ -289,7 +290,7 @@ class TriagedField(StrEnum):
 
 
 @event(Topic.TRIAGE)
-class TriageOverridden(CarriesLongText):
+class TriageOverridden(Event, CarriesLongText):
     """An agent changed the request type or queue (priority changes are PriorityChanged)."""
 
     long_texts = ("reason",)
@@ -301,7 +302,7 @@ class TriageOverridden(CarriesLongText):
 
 
 @event(Topic.TRIAGE)
-class PriorityChanged(CarriesLongText):
+class PriorityChanged(Event, CarriesLongText):
     long_texts = ("reason",)
     priority: Priority
     previous: Priority
