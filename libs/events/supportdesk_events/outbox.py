@@ -116,7 +116,8 @@ SELECT
   count(*) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NOT NULL) AS held,
   count(*) FILTER (WHERE e.failed_at IS NOT NULL) AS parked,
   coalesce(extract(epoch FROM now() - min(e.recorded_at) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NULL)), 0)
-    AS oldest_age
+    AS oldest_age,
+  min(e.position) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NULL) AS oldest_position
 FROM events e LEFT JOIN parked p USING (ticket_id)
 WHERE e.published_at IS NULL
 """
@@ -128,6 +129,7 @@ class OutboxStats:
     held: int  # rows waiting behind a parked row of their ticket
     parked: int
     oldest_age: float  # seconds, of the oldest row in `waiting`
+    oldest_position: int | None = None
 
 
 class _ConnectionLost(Exception):
@@ -170,6 +172,7 @@ class OutboxRelay:
         self._kafka_error: str | None = None
         self._database_error: str | None = None
         self._sending_since: float | None = None
+        self._drained_seen = time.monotonic()
 
     # --- running --------------------------------------------------------------------------
 
@@ -336,7 +339,11 @@ class OutboxRelay:
     async def refresh_stats(self) -> OutboxStats:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(_STATS))).one()
-        stats = OutboxStats(int(row.waiting), int(row.held), int(row.parked), float(row.oldest_age))
+        stats = OutboxStats(
+            int(row.waiting), int(row.held), int(row.parked), float(row.oldest_age), row.oldest_position
+        )
+        if self.stats is None or stats.oldest_position != self.stats.oldest_position:
+            self._drained_seen = time.monotonic()  # whoever holds the lock, the outbox moved
         self.stats = stats
         metrics.OUTBOX_UNPUBLISHED.labels(self.service).set(stats.waiting)
         metrics.OUTBOX_HELD.labels(self.service).set(stats.held)
@@ -378,11 +385,12 @@ class OutboxRelay:
         if self._sending_since is not None and now - self._sending_since > self.stall_seconds / 2:
             return Health("degraded", f"waiting {now - self._sending_since:.0f}s for Kafka to acknowledge{waiting}")
         if stats is not None and stats.oldest_age > self.stall_seconds:
-            # A standby cannot publish, but the database's outbox is not draining: that is news.
-            if not self.active:
+            if self.active:
+                if now - self._last_progress > self.stall_seconds:
+                    return Health("failing", f"nothing published for {now - self._last_progress:.0f}s{waiting}")
+            elif now - self._drained_seen > self.stall_seconds:
+                # A standby cannot publish, but the database's outbox is not draining: that is news.
                 return Health("failing", f"not drained by the replica holding the relay lock{waiting}")
-            if now - self._last_progress > self.stall_seconds:
-                return Health("failing", f"nothing published for {now - self._last_progress:.0f}s{waiting}")
         if stats is not None and stats.parked:
             return Health(
                 "degraded",
