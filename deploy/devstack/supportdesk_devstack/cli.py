@@ -64,6 +64,12 @@ class Servers:
             self.postgres.stop()
             self.postgres = None
 
+    def restart_postgres(self) -> None:
+        """For tests of what survives a database restart; only an embedded server can be restarted."""
+        if self.postgres is None:
+            raise StackError("PostgreSQL is external (DATABASE_URL): it cannot be restarted from here")
+        self.postgres.restart()
+
     @property
     def bootstrap_servers(self) -> str:
         return self.config.kafka_bootstrap
@@ -128,7 +134,8 @@ def run(config: StackConfig) -> int:
         }
         for spec in SERVICES:  # agent/ops reads need a key; in development every service takes the dev key
             env[f"{spec.env_prefix}API_KEYS"] = os.environ.get(f"{spec.env_prefix}API_KEYS", api_key)
-        env["INTAKE_ADMIN_API_KEYS"] = os.environ.get("INTAKE_ADMIN_API_KEYS", api_key)
+            # admin reads too (every service has GET /v1/ops/outbox/parked)
+            env[f"{spec.env_prefix}ADMIN_API_KEYS"] = os.environ.get(f"{spec.env_prefix}ADMIN_API_KEYS", api_key)
         env["INTAKE_CUSTOMERS_FILE"] = os.environ.get("INTAKE_CUSTOMERS_FILE", str(DEMO_CUSTOMERS))
         # Inbound channels work locally with development secrets (the dev key); real ones come from the env.
         dev_inbound = {
@@ -143,7 +150,6 @@ def run(config: StackConfig) -> int:
         env["NOTIFIER_ROUTING_FILE"] = os.environ.get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
         env["REQUESTER_TOKEN_KEY"] = os.environ.get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
         env["ESCALATION_DIRECTORY_FILE"] = os.environ.get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
-        env["ESCALATION_ADMIN_API_KEYS"] = os.environ.get("ESCALATION_ADMIN_API_KEYS", api_key)
         created = asyncio.run(ensure_topics(servers.bootstrap_servers, os.environ.get("KAFKA_TOPIC_PREFIX", "")))
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)

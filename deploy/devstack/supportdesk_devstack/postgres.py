@@ -84,6 +84,11 @@ class PostgresServer:
         r = self._run("pg_isready", "-h", self.host, "-p", str(self.port), "-U", "postgres")
         return r.returncode == 0
 
+    def restart(self, timeout: float = 60.0) -> None:
+        """Stop (fast: clients are disconnected) and start again on the same port and data."""
+        self.stop()
+        self.start(timeout)
+
     def stop(self) -> None:
         if self._started:
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")

@@ -1,12 +1,13 @@
-"""Creating the topics: infinite retention, because the event log is the history."""
+"""Creating the topics: infinite retention, because the event log is the history, and a message
+size limit that matches what our producers send (topics.MAX_MESSAGE_BYTES)."""
 
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from .topics import all_topics, dead_letter_topic
+from .topics import MAX_MESSAGE_BYTES, all_topics, dead_letter_topic
 
-TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
 async def ensure_topics(

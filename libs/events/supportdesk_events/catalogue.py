@@ -7,6 +7,7 @@ removing or changing a field is a new `schema_version`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -68,6 +69,23 @@ class ClockKind(StrEnum):
     AWAITING_CUSTOMER_AUTO_CLOSE = "awaiting_customer_auto_close"
 
 
+# Bounded events (DESIGN rule 8): the largest encoded envelope a producer may write. Topics accept
+# more (topics.MAX_MESSAGE_BYTES), leaving room for headers and dead letters that carry a copy.
+MAX_EVENT_BYTES = 256 * 1024
+# Free text longer than this many characters travels as its first EXCERPT_CHARS characters plus a
+# TextRef; the whole text stays in the producer's database (intake's `long_texts`).
+EXCERPT_CHARS = 4000
+
+
+class TextRef(BaseModel):
+    """The whole of a text this event carries only an excerpt of: intake keeps it by sha256, and
+    the ticket read (`GET /v1/tickets/{id}`) shows it whole."""
+
+    model_config = ConfigDict(frozen=True)
+    sha256: str  # of the whole text, UTF-8
+    length: int  # characters of the whole text
+
+
 class Event(BaseModel):
     """Base of every payload."""
 
@@ -76,6 +94,42 @@ class Event(BaseModel):
     event_type: ClassVar[str]
     topic: ClassVar[Topic]
     schema_version: ClassVar[int] = 1
+    # Fields holding free text of unbounded length (bodies, descriptions, notes): these are
+    # excerpted to EXCERPT_CHARS by `bound_long_texts`, with a TextRef in `full_text`.
+    long_texts: ClassVar[tuple[str, ...]] = ()
+
+
+class CarriesLongText(BaseModel):
+    """Mixed into events with free text fields (after Event, so Event stays the common base of
+    any two events). Only a field added, so events written before decode as they are."""
+
+    # field name -> the whole text's reference, for each field whose value here is an excerpt
+    full_text: dict[str, TextRef] = {}
+
+
+def text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def bound_long_texts(payload: E) -> tuple[E, dict[str, str]]:
+    """The payload with every long-text field cut to EXCERPT_CHARS characters (and referenced in
+    `full_text`), and the whole texts that were cut, by sha256, for the producer to keep.
+    Idempotent: a bounded payload comes back unchanged."""
+    if not isinstance(payload, CarriesLongText):
+        return payload, {}
+    kept: dict[str, str] = {}
+    refs = dict(payload.full_text)
+    changes: dict[str, object] = {}
+    for name in payload.long_texts:
+        value = getattr(payload, name)
+        if isinstance(value, str) and len(value) > EXCERPT_CHARS:
+            digest = text_digest(value)
+            kept[digest] = value
+            refs[name] = TextRef(sha256=digest, length=len(value))
+            changes[name] = value[:EXCERPT_CHARS]
+    if not changes:
+        return payload, {}
+    return payload.model_copy(update={**changes, "full_text": refs}), kept
 
 
 REGISTRY: dict[str, type[Event]] = {}
@@ -111,7 +165,8 @@ class Attachment(BaseModel):
 
 
 @event(Topic.LIFECYCLE)
-class TicketOpened(Event):
+class TicketOpened(Event, CarriesLongText):
+    long_texts = ("subject", "description")
     number: str
     channel: Channel
     requester_email: str | None = None
@@ -135,7 +190,8 @@ class TicketOpened(Event):
 
 
 @event(Topic.LIFECYCLE)
-class CustomerReplied(Event):
+class CustomerReplied(Event, CarriesLongText):
+    long_texts = ("body",)
     channel: Channel
     body: str
     message_id: str | None = None
@@ -143,7 +199,8 @@ class CustomerReplied(Event):
 
 
 @event(Topic.LIFECYCLE)
-class AgentResponded(Event):
+class AgentResponded(Event, CarriesLongText):
+    long_texts = ("body",)
     agent: str
     body: str
     public: bool = True
@@ -151,19 +208,22 @@ class AgentResponded(Event):
 
 
 @event(Topic.LIFECYCLE)
-class InfoRequested(Event):
+class InfoRequested(Event, CarriesLongText):
+    long_texts = ("question",)
     agent: str
     question: str
 
 
 @event(Topic.LIFECYCLE)
-class IssueReplicated(Event):
+class IssueReplicated(Event, CarriesLongText):
+    long_texts = ("note",)
     agent: str
     note: str = ""
 
 
 @event(Topic.LIFECYCLE)
-class WorkaroundDelivered(Event):
+class WorkaroundDelivered(Event, CarriesLongText):
+    long_texts = ("description",)
     agent: str
     description: str
     is_fix: bool = False
@@ -175,20 +235,23 @@ class ResolutionConfirmed(Event):
 
 
 @event(Topic.LIFECYCLE)
-class TicketClosed(Event):
+class TicketClosed(Event, CarriesLongText):
+    long_texts = ("note",)
     closure_code: ClosureCode
     by: str
     note: str = ""
 
 
 @event(Topic.LIFECYCLE)
-class TicketReopened(Event):
+class TicketReopened(Event, CarriesLongText):
+    long_texts = ("reason",)
     by: str
     reason: str
 
 
 @event(Topic.LIFECYCLE)
-class SeverityChanged(Event):
+class SeverityChanged(Event, CarriesLongText):
+    long_texts = ("reason",)
     severity: Severity
     previous: Severity | None
     by: str
@@ -196,7 +259,8 @@ class SeverityChanged(Event):
 
 
 @event(Topic.LIFECYCLE)
-class EscalationRequested(Event):
+class EscalationRequested(Event, CarriesLongText):
+    long_texts = ("reason",)
     by: str
     reason: str
 
@@ -226,9 +290,10 @@ class TriagedField(StrEnum):
 
 
 @event(Topic.TRIAGE)
-class TriageOverridden(Event):
+class TriageOverridden(Event, CarriesLongText):
     """An agent changed the request type or queue (priority changes are PriorityChanged)."""
 
+    long_texts = ("reason",)
     field: TriagedField
     value: str
     previous: str
@@ -237,7 +302,8 @@ class TriageOverridden(Event):
 
 
 @event(Topic.TRIAGE)
-class PriorityChanged(Event):
+class PriorityChanged(Event, CarriesLongText):
+    long_texts = ("reason",)
     priority: Priority
     previous: Priority
     by: str

@@ -2,6 +2,8 @@
 
 - `events`: everything the service has decided, in order. It is the service's outbox: the relay
   publishes rows with `published_at IS NULL`. A unique `event_id` makes derived events idempotent.
+  A row that can never be published is parked (`failed_at`, `failure_reason`); later rows of its
+  ticket wait behind it, other tickets' rows flow.
 - `inbox`: ids of events this service has consumed, written in the same transaction as their effect.
 """
 
@@ -25,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 OUTBOX_CHANNEL = "supportdesk_outbox"
+PARKED = "failed_at IS NOT NULL AND published_at IS NULL"
 
 
 def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
@@ -42,7 +45,12 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("occurred_at", DateTime(timezone=True), nullable=False),
         Column("envelope", JSONB, nullable=False),
         Column("published_at", DateTime(timezone=True), nullable=True),
+        # Database time, not the service's clock: the outbox's age is about the infrastructure.
+        Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column("failed_at", DateTime(timezone=True), nullable=True),
+        Column("failure_reason", Text, nullable=True),
         Index("events_unpublished", "position", postgresql_where=text("published_at IS NULL")),
+        Index("events_parked", "ticket_id", "position", postgresql_where=text(PARKED)),
         Index("events_by_ticket", "ticket_id", "position"),
         Index(
             "events_stream_version",

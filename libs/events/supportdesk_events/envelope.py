@@ -1,7 +1,10 @@
 """The envelope every event travels in, and its encoding on Kafka.
 
-Wire format: value = the envelope as JSON, key = ticket id (per-ticket order within a topic),
-headers = event_type, schema_version, event_id, correlation_id (so tools can route without parsing).
+Wire format: value = the envelope as UTF-8 JSON (non-ASCII as is, not `\\uXXXX`: an emoji is 4
+bytes, not 12), key = ticket id (per-ticket order within a topic), headers = event_type,
+schema_version, event_id, correlation_id (so tools can route without parsing). Every envelope's
+long-text fields are bounded when it is built (`catalogue.bound_long_texts`), so an event stays
+under `catalogue.MAX_EVENT_BYTES` by construction.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
-from .catalogue import REGISTRY, Event
+from .catalogue import REGISTRY, Event, bound_long_texts
 from .clock import Clock, require_utc
 from .ids import derived_event_id
 
@@ -53,6 +56,9 @@ def _envelope(
     causation_id: uuid.UUID | None,
     correlation_id: uuid.UUID,
 ) -> Envelope[P]:
+    # Producers that keep whole texts (intake) bound first and store what was cut; this is the
+    # guarantee for every other path.
+    payload, _ = bound_long_texts(payload)
     # Parametrised by the payload's own class, so the envelope validates and dumps as that class.
     cls = cast("type[Envelope[P]]", Envelope[type(payload)])  # type: ignore[misc]
     return cls(
@@ -149,15 +155,24 @@ def encode(env: Envelope[Any]) -> tuple[bytes, bytes, Headers]:
     return encode_recorded(env.model_dump(mode="json"))
 
 
+def wire_headers(event_type: object, schema_version: object, event_id: object, correlation_id: object) -> Headers:
+    return [
+        ("event_type", str(event_type).encode()),
+        ("schema_version", str(schema_version).encode()),
+        ("event_id", str(event_id).encode()),
+        ("correlation_id", str(correlation_id).encode()),
+    ]
+
+
+def encode_value(env: dict[str, Any]) -> bytes:
+    """UTF-8 JSON; raises UnicodeEncodeError for text that is not valid Unicode (a lone surrogate)."""
+    return json.dumps(env, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def encode_recorded(env: dict[str, Any]) -> tuple[bytes, bytes, Headers]:
     """Key, value and headers for an envelope as recorded (JSON-ready dict)."""
-    headers = [
-        ("event_type", str(env["event_type"]).encode()),
-        ("schema_version", str(env["schema_version"]).encode()),
-        ("event_id", str(env["event_id"]).encode()),
-        ("correlation_id", str(env["correlation_id"]).encode()),
-    ]
-    return str(env["ticket_id"]).encode(), json.dumps(env).encode(), headers
+    headers = wire_headers(env["event_type"], env["schema_version"], env["event_id"], env["correlation_id"])
+    return str(env["ticket_id"]).encode(), encode_value(env), headers
 
 
 def decode(value: bytes | None) -> Envelope[Event]:

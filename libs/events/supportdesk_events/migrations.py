@@ -85,3 +85,29 @@ def create_plumbing_v1() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
         sa.PrimaryKeyConstraint("consumer", "event_id"),
     )
+
+
+def add_outbox_parking_v2() -> None:
+    """Parking an outbox row that can never be published (too large, unencodable): when and why;
+    and when each row was recorded (database time), for the outbox's age. Called from each
+    service's revision after its first."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    from .db import PARKED
+
+    op.add_column(
+        "events", sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()"))
+    )
+    op.add_column("events", sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("events", sa.Column("failure_reason", sa.Text, nullable=True))
+    op.create_index("events_parked", "events", ["ticket_id", "position"], postgresql_where=sa.text(PARKED))
+
+
+def drop_outbox_parking_v2() -> None:
+    from alembic import op
+
+    op.drop_index("events_parked", table_name="events")
+    op.drop_column("events", "failure_reason")
+    op.drop_column("events", "failed_at")
+    op.drop_column("events", "recorded_at")

@@ -4,26 +4,48 @@ A service records events with `record()` inside the transaction that changes its
 The `OutboxRelay` publishes unpublished rows in `position` order with an idempotent producer,
 woken by LISTEN/NOTIFY. If it crashes between publishing and marking, rows are published again:
 delivery is at least once, and every consumer's inbox makes that harmless.
+
+Fencing: one relay per database publishes. It holds a session advisory lock on one dedicated
+connection, which also LISTENs, reads the rows and marks them: if that connection is lost
+(PostgreSQL restart), the lock is gone with it, so the relay stops, reconnects, re-LISTENs and
+takes the lock again (or stands by) before publishing anything more.
+
+Parking: a row that can never be published (over `catalogue.MAX_EVENT_BYTES`, refused by the
+broker as too large) gets `failed_at` + `failure_reason` and is skipped; later rows of its ticket
+wait behind it (per-ticket order), other tickets flow. A broker that is down is retried, never
+parked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import MetaData, select, text, update
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
+from sqlalchemy import MetaData, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import metrics
-from .db import OUTBOX_CHANNEL, asyncpg_dsn, plumbing_tables
-from .envelope import Envelope, encode_recorded
+from .catalogue import MAX_EVENT_BYTES
+from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn, plumbing_tables
+from .envelope import Envelope, wire_headers
 from .health import HEALTHY, Health
 from .timers import pause
+from .topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +87,58 @@ async def record(
     return recorded
 
 
+# Errors that are about the record itself: retrying cannot help, so the row is parked.
+_RECORD_FAULTS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException)
+
+_BATCH = """
+SELECT e.position, e.topic, e.ticket_id, e.event_type, e.event_id::text AS event_id,
+       e.envelope->>'schema_version' AS schema_version, e.envelope->>'correlation_id' AS correlation_id,
+       e.envelope::text AS value
+FROM events e
+WHERE e.published_at IS NULL AND e.failed_at IS NULL
+  AND NOT EXISTS (
+    SELECT 1 FROM events p WHERE p.ticket_id = e.ticket_id AND p.position < e.position
+        AND p.failed_at IS NOT NULL AND p.published_at IS NULL
+  )
+ORDER BY e.position
+LIMIT $1
+"""
+_MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE position = ANY($1::bigint[])"
+_MARK_PARKED = """
+UPDATE events SET failed_at = now(), failure_reason = r.reason
+FROM unnest($1::bigint[], $2::text[]) AS r(position, reason)
+WHERE events.position = r.position
+"""
+_STATS = f"""
+WITH parked AS (SELECT DISTINCT ticket_id FROM events WHERE {PARKED})
+SELECT
+  count(*) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NULL) AS waiting,
+  count(*) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NOT NULL) AS held,
+  count(*) FILTER (WHERE e.failed_at IS NOT NULL) AS parked,
+  coalesce(extract(epoch FROM now() - min(e.recorded_at) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NULL)), 0)
+    AS oldest_age,
+  min(e.position) FILTER (WHERE e.failed_at IS NULL AND p.ticket_id IS NULL) AS oldest_position
+FROM events e LEFT JOIN parked p USING (ticket_id)
+WHERE e.published_at IS NULL
+"""
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    waiting: int  # rows the relay may publish now
+    held: int  # rows waiting behind a parked row of their ticket
+    parked: int
+    oldest_age: float  # seconds, of the oldest row in `waiting`
+    oldest_position: int | None = None
+
+
+class _ConnectionLost(Exception):
+    """The relay's own connection (lock + LISTEN) closed: the lock is gone with it."""
+
+
+_DATABASE_DOWN = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, _ConnectionLost)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -75,6 +149,10 @@ class OutboxRelay:
         topic_prefix: str = "",
         batch_size: int = 500,
         idle_poll_seconds: float = 2.0,
+        stall_seconds: float = 60.0,
+        reconnect_seconds: float = 0.5,
+        stats_seconds: float = 5.0,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.engine = engine
         self.service = service
@@ -82,70 +160,250 @@ class OutboxRelay:
         self.topic_prefix = topic_prefix
         self.batch_size = batch_size
         self.idle_poll_seconds = idle_poll_seconds
+        self.stall_seconds = stall_seconds
+        self.reconnect_seconds = reconnect_seconds
+        self.stats_seconds = stats_seconds
+        self.max_event_bytes = max_event_bytes
         self.producer: AIOKafkaProducer | None = None
+        self.active = False  # holds the lock on a live connection: the one publisher of this database
+        self.stats: OutboxStats | None = None
+        # Durations for health use the monotonic clock: they are about this process, not the domain.
+        self._last_progress = time.monotonic()
+        self._kafka_error: str | None = None
+        self._database_error: str | None = None
+        self._sending_since: float | None = None
+        self._drained_seen = time.monotonic()
+
+    # --- running --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, enable_idempotence=True, acks="all", linger_ms=2
-        )
-        await self.producer.start()
-        listener = await asyncpg.connect(asyncpg_dsn(self.engine.url))
+        watcher = asyncio.create_task(self._watch(stop))
+        try:
+            self.producer = await self._start_producer(stop)
+            if self.producer is None:
+                return
+            while not stop.is_set():
+                try:
+                    await self._session(self.producer, stop)
+                except _DATABASE_DOWN as e:
+                    self._database_error = f"{type(e).__name__}: {e}"
+                    log.warning("outbox relay lost its database connection; reconnecting: %s", self._database_error)
+                    if await pause(stop, self.reconnect_seconds):
+                        return
+        finally:
+            self._set_active(False)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if self.producer is not None:
+                await self.producer.stop()
+
+    async def _start_producer(self, stop: asyncio.Event) -> AIOKafkaProducer | None:
+        """Started once and kept across database reconnects; a broker that is down is waited for."""
+        while not stop.is_set():
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=2,
+                compression_type="zstd",
+                max_request_size=MAX_MESSAGE_BYTES,  # = the topics' max.message.bytes (admin.py)
+                request_timeout_ms=15000,
+            )
+            try:
+                await producer.start()
+                self._kafka_error = None
+                return producer
+            except KafkaError as e:
+                await producer.stop()
+                self._kafka_error = f"{type(e).__name__}: {e}"
+                log.warning("outbox relay cannot reach Kafka; retrying: %s", self._kafka_error)
+                if await pause(stop, 2.0):
+                    return None
+        return None
+
+    async def _session(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+        conn: asyncpg.Connection[Any] = await asyncpg.connect(asyncpg_dsn(self.engine.url), command_timeout=30)
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _: lost.set())
         woken = asyncio.Event()
         try:
-            await listener.add_listener(OUTBOX_CHANNEL, lambda *_: woken.set())
-            while not await listener.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
-                if await pause(stop, self.idle_poll_seconds):
+            await conn.add_listener(OUTBOX_CHANNEL, lambda *_: woken.set())
+            self._database_error = None
+            while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
+                await _first(self.idle_poll_seconds, stop, lost)
+                if stop.is_set():
                     return
+                if lost.is_set():
+                    raise _ConnectionLost("while standing by")
+            self._set_active(True)
             log.info("outbox relay active", extra={"service": self.service})
             while not stop.is_set():
+                if lost.is_set():
+                    raise _ConnectionLost("while publishing")
                 woken.clear()
                 try:
-                    published = await self.publish_batch()
-                except Exception:
-                    log.exception("outbox relay failed; retrying")
-                    published = 0
-                    if await pause(stop, 1.0):
-                        return
+                    published = await self.publish_batch(conn)
+                except KafkaError as e:  # the broker, not the rows: retry, never park
+                    self._kafka_error = f"{type(e).__name__}: {e}"
+                    log.warning("outbox relay cannot publish to Kafka; retrying: %s", self._kafka_error)
+                    await _first(1.0, stop, lost)
+                    continue
                 if published < self.batch_size:
-                    await _first(stop, woken, self.idle_poll_seconds)
+                    await _first(self.idle_poll_seconds, stop, woken, lost)
         finally:
-            await listener.close()
-            await self.producer.stop()
+            self._set_active(False)
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except Exception:  # a connection to a server that went away cannot close politely
+                conn.terminate()
+
+    def _set_active(self, active: bool) -> None:
+        self.active = active
+        metrics.OUTBOX_RELAY_ACTIVE.labels(self.service).set(1 if active else 0)
+
+    async def publish_batch(self, conn: asyncpg.Connection[Any]) -> int:
+        """Publish the next batch on the relay's own (lock-holding) connection; return how many
+        rows were published. Rows that can never be published are parked, and the rest of their
+        ticket's rows in this batch wait for the next (which skips them while the row is parked)."""
+        assert self.producer is not None
+        rows = await conn.fetch(_BATCH, self.batch_size)
+        if not rows:
+            self._progress()
+            return 0
+        blocked: set[str] = set()
+        parked: list[tuple[int, str]] = []
+        sends: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        self._sending_since = time.monotonic()
+        try:
+            for row in rows:
+                if row["ticket_id"] in blocked:
+                    continue
+                value = row["value"].encode("utf-8")
+                reason = None
+                if len(value) > self.max_event_bytes:
+                    reason = f"the event is {len(value)} bytes, over the {self.max_event_bytes}-byte event limit"
+                else:
+                    headers = wire_headers(
+                        row["event_type"], row["schema_version"], row["event_id"], row["correlation_id"]
+                    )
+                    try:
+                        future = await self.producer.send(
+                            self.topic_prefix + row["topic"],
+                            value=value,
+                            key=row["ticket_id"].encode(),
+                            headers=headers,
+                        )
+                    except _RECORD_FAULTS as e:
+                        reason = f"Kafka refused it: {type(e).__name__}: {e}"
+                    else:
+                        sends.append((row, future))
+                if reason is not None:
+                    parked.append((row["position"], reason))
+                    blocked.add(row["ticket_id"])
+            results = await asyncio.gather(*(f for _, f in sends), return_exceptions=True)
+        finally:
+            self._sending_since = None
+        published: list[int] = []
+        broker_error: BaseException | None = None
+        for (row, _), result in zip(sends, results, strict=True):
+            if isinstance(result, _RECORD_FAULTS):
+                parked.append((row["position"], f"Kafka refused it: {type(result).__name__}: {result}"))
+            elif isinstance(result, BaseException):
+                broker_error = broker_error or result
+            else:
+                published.append(row["position"])
+        # What reached Kafka is marked even when some sends failed: fewer duplicates on the retry.
+        async with conn.transaction():
+            if published:
+                await conn.execute(_MARK_PUBLISHED, published)
+            if parked:
+                await conn.execute(_MARK_PARKED, [p for p, _ in parked], [r for _, r in parked])
+        for position, reason in parked:
+            log.error("outbox row %s parked: %s", position, reason, extra={"service": self.service})
+        if parked:
+            metrics.OUTBOX_PARKED_TOTAL.labels(self.service).inc(len(parked))
+        if published:
+            metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(published))
+        if broker_error is not None:
+            raise broker_error
+        self._progress()
+        return len(published)
+
+    def _progress(self) -> None:
+        self._last_progress = time.monotonic()
+        self._kafka_error = None
+
+    # --- what it says about itself ----------------------------------------------------------
+
+    async def refresh_stats(self) -> OutboxStats:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(_STATS))).one()
+        stats = OutboxStats(
+            int(row.waiting), int(row.held), int(row.parked), float(row.oldest_age), row.oldest_position
+        )
+        if self.stats is None or stats.oldest_position != self.stats.oldest_position:
+            self._drained_seen = time.monotonic()  # whoever holds the lock, the outbox moved
+        self.stats = stats
+        metrics.OUTBOX_UNPUBLISHED.labels(self.service).set(stats.waiting)
+        metrics.OUTBOX_HELD.labels(self.service).set(stats.held)
+        metrics.OUTBOX_PARKED.labels(self.service).set(stats.parked)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.service).set(stats.oldest_age)
+        return stats
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.refresh_stats()
+            except Exception as e:  # the database being down is reported by readiness; keep watching
+                log.debug("outbox stats unavailable: %s", e)
+            if not self.active and self.producer is not None:
+                await self._probe_kafka()
+            if await pause(stop, self.stats_seconds):
+                return
+
+    async def _probe_kafka(self) -> None:
+        """A standby sends nothing, so it asks the broker for metadata to know whether it answers."""
+        assert self.producer is not None
+        try:
+            async with asyncio.timeout(5):
+                await self.producer.client.fetch_all_metadata()
+            self._kafka_error = None
+        except (KafkaError, TimeoutError) as e:
+            self._kafka_error = f"{type(e).__name__}: {e}"
 
     def health(self) -> Health:
-        """Whether the relay is publishing (filled in by the liveness work: age, parked rows)."""
+        """`failing`: rows wait longer than `stall_seconds` and nothing was published meanwhile;
+        `degraded`: Kafka unreachable while the outbox buffers, rows parked, or reconnecting."""
+        stats = self.stats
+        waiting = "" if stats is None else f"; {stats.waiting} events waiting, oldest {stats.oldest_age:.0f}s"
+        now = time.monotonic()
+        if self._database_error is not None:
+            return Health("degraded", f"reconnecting to the database ({self._database_error}){waiting}")
+        if self._kafka_error is not None:
+            return Health("degraded", f"Kafka unreachable, the outbox buffers ({self._kafka_error}){waiting}")
+        if self._sending_since is not None and now - self._sending_since > self.stall_seconds / 2:
+            return Health("degraded", f"waiting {now - self._sending_since:.0f}s for Kafka to acknowledge{waiting}")
+        if stats is not None and stats.oldest_age > self.stall_seconds:
+            if self.active:
+                if now - self._last_progress > self.stall_seconds:
+                    return Health("failing", f"nothing published for {now - self._last_progress:.0f}s{waiting}")
+            elif now - self._drained_seen > self.stall_seconds:
+                # A standby cannot publish, but the database's outbox is not draining: that is news.
+                return Health("failing", f"not drained by the replica holding the relay lock{waiting}")
+        if stats is not None and stats.parked:
+            return Health(
+                "degraded",
+                f"{stats.parked} events parked, {stats.held} waiting behind them (GET /v1/ops/outbox/parked)",
+            )
+        if not self.active:
+            return Health("ok", "standby: another replica holds the relay lock")
         return HEALTHY
 
-    async def publish_batch(self) -> int:
-        assert self.producer is not None
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(EVENTS.c.position, EVENTS.c.topic, EVENTS.c.envelope)
-                    .where(EVENTS.c.published_at.is_(None))
-                    .order_by(EVENTS.c.position)
-                    .limit(self.batch_size)
-                )
-            ).all()
-        if not rows:
-            return 0
-        sends = []
-        for row in rows:
-            key, value, headers = encode_recorded(row.envelope)
-            sends.append(await self.producer.send(self.topic_prefix + row.topic, value=value, key=key, headers=headers))
-        await asyncio.gather(*sends)
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(EVENTS)
-                .where(EVENTS.c.position.in_([r.position for r in rows]))
-                .values(published_at=text("now()"))
-            )
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-        return len(rows)
 
-
-async def _first(stop: asyncio.Event, woken: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
+async def _first(seconds: float, *events: asyncio.Event) -> None:
+    """Wait until any of `events` is set, or `seconds` pass."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
     try:
         await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -13,6 +13,11 @@ class Topic(StrEnum):
     NOTIFICATIONS = "tickets.notifications"
 
 
+# What a topic accepts (`max.message.bytes`, set where topics are created) and what our producers
+# may send (`max_request_size`): one number. Events themselves stay under catalogue.MAX_EVENT_BYTES;
+# the rest is room for dead letters carrying a copy of what failed.
+MAX_MESSAGE_BYTES = 1024 * 1024
+
 SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier")
 
 

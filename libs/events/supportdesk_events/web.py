@@ -548,6 +548,9 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    from . import ops  # here: ops imports this module
+
+    app.include_router(ops.router)
     for router in definition.routers:
         app.include_router(router)
     return app

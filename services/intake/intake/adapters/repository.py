@@ -12,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import REGISTRY, Clock, Envelope, derived_envelope, new_envelope, record
-from supportdesk_events.catalogue import Event, TicketOpened
+from supportdesk_events.catalogue import Event, TicketOpened, bound_long_texts
 
 from ..domain.ticket import Ticket
-from .tables import events, ticket_numbers, tickets
+from .tables import events, long_texts, ticket_numbers, tickets
 
 PRODUCER = "intake"
 
@@ -55,16 +55,17 @@ async def _append(
     conn: AsyncConnection, ticket: Ticket, clock: Clock, cause: Envelope[Any] | None, correlation_id: uuid.UUID | None
 ) -> list[Envelope[Any]]:
     expected = ticket.version - len(ticket.pending)
+    pending = await _keep_long_texts(conn, ticket.pending)
     if cause is not None:  # derived from a consumed event: a replay derives the same ids
         envelopes: list[Envelope[Any]] = [
             derived_envelope(cause, e, producer=PRODUCER, clock=clock, discriminator=str(i))
-            for i, e in enumerate(ticket.pending)
+            for i, e in enumerate(pending)
         ]
     else:
         correlation_id = correlation_id or uuid.uuid4()
         envelopes = [
             new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation_id)
-            for e in ticket.pending
+            for e in pending
         ]
     try:
         async with conn.begin_nested():
@@ -73,6 +74,24 @@ async def _append(
         raise ConcurrentUpdate(ticket.id) from e
     ticket.pending.clear()
     return envelopes
+
+
+async def _keep_long_texts(conn: AsyncConnection, pending: list[Event]) -> list[Event]:
+    """Events bounded for the wire (catalogue.EXCERPT_CHARS), with the whole texts kept here, in
+    the same transaction, so the ticket read can show them."""
+    bounded: list[Event] = []
+    texts: dict[str, str] = {}
+    for e in pending:
+        b, cut = bound_long_texts(e)
+        bounded.append(b)
+        texts.update(cut)
+    if texts:
+        await conn.execute(
+            insert(long_texts)
+            .values([{"sha256": k, "content": v, "length": len(v)} for k, v in texts.items()])
+            .on_conflict_do_nothing()
+        )
+    return bounded
 
 
 async def save_new(
@@ -85,7 +104,7 @@ async def save_new(
     correlation = correlation_id or uuid.uuid4()
     envelopes = [
         new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation)
-        for e in ticket.pending
+        for e in await _keep_long_texts(conn, ticket.pending)
     ]
     await record(conn, envelopes, stream_version=0)
     ticket.pending.clear()
@@ -136,7 +155,18 @@ async def save(
 
 
 async def history(conn: AsyncConnection, ticket_id: str) -> list[dict[str, Any]]:
+    """The ticket's envelopes as recorded, with excerpted texts shown whole again."""
     rows = await conn.execute(
         select(events.c.envelope).where(events.c.ticket_id == ticket_id).order_by(events.c.position)
     )
-    return [r.envelope for r in rows]
+    envelopes = [r.envelope for r in rows]
+    wanted = {ref["sha256"] for e in envelopes for ref in (e["payload"].get("full_text") or {}).values()}
+    if not wanted:
+        return envelopes
+    found = await conn.execute(select(long_texts.c.sha256, long_texts.c.content).where(long_texts.c.sha256.in_(wanted)))
+    whole = {r.sha256: r.content for r in found}
+    for e in envelopes:
+        for field, ref in (e["payload"].get("full_text") or {}).items():
+            if ref["sha256"] in whole:
+                e["payload"][field] = whole[ref["sha256"]]
+    return envelopes

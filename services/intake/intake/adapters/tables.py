@@ -85,6 +85,15 @@ attachments = Table(
     Column("content", LargeBinary, nullable=False),
     Column("size", Integer, nullable=False),
 )
+# Whole free texts (descriptions, bodies, notes) longer than an event carries, by sha256 of the
+# UTF-8 text: events carry an excerpt and this key (catalogue.TextRef); the ticket read shows them whole.
+long_texts = Table(
+    "long_texts",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("content", Text, nullable=False),
+    Column("length", Integer, nullable=False),
+)
 seen_tokens = Table(
     "seen_webhook_tokens",
     metadata,

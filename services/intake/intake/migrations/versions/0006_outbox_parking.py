@@ -1,0 +1,17 @@
+"""intake: park outbox rows that can never be published (failed_at, failure_reason)
+
+Revision ID: 0006
+"""
+
+from supportdesk_events.migrations import add_outbox_parking_v2, drop_outbox_parking_v2
+
+revision = "0006"
+down_revision = "0005m"
+
+
+def upgrade() -> None:
+    add_outbox_parking_v2()
+
+
+def downgrade() -> None:
+    drop_outbox_parking_v2()
