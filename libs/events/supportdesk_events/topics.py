@@ -13,7 +13,7 @@ class Topic(StrEnum):
     NOTIFICATIONS = "tickets.notifications"
 
 
-SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier")
+SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier", "board")
 
 
 def dead_letter_topic(consumer: str) -> str:
