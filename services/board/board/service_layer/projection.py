@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import Text, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -19,6 +19,8 @@ from ..domain.ticket_view import TicketView, describe
 
 # One writer of the change sequence at a time, held to commit: ids then become visible in the
 # order they were taken, so a stream that has seen id n can never later find an id below n.
+SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
+ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
 CHANGES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('board_changes'))")
 
 
@@ -26,9 +28,7 @@ def search_vector(row: dict[str, Any]) -> ColumnElement[Any]:
     """Identifiers as they are (number, email, phone); subject and description with English stems."""
     ids = " ".join(str(row[k] or "") for k in ("number", "requester_email", "requester_phone"))
     words = " ".join(str(row[k] or "") for k in ("subject", "description_excerpt"))
-    return func.to_tsvector(literal("simple"), literal(ids)).op("||")(
-        func.to_tsvector(literal("english"), literal(words))
-    )
+    return func.to_tsvector(SIMPLE, literal(ids, Text)).op("||")(func.to_tsvector(ENGLISH, literal(words, Text)))
 
 
 async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:

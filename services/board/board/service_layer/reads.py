@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..adapters.tables import DUE_KEY, OPENED_KEY, board_changes, board_sla_outcomes, board_tickets, board_timeline
+from .projection import ENGLISH, SIMPLE
 
 t = board_tickets
 # What a list row and the stream show: everything but the fold's internal state and the index.
@@ -113,8 +114,8 @@ class TicketFilter:
             q = self.q.strip()
             where.append(
                 or_(
-                    t.c.search.op("@@")(func.websearch_to_tsquery(literal("english"), literal(q))),
-                    t.c.search.op("@@")(func.websearch_to_tsquery(literal("simple"), literal(q))),
+                    t.c.search.op("@@")(func.websearch_to_tsquery(ENGLISH, literal(q, Text))),
+                    t.c.search.op("@@")(func.websearch_to_tsquery(SIMPLE, literal(q, Text))),
                     t.c.number.in_([q, q.upper()]),
                     func.lower(t.c.requester_email) == q.lower(),
                 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from supportdesk_events.web import Problem, ServiceRuntime
 
@@ -22,7 +22,7 @@ def ticket_filter(
     priority: Many = None,
     customer: Annotated[list[str] | None, Query(description="customer id")] = None,
     channel: Many = None,
-    escalation_level: Annotated[list[int] | None, Query(ge=0, le=3)] = None,
+    escalation_level: Annotated[list[Annotated[int, Field(ge=0, le=3)]] | None, Query()] = None,
     swat: bool | None = None,
     breached: bool | None = None,
     is_open: Annotated[bool | None, Query(alias="open")] = None,
