@@ -82,7 +82,7 @@ SELECT 't' || lpad(i::text, 8, '0'), 'TKT-' || i, s.status, s.status <> 'closed'
   n.now - (i % 2592000) * n.sec, n.now - (i % 86400) * n.sec,
   to_tsvector('simple', 'TKT-' || i || ' ' || e.email) || to_tsvector('english', w.subject || ' details'),
   '{}'::jsonb
-FROM generate_series(CAST(:start AS int), CAST(:stop AS int)) AS i
+FROM generate_series(CAST(:start AS bigint), CAST(:stop AS bigint)) AS i
 CROSS JOIN (SELECT CAST(:now AS timestamptz) AS now, interval '1 second' AS sec) AS n
 CROSS JOIN LATERAL (SELECT 'user' || i || '@cust' || (i % 1000) || '.example' AS email) AS e
 CROSS JOIN LATERAL (SELECT (CAST(:statuses AS text[]))[1 + (i / 7) % 6] AS status) AS s

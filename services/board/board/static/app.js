@@ -190,18 +190,28 @@ async function openTimeline(ticketId) {
 
 // --- live ----------------------------------------------------------------------------------
 
-function matchesFilters(row) {
+function matches(row) {
   const p = filterParams();
-  // The stream is filtered by the server (queue, customer, priority, open); search needs the list.
-  return !p.get("q") || rows.has(row.ticket_id);
+  if (p.get("queue") && row.queue !== p.get("queue")) return false;
+  if (p.get("customer") && row.customer_id !== p.get("customer")) return false;
+  if (p.get("priority") && row.priority !== p.get("priority")) return false;
+  if (p.get("open") && String(row.is_open) !== p.get("open")) return false;
+  // Search is the database's (stems, numbers, addresses): only rows the search listed stay live.
+  if (p.get("q") && !rows.has(row.ticket_id)) return false;
+  return true;
 }
 
 function connect() {
   if (stream) stream.stop();
-  const p = filterParams();
-  p.delete("q");
-  stream = follow(`/v1/board/stream?${p}`, key(), (event, data) => {
-    if (event !== "ticket" || !matchesFilters(data)) return;
+  // Unfiltered on purpose: a ticket that stops matching (closed, moved queue) must leave the view,
+  // and a filtered stream would never say so. The filters are applied here, as the list applies them.
+  stream = follow("/v1/board/stream", key(), (event, data) => {
+    if (event !== "ticket") return;
+    if (!matches(data)) {
+      if (rows.delete(data.ticket_id)) redraw();
+      summarySoon();
+      return;
+    }
     rows.set(data.ticket_id, data);
     redraw();
     summarySoon();
