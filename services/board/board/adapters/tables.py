@@ -113,6 +113,26 @@ board_sla_outcomes = Table(
     Index("ix_board_outcomes_decided", "decided_at"),
 )
 
+# Open tickets counted per queue x priority x status x breached x escalation level, kept in step by
+# the projection: the summary reads a few hundred rows instead of counting a million. '' = none.
+board_open_counts = Table(
+    "board_open_counts",
+    metadata,
+    Column("queue", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("escalation_level", Integer, nullable=False),
+    Column("tickets", Integer, nullable=False),
+    PrimaryKeyConstraint("queue", "priority", "status", "breached", "escalation_level"),
+)
+Index(
+    "ix_board_due_unbreached",
+    _t.next_due_at,
+    postgresql_where=text("is_open AND NOT breached AND next_due_at IS NOT NULL"),
+)
+Index("ix_board_warned", _t.ticket_id, postgresql_where=text("at_risk AND is_open AND NOT breached"))
+
 # A monotonically increasing sequence of changed tickets: the live stream's event ids.
 board_changes = Table(
     "board_changes",

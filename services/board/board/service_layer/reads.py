@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -14,12 +15,20 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, Text, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import DateTime, Integer, Text, and_, func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..adapters.tables import DUE_KEY, OPENED_KEY, board_changes, board_sla_outcomes, board_tickets, board_timeline
-from .projection import ENGLISH, SIMPLE
+from ..adapters.tables import (
+    DUE_KEY,
+    OPENED_KEY,
+    board_changes,
+    board_open_counts,
+    board_sla_outcomes,
+    board_tickets,
+    board_timeline,
+)
+from .projection import ENGLISH
 
 t = board_tickets
 # What a list row and the stream show: everything but the fold's internal state and the index.
@@ -110,17 +119,24 @@ class TicketFilter:
                 where.append(column >= low)
             if high is not None:
                 where.append(column < high)
-        if self.q:
-            q = self.q.strip()
-            where.append(
-                or_(
-                    t.c.search.op("@@")(func.websearch_to_tsquery(ENGLISH, literal(q, Text))),
-                    t.c.search.op("@@")(func.websearch_to_tsquery(SIMPLE, literal(q, Text))),
-                    t.c.number.in_([q, q.upper()]),
-                    func.lower(t.c.requester_email) == q.lower(),
-                )
-            )
+        if self.q and self.q.strip():
+            where.append(search_condition(self.q.strip()))
         return where
+
+
+TICKET_NUMBER = re.compile(r"^[A-Za-z]+-\d+$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def search_condition(q: str) -> ColumnElement[bool]:
+    """A ticket number or an address is looked up exactly (its own index); anything else is full
+    text. Full-text tokens of "TKT-7" ('tkt', '7') match nearly every ticket, so a number never
+    goes through the GIN index."""
+    if TICKET_NUMBER.match(q):
+        return t.c.number == q.upper()
+    if EMAIL.match(q):
+        return func.lower(t.c.requester_email) == q.lower()
+    return t.c.search.op("@@")(func.websearch_to_tsquery(ENGLISH, literal(q, Text)))
 
 
 def encode_cursor(sort: Sort, row: Any) -> str:
@@ -216,36 +232,36 @@ def period_bounds(now: datetime, zone: ZoneInfo) -> dict[str, tuple[datetime, da
 
 
 async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_window: int) -> dict[str, Any]:
+    c = board_open_counts
     open_counts = (
         await conn.execute(
-            select(t.c.queue, t.c.priority, t.c.status, func.count().label("tickets"))
-            .where(t.c.is_open)
-            .group_by(t.c.queue, t.c.priority, t.c.status)
-            .order_by(t.c.queue, t.c.priority, t.c.status)
+            select(c.c.queue, c.c.priority, c.c.status, func.sum(c.c.tickets).label("tickets"))
+            .group_by(c.c.queue, c.c.priority, c.c.status)
+            .order_by(c.c.queue, c.c.priority, c.c.status)
         )
     ).all()
-    horizon = now + timedelta(seconds=at_risk_window)
-    at_risk_cond = and_(
-        t.c.is_open,
-        t.c.breached.is_(False),
-        or_(t.c.at_risk, and_(t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon)),
-    )
-    counts = (
-        await conn.execute(
-            select(
-                func.count().filter(at_risk_cond).label("at_risk"),
-                func.count().filter(and_(t.c.is_open, t.c.breached)).label("breached_open"),
-            )
-        )
-    ).one()
+    breached_open = (
+        await conn.execute(select(func.coalesce(func.sum(c.c.tickets), 0)).where(c.c.breached))
+    ).scalar_one()
     levels = (
         await conn.execute(
-            select(t.c.escalation_level, func.count().label("tickets"))
-            .where(t.c.is_open, t.c.escalation_level > 0)
-            .group_by(t.c.escalation_level)
-            .order_by(t.c.escalation_level)
+            select(c.c.escalation_level, func.sum(c.c.tickets).label("tickets"))
+            .where(c.c.escalation_level > 0)
+            .group_by(c.c.escalation_level)
+            .order_by(c.c.escalation_level)
         )
     ).all()
+    # At risk: warned by sla-clock, or due within the window; each half has its own partial index.
+    horizon = now + timedelta(seconds=at_risk_window)
+    unbreached = and_(t.c.is_open, t.c.breached.is_(False))
+    due_soon = (
+        await conn.execute(
+            select(func.count()).where(
+                unbreached, t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon, t.c.at_risk.is_(False)
+            )
+        )
+    ).scalar_one()
+    warned = (await conn.execute(select(func.count()).where(unbreached, t.c.at_risk))).scalar_one()
     o = board_sla_outcomes
     attainment: dict[str, Any] = {}
     for name, (start, end) in period_bounds(now, zone).items():
@@ -279,11 +295,14 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
         }
     return {
         "as_of": now,
-        "open": [dict(r._mapping) for r in open_counts],
-        "at_risk": counts.at_risk,
+        "open": [
+            {"queue": r.queue or None, "priority": r.priority or None, "status": r.status, "tickets": int(r.tickets)}
+            for r in open_counts
+        ],
+        "at_risk": due_soon + warned,
         "at_risk_window_seconds": at_risk_window,
-        "breached_open": counts.breached_open,
-        "escalations_by_level": [{"level": r.escalation_level, "tickets": r.tickets} for r in levels],
+        "breached_open": int(breached_open),
+        "escalations_by_level": [{"level": r.escalation_level, "tickets": int(r.tickets)} for r in levels],
         "attainment": attainment,
     }
 

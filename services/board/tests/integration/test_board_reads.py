@@ -355,6 +355,7 @@ async def _snapshot(space: Sandbox) -> dict[str, list[Any]]:
                 "tickets": "SELECT *, search::text AS search FROM board_tickets ORDER BY ticket_id",
                 "timeline": "SELECT * FROM board_timeline ORDER BY event_id",
                 "outcomes": "SELECT * FROM board_sla_outcomes ORDER BY ticket_id, clock, cycle",
+                "counts": "SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5",
             }.items():
                 out[name] = [tuple(r) for r in (await conn.execute(text(sql))).all()]
             return out

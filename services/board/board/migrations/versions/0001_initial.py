@@ -99,6 +99,28 @@ def upgrade() -> None:
     )
     op.create_index("ix_board_outcomes_decided", "board_sla_outcomes", ["decided_at"])
     op.create_table(
+        "board_open_counts",
+        sa.Column("queue", sa.Text, nullable=False),
+        sa.Column("priority", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False),
+        sa.Column("breached", sa.Boolean, nullable=False),
+        sa.Column("escalation_level", sa.Integer, nullable=False),
+        sa.Column("tickets", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("queue", "priority", "status", "breached", "escalation_level"),
+    )
+    op.create_index(
+        "ix_board_due_unbreached",
+        "board_tickets",
+        ["next_due_at"],
+        postgresql_where=sa.text("is_open AND NOT breached AND next_due_at IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_board_warned",
+        "board_tickets",
+        ["ticket_id"],
+        postgresql_where=sa.text("at_risk AND is_open AND NOT breached"),
+    )
+    op.create_table(
         "board_changes",
         sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=True),
         sa.Column("ticket_id", sa.Text, nullable=False),
@@ -108,5 +130,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("board_changes", "board_sla_outcomes", "board_timeline", "board_tickets", "inbox", "events"):
+    for table in (
+        "board_changes",
+        "board_open_counts",
+        "board_sla_outcomes",
+        "board_timeline",
+        "board_tickets",
+        "inbox",
+        "events",
+    ):
         op.drop_table(table)
