@@ -23,6 +23,7 @@ from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
+    ClosureCode,
     EscalationAcknowledged,
     Event,
     NotificationSent,
@@ -31,6 +32,7 @@ from supportdesk_events.catalogue import (
     SlaBreached,
     SlaClockStarted,
     SlaMet,
+    TicketClosed,
     TicketEscalated,
     TicketOpened,
     TicketTriaged,
@@ -269,6 +271,19 @@ async def test_redelivered_events_count_once(space: Sandbox, services: Callable[
         await eventually(answered, what="the ticket acknowledged")
         await asyncio.sleep(1.0)  # the duplicate, on its own topic, has had time to arrive too
         detail = (await board.get(f"/v1/board/tickets/{ticket}")).json()
+        # The summary's counts follow the ticket through triage and closing.
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
+
+        async def counted(expected: list[dict[str, Any]]) -> bool:
+            return bool((await board.get("/v1/board/summary")).json()["open"] == expected)
+
+        one = [{"queue": "technical", "priority": "high", "status": "acknowledged", "tickets": 1}]
+        await eventually(lambda: counted(one), what="the triaged ticket counted")
+        await _counts_agree(space)
+        closing = TicketClosed(closure_code=ClosureCode.NOT_A_PRODUCT_DEFECT, by="bob")
+        await send(space, ticket, Topic.LIFECYCLE, "intake", closing)
+        await eventually(lambda: counted([]), what="the closed ticket out of the open counts")
+        await _counts_agree(space)
     assert detail["notifications_sent"] == 1
     assert [e["event_type"] for e in detail["timeline"]].count("NotificationSent") == 1
 
@@ -346,6 +361,25 @@ async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_ch
     assert {e[2]["ticket_id"] for e in replayed if e[2]["priority"] == "low"} == set(tickets[2:])
 
 
+async def _counts_agree(space: Sandbox) -> None:
+    """The summary's kept-in-step counts equal a count over the rows themselves."""
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5"))).all()
+            counted = (
+                await conn.execute(
+                    text(
+                        "SELECT coalesce(queue, ''), coalesce(priority, ''), status, breached, escalation_level,"
+                        " count(*) FROM board_tickets WHERE is_open GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+
+
 async def _snapshot(space: Sandbox) -> dict[str, list[Any]]:
     engine = create_engine(space.servers.database_url, space.database("board"))
     try:
@@ -370,6 +404,7 @@ async def test_the_board_dropped_and_rebuilt_from_the_log_is_identical(
     ids = await scenario(space)
     async with svc.client() as board:
         await eventually(lambda: settled(board, ids), what="the board to fold every ticket")
+    await _counts_agree(space)
     before = await _snapshot(space)
     assert len(before["tickets"]) == 5 and len(before["timeline"]) > 20
     svc.process.stop()
