@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := libs/events deploy/devstack services/intake services/triage services/sla-clock \
-            services/escalation services/notifier
+            services/escalation services/notifier services/board
 STAMP  := $(VENV)/.installed
 HELM_VERSION := v3.22.0
 HELM   := $(HOME)/go/bin/helm
 
-.PHONY: setup run test unit lint bench clean
+.PHONY: setup run test unit lint bench bench-board clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ $(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.t
 	    echo "installing Debian's dovecot-imapd: the IMAP tests run a real IMAP server"; \
 	    apt-get install -y -q dovecot-imapd >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q dovecot-imapd >/dev/null; }; \
 	  else echo "note: no dovecot and no apt-get as root here: the IMAP tests will be skipped"; fi; }
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "chromium not found: installing Debian's chromium with apt-get (the board's browser tests drive it)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+	    || echo "warning: could not install chromium; only the board's browser tests will be skipped"; }
 	touch $(STAMP)
 
 run: setup
@@ -46,6 +51,10 @@ lint: setup
 
 bench: setup
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(BIN)/python $$b; done || echo "no benchmarks yet"
+
+# The board's read benchmark on 1,000,000 tickets (BOARD_BENCH_TICKETS to change); not part of `make test`.
+bench-board: setup
+	$(BIN)/python bench/board_bench.py
 
 clean:
 	rm -rf .data

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from board.entrypoints.app import build_app as board_app
 from escalation.entrypoints.app import build_app as escalation_app
 from intake.entrypoints.app import build_app as intake_app
 from notifier.entrypoints.app import build_app as notifier_app
@@ -24,6 +25,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "sla-clock": sla_clock_app,
     "escalation": escalation_app,
     "notifier": notifier_app,
+    "board": board_app,
 }
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -43,7 +45,7 @@ CASES = routes_with_path_ids()
 
 def test_the_cases_cover_every_service_with_path_ids() -> None:
     # The notifier's one read takes the ticket id as a query (tested below).
-    assert {service for service, *_ in CASES} >= {"intake", "triage", "sla-clock", "escalation"}
+    assert {service for service, *_ in CASES} >= {"intake", "triage", "sla-clock", "escalation", "board"}
 
 
 async def ask(service: str, method: str, url: str, **kwargs: Any) -> httpx.Response:

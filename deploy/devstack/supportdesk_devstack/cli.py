@@ -1,7 +1,7 @@
 """`devstack run`: the whole product on this machine, on real servers, no Docker.
 
 Kafka and PostgreSQL are started embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name
-servers of your own. Then: databases and migrations, topics, the five services, their URLs.
+servers of your own. Then: databases and migrations, topics, the six services, their URLs.
 Ctrl-C stops everything in reverse order; data stays in SUPPORTDESK_DATA_DIR for the next run.
 """
 
@@ -180,6 +180,8 @@ def run(config: StackConfig) -> int:
         print("\nsupportdesk is running:")
         for spec in SERVICES:
             print(f"  {spec.name:<11} http://127.0.0.1:{spec.port}   docs: http://127.0.0.1:{spec.port}/docs")
+        board = next(spec for spec in SERVICES if spec.name == "board")
+        print(f"  dashboard   http://127.0.0.1:{board.port}/   (the board's page; it asks for the agent key below)")
         print(f"  kafka       {servers.bootstrap_servers}")
         print(f"  postgres    {servers.database_url}")
         print(f"  logs        {log_dir}/<service>.log   (mail sent by the notifier: smtp-sink.log)")
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start Kafka, PostgreSQL and the five services; Ctrl-C stops")
+    sub.add_parser("run", help="start Kafka, PostgreSQL and the six services; Ctrl-C stops")
     sub.add_parser("fetch-kafka", help="resolve the Kafka broker's jars from Maven Central")
     args = parser.parse_args(argv)
     config = StackConfig.from_env()

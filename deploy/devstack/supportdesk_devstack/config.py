@@ -30,6 +30,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("sla-clock", "sla_clock", 8003),
     ServiceSpec("escalation", "escalation", 8004),
     ServiceSpec("notifier", "notifier", 8005),
+    ServiceSpec("board", "board", 8006),
 )
 
 

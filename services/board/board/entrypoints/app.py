@@ -1,0 +1,37 @@
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import board
+from supportdesk_events.clock import Clock, SystemClock
+from supportdesk_events.web import ServiceDefinition, create_app
+
+from ..service_layer.handlers import handlers
+from ..settings import Settings
+from .routes import stream, tickets
+
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = create_app(
+        ServiceDefinition(
+            name="board",
+            settings=settings,
+            routers=[tickets.router, stream.router],
+            handlers=handlers(),
+            clock=clock or SystemClock(),
+            description=board.__doc__ or "",
+        )
+    )
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        """The dashboard page: plain HTML, CSS and JS modules, no build step; it holds no secrets."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,61 @@
+"""The list's and the stream's query parameters, parsed once into a TicketFilter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Query
+from pydantic import AwareDatetime, Field
+
+from supportdesk_events.web import Problem, ServiceRuntime
+
+from ...service_layer.reads import TicketFilter
+from ...settings import Settings
+
+Many = Annotated[list[str] | None, Query()]
+
+
+def ticket_filter(
+    status: Many = None,
+    queue: Many = None,
+    priority: Many = None,
+    customer: Annotated[list[str] | None, Query(description="customer id")] = None,
+    channel: Many = None,
+    escalation_level: Annotated[list[Annotated[int, Field(ge=0, le=3)]] | None, Query()] = None,
+    swat: bool | None = None,
+    breached: bool | None = None,
+    is_open: Annotated[bool | None, Query(alias="open")] = None,
+    at_risk_within: Annotated[int | None, Query(ge=0, le=366 * 86400, description="seconds")] = None,
+    opened_from: AwareDatetime | None = None,
+    opened_to: AwareDatetime | None = None,
+    updated_from: AwareDatetime | None = None,
+    updated_to: AwareDatetime | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="full text, a number or an email")] = None,
+) -> TicketFilter:
+    if q is not None and "\x00" in q:
+        raise Problem(422, "Invalid request", "q must not contain NUL characters", errors=[{"field": "query.q"}])
+    when: dict[str, datetime | None] = dict(
+        opened_from=opened_from, opened_to=opened_to, updated_from=updated_from, updated_to=updated_to
+    )
+    return TicketFilter(
+        status=status or (),
+        queue=queue or (),
+        priority=priority or (),
+        customer=customer or (),
+        channel=channel or (),
+        escalation_level=escalation_level or (),
+        swat=swat,
+        breached=breached,
+        is_open=is_open,
+        at_risk_within=at_risk_within,
+        q=q,
+        **when,
+    )
+
+
+def board_settings(runtime: ServiceRuntime) -> Settings:
+    settings = runtime.settings
+    if not isinstance(settings, Settings):  # the board's app is always built with its own settings
+        raise TypeError("the board runs with board.settings.Settings")
+    return settings

@@ -1,0 +1,67 @@
+"""`GET /v1/board/stream`: Server-Sent Events (sse-starlette) of board changes, filterable like
+the list. Each event's id is the board's change sequence number; a client that reconnects with
+`Last-Event-ID` gets every matching ticket changed after it, so nothing is missed. Without one,
+the stream starts at the newest change (a `ready` event carries its id)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
+from fastapi.encoders import jsonable_encoder
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from supportdesk_events.web import AgentAuth, Problem, Runtime, ServiceRuntime
+
+from ...service_layer import reads
+from ...service_layer.reads import TicketFilter
+from .filters import board_settings, ticket_filter
+
+router = APIRouter(tags=["board"], dependencies=[AgentAuth])
+
+
+def _resume_from(last_event_id: str | None) -> int | None:
+    if last_event_id is None or last_event_id.strip() == "":
+        return None
+    try:
+        value = int(last_event_id)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise Problem(
+            422,
+            "Invalid request",
+            "Last-Event-ID must be a change id sent by this stream",
+            errors=[{"field": "header.last-event-id", "message": "not a change id"}],
+        )
+    return value
+
+
+async def changes(runtime: ServiceRuntime, flt: TicketFilter, after: int | None) -> AsyncIterator[ServerSentEvent]:
+    poll = board_settings(runtime).stream_poll_seconds
+    if after is None:
+        async with runtime.engine.connect() as conn:
+            after = await reads.latest_change(conn)
+        yield ServerSentEvent(json.dumps({"from": after}), event="ready", id=str(after))
+    while True:  # sse-starlette cancels this when the client goes or the server shuts down
+        async with runtime.engine.connect() as conn:
+            rows, upto = await reads.changes_after(conn, after, flt, runtime.clock.now())
+        for seq, row in rows:
+            yield ServerSentEvent(json.dumps(jsonable_encoder(row)), event="ticket", id=str(seq))
+        if upto == after:
+            await asyncio.sleep(poll)
+        after = upto
+
+
+@router.get("/v1/board/stream", response_class=EventSourceResponse)
+async def stream(
+    runtime: Runtime,
+    flt: Annotated[TicketFilter, Depends(ticket_filter)],
+    last_event_id: Annotated[str | None, Header(max_length=40)] = None,
+) -> EventSourceResponse:
+    """Tickets as they change (`event: ticket`, data: the list row, id: the change id)."""
+    after = _resume_from(last_event_id)
+    return EventSourceResponse(changes(runtime, flt, after), ping=15)

@@ -1,0 +1,119 @@
+"""Folding one consumed event into the board, in the consumer's transaction (the inbox has
+already made it first-time): the ticket's row, its timeline line, a decided SLA outcome, and one
+entry in the change sequence the live stream follows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Text, delete, func, literal, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from supportdesk_events import Envelope
+from supportdesk_events.catalogue import SlaBreached, SlaMet
+
+from ..adapters.tables import (
+    board_changes,
+    board_open_counts,
+    board_sla_outcomes,
+    board_tickets,
+    board_timeline,
+)
+from ..domain.ticket_view import TicketView, describe
+
+# One writer of the change sequence at a time, held to commit: ids then become visible in the
+# order they were taken, so a stream that has seen id n can never later find an id below n.
+SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
+ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
+CHANGES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('board_changes'))")
+
+
+def search_vector(row: dict[str, Any]) -> ColumnElement[Any]:
+    """Identifiers as they are (number, email, phone); subject and description with English stems."""
+    ids = " ".join(str(row[k] or "") for k in ("number", "requester_email", "requester_phone"))
+    words = " ".join(str(row[k] or "") for k in ("subject", "description_excerpt"))
+    return func.to_tsvector(SIMPLE, literal(ids, Text)).op("||")(func.to_tsvector(ENGLISH, literal(words, Text)))
+
+
+COUNT_NAMES = ("queue", "priority", "status", "breached", "escalation_level")
+COUNT_COLUMNS = tuple(board_open_counts.c[name] for name in COUNT_NAMES)
+COUNTED = [board_tickets.c[name] for name in ("is_open", "queue", "priority", "status", "breached", "escalation_level")]
+CountKey = tuple[str, str, str, bool, int]
+
+
+def _count_key(row: dict[str, Any]) -> CountKey | None:
+    """Where a ticket counts in board_open_counts; None when it is closed (not counted)."""
+    if not row["is_open"]:
+        return None
+    return (row["queue"] or "", row["priority"] or "", row["status"], row["breached"], row["escalation_level"])
+
+
+async def _count(conn: AsyncConnection, key: CountKey | None, delta: int) -> None:
+    if key is None:
+        return
+    c = board_open_counts
+    where = [col == value for col, value in zip(COUNT_COLUMNS, key, strict=True)]
+    if delta > 0:
+        stmt = insert(c).values({**dict(zip(COUNT_NAMES, key, strict=True)), "tickets": delta})
+        await conn.execute(
+            stmt.on_conflict_do_update(index_elements=list(COUNT_COLUMNS), set_={"tickets": c.c.tickets + delta})
+        )
+    else:
+        await conn.execute(update(c).where(*where).values(tickets=c.c.tickets + delta))
+        await conn.execute(delete(c).where(*where, c.c.tickets <= 0))  # canonical: no zero rows
+
+
+async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
+    t = board_tickets
+    found = (
+        await conn.execute(select(t.c.state, *COUNTED).where(t.c.ticket_id == env.ticket_id).with_for_update())
+    ).first()
+    view = TicketView.model_validate(found.state) if found is not None else TicketView()
+    seq = view.apply(env.payload, env.occurred_at)
+    entry = describe(env.payload, env.producer)
+    await conn.execute(
+        insert(board_timeline)
+        .values(
+            event_id=env.event_id,
+            ticket_id=env.ticket_id,
+            topic=env.topic,
+            topic_seq=seq,
+            event_type=env.event_type,
+            occurred_at=env.occurred_at,
+            producer=env.producer,
+            actor=entry.actor,
+            summary=entry.summary,
+            payload=env.payload.model_dump(mode="json"),
+        )
+        .on_conflict_do_nothing()
+    )
+    row = view.row()
+    values = {**row, "search": search_vector(row), "state": view.model_dump(mode="json")}
+    stmt = insert(t).values(ticket_id=env.ticket_id, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.ticket_id], set_=values))
+    before = _count_key(dict(found._mapping)) if found is not None else None
+    after = _count_key(row)
+    if before != after:
+        await _count(conn, before, -1)
+        await _count(conn, after, +1)
+    payload = env.payload
+    if isinstance(payload, SlaMet | SlaBreached):
+        o = board_sla_outcomes
+        outcome = insert(o).values(
+            ticket_id=env.ticket_id,
+            clock=payload.clock.value,
+            cycle=payload.cycle,
+            met=isinstance(payload, SlaMet),
+            decided_at=env.occurred_at,
+        )
+        # A breach stands: a clock that breached and stopped later was not met.
+        await conn.execute(
+            outcome.on_conflict_do_update(
+                index_elements=[o.c.ticket_id, o.c.clock, o.c.cycle],
+                set_={"met": o.c.met & outcome.excluded.met},
+            )
+        )
+    await conn.execute(CHANGES_LOCK)
+    await conn.execute(insert(board_changes).values(ticket_id=env.ticket_id, changed_at=env.occurred_at))

@@ -1,0 +1,425 @@
+"""The board as `make run` serves it (a real process), on the real broker and database: the test
+plays the five other services, writing their events to Kafka, and reads the board's HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from supportdesk_devstack.cli import BIN
+from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
+from supportdesk_events import SystemClock, encode, new_envelope
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Channel,
+    ClockKind,
+    ClosureCode,
+    EscalationAcknowledged,
+    Event,
+    NotificationSent,
+    Priority,
+    RequestType,
+    SlaBreached,
+    SlaClockStarted,
+    SlaMet,
+    TicketClosed,
+    TicketEscalated,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
+from supportdesk_events.clock import ManualClock
+from supportdesk_events.db import create_engine
+
+pytestmark = pytest.mark.integration
+
+NOW = SystemClock().now()  # the board process runs on the system clock; due instants are set around it
+M = timedelta(minutes=1)
+
+
+def opened(number: str, subject: str, email: str, customer: str = "acme") -> TicketOpened:
+    return TicketOpened(
+        number=number,
+        channel=Channel.WEB,
+        requester_email=email,
+        customer_id=customer,
+        plan="gold",
+        policy="data-insights",
+        subject=subject,
+        description=f"{subject}: details from the customer",
+        opened_at=NOW - 30 * M,
+    )
+
+
+def triaged(priority: Priority, queue: str) -> TicketTriaged:
+    return TicketTriaged(
+        priority=priority,
+        severity=None,
+        request_type=RequestType.PROBLEM,
+        queue=queue,
+        sla_exempt=False,
+        swat=False,
+        rule="web-default",
+        channel=Channel.WEB,
+        plan="gold",
+        policy="data-insights",
+        opened_at=NOW - 30 * M,
+    )
+
+
+def clock_started(due: datetime) -> SlaClockStarted:
+    return SlaClockStarted(
+        clock=ClockKind.FIRST_RESPONSE,
+        started_at=NOW - 30 * M,
+        due_at=due,
+        target_seconds=4 * 3600,
+        calendar="pacific",
+        policy_version="data-insights@1",
+    )
+
+
+async def send(space: Sandbox, ticket: str, topic: Topic, producer: str, *events: Event) -> list[bytes]:
+    envs = [
+        new_envelope(e, ticket_id=ticket, producer=producer, clock=ManualClock(NOW + i * timedelta(seconds=1)))
+        for i, e in enumerate(events)
+    ]
+    encoded = [encode(env)[:2] for env in envs]
+    await produce(space, topic, encoded)
+    return [value for _, value in encoded if value is not None]
+
+
+async def scenario(space: Sandbox) -> dict[str, str]:
+    """Five tickets in two queues; one breached and escalated, one at risk, one answered."""
+    ids = {name: f"tkt-{name}-{uuid.uuid4().hex[:6]}" for name in ("export", "login", "billing", "slow", "invoice")}
+    specs = [
+        ("export", "TKT-101", "Nightly exports fail", "ann@acme.example", Priority.HIGH, "technical", NOW + 10 * M),
+        ("login", "TKT-102", "Cannot log in with SSO", "bo@acme.example", Priority.URGENT, "technical", NOW - 5 * M),
+        (
+            "billing",
+            "TKT-103",
+            "Invoice shows the wrong plan",
+            "cy@globex.example",
+            Priority.NORMAL,
+            "billing",
+            NOW + 3 * 60 * M,
+        ),
+        ("slow", "TKT-104", "Dashboard is slow", "di@globex.example", Priority.LOW, "technical", NOW + 5 * 60 * M),
+        ("invoice", "TKT-105", "Duplicate invoice", "ed@acme.example", Priority.NORMAL, "billing", NOW + 2 * 60 * M),
+    ]
+    for name, number, subject, email, priority, queue, due in specs:
+        customer = email.split("@")[1].split(".")[0]
+        # Triage and SLA first for some: the board must not depend on topic order.
+        if name in ("login", "slow"):
+            await send(space, ids[name], Topic.SLA, "sla-clock", clock_started(due))
+            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority, queue))
+            await send(space, ids[name], Topic.LIFECYCLE, "intake", opened(number, subject, email, customer))
+        else:
+            await send(space, ids[name], Topic.LIFECYCLE, "intake", opened(number, subject, email, customer))
+            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority, queue))
+            await send(space, ids[name], Topic.SLA, "sla-clock", clock_started(due))
+    login = ids["login"]
+    await send(space, login, Topic.SLA, "sla-clock", SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=NOW - 5 * M))
+    await send(
+        space,
+        login,
+        Topic.ESCALATION,
+        "escalation",
+        TicketEscalated(
+            level=2, route="account_manager", reason="first response breached", recipients=("am@sd.example",)
+        ),
+        EscalationAcknowledged(level=2, by="am@sd.example"),
+    )
+    await send(
+        space,
+        login,
+        Topic.NOTIFICATIONS,
+        "notifier",
+        NotificationSent(
+            cause_event_id=uuid.uuid4(), recipient="am@sd.example", channel="email", template="escalated", sent_at=NOW
+        ),
+    )
+    await send(
+        space, ids["invoice"], Topic.LIFECYCLE, "intake", AgentResponded(agent="bob", body="hi", confirms_receipt=True)
+    )
+    await send(
+        space,
+        ids["invoice"],
+        Topic.SLA,
+        "sla-clock",
+        SlaMet(clock=ClockKind.FIRST_RESPONSE, due_at=NOW + 2 * 60 * M, elapsed_business_seconds=600),
+    )
+    return ids
+
+
+async def list_ids(board: httpx.AsyncClient, **params: Any) -> list[str]:
+    r = await board.get("/v1/board/tickets", params=params)
+    assert r.status_code == 200, r.text
+    return [t["ticket_id"] for t in r.json()["tickets"]]
+
+
+async def settled(board: httpx.AsyncClient, ids: dict[str, str]) -> bool:
+    """Every ticket in, with its number (lifecycle), queue (triage) and the last events applied."""
+    r = await board.get("/v1/board/tickets", params={"limit": 200})
+    rows = {t["ticket_id"]: t for t in r.json()["tickets"]} if r.status_code == 200 else {}
+    mine = [rows.get(i) for i in ids.values()]
+    return (
+        all(t is not None and t["number"] and t["queue"] for t in mine)
+        and rows[ids["login"]]["notifications_sent"] == 1
+        and rows[ids["login"]]["escalation_acknowledged_by"] is not None
+        and rows[ids["invoice"]]["status"] == "acknowledged"
+        and rows[ids["invoice"]]["clocks"]["first_response"]["met"] is True
+    )
+
+
+async def test_events_in_reads_out(space: Sandbox, services: Callable[..., RunningService]) -> None:
+    svc = services("board")
+    ids = await scenario(space)
+    async with svc.client() as board:
+        await eventually(lambda: settled(board, ids), what="the board to fold every ticket")
+        # next due first; a breached (past-due) ticket is first, tickets without a due last
+        assert await list_ids(board, queue="technical", status="new") == [ids["login"], ids["export"], ids["slow"]]
+        assert await list_ids(board, priority="urgent") == [ids["login"]]
+        assert await list_ids(board, customer="globex", sort="opened") == sorted(
+            [ids["billing"], ids["slow"]], reverse=True
+        )
+        assert await list_ids(board, breached="true") == [ids["login"]]
+        assert await list_ids(board, at_risk_within=1800) == [ids["export"]]
+        assert await list_ids(board, escalation_level=2) == [ids["login"]]
+        assert await list_ids(board, sort="priority", queue="billing") == [ids["invoice"], ids["billing"]]
+        # full text: stems of subject and description, the exact number, the requester's address
+        assert await list_ids(board, q="export") == [ids["export"]]
+        assert await list_ids(board, q="invoices") == [ids["invoice"], ids["billing"]]
+        assert await list_ids(board, q="TKT-104") == [ids["slow"]]
+        assert await list_ids(board, q="tkt-104") == [ids["slow"]]
+        assert await list_ids(board, q="BO@acme.example") == [ids["login"]]
+        assert await list_ids(board, q="sso log") == [ids["login"]]
+
+        # keyset pages of two: every ticket once, in order, however the pages fall
+        for sort in ("next_due", "updated", "priority", "opened"):
+            whole = await list_ids(board, sort=sort, limit=200)
+            pages: list[str] = []
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"sort": sort, "limit": 2, **({"cursor": cursor} if cursor else {})}
+                r = (await board.get("/v1/board/tickets", params=params)).json()
+                pages += [t["ticket_id"] for t in r["tickets"]]
+                cursor = r["next_cursor"]
+                if cursor is None:
+                    break
+            assert pages == whole, sort
+
+        detail = (await board.get(f"/v1/board/tickets/{ids['login']}")).json()
+        assert {e["topic"] for e in detail["timeline"]} == {t.value for t in Topic}
+        lines = [(e["event_type"], e["actor"]) for e in detail["timeline"]]
+        assert ("EscalationAcknowledged", "am@sd.example") in lines
+        assert any("policy data-insights@1" in e["summary"] for e in detail["timeline"])
+        assert any("rule web-default" in e["summary"] for e in detail["timeline"])
+        assert (detail["escalation_level"], detail["escalation_holder"]) == (2, "am@sd.example")
+
+        summary = (await board.get("/v1/board/summary")).json()
+        open_counts = {(r["queue"], r["priority"], r["status"]): r["tickets"] for r in summary["open"]}
+        assert open_counts[("billing", "normal", "acknowledged")] == 1
+        assert open_counts[("technical", "urgent", "new")] == 1
+        assert (summary["breached_open"], summary["at_risk"]) == (1, 1)
+        assert summary["escalations_by_level"] == [{"level": 2, "tickets": 1}]
+        week = {(r["plan"], r["priority"]): r for r in summary["attainment"]["week"]["rows"]}
+        assert week[("gold", "urgent")]["met_percent"] == 0.0
+        assert week[("gold", "normal")]["met_percent"] == 100.0
+
+        # the problem+json answers
+        bad = await board.get("/v1/board/tickets", params={"cursor": "not-a-cursor"})
+        assert (bad.status_code, bad.headers["content-type"]) == (422, "application/problem+json")
+        assert bad.json()["errors"][0]["field"] == "query.cursor"
+        bad = await board.get("/v1/board/tickets", params={"sort": "random"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.sort"
+        assert (await board.get("/v1/board/tickets/nope")).status_code == 404
+    async with svc.client(api_key=None) as anonymous:
+        assert (await anonymous.get("/v1/board/tickets")).status_code == 401
+
+
+async def test_redelivered_events_count_once(space: Sandbox, services: Callable[..., RunningService]) -> None:
+    svc = services("board")
+    ticket = f"tkt-dup-{uuid.uuid4().hex[:6]}"
+    await send(space, ticket, Topic.LIFECYCLE, "intake", opened("TKT-9", "Printer on fire", "fi@acme.example"))
+    values = await send(
+        space,
+        ticket,
+        Topic.NOTIFICATIONS,
+        "notifier",
+        NotificationSent(cause_event_id=uuid.uuid4(), recipient="fi", channel="email", template="ack", sent_at=NOW),
+    )
+    await produce(space, Topic.NOTIFICATIONS, [(ticket.encode(), v) for v in values])  # at-least-once: again
+    await send(
+        space, ticket, Topic.LIFECYCLE, "intake", AgentResponded(agent="bob", body="on it", confirms_receipt=True)
+    )
+    async with svc.client() as board:
+
+        async def answered() -> Any:
+            r = await board.get(f"/v1/board/tickets/{ticket}")
+            return r.json() if r.status_code == 200 and r.json()["status"] == "acknowledged" else None
+
+        await eventually(answered, what="the ticket acknowledged")
+        await asyncio.sleep(1.0)  # the duplicate, on its own topic, has had time to arrive too
+        detail = (await board.get(f"/v1/board/tickets/{ticket}")).json()
+        # The summary's counts follow the ticket through triage and closing.
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
+
+        async def counted(expected: list[dict[str, Any]]) -> bool:
+            return bool((await board.get("/v1/board/summary")).json()["open"] == expected)
+
+        one = [{"queue": "technical", "priority": "high", "status": "acknowledged", "tickets": 1}]
+        await eventually(lambda: counted(one), what="the triaged ticket counted")
+        await _counts_agree(space)
+        closing = TicketClosed(closure_code=ClosureCode.NOT_A_PRODUCT_DEFECT, by="bob")
+        await send(space, ticket, Topic.LIFECYCLE, "intake", closing)
+        await eventually(lambda: counted([]), what="the closed ticket out of the open counts")
+        await _counts_agree(space)
+    assert detail["notifications_sent"] == 1
+    assert [e["event_type"] for e in detail["timeline"]].count("NotificationSent") == 1
+
+
+SseEvent = tuple[str, str, dict[str, Any]]  # (event, id, data)
+
+
+async def _sse(
+    client: httpx.AsyncClient,
+    params: dict[str, Any],
+    headers: dict[str, str],
+    done: Callable[[list[SseEvent]], bool],
+    timeout: float = 30,
+) -> list[SseEvent]:
+    """Read the stream until `done` says so, then hang up (the connection is dropped)."""
+    got: list[SseEvent] = []
+    async with asyncio.timeout(timeout), client.stream("GET", "/v1/board/stream", params=params, headers=headers) as r:
+        assert r.status_code == 200, await r.aread()
+        event: dict[str, str] = {}
+        async for line in r.aiter_lines():
+            if line == "":
+                if "data" in event:
+                    got.append((event.get("event", "message"), event.get("id", ""), json.loads(event["data"])))
+                    if done(got):
+                        break
+                event = {}
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            event[name] = value.removeprefix(" ")
+    return got
+
+
+async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_change(
+    space: Sandbox, services: Callable[..., RunningService]
+) -> None:
+    svc = services("board", BOARD_STREAM_POLL_SECONDS="0.1")
+    tickets = [f"tkt-live-{i}-{uuid.uuid4().hex[:6]}" for i in range(6)]
+    async with svc.client() as board:
+
+        def covers(wanted: set[str]) -> Callable[[list[SseEvent]], bool]:
+            return lambda got: wanted <= {e[2]["ticket_id"] for e in got if e[0] == "ticket" and e[2]["number"]}
+
+        ready = asyncio.create_task(_sse(board, {"queue": "live"}, {}, covers(set(tickets[:2]))))
+        await asyncio.sleep(1.0)
+        for i, ticket in enumerate(tickets[:2]):
+            await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "live"))
+            await send(
+                space, ticket, Topic.LIFECYCLE, "intake", opened(f"TKT-{500 + i}", "Live one", "li@acme.example")
+            )
+        first = await ready  # the connection is dropped here, mid-stream
+        assert first[0][0] == "ready"
+        seen = {e[2]["ticket_id"] for e in first if e[0] == "ticket"}
+        last_id = [e[1] for e in first][-1]
+        # While nobody listens: four more tickets, and a ticket of another queue the filter drops.
+        for i, ticket in enumerate(tickets[2:]):
+            await send(space, ticket, Topic.LIFECYCLE, "intake", opened(f"TKT-{510 + i}", "Later", "la@acme.example"))
+            await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.LOW, "live"))
+        other = f"tkt-other-{uuid.uuid4().hex[:6]}"
+        await send(space, other, Topic.TRIAGE, "triage", triaged(Priority.LOW, "elsewhere"))
+
+        async def all_in() -> bool:
+            return len(await list_ids(board, queue="live", priority="low")) == 4
+
+        await eventually(all_in, what="the later tickets folded")
+        resumed = await _sse(board, {"queue": "live"}, {"Last-Event-ID": last_id}, covers(set(tickets[2:])))
+    replayed = [e for e in resumed if e[0] == "ticket"]
+    assert all(int(e[1]) > int(last_id) for e in replayed)
+    ids = [int(e[1]) for e in replayed]
+    assert ids == sorted(ids)
+    assert seen == set(tickets[:2])
+    assert {e[2]["ticket_id"] for e in replayed} == set(tickets[2:])  # every later one; none seen twice
+    assert all(e[2]["queue"] == "live" for e in replayed)
+    assert {e[2]["ticket_id"] for e in replayed if e[2]["priority"] == "low"} == set(tickets[2:])
+
+
+async def _counts_agree(space: Sandbox) -> None:
+    """The summary's kept-in-step counts equal a count over the rows themselves."""
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5"))).all()
+            counted = (
+                await conn.execute(
+                    text(
+                        "SELECT coalesce(queue, ''), coalesce(priority, ''), status, breached, escalation_level,"
+                        " count(*) FROM board_tickets WHERE is_open GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+
+
+async def _snapshot(space: Sandbox) -> dict[str, list[Any]]:
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with engine.connect() as conn:
+            out = {}
+            for name, sql in {
+                "tickets": "SELECT *, search::text AS search FROM board_tickets ORDER BY ticket_id",
+                "timeline": "SELECT * FROM board_timeline ORDER BY event_id",
+                "outcomes": "SELECT * FROM board_sla_outcomes ORDER BY ticket_id, clock, cycle",
+                "counts": "SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5",
+            }.items():
+                out[name] = [tuple(r) for r in (await conn.execute(text(sql))).all()]
+            return out
+    finally:
+        await engine.dispose()
+
+
+async def test_the_board_dropped_and_rebuilt_from_the_log_is_identical(
+    space: Sandbox, services: Callable[..., RunningService]
+) -> None:
+    svc = services("board")
+    ids = await scenario(space)
+    async with svc.client() as board:
+        await eventually(lambda: settled(board, ids), what="the board to fold every ticket")
+    await _counts_agree(space)
+    before = await _snapshot(space)
+    assert len(before["tickets"]) == 5 and len(before["timeline"]) > 20
+    svc.process.stop()
+    env = {**os.environ, **space.env(), "BOARD_DATABASE_NAME": space.database("board")}
+    rebuilt = await asyncio.to_thread(
+        subprocess.run, [str(BIN / "board"), "rebuild"], env=env, capture_output=True, text=True
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert (await _snapshot(space))["tickets"] == []  # really dropped
+    again = services("board")
+    async with again.client() as board:
+        await eventually(lambda: settled(board, ids), what="the rebuilt board to fold every ticket")
+
+        async def everything() -> bool:
+            return len((await _snapshot(space))["timeline"]) == len(before["timeline"])
+
+        await eventually(everything, what="the whole log re-read")
+    assert await _snapshot(space) == before

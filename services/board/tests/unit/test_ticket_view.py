@@ -1,0 +1,197 @@
+"""The board's fold: every interleaving of the five topics gives the same row; each part is
+right on its own (status, clocks of the current cycle, escalation holder, counts)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from board.domain.ticket_view import TicketView, describe
+from supportdesk_events.catalogue import (
+    AgentResponded,
+    Channel,
+    ClockKind,
+    ClosureCode,
+    CustomerReplied,
+    Event,
+    InfoRequested,
+    NotificationSent,
+    Priority,
+    PriorityChanged,
+    RequestType,
+    SlaAtRisk,
+    SlaBreached,
+    SlaClockStarted,
+    TicketClosed,
+    TicketEscalated,
+    TicketOpened,
+    TicketReopened,
+    TicketTriaged,
+)
+
+T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
+M = timedelta(minutes=1)
+Timed = tuple[Event, datetime]
+
+
+def opened(severity: int | None = 2) -> TicketOpened:
+    return TicketOpened(
+        number="TKT-7",
+        channel=Channel.EMAIL,
+        requester_email="ann@acme.example",
+        customer_id="acme",
+        plan="gold",
+        policy="data-insights",
+        subject="Export fails",
+        description="The nightly export fails with a timeout",
+        severity=severity,
+        opened_at=T0,
+    )
+
+
+def triaged(priority: Priority = Priority.NORMAL) -> TicketTriaged:
+    return TicketTriaged(
+        priority=priority,
+        severity=3,
+        request_type=RequestType.PROBLEM,
+        queue="technical",
+        sla_exempt=False,
+        swat=False,
+        rule="email-defaults-normal",
+        channel=Channel.EMAIL,
+        plan="gold",
+        policy="data-insights",
+        opened_at=T0,
+    )
+
+
+def started(due: datetime, cycle: int = 1, kind: ClockKind = ClockKind.FIRST_RESPONSE) -> SlaClockStarted:
+    return SlaClockStarted(
+        clock=kind,
+        cycle=cycle,
+        started_at=T0,
+        due_at=due,
+        target_seconds=3600,
+        calendar="pacific-business",
+        policy_version="data-insights@1",
+    )
+
+
+def fold(events: Sequence[Timed]) -> TicketView:
+    view = TicketView()
+    for event, at in events:
+        view.apply(event, at)
+    return view
+
+
+def interleavings(streams: list[list[Timed]]) -> Iterator[list[Timed]]:
+    """Every merge of the streams that keeps each stream's own order."""
+    if all(not s for s in streams):
+        yield []
+        return
+    for i, s in enumerate(streams):
+        if s:
+            rest = [*streams[:i], s[1:], *streams[i + 1 :]]
+            for tail in interleavings(rest):
+                yield [s[0], *tail]
+
+
+def test_every_interleaving_of_the_five_topics_gives_the_same_row() -> None:
+    lifecycle = [
+        (opened(), T0),
+        (AgentResponded(agent="bob", body="on it", confirms_receipt=True), T0 + 20 * M),
+        (InfoRequested(agent="bob", question="which version?"), T0 + 30 * M),
+    ]
+    triage = [
+        (triaged(Priority.NORMAL), T0),
+        (PriorityChanged(priority=Priority.HIGH, previous=Priority.NORMAL, by="bob", reason="exec"), T0 + 5 * M),
+    ]
+    sla = [
+        (started(T0 + 60 * M), T0),
+        (SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=T0 + 60 * M), T0 + 45 * M),
+    ]
+    escalation = [(TicketEscalated(level=1, route="tier_lead", reason="at risk", recipients=("lea",)), T0 + 46 * M)]
+    notifications = [
+        (
+            NotificationSent(
+                cause_event_id=uuid.uuid4(), recipient="lea", channel="email", template="escalated", sent_at=T0
+            ),
+            T0 + 47 * M,
+        )
+    ]
+    rows: list[dict[str, Any]] = []
+    seen = 0
+    for order in interleavings([lifecycle, triage, sla, escalation, notifications]):
+        seen += 1
+        row = fold(order).row()
+        if not rows or row != rows[0]:
+            rows.append(row)
+    assert seen == 15120  # 9! / (3! 2! 2! 1! 1!): every order, not a sample
+    assert len(rows) == 1, rows[1:]
+    row = rows[0]
+    assert (row["number"], row["status"], row["priority"], row["queue"]) == (
+        "TKT-7",
+        "awaiting_customer",
+        "high",
+        "technical",
+    )
+    assert (row["severity"], row["plan"], row["customer_id"]) == (3, "gold", "acme")
+    assert (row["next_due_at"], row["at_risk"], row["breached"]) == (T0 + 60 * M, True, False)
+    assert (row["escalation_level"], row["escalation_holder"], row["notifications_sent"]) == (1, "lea", 1)
+    assert (row["last_agent_activity_at"], row["updated_at"]) == (T0 + 30 * M, T0 + 47 * M)
+
+
+def test_a_changed_severity_on_the_ticket_wins_over_triage_whatever_the_order() -> None:
+    from supportdesk_events.catalogue import SeverityChanged
+
+    changed = (SeverityChanged(severity=1, previous=2, by="bob", reason="outage"), T0 + M)
+    a = fold([(opened(), T0), changed, (triaged(), T0)]).row()
+    b = fold([(triaged(), T0), (opened(), T0), changed]).row()
+    assert a["severity"] == b["severity"] == 1
+
+
+def test_a_reopened_ticket_shows_only_the_new_cycles_clocks() -> None:
+    view = fold(
+        [
+            (opened(), T0),
+            (triaged(), T0),
+            (started(T0 + 60 * M), T0),
+            (SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0 + 60 * M), T0 + 60 * M),
+            (TicketClosed(closure_code=ClosureCode.USAGE_INFORMATION_PROVIDED, by="bob"), T0 + 70 * M),
+        ]
+    )
+    row = view.row()
+    assert (row["status"], row["is_open"], row["breached"], row["next_due_at"]) == ("closed", False, True, None)
+    assert row["closure_code"] == "usage_information_provided"
+    view.apply(TicketReopened(by="ann", reason="still broken"), T0 + 80 * M)
+    row = view.row()
+    # Reopened, sla-clock has not spoken about cycle 2 yet: no stale clocks of cycle 1.
+    assert (row["status"], row["cycle"], row["clocks"], row["breached"]) == ("new", 2, {}, False)
+    view.apply(started(T0 + 200 * M, cycle=2), T0 + 80 * M)
+    row = view.row()
+    assert (row["next_due_at"], row["breached"], list(row["clocks"])) == (T0 + 200 * M, False, ["first_response"])
+    assert row["clocks"]["first_response"]["policy_version"] == "data-insights@1"
+
+
+def test_a_customer_reply_returns_an_awaiting_ticket_to_where_it_was() -> None:
+    row = fold(
+        [
+            (opened(), T0),
+            (AgentResponded(agent="bob", body="hi", confirms_receipt=True), T0 + M),
+            (InfoRequested(agent="bob", question="q"), T0 + 2 * M),
+            (CustomerReplied(channel=Channel.EMAIL, body="a"), T0 + 3 * M),
+        ]
+    ).row()
+    assert (row["status"], row["customer_replies"], row["agent_responses"]) == ("acknowledged", 1, 1)
+    assert row["last_customer_activity_at"] == T0 + 3 * M
+
+
+def test_the_timeline_says_who_and_why() -> None:
+    override = describe(
+        PriorityChanged(priority=Priority.HIGH, previous=Priority.NORMAL, by="bob", reason="VIP"), "triage"
+    )
+    assert (override.actor, override.summary) == ("bob", "priority normal -> high: VIP")
+    assert "rule email-defaults-normal" in describe(triaged(), "triage").summary
+    assert "policy data-insights@1" in describe(started(T0), "sla-clock").summary
