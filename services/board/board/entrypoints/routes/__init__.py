@@ -1,0 +1,12 @@
+"""board's HTTP routes, one module per resource. `Runtime` is the running service, its settings
+typed as board's own."""
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from supportdesk_events.web import ServiceRuntime, get_runtime
+
+from ...settings import Settings
+
+Runtime = Annotated[ServiceRuntime[Settings], Depends(get_runtime)]

@@ -8,10 +8,9 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AwareDatetime, Field
 
-from supportdesk_events.web import Problem, ServiceRuntime
+from supportdesk_events.web import Problem
 
 from ...service_layer.reads import TicketFilter
-from ...settings import Settings
 
 Many = Annotated[list[str] | None, Query()]
 
@@ -52,10 +51,3 @@ def ticket_filter(
         q=q,
         **when,
     )
-
-
-def board_settings(runtime: ServiceRuntime) -> Settings:
-    settings = runtime.settings
-    if not isinstance(settings, Settings):  # the board's app is always built with its own settings
-        raise TypeError("the board runs with board.settings.Settings")
-    return settings

@@ -14,11 +14,13 @@ from fastapi import APIRouter, Depends, Header
 from fastapi.encoders import jsonable_encoder
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime, ServiceRuntime
+from supportdesk_events.web import AgentAuth, Problem, ServiceRuntime
 
 from ...service_layer import reads
 from ...service_layer.reads import TicketFilter
-from .filters import board_settings, ticket_filter
+from ...settings import Settings
+from . import Runtime
+from .filters import ticket_filter
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
 
@@ -40,8 +42,10 @@ def _resume_from(last_event_id: str | None) -> int | None:
     return value
 
 
-async def changes(runtime: ServiceRuntime, flt: TicketFilter, after: int | None) -> AsyncIterator[ServerSentEvent]:
-    poll = board_settings(runtime).stream_poll_seconds
+async def changes(
+    runtime: ServiceRuntime[Settings], flt: TicketFilter, after: int | None
+) -> AsyncIterator[ServerSentEvent]:
+    poll = runtime.settings.stream_poll_seconds
     if after is None:
         async with runtime.engine.connect() as conn:
             after = await reads.latest_change(conn)

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from supportdesk_events.web import AgentAuth, Problem, Runtime
+from supportdesk_events.web import AgentAuth, Problem
 
 from ...service_layer import reads
 from ...service_layer.reads import Sort, TicketFilter
-from .filters import board_settings, ticket_filter
+from . import Runtime
+from .filters import ticket_filter
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
 
@@ -50,7 +51,7 @@ async def get_ticket(ticket_id: str, runtime: Runtime) -> dict[str, Any]:
 async def summary(runtime: Runtime) -> dict[str, Any]:
     """Open tickets per queue x priority x status, at risk, breached and still open, escalations
     per level, and today's and this ISO week's SLA attainment per plan x priority."""
-    settings = board_settings(runtime)
+    settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
     async with runtime.engine.connect() as conn:
         return await reads.summary(conn, runtime.clock.now(), zone, window)
