@@ -22,7 +22,7 @@ import httpx
 
 from supportdesk_events.admin import ensure_topics
 
-from .config import REPO_ROOT, SERVICES, ServiceSpec, StackConfig
+from .config import REPO_ROOT, SERVICES, ServiceSpec, StackConfig, check_replicas, replicas_from_env
 from .kafka import KafkaNode, fetch_jars
 from .postgres import PostgresServer
 from .process import ManagedProcess, StackError, require_free_port, wait_until
@@ -105,9 +105,13 @@ def _ready(url: str) -> bool:
         return False
 
 
-def start_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path) -> ManagedProcess:
-    require_free_port("127.0.0.1", spec.port, spec.name)
-    return ManagedProcess(spec.name, [str(BIN / spec.name), "serve"], log_dir / f"{spec.name}.log", env=env)
+def start_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path, replica: int = 0) -> ManagedProcess:
+    """One process of a service. Replicas share its database and consumer group (the service's
+    name); each has its own port and log."""
+    port, name = spec.replica_port(replica), spec.replica_name(replica)
+    require_free_port("127.0.0.1", port, name)
+    env = {**env, f"{spec.env_prefix}PORT": str(port)}
+    return ManagedProcess(name, [str(BIN / spec.name), "serve"], log_dir / f"{name}.log", env=env)
 
 
 def migrate_service(spec: ServiceSpec, env: dict[str, str]) -> None:
@@ -116,10 +120,11 @@ def migrate_service(spec: ServiceSpec, env: dict[str, str]) -> None:
         raise StackError(f"migrations of {spec.name} failed:\n{r.stdout}\n{r.stderr}")
 
 
-def run(config: StackConfig) -> int:
+def run(config: StackConfig, replicas: int = 1) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     for spec in SERVICES:  # fail before starting anything if a service port is taken
-        require_free_port("127.0.0.1", spec.port, spec.name)
+        for i in range(replicas):
+            require_free_port("127.0.0.1", spec.replica_port(i), spec.replica_name(i))
     servers = Servers(config)
     processes: list[ManagedProcess] = []
     stopping = threading.Event()
@@ -167,21 +172,24 @@ def run(config: StackConfig) -> int:
                 )
             )
             env["NOTIFIER_SMTP_PORT"] = str(smtp_port)
+        replica_ports: list[tuple[str, int]] = []
         for spec in SERVICES:
-            processes.append(start_service(spec, env, log_dir))
-        for spec, proc in zip(SERVICES, processes[-len(SERVICES) :], strict=True):
+            for i in range(replicas):
+                processes.append(start_service(spec, env, log_dir, i))
+                replica_ports.append((spec.replica_name(i), spec.replica_port(i)))
+        for (name, port), proc in zip(replica_ports, processes[-len(replica_ports) :], strict=True):
             wait_until(
-                functools.partial(_ready, f"http://127.0.0.1:{spec.port}/readyz"),
+                functools.partial(_ready, f"http://127.0.0.1:{port}/readyz"),
                 timeout=90,
-                what=f"{spec.name} service",
+                what=f"{name} service",
                 alive=proc.alive,
                 log=proc.log,
             )
         print("\nsupportdesk is running:")
-        for spec in SERVICES:
-            print(f"  {spec.name:<11} http://127.0.0.1:{spec.port}   docs: http://127.0.0.1:{spec.port}/docs")
+        for name, port in replica_ports:
+            print(f"  {name:<13} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
         board = next(spec for spec in SERVICES if spec.name == "board")
-        print(f"  dashboard   http://127.0.0.1:{board.port}/   (the board's page; it asks for the agent key below)")
+        print(f"  dashboard     http://127.0.0.1:{board.port}/   (the board's page; it asks for the agent key below)")
         print(f"  kafka       {servers.bootstrap_servers}")
         print(f"  postgres    {servers.database_url}")
         print(f"  logs        {log_dir}/<service>.log   (mail sent by the notifier: smtp-sink.log)")
@@ -217,7 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start Kafka, PostgreSQL and the six services; Ctrl-C stops")
+    run_parser = sub.add_parser("run", help="start Kafka, PostgreSQL and the six services; Ctrl-C stops")
+    run_parser.add_argument(
+        "--replicas",
+        type=int,
+        default=None,
+        help="processes per service, sharing its database and consumer group, on ports port+100*i "
+        "(default: SUPPORTDESK_REPLICAS or 1)",
+    )
     sub.add_parser("fetch-kafka", help="resolve the Kafka broker's jars from Maven Central")
     args = parser.parse_args(argv)
     config = StackConfig.from_env()
@@ -225,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "fetch-kafka":
             print(fetch_jars(config.cache_dir))
             return 0
-        return run(config)
+        try:
+            replicas = replicas_from_env() if args.replicas is None else check_replicas(args.replicas, "--replicas")
+        except ValueError as e:
+            parser.error(str(e))
+        return run(config, replicas)
     except StackError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -23,6 +23,33 @@ class ServiceSpec:
     def port(self) -> int:
         return int(os.environ.get(f"{self.env_prefix}PORT", self.default_port))
 
+    def replica_port(self, replica: int) -> int:
+        """Replica 0 listens on `port`, replica i on `port` + 100 * i (8001, 8101, 8201 for intake)."""
+        return self.port + REPLICA_PORT_STEP * replica
+
+    def replica_name(self, replica: int) -> str:
+        return self.name if replica == 0 else f"{self.name}-{replica + 1}"
+
+
+REPLICA_PORT_STEP = 100
+MAX_REPLICAS = 9  # keeps replica ports of neighbouring services apart (8001..8901)
+
+
+def replicas_from_env() -> int:
+    """SUPPORTDESK_REPLICAS: processes per service (default 1); `devstack run --replicas N` wins."""
+    raw = os.environ.get("SUPPORTDESK_REPLICAS", "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"SUPPORTDESK_REPLICAS must be a whole number from 1 to {MAX_REPLICAS}, not {raw!r}") from None
+    return check_replicas(n, "SUPPORTDESK_REPLICAS")
+
+
+def check_replicas(n: int, what: str) -> int:
+    if not 1 <= n <= MAX_REPLICAS:
+        raise ValueError(f"{what} must be from 1 to {MAX_REPLICAS}, not {n}")
+    return n
+
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("intake", "intake", 8001),

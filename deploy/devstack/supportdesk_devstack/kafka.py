@@ -142,6 +142,12 @@ class KafkaNode:
             self.process.stop(timeout=30)
             self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL the broker (no clean shutdown); `start` brings it back on the same data."""
+        if self.process is not None:
+            self.process.kill()
+            self.process = None
+
 
 def broker_answers(bootstrap: str) -> bool:
     async def probe() -> bool:

@@ -89,7 +89,9 @@ class PostgresServer:
         self.stop()
         self.start(timeout)
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """`mode` is pg_ctl's: "fast" (disconnect clients, clean shutdown) or "immediate" (no
+        shutdown checkpoint, recovery at the next start: as after a crash)."""
         if self._started:
-            self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "stop")
             self._started = False

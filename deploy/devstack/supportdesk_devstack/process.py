@@ -78,6 +78,13 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when a machine or container dies."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+        self._log_file.close()
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
