@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HELM_VERSION := v3.22.0
 HELM   := $(HOME)/go/bin/helm
 
-.PHONY: setup run test unit lint bench bench-board clean
+.PHONY: setup run test unit lint bench bench-board chaos clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ run: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Every chaos scenario (tests/chaos) at full scale; CHAOS_BOUNDED=1 for the bounded scale.
+# `make test` runs the chaos_quick ones, bounded. The summary lands in .data/chaos-summary.md.
+chaos: setup
+	$(BIN)/pytest tests/chaos --chaos=$(if $(CHAOS_BOUNDED),bounded,full)
 
 unit: setup
 	$(BIN)/pytest -m "not integration and not e2e"

@@ -1,2 +1,15 @@
 # Fixtures on the real servers (Kafka, PostgreSQL) for every test in the repository.
+import pytest
+
 pytest_plugins = ["supportdesk_devstack.testing"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/chaos/conftest.py: pytest reads options only from conftests it loads first.
+    parser.addoption(
+        "--chaos",
+        choices=("quick", "bounded", "full"),
+        default="quick",
+        help="chaos scenarios (tests/chaos): quick = the chaos_quick subset at bounded scale (what `make test` "
+        "runs), bounded = every scenario at bounded scale, full = every scenario at full scale (`make chaos`)",
+    )

@@ -1,0 +1,87 @@
+"""Chaos scenarios: fixtures, the quick/bounded/full selection, and the summary table."""
+
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from supportdesk_devstack.chaos import BOUNDED, FULL, SUMMARY, Desk, Scale, summary_markdown
+from supportdesk_devstack.cli import Servers
+from supportdesk_devstack.config import REPO_ROOT
+from supportdesk_devstack.testing import SmtpSink, _servers
+
+SUMMARY_FILE = REPO_ROOT / ".data" / "chaos-summary.md"
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--chaos=quick` (the default, so `make test`) keeps only scenarios marked chaos_quick."""
+    if config.getoption("--chaos") != "quick":
+        return
+    keep, drop = [], []
+    for item in items:
+        is_chaos = item.get_closest_marker("chaos") is not None
+        (drop if is_chaos and item.get_closest_marker("chaos_quick") is None else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def scale(request: pytest.FixtureRequest) -> Scale:
+    return FULL if request.config.getoption("--chaos") == "full" else BOUNDED
+
+
+@pytest.fixture
+def private_servers() -> Iterator[Servers]:
+    """A Kafka broker and a PostgreSQL server of this scenario's own, for scenarios that stop,
+    kill or restart them (the session's servers are shared with other tests)."""
+    with tempfile.TemporaryDirectory(prefix="supportdesk-chaos-") as data_dir:
+        yield from _servers(Path(data_dir))
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+async def desk_on(
+    tmp_path: Path, smtp: SmtpSink, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Awaitable[Desk]]]:
+    """Start the five services (some as replicas) on the given servers; stopped at the end."""
+    desks: list[Desk] = []
+
+    async def start(servers: Servers, replicas: dict[str, int] | None = None) -> Desk:
+        desk = await Desk.on(servers, tmp_path, smtp)
+        desks.append(desk)
+        await desk.start(replicas)
+        return desk
+
+    yield start
+    for desk in desks:
+        desk.stop()
+        rep = request.node.stash.get(CALL_REPORT, None)
+        if rep is not None and rep.failed:
+            print(desk.log_tails())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    rep: pytest.TestReport = yield
+    if call.when == "call":
+        item.stash[CALL_REPORT] = rep  # the desk's teardown prints service logs when the scenario failed
+    return rep
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not SUMMARY:
+        return
+    table = summary_markdown(SUMMARY)
+    terminalreporter.section("chaos summary")
+    terminalreporter.write(table)
+    SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    SUMMARY_FILE.write_text("# Chaos summary (last run)\n\n" + table)
+    terminalreporter.write_line(f"(written to {SUMMARY_FILE})")
