@@ -8,8 +8,8 @@ import pytest
 
 from supportdesk_devstack.chaos import BOUNDED, FULL, SUMMARY, Desk, Scale, summary_markdown
 from supportdesk_devstack.cli import Servers
-from supportdesk_devstack.config import REPO_ROOT
-from supportdesk_devstack.testing import SmtpSink, _servers
+from supportdesk_devstack.config import REPO_ROOT, StackConfig
+from supportdesk_devstack.testing import SmtpSink, free_port
 
 SUMMARY_FILE = REPO_ROOT / ".data" / "chaos-summary.md"
 CALL_REPORT = pytest.StashKey[pytest.TestReport]()
@@ -37,8 +37,23 @@ def scale(request: pytest.FixtureRequest) -> Scale:
 def private_servers() -> Iterator[Servers]:
     """A Kafka broker and a PostgreSQL server of this scenario's own, for scenarios that stop,
     kill or restart them (the session's servers are shared with other tests)."""
+    # Durable (fsync, synchronous commit), unlike the session's throw-away servers: a crash of
+    # this PostgreSQL must not lose what it acknowledged, or the scenario would test the settings.
     with tempfile.TemporaryDirectory(prefix="supportdesk-chaos-") as data_dir:
-        yield from _servers(Path(data_dir))
+        env = StackConfig.from_env()
+        config = StackConfig(
+            data_dir=Path(data_dir),
+            cache_dir=env.cache_dir,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+        )
+        stack = Servers(config, durable=True)
+        stack.start()
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 @pytest.fixture

@@ -76,7 +76,6 @@ async def test_broker_outage_and_restart(private_servers: Servers, desk_on: Star
     verdict.conclude()
 
 
-@pytest.mark.chaos_quick
 async def test_postgres_restart(private_servers: Servers, desk_on: StartDesk, scale: Scale) -> None:
     desk = await desk_on(private_servers)
     postgres = private_servers.postgres

@@ -69,7 +69,7 @@ class Scale:
         return self.tickets / self.rate
 
 
-BOUNDED = Scale(tickets=24, rate=3.0, settle=60.0)
+BOUNDED = Scale(tickets=24, rate=3.0, settle=45.0)
 FULL = Scale(tickets=90, rate=4.0, settle=120.0)
 
 
@@ -491,8 +491,12 @@ class Desk:
                 verdict.fail(f"readiness lies: {who} /readyz 200 while its partitions are stuck")
             elif not stuck and not missing and status != 200:
                 verdict.fail(f"not ready after recovery: {who} /readyz {status}: {body}")
-        for bad in self.bad_answers:
-            verdict.fail(f"bad answer: {bad}")
+        if self.bad_answers:
+            kinds = Counter(b.split(": ", 1)[1][:60] for b in self.bad_answers)
+            verdict.fail(
+                f"bad answers: {len(self.bad_answers)} error answers not problem+json or 5xx other than 503, "
+                f"by kind {dict(kinds)}; e.g. {'; '.join(self.bad_answers[:3])}"
+            )
         return verdict
 
     async def _check_log(self, verdict: Verdict, acked: list[Sent]) -> None:
