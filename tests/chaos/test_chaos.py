@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from supportdesk_devstack.chaos import Desk, Scale, Sent, during
+from supportdesk_devstack.chaos import SUBSCRIPTIONS, Desk, Scale, Sent, during
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.testing import TEST_API_KEY
 from supportdesk_events import SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
-from supportdesk_events.topics import SERVICE_NAMES
+from supportdesk_events.topics import SERVICE_NAMES, dead_letter_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -152,8 +152,16 @@ async def test_poison_messages_on_every_topic(servers: Servers, desk_on: StartDe
 
     recovered = await during(desk, scale, poison)
     verdict = await desk.verify("poison messages on every topic", scale, recovered)
-    if verdict.failures:
-        verdict.fail(f"dead letters written per topic: {desk.dead_letters or 'none'}")
+    per_topic = 3 * len(poison_messages("x"))
+    for service in SERVICE_NAMES:
+        # Every poison message a consumer reads is a dead letter with its reason (rule 7).
+        expected = per_topic * len(SUBSCRIPTIONS.get(service, ()))
+        got = desk.dead_letters.get(dead_letter_topic(service), 0)
+        if got < expected:
+            verdict.fail(
+                f"dead letters: {service} wrote {got} with a reason, expected at least {expected} "
+                f"({per_topic} poison messages on each of {[t.value for t in SUBSCRIPTIONS[service]]})"
+            )
     verdict.conclude()
 
 

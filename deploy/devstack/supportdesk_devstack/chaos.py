@@ -175,7 +175,7 @@ class Desk:
         self.sent: list[Sent] = []
         self.bad_answers: list[str] = []  # 5xx that are not 503 problem+json, or errors not problem+json
         self.run_id = uuid.uuid4().hex[:8]
-        self.dead_letters: dict[str, int] = {}  # per dead-letter topic, filled by verify
+        self.dead_letters: dict[str, int] = {}  # dead letters with a reason, per dead-letter topic (by verify)
         self._next = 0
         self._t0 = time.monotonic()
 
@@ -416,7 +416,8 @@ class Desk:
                     committed = await admin.list_consumer_group_offsets(group)
                 except KafkaError:  # no such group yet (it never joined): nothing committed
                     committed = {}
-                topics = {self.space.prefix + t.value for t in SUBSCRIPTIONS[service]} | {tp.topic for tp in committed}
+                subscribed = {self.space.prefix + t.value for t in SUBSCRIPTIONS.get(service, ())}
+                topics = subscribed | {tp.topic for tp in committed}
                 known = await partitions_of(self.servers.bootstrap_servers, sorted(topics))
                 parts = [TopicPartition(t, p) for t, p in known]
                 ends = await consumer.end_offsets(parts)
@@ -530,7 +531,11 @@ class Desk:
         never = {s.ticket_id for s in acked if s.ticket_id and opened[s.ticket_id] == 0}
         if never:
             verdict.fail(f"lost: {len(never)} acknowledged tickets have no TicketOpened on Kafka: {_sample(never)}")
-        self.dead_letters = {name: len(msgs) for name, msgs in log.items() if name not in own and msgs}
+        self.dead_letters = {
+            name: sum(1 for headers, _ in msgs if "dlq.reason" in headers)
+            for name, msgs in log.items()
+            if name not in own
+        }
 
     def _check_mail(self, verdict: Verdict, acked: list[Sent]) -> None:
         ids = Counter(str(m["Message-ID"]) for m in self.smtp.messages)
