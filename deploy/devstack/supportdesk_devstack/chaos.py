@@ -69,7 +69,7 @@ class Scale:
         return self.tickets / self.rate
 
 
-BOUNDED = Scale(tickets=24, rate=3.0, settle=45.0)
+BOUNDED = Scale(tickets=24, rate=3.0, settle=30.0)
 FULL = Scale(tickets=90, rate=4.0, settle=120.0)
 
 
