@@ -148,6 +148,16 @@ def _sample(items: Sequence[str] | set[str], n: int = 5) -> str:
     return ", ".join(shown) + more
 
 
+def response_text(sent: Sent) -> str:
+    """The agent's response to a ticket, unique, so its mail can be told from every other."""
+    return f"We are looking into it (reference {sent.ticket_id})."
+
+
+def _text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return str(part.get_content()) if part is not None else ""
+
+
 async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[tuple[str, int]]:
     """(topic, partition) for each partition of `topics`, from the broker's metadata."""
     from aiokafka.admin import AIOKafkaAdminClient
@@ -315,7 +325,7 @@ class Desk:
         try:
             r = await http.post(
                 f"{url}/v1/tickets/{sent.ticket_id}/responses",
-                json={"body": "We are looking into it.", "public": True},
+                json={"body": response_text(sent), "public": True},
                 headers={"Authorization": f"Bearer {TEST_API_KEY}"},
             )
         except httpx.HTTPError:
@@ -538,20 +548,29 @@ class Desk:
         }
 
     def _check_mail(self, verdict: Verdict, acked: list[Sent]) -> None:
+        """Each mail once: no Message-ID twice, no (recipient, subject) twice (a second copy of the
+        same notification under a new id), and each accepted agent response in exactly one mail."""
         ids = Counter(str(m["Message-ID"]) for m in self.smtp.messages)
-        dup = {k for k, n in ids.items() if n > 1}
-        verdict.duplicates += sum(ids[k] - 1 for k in dup)
-        if dup:
-            verdict.fail(f"duplicated: {len(dup)} mails delivered more than once (same Message-ID): {_sample(dup)}")
-        to: Counter[str] = Counter(r.lower() for r in self.smtp.recipients)
-        unanswered = {
-            s.requester_email for s in acked if s.responded and s.requester_email and to[s.requester_email] == 0
-        }
-        if unanswered:
+        dup_ids = {k for k, n in ids.items() if n > 1}
+        same = Counter((str(m["To"]).lower(), str(m["Subject"])) for m in self.smtp.messages)
+        dup_same = {f"{to}: {subject}" for (to, subject), n in same.items() if n > 1}
+        verdict.duplicates += sum(ids[k] - 1 for k in dup_ids) + sum(n - 1 for n in same.values() if n > 1)
+        if dup_ids:
             verdict.fail(
-                f"lost: {len(unanswered)} requesters whose accepted agent response was never mailed: "
-                f"{_sample({str(u) for u in unanswered})}"
+                f"duplicated: {len(dup_ids)} mails delivered more than once (same Message-ID): {_sample(dup_ids)}"
             )
+        if dup_same:
+            verdict.fail(
+                f"duplicated: {len(dup_same)} mails sent twice to one person under one subject: {_sample(dup_same)}"
+            )
+        bodies = [_text_of(m) for m in self.smtp.messages]
+        for s in acked:
+            if not s.responded:
+                continue
+            n = sum(1 for body in bodies if response_text(s) in body)
+            if n != 1:
+                what = "lost" if n == 0 else "duplicated"
+                verdict.fail(f"{what}: the agent response to {s.ticket_id} ({s.requester_email}) was mailed {n} times")
 
 
 async def during(
