@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import AfterValidator
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -525,6 +526,8 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         dependencies=[Depends(refuse_unstorable_text)],
     )
     install_problem_handlers(app)
+    # Request rate and latency per route (http_requests_total, http_request_duration_seconds).
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
     app.add_middleware(
         RequestGuard,
         body_timeout=settings.http_body_timeout_seconds,
