@@ -1,0 +1,269 @@
+"""A service's consumer draining a backlog, against a bare consumer built from the same parts.
+
+One embedded Kafka and PostgreSQL (free ports, throw-away data; or KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL). A backlog of N events is produced once; then, interleaved, R rounds of:
+- ours: the service's real `EventConsumer` with its real handlers (triage: TicketOpened, which
+  triages and records TicketTriaged; sla-clock: TicketOpened + TicketTriaged per ticket, which
+  record facts and start clocks) in a fresh, migrated database, timed until every event is in
+  its inbox;
+- floor: a bare aiokafka consumer reading the same topics in batches of the same size, parsing
+  each message's JSON for its event id, and inserting the batch's ids into an inbox table in one
+  transaction per batch (one multi-row INSERT), then committing offsets.
+Each run has its own consumer group, so each reads the whole backlog. Prints events/s of each run,
+the medians and the ratio ours / floor. Rates run from the first event in the inbox to the last
+(joining the consumer group is not what is compared).
+
+Run: .venv/bin/python bench/consumer_bench.py [--service triage|sla-clock] [--events N] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from supportdesk_devstack.cli import Servers
+from supportdesk_devstack.config import StackConfig
+from supportdesk_events import EventConsumer, Handler, ManualClock, encode, new_envelope
+from supportdesk_events.admin import ensure_topics
+from supportdesk_events.catalogue import Channel, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_events.db import create_engine, drop_database, ensure_database
+from supportdesk_events.migrations import migrate
+from supportdesk_events.settings import ServiceSettings
+
+T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)  # a Monday, 09:00 Pacific
+BATCH = 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def backlog(service: str, events: int) -> list[tuple[str, bytes, bytes]]:
+    """(topic, key, value) of the events the service is asked to drain."""
+    clock = ManualClock(T0)
+    out: list[tuple[str, bytes, bytes]] = []
+    per_ticket = 2 if service == "sla-clock" else 1
+    for n in range(events // per_ticket):
+        ticket = f"ticket-{n}"
+        opened = TicketOpened(
+            number=f"TKT-{n}",
+            channel=Channel.EMAIL if n % 2 else Channel.WEB,
+            subject=f"subject {n}",
+            description="The export is empty",
+            opened_at=T0,
+            plan="gold",
+            policy="data-insights",
+        )
+        key, value, _ = encode(new_envelope(opened, ticket_id=ticket, producer="intake", clock=clock))
+        out.append((Topic.LIFECYCLE.value, key, value))
+        if service == "sla-clock":
+            triaged = TicketTriaged(
+                priority=Priority.HIGH,
+                severity=2,
+                request_type=RequestType.PROBLEM,
+                queue="technical",
+                sla_exempt=False,
+                swat=False,
+                rule="bench",
+                channel=Channel.WEB,
+                plan="gold",
+                policy="data-insights",
+                opened_at=T0,
+            )
+            key, value, _ = encode(new_envelope(triaged, ticket_id=ticket, producer="triage", clock=clock))
+            out.append((Topic.TRIAGE.value, key, value))
+    return out
+
+
+async def produce(bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sends = [await producer.send(prefix + topic, value=value, key=key) for topic, key, value in messages]
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+def service_handlers(service: str) -> dict[str, Handler]:
+    if service == "triage":
+        from triage.adapters.rule_files import load_rules
+        from triage.service_layer.handlers import handlers as triage_handlers
+
+        return triage_handlers(load_rules())
+    from sla_clock.adapters.policy_book import PolicyBook
+    from sla_clock.service_layer.handlers import handlers as sla_handlers
+
+    return sla_handlers(PolicyBook("data-insights", "basic"))
+
+
+async def inbox_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT count(*) FROM inbox"))).scalar_one())
+
+
+async def drain_rate(engine: AsyncEngine, events: int, task: asyncio.Task[None]) -> float:
+    """Events/s from the first event in the inbox to the last: joining the consumer group and
+    fetching metadata are the same for both sides and not what is compared."""
+    first: tuple[float, int] | None = None
+    while (done := await inbox_count(engine)) < events:
+        if first is None and done:
+            first = (time.perf_counter(), done)
+        if task.done():
+            task.result()  # raises what stopped it
+            raise RuntimeError("the consumer stopped before draining the backlog")
+        await asyncio.sleep(0.02)
+    if first is None:  # drained within one poll: the first batch is all of it
+        raise RuntimeError(f"{events} events drained before the first poll; use a larger --events")
+    return (events - first[1]) / (time.perf_counter() - first[0])
+
+
+async def run_ours(servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
+    """Events/s."""
+    bootstrap, database_url = servers
+    name = f"bench_{service.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    settings = ServiceSettings(DATABASE_URL=database_url, database_name=name)
+    await asyncio.to_thread(migrate, settings, f"{service.replace('-', '_')}:migrations")
+    engine = create_engine(database_url, name)
+    consumer = EventConsumer(
+        engine,
+        service=service,
+        handlers=service_handlers(service),
+        bootstrap_servers=bootstrap,
+        clock=ManualClock(T0),
+        topic_prefix=prefix,
+        batch_size=BATCH,
+        group_id=f"{prefix}{name}",
+    )
+    stop = asyncio.Event()
+    try:
+        task = asyncio.create_task(consumer.run(stop))
+        rate = await drain_rate(engine, events, task)
+        stop.set()
+        await task
+        return rate
+    finally:
+        await engine.dispose()
+        await drop_database(database_url, name)
+
+
+INBOX_DDL = """CREATE TABLE inbox (consumer text NOT NULL, event_id uuid NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (consumer, event_id))"""
+
+
+async def run_floor(servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
+    """Events/s."""
+    bootstrap, database_url = servers
+    name = f"bench_floor_{uuid.uuid4().hex[:8]}"
+    await ensure_database(database_url, name)
+    engine = create_engine(database_url, name)
+    async with engine.begin() as conn:
+        await conn.execute(text(INBOX_DDL))
+    topics = [prefix + Topic.LIFECYCLE.value] + ([prefix + Topic.TRIAGE.value] if service == "sla-clock" else [])
+    stop = asyncio.Event()
+
+    async def bare() -> None:
+        consumer = AIOKafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap,
+            group_id=f"{prefix}{name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=BATCH,
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=BATCH)
+                if not batch:
+                    continue
+                ids = [json.loads(m.value)["event_id"] for msgs in batch.values() for m in msgs]
+                rows = ",".join(f"(:c, CAST(:e{i} AS uuid))" for i in range(len(ids)))
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        text(f"INSERT INTO inbox (consumer, event_id) VALUES {rows} ON CONFLICT DO NOTHING"),
+                        {"c": service, **{f"e{i}": e for i, e in enumerate(ids)}},
+                    )
+                await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
+        finally:
+            await consumer.stop()
+
+    try:
+        task = asyncio.create_task(bare())
+        rate = await drain_rate(engine, events, task)
+        stop.set()
+        await task
+        return rate
+    finally:
+        await engine.dispose()
+        await drop_database(database_url, name)
+
+
+async def bench(bootstrap: str, database_url: str, service: str, events: int, rounds: int) -> None:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    await ensure_topics(bootstrap, prefix)
+    messages = backlog(service, events)
+    events = len(messages)
+    await produce(bootstrap, prefix, messages)
+    print(f"{service}: backlog of {events:,} events produced; batches of {BATCH}; {rounds} interleaved rounds")
+    runs: dict[str, list[float]] = {"floor": [], "ours": []}
+    kinds: list[tuple[str, Callable[..., Any]]] = [("floor", run_floor), ("ours", run_ours)]
+    for r in range(rounds):
+        for kind, run in kinds if r % 2 == 0 else list(reversed(kinds)):
+            rate = await run((bootstrap, database_url), prefix, service, events)
+            runs[kind].append(rate)
+            print(f"  round {r + 1} {kind:5}: {rate:10,.0f} events/s")
+    floor, ours = statistics.median(runs["floor"]), statistics.median(runs["ours"])
+    print(
+        f"{service} consumer: median {ours:,.0f} events/s; bare floor {floor:,.0f} events/s; ratio {ours / floor:.3f}x"
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # aiokafka's retries while a fresh topic elects leaders
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--service", choices=["triage", "sla-clock"], default="triage")
+    parser.add_argument("--events", type=int, default=4_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    kafka, database = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
+    if kafka and database:
+        asyncio.run(bench(kafka, database, args.service, args.events, args.rounds))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        env = StackConfig.from_env()
+        config = StackConfig(
+            data_dir=Path(tmp),
+            cache_dir=env.cache_dir,
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            postgres_port=free_port(),
+        )
+        servers = Servers(config, durable=False)
+        servers.start()
+        try:
+            asyncio.run(bench(servers.bootstrap_servers, servers.database_url, args.service, args.events, args.rounds))
+        finally:
+            servers.stop()
+
+
+if __name__ == "__main__":
+    main()
