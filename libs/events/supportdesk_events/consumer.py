@@ -1,32 +1,52 @@
-"""The idempotent consumer every service runs.
+"""The idempotent consumer every service runs; no single message can stop it.
 
-Per batch from Kafka: one database transaction; per message a savepoint that inserts the event id
-into the inbox (a duplicate stops there) and applies the service's handler. A message that cannot
-be decoded, or whose handler raises, goes to the service's dead-letter topic with the reason and the
-partition moves on. Offsets are committed only after the database commit (and the dead letters are
-written), so a crash anywhere re-delivers, and the inbox makes re-delivery harmless.
+Per batch from Kafka:
+1. Decode every message. One that cannot be decoded (whatever the parser raises) is a dead letter.
+   Events of types the service has no handler for are skipped without touching the database (by the
+   `event_type` header when there is one, so they are not even parsed); an event id seen twice in
+   the batch is applied once.
+2. Apply the rest as a set, in one transaction: one INSERT of all their ids into the inbox, whose
+   RETURNING says which are new, then each new event's handler in partition order (per-ticket order
+   holds: a ticket's events share a partition). No savepoint per message.
+3. If that fails, decide whether *the world* failed or *a message* did. The world: the database or
+   the broker is unreachable (connection errors, OSError, KafkaError, or the database not answering
+   a probe right after): nothing is skipped; the batch is retried from its first offsets with
+   backoff, for as long as it takes. A message: the batch is applied again one message at a time,
+   each in a savepoint; a message whose handler raises is rolled back to its savepoint and becomes a
+   dead letter, the others are applied.
+4. After the database commit: dead letters (see `dead_letters`: they always fit), then offsets.
+   A crash anywhere re-delivers; the inbox makes re-delivery harmless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy.dialects.postgresql import insert
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from sqlalchemy import bindparam, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import metrics
 from .catalogue import REGISTRY, Event
 from .clock import Clock
+from .dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, dead_letter
 from .envelope import Envelope, P, UndeliverableEvent, decode, derived_envelope
 from .health import HEALTHY, Health
 from .logs import event_context
-from .outbox import INBOX, record
+from .outbox import record
+from .timers import pause
 from .topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
@@ -49,6 +69,57 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext, Envelope[Any]], Awaitable[None]]
 
+# The inbox of a whole batch in one statement: RETURNING names the events not seen before. The
+# statement text is the same whatever the batch size, so asyncpg prepares it once.
+_INBOX_NEW = text(
+    "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(:event_ids) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))))
+
+# Errors that say the database or the broker is unreachable, not that a message is bad. Searched
+# along the chain of causes (SQLAlchemy wraps the driver's errors).
+_WORLD_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, timed out (asyncio's TimeoutError is one)
+    KafkaError,
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,  # no pooled connection came free
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # "connection is closed"
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, too many connections
+    asyncpg.exceptions.TransactionRollbackError,  # deadlock or serialization failure: try again
+)
+
+
+def is_world_failure(error: BaseException) -> bool:
+    """Whether `error`, or what it wraps, says a dependency is unreachable (retry, never skip)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _WORLD_ERRORS):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        orig = current.orig if isinstance(current, sa_exc.StatementError) else None
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
+@dataclass(frozen=True)
+class _Failed:
+    msg: ConsumerRecord[Any, Any]
+    reason: str
+    reason_class: str
+
+
+@dataclass(frozen=True)
+class _Work:
+    msg: ConsumerRecord[Any, Any]
+    env: Envelope[Event]
+
 
 class EventConsumer:
     def __init__(
@@ -62,6 +133,10 @@ class EventConsumer:
         topic_prefix: str = "",
         batch_size: int = 200,
         group_id: str | None = None,
+        stall_seconds: float = 60.0,
+        dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
+        retry_max_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         unknown = set(handlers) - set(REGISTRY)
         if unknown:
@@ -77,11 +152,57 @@ class EventConsumer:
         self.group_id = group_id or topic_prefix + service
         self.topics = sorted({topic_prefix + REGISTRY[t].topic.value for t in handlers})
         self.dead_letter_topic = topic_prefix + dead_letter_topic(service)
+        self.stall_seconds = stall_seconds
+        self.dead_letter_max_bytes = dead_letter_max_bytes
+        self.retry_max_seconds = retry_max_seconds
         self.consumer: AIOKafkaConsumer | None = None
+        # Progress is judged on a monotonic clock (elapsed time, not an instant), injectable for tests.
+        self._monotonic = monotonic
+        self._progress_at = monotonic()
+        self._next_offset: dict[TopicPartition, int] = {}  # where each partition stands, applied
+        self._lag: dict[TopicPartition, int] = {}
+        self._world_failure: str | None = None  # set while a batch is being retried
+        metrics.CONSUMER_PROGRESS_AGE.labels(service).set_function(self.progress_age)
+
+    # -- health --------------------------------------------------------------------------------
+
+    def progress_age(self) -> float:
+        """Seconds since the consumer last committed a batch or found nothing waiting."""
+        return max(0.0, self._monotonic() - self._progress_at)
+
+    def lag(self) -> dict[TopicPartition, int]:
+        """Messages waiting per partition, as of the last fetch."""
+        return dict(self._lag)
 
     def health(self) -> Health:
-        """Whether the consumer is making progress (filled in by the liveness work: lag, stalls)."""
+        """`failing` when messages are waiting and none was applied for `stall_seconds` (e.g. a
+        batch retried while the database is down); `degraded` while a batch is being retried."""
+        waiting = sum(self._lag.values())
+        age = self.progress_age()
+        if waiting > 0 and age >= self.stall_seconds:
+            why = f"; retrying after {self._world_failure}" if self._world_failure else ""
+            return Health("failing", f"no progress for {age:.0f}s with {waiting} messages waiting{why}")
+        if self._world_failure is not None:
+            return Health("degraded", f"retrying a batch from its first offsets after {self._world_failure}")
         return HEALTHY
+
+    def _observe(self, consumer: AIOKafkaConsumer, fetched: Iterable[TopicPartition]) -> None:
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._next_offset if tp not in assigned]:
+            del self._next_offset[tp]  # a rebalance gave it to another member
+            self._lag.pop(tp, None)
+            with contextlib.suppress(KeyError):  # never measured
+                metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+        self._lag = {}
+        for tp in self._next_offset:
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self._lag[tp] = max(0, highwater - self._next_offset[tp])
+                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(self._lag[tp])
+        if not fetched and not any(self._lag.values()):
+            self._progress_at = self._monotonic()  # caught up: waiting is not stalling
+
+    # -- the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
@@ -92,13 +213,22 @@ class EventConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
         )
-        dead_letters = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True)
+        dead_letters = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=self.dead_letter_max_bytes,
+        )
         self.consumer = consumer
         await consumer.start()
         await dead_letters.start()
+        backoff = 0.5
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+                for tp, msgs in batch.items():
+                    self._next_offset[tp] = msgs[0].offset
+                self._observe(consumer, batch)
                 if not batch:
                     continue
                 try:
@@ -108,74 +238,156 @@ class EventConsumer:
                 except CommitFailedError:
                     # A rebalance took the partitions; their new owner re-reads, the inbox dedupes.
                     log.warning("offset commit failed after rebalance; events will be re-delivered")
-                except (KafkaError, OSError, Exception) as e:  # database or broker trouble: retry the batch
-                    log.exception("batch failed, retrying from its first offsets: %s", e)
+                    continue
+                except Exception as e:
+                    # Only the world gets here (a message's failure is isolated inside _apply): never
+                    # skip, retry the batch from its first offsets once the database or broker is back.
+                    metrics.BATCH_FAILURES.labels(self.service, "world").inc()
+                    self._world_failure = f"{type(e).__name__}: {e}"[:500]
+                    log.warning("batch failed (%s); retrying it from its first offsets in %.1fs", e, backoff)
                     for tp, msgs in batch.items():
                         consumer.seek(tp, msgs[0].offset)
-                    await asyncio.sleep(1.0)
+                    if await pause(stop, backoff):
+                        return
+                    backoff = min(backoff * 2, self.retry_max_seconds)
+                    continue
+                backoff = 0.5
+                self._world_failure = None
+                for tp, msgs in batch.items():
+                    self._next_offset[tp] = msgs[-1].offset + 1
+                self._progress_at = self._monotonic()
+                self._observe(consumer, ())
         finally:
             await dead_letters.stop()
             await consumer.stop()
 
+    # -- one batch -----------------------------------------------------------------------------
+
     async def _apply(
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]], dead_letters: AIOKafkaProducer
     ) -> None:
-        dead: list[tuple[ConsumerRecord[Any, Any], str]] = []
-        outcomes: list[tuple[str, str]] = []
-        async with self.engine.begin() as conn:
-            for messages in batch.values():
-                for msg in messages:
-                    try:
-                        env = decode(msg.value)
-                    except UndeliverableEvent as e:
-                        dead.append((msg, e.reason))
-                        outcomes.append(("undecodable", "dead_lettered"))
-                        continue
-                    outcomes.append((env.event_type, await self._handle(conn, env, msg, dead)))
-        # The database has committed: dead letters now, offsets after (by the caller).
-        for msg, reason in dead:
-            await dead_letters.send_and_wait(
-                self.dead_letter_topic,
-                value=msg.value,
-                key=msg.key,
-                headers=[
-                    *[(k, v) for k, v in (msg.headers or ())],
-                    ("dlq.reason", reason[:4000].encode()),
-                    ("dlq.consumer", self.service.encode()),
-                    ("dlq.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
-                ],
-            )
-            log.error("dead-lettered %s/%s/%s: %s", msg.topic, msg.partition, msg.offset, reason)
-        for event_type, outcome in outcomes:
-            metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc()
-
-    async def _handle(
-        self,
-        conn: AsyncConnection,
-        env: Envelope[Event],
-        msg: ConsumerRecord[Any, Any],
-        dead: list[tuple[ConsumerRecord[Any, Any], str]],
-    ) -> str:
-        handler = self.handlers.get(env.event_type)
-        if handler is None:
-            return "ignored"  # on our topic, not our business
-        with event_context(env.ticket_id, env.correlation_id):
+        failed: list[_Failed] = []
+        work: list[_Work] = []
+        outcomes: Counter[tuple[str, str]] = Counter()
+        seen: set[uuid.UUID] = set()
+        for messages in batch.values():
+            for msg in messages:
+                event_type = _header(msg, "event_type")
+                if event_type in REGISTRY and event_type not in self.handlers:
+                    outcomes[(event_type, "ignored")] += 1  # on our topic, not our business: not parsed
+                    continue
+                try:
+                    env = decode(msg.value)
+                except UndeliverableEvent as e:
+                    failed.append(_Failed(msg, e.reason, e.kind))
+                    outcomes[("undecodable", "dead_lettered")] += 1
+                    continue
+                if env.event_type not in self.handlers:
+                    outcomes[(env.event_type, "ignored")] += 1
+                elif env.event_id in seen:
+                    outcomes[(env.event_type, "duplicate")] += 1
+                else:
+                    seen.add(env.event_id)
+                    work.append(_Work(msg, env))
+        if work:
             try:
-                async with conn.begin_nested():
-                    first_time = (
-                        await conn.execute(
-                            insert(INBOX)
-                            .values(consumer=self.service, event_id=env.event_id)
-                            .on_conflict_do_nothing()
-                            .returning(INBOX.c.event_id)
-                        )
-                    ).first()
-                    if first_time is None:
-                        return "duplicate"
-                    await handler(HandlerContext(conn, self.clock, self.service), env)
+                outcomes.update(await self._apply_as_set(work))
             except Exception as e:
-                # The savepoint rolled back this message's effects; the rest of the batch stands.
-                log.exception("handler for %s failed", env.event_type)
-                dead.append((msg, f"{env.event_type} handler failed: {type(e).__name__}: {e}"))
-                return "dead_lettered"
-        return "applied"
+                if is_world_failure(e) or not await self._database_answers():
+                    raise
+                metrics.BATCH_FAILURES.labels(self.service, "message").inc()
+                log.warning("batch failed with the database answering (%s); applying it message by message", e)
+                outcomes.update(await self._apply_one_by_one(work, failed))
+        # The database has committed: dead letters now, offsets after (by the caller).
+        for f in failed:
+            await self._send_dead_letter(dead_letters, f)
+        for (event_type, outcome), n in outcomes.items():
+            metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc(n)
+
+    async def _apply_as_set(self, work: list[_Work]) -> Counter[tuple[str, str]]:
+        outcomes: Counter[tuple[str, str]] = Counter()
+        async with self.engine.begin() as conn:
+            ids = [w.env.event_id for w in work]
+            new = set((await conn.execute(_INBOX_NEW, {"consumer": self.service, "event_ids": ids})).scalars())
+            ctx = HandlerContext(conn, self.clock, self.service)
+            for w in work:
+                if w.env.event_id not in new:
+                    outcomes[(w.env.event_type, "duplicate")] += 1
+                    continue
+                with event_context(w.env.ticket_id, w.env.correlation_id):
+                    await self.handlers[w.env.event_type](ctx, w.env)
+                outcomes[(w.env.event_type, "applied")] += 1
+        return outcomes
+
+    async def _apply_one_by_one(self, work: list[_Work], failed: list[_Failed]) -> Counter[tuple[str, str]]:
+        outcomes: Counter[tuple[str, str]] = Counter()
+        async with self.engine.begin() as conn:
+            ctx = HandlerContext(conn, self.clock, self.service)
+            for w in work:
+                env = w.env
+                with event_context(env.ticket_id, env.correlation_id):
+                    try:
+                        async with conn.begin_nested():
+                            params = {"consumer": self.service, "event_ids": [env.event_id]}
+                            if (await conn.execute(_INBOX_NEW, params)).first() is None:
+                                outcomes[(env.event_type, "duplicate")] += 1
+                                continue
+                            await self.handlers[env.event_type](ctx, env)
+                    except Exception as e:
+                        if is_world_failure(e) or not await self._database_answers():
+                            raise
+                        # The savepoint rolled back this message's effects; the rest of the batch stands.
+                        log.exception("handler for %s failed", env.event_type)
+                        reason = f"{env.event_type} handler failed: {type(e).__name__}: {e}"
+                        failed.append(_Failed(w.msg, reason, "handler_failed"))
+                        outcomes[(env.event_type, "dead_lettered")] += 1
+                        continue
+                outcomes[(env.event_type, "applied")] += 1
+        return outcomes
+
+    async def _database_answers(self) -> bool:
+        """Asked after a failure whose type does not say: can the database be reached right now?"""
+        try:
+            async with asyncio.timeout(5):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def _send_dead_letter(self, producer: AIOKafkaProducer, f: _Failed) -> None:
+        described = dict(reason=f.reason, reason_class=f.reason_class, consumer=self.service)
+        letter: DeadLetter = dead_letter(f.msg, max_bytes=self.dead_letter_max_bytes, **described)
+        try:
+            await producer.send_and_wait(
+                self.dead_letter_topic, value=letter.value, key=letter.key, headers=letter.headers
+            )
+        except (MessageSizeTooLargeError, RecordTooLargeError) as e:
+            # The dead-letter topic takes less than we were told: the coordinates and the reason still go.
+            log.warning("dead letter of %d bytes refused (%s); sending its coordinates only", letter.size, e)
+            letter = coordinates_only(f.msg, **described)
+            await producer.send_and_wait(
+                self.dead_letter_topic, value=letter.value, key=letter.key, headers=letter.headers
+            )
+        if letter.truncated:
+            metrics.DEAD_LETTERS_TRUNCATED.labels(self.service).inc()
+        metrics.DEAD_LETTERS.labels(self.service, f.reason_class).inc()
+        msg = f.msg
+        log.error(
+            "dead-lettered %s/%s/%s%s: %s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            " (truncated)" if letter.truncated else "",
+            f.reason[:1000],
+        )
+
+
+def _header(msg: ConsumerRecord[Any, Any], name: str) -> str | None:
+    for key, value in msg.headers or ():
+        if key == name and value is not None:
+            try:
+                return bytes(value).decode()
+            except UnicodeDecodeError:
+                return None
+    return None

@@ -141,11 +141,16 @@ def anchored_envelope(
 
 
 class UndeliverableEvent(Exception):
-    """A message no handler can accept; it goes to the dead-letter topic with `reason`."""
+    """A message no handler can accept; it goes to the dead-letter topic with `reason`.
 
-    def __init__(self, reason: str) -> None:
+    `kind` is the class of reason, few and fixed (for metrics and for sorting dead letters):
+    `empty`, `not_json`, `not_an_object`, `unknown_type`, `unsupported_version`, `invalid_payload`,
+    `undecodable` (anything else the parser raised: nesting too deep, out of memory, ...)."""
+
+    def __init__(self, reason: str, kind: str = "undecodable") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 Headers = list[tuple[str, bytes]]
@@ -176,26 +181,40 @@ def encode_recorded(env: dict[str, Any]) -> tuple[bytes, bytes, Headers]:
 
 
 def decode(value: bytes | None) -> Envelope[Event]:
-    """Parse and validate a message; raise UndeliverableEvent with the reason if we cannot."""
+    """Parse and validate a message; raise UndeliverableEvent with the reason if we cannot.
+
+    Nothing else escapes: whatever the parser or the validator raises on hostile input (a
+    RecursionError from JSON nested thousands deep, a MemoryError, a ValueError from a library) is
+    a fact about the message, so it is a dead letter, never a retry."""
+    try:
+        return _decode(value)
+    except UndeliverableEvent:
+        raise
+    except Exception as e:
+        raise UndeliverableEvent(f"cannot decode the message: {type(e).__name__}: {e}") from e
+
+
+def _decode(value: bytes | None) -> Envelope[Event]:
     if value is None:
-        raise UndeliverableEvent("empty message value")
+        raise UndeliverableEvent("empty message value", "empty")
     try:
         raw = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UndeliverableEvent(f"value is not JSON: {e}") from e
+        raise UndeliverableEvent(f"value is not JSON: {e}", "not_json") from e
     if not isinstance(raw, dict):
-        raise UndeliverableEvent("value is not a JSON object")
+        raise UndeliverableEvent("value is not a JSON object", "not_an_object")
     event_type = raw.get("event_type")
     cls = REGISTRY.get(event_type) if isinstance(event_type, str) else None
     if cls is None:
-        raise UndeliverableEvent(f"unknown event type {event_type!r}")
+        raise UndeliverableEvent(f"unknown event type {event_type!r}", "unknown_type")
     version = raw.get("schema_version")
     if not isinstance(version, int) or version > cls.schema_version:
         raise UndeliverableEvent(
             f"{event_type} schema_version {version!r} is not one this consumer reads "
-            f"(it reads up to {cls.schema_version})"
+            f"(it reads up to {cls.schema_version})",
+            "unsupported_version",
         )
     try:
         return Envelope[cls].model_validate(raw)  # type: ignore[valid-type]
     except ValidationError as e:
-        raise UndeliverableEvent(f"invalid {event_type}: {e}") from e
+        raise UndeliverableEvent(f"invalid {event_type}: {e}", "invalid_payload") from e

@@ -25,3 +25,30 @@ OUTBOX_HELD = Gauge(
 OUTBOX_RELAY_ACTIVE = Gauge(
     "supportdesk_outbox_relay_active", "1 while this process holds the relay lock and publishes", ["service"]
 )
+CONSUMER_LAG = Gauge(
+    "supportdesk_consumer_lag",
+    "Messages waiting in a partition: its high watermark minus the next offset the consumer will apply",
+    ["consumer", "topic", "partition"],
+)
+CONSUMER_PROGRESS_AGE = Gauge(
+    "supportdesk_consumer_last_progress_age_seconds",
+    "Seconds since the consumer last committed a batch or found nothing waiting",
+    ["consumer"],
+)
+DEAD_LETTERS = Counter(
+    "supportdesk_dead_letters_total",
+    "Messages written to the consumer's dead-letter topic, by reason class "
+    "(handler_failed, not_json, unknown_type, unsupported_version, invalid_payload, undecodable, ...)",
+    ["consumer", "reason"],
+)
+DEAD_LETTERS_TRUNCATED = Counter(
+    "supportdesk_dead_letters_truncated_total",
+    "Dead letters too large to carry the whole original, written with a truncated copy",
+    ["consumer"],
+)
+BATCH_FAILURES = Counter(
+    "supportdesk_consumer_batch_failures_total",
+    "Batches that failed: cause 'world' (database or broker unavailable; retried from their first "
+    "offsets) or 'message' (applied again one by one, the failing messages dead-lettered)",
+    ["consumer", "cause"],
+)
