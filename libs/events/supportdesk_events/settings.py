@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     # (2 MiB: a 100,000-character description written as \uXXXX escapes still fits.)
     http_max_body_bytes: int = 2 * 1024 * 1024
     http_body_timeout_seconds: float = 15.0
+    # Readiness fails when messages wait and the consumer has applied none for this long.
+    consumer_stall_seconds: float = 60.0
     # Bearer keys for agent, admin and ops endpoints, comma-separated, each `name=key` or just
     # `key` (acting as "agent"). None set: those endpoints refuse everyone (secure by default);
     # `make run` sets a development key.

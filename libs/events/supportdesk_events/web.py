@@ -93,6 +93,7 @@ class ServiceRuntime(Generic[S]):
                 clock=self.clock,
                 topic_prefix=s.topic_prefix,
                 batch_size=s.consumer_batch_size,
+                stall_seconds=s.consumer_stall_seconds,
             )
             if definition.handlers
             else None
