@@ -98,3 +98,46 @@ def coordinates_only(msg: Any, *, reason: str, reason_class: str, consumer: str)
     headers.append(("dlq.truncated", f"value_bytes={value_bytes} kept_bytes=0 omitted=all".encode()))
     key = msg.key[:KEY_KEPT_BYTES] if msg.key is not None else None
     return DeadLetter(key, b"", headers)  # an empty value, not none: Kafka wants a key or a value
+
+
+async def read_dead_letters(bootstrap_servers: str, topic: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The first `limit` dead letters in `topic`, described (what `<service> dead-letters` prints)."""
+    from aiokafka import AIOKafkaConsumer
+
+    # No group: every partition is ours, nobody's offsets move.
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        found: list[dict[str, Any]] = []
+        for messages in (await consumer.getmany(timeout_ms=2000, max_records=limit)).values():
+            found.extend(_described(m) for m in messages)
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while len(found) < limit and any([await consumer.position(tp) < end for tp, end in ends.items()]):
+            for messages in (await consumer.getmany(timeout_ms=1000, max_records=limit)).values():
+                found.extend(_described(m) for m in messages)
+        return sorted(found, key=lambda d: int(d["dead_lettered_at_ms"]))[:limit]
+    finally:
+        await consumer.stop()
+
+
+def _described(m: Any) -> dict[str, Any]:
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in m.headers or ()}
+    return {
+        "dead_lettered_at_ms": m.timestamp,
+        "at": f"{m.topic}/{m.partition}/{m.offset}",
+        "source": headers.get("dlq.source"),
+        "consumer": headers.get("dlq.consumer"),
+        "reason_class": headers.get("dlq.reason_class"),
+        "reason": headers.get("dlq.reason"),
+        "truncated": headers.get("dlq.truncated"),
+        "event_type": headers.get("event_type"),
+        "event_id": headers.get("event_id"),
+        "key": m.key.decode("utf-8", "replace") if m.key is not None else None,
+        "value_bytes": len(m.value) if m.value is not None else 0,
+    }

@@ -31,6 +31,7 @@ from supportdesk_events import (
 )
 from supportdesk_events.catalogue import Channel, TicketOpened, TicketReopened, Topic
 from supportdesk_events.db import asyncpg_dsn, plumbing_tables
+from supportdesk_events.dead_letters import read_dead_letters
 
 pytestmark = pytest.mark.integration
 
@@ -198,6 +199,12 @@ async def test_a_message_near_the_broker_limit_has_a_dead_letter_that_fits(
     assert dead[0].value == big[:kept]
     assert dead[0].key == b"big"
     await eventually(lambda: _past(space, where[1]), what="the offset committed past both messages")
+    # What `<service> dead-letters` prints.
+    letters = await read_dead_letters(space.servers.bootstrap_servers, space.prefix + dead_letter_topic("probe"))
+    assert [(d["source"], d["reason_class"], d["key"]) for d in letters] == [
+        (headers["dlq.source"].decode(), "unknown_type", "big")
+    ]
+    assert letters[0]["truncated"].startswith(f"value_bytes={len(big)} kept_bytes={kept}")
 
 
 async def test_a_poison_message_in_the_middle_of_a_batch_is_isolated_and_the_rest_applied_once(
