@@ -13,22 +13,29 @@ Each run has its own consumer group, so each reads the whole backlog. Prints eve
 the medians and the ratio ours / floor. Rates run from the first event in the inbox to the last
 (joining the consumer group is not what is compared).
 
+With `--baseline DIR` (another checkout, e.g. `git archive main libs services | tar -x -C DIR`),
+each round also runs `ours` with that checkout's libs/events and services, in a child process on
+the same servers and backlog: before and after a change, paired in one run.
+
 Run: .venv/bin/python bench/consumer_bench.py [--service triage|sla-clock] [--events N] [--rounds R]
+     [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
 import socket
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,7 +110,7 @@ async def produce(bootstrap: str, prefix: str, messages: list[tuple[str, bytes, 
         await producer.stop()
 
 
-def service_handlers(service: str) -> dict[str, Handler]:
+def service_handlers(service: str) -> Mapping[str, Handler]:
     if service == "triage":
         from triage.adapters.rule_files import load_rules
         from triage.service_layer.handlers import handlers as triage_handlers
@@ -217,7 +224,24 @@ async def run_floor(servers: tuple[str, str], prefix: str, service: str, events:
         await drop_database(database_url, name)
 
 
-async def bench(bootstrap: str, database_url: str, service: str, events: int, rounds: int) -> None:
+async def run_baseline(baseline: Path, servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
+    """`ours` with another checkout's libs/events and services (e.g. before a change), in a child
+    process on the same servers and backlog, so before and after are paired in one run."""
+    roots = [baseline / "libs" / "events", baseline / "services" / "triage", baseline / "services" / "sla-clock"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r) for r in roots)}
+    args = ["--service", service, "--events", str(events), "--only-ours", prefix, servers[0], servers[1]]
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, *args, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the baseline run failed ({child.returncode})")
+    return float(out.decode().strip().splitlines()[-1])
+
+
+async def bench(
+    bootstrap: str, database_url: str, service: str, events: int, rounds: int, baseline: Path | None
+) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix)
     messages = backlog(service, events)
@@ -226,15 +250,24 @@ async def bench(bootstrap: str, database_url: str, service: str, events: int, ro
     print(f"{service}: backlog of {events:,} events produced; batches of {BATCH}; {rounds} interleaved rounds")
     runs: dict[str, list[float]] = {"floor": [], "ours": []}
     kinds: list[tuple[str, Callable[..., Any]]] = [("floor", run_floor), ("ours", run_ours)]
+    if baseline is not None:
+        runs["baseline"] = []
+        kinds.append(("baseline", functools.partial(run_baseline, baseline)))
     for r in range(rounds):
         for kind, run in kinds if r % 2 == 0 else list(reversed(kinds)):
             rate = await run((bootstrap, database_url), prefix, service, events)
             runs[kind].append(rate)
-            print(f"  round {r + 1} {kind:5}: {rate:10,.0f} events/s")
+            print(f"  round {r + 1} {kind:8}: {rate:10,.0f} events/s")
     floor, ours = statistics.median(runs["floor"]), statistics.median(runs["ours"])
     print(
         f"{service} consumer: median {ours:,.0f} events/s; bare floor {floor:,.0f} events/s; ratio {ours / floor:.3f}x"
     )
+    if baseline is not None:
+        before = statistics.median(runs["baseline"])
+        print(
+            f"baseline ({baseline}): median {before:,.0f} events/s; ratio to floor {before / floor:.3f}x; "
+            f"ours / baseline {ours / before:.2f}x"
+        )
 
 
 def main() -> None:
@@ -243,10 +276,21 @@ def main() -> None:
     parser.add_argument("--service", choices=["triage", "sla-clock"], default="triage")
     parser.add_argument("--events", type=int, default=4_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout to pair against (its libs/events and services), e.g. git archive main libs services",
+    )
+    parser.add_argument("--only-ours", nargs=3, metavar=("PREFIX", "BOOTSTRAP", "DATABASE_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only_ours:  # the child of run_baseline: one run, its rate on the last line
+        prefix, kafka, database = args.only_ours
+        print(asyncio.run(run_ours((kafka, database), prefix, args.service, args.events)))
+        return
+    baseline = args.baseline.resolve() if args.baseline else None
     kafka, database = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
     if kafka and database:
-        asyncio.run(bench(kafka, database, args.service, args.events, args.rounds))
+        asyncio.run(bench(kafka, database, args.service, args.events, args.rounds, baseline))
         return
     with tempfile.TemporaryDirectory() as tmp:
         env = StackConfig.from_env()
@@ -260,7 +304,9 @@ def main() -> None:
         servers = Servers(config, durable=False)
         servers.start()
         try:
-            asyncio.run(bench(servers.bootstrap_servers, servers.database_url, args.service, args.events, args.rounds))
+            asyncio.run(
+                bench(servers.bootstrap_servers, servers.database_url, args.service, args.events, args.rounds, baseline)
+            )
         finally:
             servers.stop()
 
