@@ -79,7 +79,7 @@ _INBOX_NEW = text(
 # Errors that say the database or the broker is unreachable, not that a message is bad. Searched
 # along the chain of causes (SQLAlchemy wraps the driver's errors).
 _WORLD_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, timed out (asyncio's TimeoutError is one)
+    OSError,  # refused, reset, unreachable
     KafkaError,
     sa_exc.OperationalError,
     sa_exc.InterfaceError,
@@ -93,13 +93,19 @@ _WORLD_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# A timeout (or a statement cancelled by statement_timeout) may be the message's own doing, e.g. a
+# hostile input that makes a handler work too long: it says nothing by its type, so the probe of the
+# database decides; otherwise one such message would be retried forever.
+_SLOW_NOT_GONE: tuple[type[BaseException], ...] = (TimeoutError, asyncpg.exceptions.QueryCanceledError)
+
+
 def is_world_failure(error: BaseException) -> bool:
     """Whether `error`, or what it wraps, says a dependency is unreachable (retry, never skip)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _WORLD_ERRORS):
+        if isinstance(current, _WORLD_ERRORS) and not isinstance(current, _SLOW_NOT_GONE):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True

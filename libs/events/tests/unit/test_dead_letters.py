@@ -107,5 +107,8 @@ def test_errors_of_the_world_are_told_from_errors_of_a_message() -> None:
     assert is_world_failure(wrapped(asyncpg.exceptions.AdminShutdownError("shutdown")))
     assert is_world_failure(wrapped(asyncpg.exceptions.DeadlockDetectedError("deadlock")))
     assert not is_world_failure(RuntimeError("a handler's bug"))
+    # Timeouts may be the message's doing: the type alone does not say (the database probe does).
+    assert not is_world_failure(TimeoutError())
+    assert not is_world_failure(wrapped(asyncpg.exceptions.QueryCanceledError("statement timeout")))
     assert not is_world_failure(IntegrityError("stmt", {}, Exception("duplicate key")))
     assert not is_world_failure(wrapped(asyncpg.exceptions.CharacterNotInRepertoireError("NUL")))
