@@ -17,9 +17,11 @@ from typing import Any
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-# aiokafka's default max_request_size; brokers' default max.message.bytes is 12 bytes more, and the
-# estimate below is an upper bound of the whole one-record batch, so a dead letter sized to it fits.
-DEAD_LETTER_MAX_BYTES = 1_048_576
+from .topics import MAX_MESSAGE_BYTES
+
+# What our topics accept (max.message.bytes, set where topics are created); the estimate below is an
+# upper bound of the whole one-record batch, so a dead letter sized to it fits.
+DEAD_LETTER_MAX_BYTES = MAX_MESSAGE_BYTES
 REASON_MAX_CHARS = 4_000
 # In a truncated dead letter, the original's key and headers are kept only up to these sizes.
 KEY_KEPT_BYTES = 1_024
