@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
-from .catalogue import REGISTRY, Event, bound_long_texts
+from .catalogue import REGISTRY, Event, NoUpcaster, bound_long_texts, upcast
 from .clock import Clock, require_utc
 from .ids import derived_event_id
 
@@ -203,6 +203,12 @@ def _decode(value: bytes | None) -> Envelope[Event]:
         raise UndeliverableEvent(f"value is not JSON: {e}", "not_json") from e
     if not isinstance(raw, dict):
         raise UndeliverableEvent("value is not a JSON object", "not_an_object")
+    return read_recorded(raw)
+
+
+def read_recorded(raw: dict[str, Any]) -> Envelope[Event]:
+    """An envelope as JSON (from Kafka, or as a service recorded it), read as the current version of
+    its event type: older versions go through the catalogue's upcasters. Wherever events are read."""
     event_type = raw.get("event_type")
     cls = REGISTRY.get(event_type) if isinstance(event_type, str) else None
     if cls is None:
@@ -214,6 +220,14 @@ def _decode(value: bytes | None) -> Envelope[Event]:
             f"(it reads up to {cls.schema_version})",
             "unsupported_version",
         )
+    if version < cls.schema_version:
+        payload = raw.get("payload")
+        if not isinstance(payload, dict):
+            raise UndeliverableEvent(f"invalid {event_type}: payload is not an object", "invalid_payload")
+        try:
+            raw = {**raw, "payload": upcast(cls.event_type, version, payload), "schema_version": cls.schema_version}
+        except NoUpcaster as e:
+            raise UndeliverableEvent(str(e), "unsupported_version") from e
     try:
         return Envelope[cls].model_validate(raw)  # type: ignore[valid-type]
     except ValidationError as e:

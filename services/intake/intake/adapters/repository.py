@@ -11,8 +11,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import REGISTRY, Clock, Envelope, derived_envelope, new_envelope, record
+from supportdesk_events import Clock, Envelope, derived_envelope, new_envelope, record
 from supportdesk_events.catalogue import Event, TicketOpened, bound_long_texts
+from supportdesk_events.envelope import read_recorded
 
 from ..domain.ticket import Ticket
 from .tables import events, long_texts, ticket_numbers, tickets
@@ -47,7 +48,7 @@ async def load(conn: AsyncConnection, ticket_id: str, *, lock: bool = True) -> T
     ).all()
     if not rows:
         return None
-    history: list[Event] = [REGISTRY[r.envelope["event_type"]].model_validate(r.envelope["payload"]) for r in rows]
+    history: list[Event] = [read_recorded(r.envelope).payload for r in rows]
     return Ticket.from_history(ticket_id, history)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import REGISTRY, Envelope, HandlerContext, Handlers
+from supportdesk_events import Envelope, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     AgentResponded,
     InfoRequested,
@@ -30,6 +30,7 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     WorkaroundDelivered,
 )
+from supportdesk_events.envelope import read_recorded
 from supportdesk_events.sealing import unseal
 
 from ..adapters.tables import deliveries, parked, ticket_contacts
@@ -117,8 +118,7 @@ class Notifier:
         waiting = (await ctx.conn.execute(query)).all()
         await ctx.conn.execute(delete(parked).where(parked.c.ticket_id == ticket_id))
         for row in waiting:
-            cls = REGISTRY[row.envelope["event_type"]]
-            await self.on_deliverable(ctx, Envelope[cls].model_validate(row.envelope))  # type: ignore[valid-type]
+            await self.on_deliverable(ctx, read_recorded(row.envelope))
 
     async def on_routing_fact(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
         p = env.payload
