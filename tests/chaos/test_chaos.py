@@ -269,7 +269,5 @@ async def test_two_replicas_of_intake_and_triage_through_a_postgres_restart(
         return desk.now()
 
     recovered = await during(desk, scale, database_restart)
-    verdict = await desk.verify(
-        "2 intake + 2 triage replicas, PostgreSQL restart", scale, recovered, fenced_relays=True
-    )
+    verdict = await desk.verify("2 intake + 2 triage replicas, PostgreSQL restart", scale, recovered)
     verdict.conclude()

@@ -124,8 +124,10 @@ class Verdict:
     failures: list[str] = field(default_factory=list)
     found: int = 0
     duplicates: int = 0  # effects twice: a ticket opened twice, a mail sent twice
-    # Events the relay sent again after a crash between publishing and marking: delivery is at least
-    # once by design (consumers' inboxes drop them); only a fencing scenario demands none.
+    # Events a relay sent again because a crash or a database restart came between publishing them
+    # and marking them published: delivery is at least once by design (consumers' inboxes drop
+    # them). Two relays publishing at once is tested where it can be seen: libs/events'
+    # test_relay_liveness (one active relay, each event once, through a restart).
     republished: int = 0
     recover_s: float | None = None
 
@@ -471,11 +473,8 @@ class Desk:
 
     # --- the verdict -----------------------------------------------------------------------------
 
-    async def verify(
-        self, scenario: str, scale: Scale, recovering_since: float | None = None, *, fenced_relays: bool = False
-    ) -> Verdict:
-        """Wait up to `scale.settle` s for the desk to converge, then judge every invariant. With
-        `fenced_relays`, an event published twice fails too (two relays must never publish at once)."""
+    async def verify(self, scenario: str, scale: Scale, recovering_since: float | None = None) -> Verdict:
+        """Wait up to `scale.settle` s for the desk to converge, then judge every invariant."""
         since = self.now() if recovering_since is None else recovering_since
         verdict = Verdict(scenario, self.sent)
         deadline = time.monotonic() + scale.settle
@@ -502,7 +501,7 @@ class Desk:
             stuck = await self.stuck()
         for line in stuck:
             verdict.fail(f"stuck: {line}")
-        await self._check_log(verdict, acked, fenced_relays)
+        await self._check_log(verdict, acked)
         self._check_mail(verdict, acked)
         ready = await self.readiness()
         for url, (status, body) in sorted(ready.items()):
@@ -519,7 +518,7 @@ class Desk:
             )
         return verdict
 
-    async def _check_log(self, verdict: Verdict, acked: list[Sent], fenced_relays: bool) -> None:
+    async def _check_log(self, verdict: Verdict, acked: list[Sent]) -> None:
         log = await self.read_log()
         own = {t.value for t in Topic}
         ids: Counter[str] = Counter()
@@ -544,8 +543,6 @@ class Desk:
         # The same event published twice is counted above; two different events opening one number here.
         dup_numbers = {k for k, opened_by in numbers.items() if len(opened_by) > 1}
         verdict.republished += len(dup_ids)
-        if dup_ids and fenced_relays:
-            verdict.fail(f"duplicated: {len(dup_ids)} event ids published more than once: {_sample(dup_ids)}")
         verdict.duplicates += len(dup_numbers)
         if dup_numbers:
             verdict.fail(f"duplicated: ticket numbers opened by more than one event: {_sample(dup_numbers)}")
