@@ -194,8 +194,9 @@ def _target(policy: Policy, facts: TicketFacts, table: Any, plan: str) -> Target
     return target
 
 
-def derive_clocks(facts: TicketFacts, policy: Policy, plan: str) -> list[Clock]:
-    """The clocks of the current cycle. Nothing before triage: targets depend on it."""
+def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bool = False) -> list[Clock]:
+    """The clocks of the current cycle. Nothing before triage: targets depend on it. `sla_only`:
+    first response and resolution without their warnings, what an SLA report needs (what-if)."""
     if not facts.triaged or facts.cycle_started_at is None:
         return []
     cal = policy.calendar
@@ -216,7 +217,7 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str) -> list[Clock]:
         due = cal.add(start, target.seconds, pauses) if target else None
         warnings = (
             tuple((p, cal.add(start, target.seconds * p / 100, pauses)) for p in policy.warning_percents)
-            if target
+            if target and not sla_only
             else ()
         )
         return Clock(kind, facts.cycle, ClockState.RUNNING, start, target, due, warnings=warnings)
@@ -275,6 +276,8 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str) -> list[Clock]:
                 )
             )
 
+    if sla_only:
+        return clocks
     auto_close(
         ClockKind.MONITOR_AUTO_CLOSE,
         facts.delivered_at,

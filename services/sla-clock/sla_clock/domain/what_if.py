@@ -38,7 +38,7 @@ class ClockOutcome:
 def outcomes(facts: TicketFacts, policy: Policy, plan: str, now: datetime) -> dict[ClockKind, ClockOutcome]:
     """The first-response and resolution outcomes of a ticket's current cycle under `policy`."""
     found: dict[ClockKind, ClockOutcome] = {}
-    for c in derive_clocks(facts, policy, plan):
+    for c in derive_clocks(facts, policy, plan, sla_only=True):
         if c.kind not in SLA_KINDS:
             continue
         if c.target is None:
