@@ -8,9 +8,8 @@ back from the tickets.sla topic.
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -29,19 +28,14 @@ from supportdesk_events.catalogue import (
     Event,
     InfoRequested,
     Priority,
-    RequestType,
-    TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_events.migrations import migrate
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
 
-pytestmark = pytest.mark.integration
+from .facts import LA, T0, H, opened, send, triaged
 
-LA = ZoneInfo("America/Los_Angeles")
-T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
-H = timedelta(hours=1)
+pytestmark = pytest.mark.integration
 
 
 class SlaClockService:
@@ -85,31 +79,6 @@ async def sla(space: Sandbox) -> AsyncIterator[SlaClockService]:
     await service.start()
     yield service
     await service.stop()
-
-
-def opened(ticket: str) -> TicketOpened:
-    return TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=T0)
-
-
-def triaged(priority: Priority) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=None,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="test",
-        channel=Channel.WEB,
-        plan="gold",
-        policy="data-insights",
-        opened_at=T0,
-    )
-
-
-async def send(space: Sandbox, ticket: str, topic: Topic, *events: tuple[Event, datetime]) -> None:
-    envs = [new_envelope(e, ticket_id=ticket, producer="test", clock=ManualClock(at)) for e, at in events]
-    await produce(space, topic, [encode(env)[:2] for env in envs])
 
 
 async def sla_events(space: Sandbox, sla: SlaClockService, ticket: str) -> list[tuple[str, str]]:

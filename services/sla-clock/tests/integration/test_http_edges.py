@@ -16,8 +16,10 @@ from sla_clock.service_layer.preview import Previewer
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_events import ManualClock, dead_letter_topic, encode, new_envelope
-from supportdesk_events.catalogue import Channel, Priority, RequestType, TicketOpened, TicketTriaged
+from supportdesk_events.catalogue import Priority
 from supportdesk_events.migrations import migrate
+
+from .facts import opened, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -43,22 +45,7 @@ async def http(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def open_real_ticket(space: Sandbox, ticket: str, opened_at: datetime = T0) -> None:
-    events = [
-        TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=opened_at),
-        TicketTriaged(
-            priority=Priority.HIGH,
-            severity=None,
-            request_type=RequestType.PROBLEM,
-            queue="technical",
-            sla_exempt=False,
-            swat=False,
-            rule="test",
-            channel=Channel.WEB,
-            plan="gold",
-            policy="data-insights",
-            opened_at=opened_at,
-        ),
-    ]
+    events = [opened(ticket, opened_at), triaged(Priority.HIGH, opened_at)]
     for event in events:
         env = new_envelope(event, ticket_id=ticket, producer="test", clock=ManualClock(opened_at))
         await produce(space, event.topic, [encode(env)[:2]])

@@ -6,11 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -18,26 +16,21 @@ from sqlalchemy import text
 
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, produce
-from supportdesk_events import ManualClock, encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_events import ManualClock
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
-    Event,
-    Priority,
-    RequestType,
     TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
 
+from .facts import T0, H, send, triaged
+
 pytestmark = pytest.mark.integration
 
-LA = ZoneInfo("America/Los_Angeles")
-T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
-H = timedelta(hours=1)
 AGENT = {"Authorization": "Bearer ann-key"}
 SLA_CLOCK = str(Path(sys.executable).parent / "sla-clock")
 SHIPPED = (resources.files("sla_clock.policies") / "data-insights.yaml").read_text()
@@ -58,27 +51,6 @@ async def sla(space: Sandbox) -> AsyncIterator[tuple[httpx.AsyncClient, Settings
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as c:
         yield c, settings
-
-
-async def send(space: Sandbox, ticket: str, topic: Topic, *events: tuple[Event, datetime]) -> None:
-    envs = [new_envelope(e, ticket_id=ticket, producer="test", clock=ManualClock(at)) for e, at in events]
-    await produce(space, topic, [encode(env)[:2] for env in envs])
-
-
-def triaged() -> TicketTriaged:
-    return TicketTriaged(
-        priority=Priority.HIGH,
-        severity=None,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="test",
-        channel=Channel.WEB,
-        plan="gold",
-        policy="data-insights",
-        opened_at=T0,
-    )
 
 
 async def rows(settings: Settings, sql: str) -> list[Any]:
