@@ -3,7 +3,6 @@ buffers, readiness says degraded), and an event that can never be published is p
 for admins and can be put back in line."""
 
 import asyncio
-import socket
 import uuid
 from datetime import UTC, datetime
 
@@ -13,7 +12,7 @@ from sqlalchemy import text
 
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, free_port, read_topic
 from supportdesk_events.catalogue import TicketReopened, Topic
 from supportdesk_events.envelope import Envelope
 from supportdesk_events.migrations import migrate
@@ -26,16 +25,10 @@ pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer admin-key"}
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_tickets_are_accepted_while_kafka_is_down_and_the_relay_says_degraded(space: Sandbox) -> None:
     settings = Settings(
         DATABASE_URL=space.servers.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port()}",  # nothing listens: the broker is down
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",  # nothing listens: the broker is down
         KAFKA_TOPIC_PREFIX=space.prefix,
         database_name=space.database("intake"),
     )
@@ -57,6 +50,10 @@ async def test_tickets_are_accepted_while_kafka_is_down_and_the_relay_says_degra
 
         await eventually(degraded, timeout=20, what="the relay saying Kafka is unreachable")
         assert runtime.component_health()["outbox-relay"].state == "degraded"
+        # For a load balancer intake stays in: degraded is 200, and says why.
+        ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()["status"]) == (200, "degraded"), ready.text
+        assert ready.json()["checks"]["kafka"].startswith("degraded:")
         async with runtime.engine.connect() as conn:
             waiting = (
                 await conn.execute(text("SELECT count(*) FROM events WHERE published_at IS NULL AND failed_at IS NULL"))
