@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import pytest_asyncio
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber
 
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.db import drop_database
@@ -278,3 +280,27 @@ class SmtpSink:
 
     def __exit__(self, *_: object) -> None:
         self.controller.stop()
+
+
+class OutOfStepProducer:
+    """The state aiokafka's idempotent producer can be left in after a broker outage
+    (aio-libs/aiokafka#1017): connected to the real broker, and every batch refused with
+    OutOfOrderSequenceNumber. Stands in where an AIOKafkaProducer is made."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.real = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, enable_idempotence=True, acks="all")
+        self.client = self.real.client
+
+    async def start(self) -> None:
+        await self.real.start()
+
+    async def stop(self) -> None:
+        await self.real.stop()
+
+    async def send(self, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        refused: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        refused.set_exception(OutOfOrderSequenceNumber())
+        return refused
+
+    async def send_and_wait(self, *args: Any, **kwargs: Any) -> Any:
+        return await (await self.send(*args, **kwargs))

@@ -46,6 +46,7 @@ from .envelope import Envelope, P, UndeliverableEvent, decode, derived_envelope
 from .health import HEALTHY, Health
 from .logs import event_context
 from .outbox import record
+from .producers import needs_new_producer
 from .timers import pause
 from .topics import dead_letter_topic
 
@@ -219,12 +220,7 @@ class EventConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
         )
-        dead_letters = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            acks="all",
-            enable_idempotence=True,
-            max_request_size=self.dead_letter_max_bytes,
-        )
+        dead_letters = self._dead_letter_producer()
         self.consumer = consumer
         await consumer.start()
         await dead_letters.start()
@@ -255,6 +251,11 @@ class EventConsumer:
                         consumer.seek(tp, msgs[0].offset)
                     if await pause(stop, backoff):
                         return
+                    if needs_new_producer(e, 0):  # the dead-letter producer lost step with the broker
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(dead_letters.stop(), 5)
+                        dead_letters = self._dead_letter_producer()
+                        await dead_letters.start()
                     backoff = min(backoff * 2, self.retry_max_seconds)
                     continue
                 backoff = 0.5
@@ -266,6 +267,14 @@ class EventConsumer:
         finally:
             await dead_letters.stop()
             await consumer.stop()
+
+    def _dead_letter_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=self.dead_letter_max_bytes,
+        )
 
     # -- one batch -----------------------------------------------------------------------------
 

@@ -25,6 +25,11 @@ OUTBOX_HELD = Gauge(
 OUTBOX_RELAY_ACTIVE = Gauge(
     "supportdesk_outbox_relay_active", "1 while this process holds the relay lock and publishes", ["service"]
 )
+OUTBOX_PRODUCER_RENEWALS = Counter(
+    "supportdesk_outbox_producer_renewals_total",
+    "Kafka producers the relay replaced after they lost step with the broker",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "supportdesk_consumer_lag",
     "Messages waiting in a partition: its high watermark minus the next offset the consumer will apply",

@@ -44,6 +44,7 @@ from .catalogue import MAX_EVENT_BYTES
 from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn, plumbing_tables
 from .envelope import Envelope, wire_headers
 from .health import HEALTHY, Health
+from .producers import needs_new_producer
 from .timers import pause
 from .topics import MAX_MESSAGE_BYTES
 
@@ -184,7 +185,7 @@ class OutboxRelay:
                 return
             while not stop.is_set():
                 try:
-                    await self._session(self.producer, stop)
+                    await self._session(stop)
                 except _DATABASE_DOWN as e:
                     self._database_error = f"{type(e).__name__}: {e}"
                     log.warning("outbox relay lost its database connection; reconnecting: %s", self._database_error)
@@ -198,18 +199,21 @@ class OutboxRelay:
             if self.producer is not None:
                 await self.producer.stop()
 
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            compression_type="zstd",
+            max_request_size=MAX_MESSAGE_BYTES,  # = the topics' max.message.bytes (admin.py)
+            request_timeout_ms=15000,
+        )
+
     async def _start_producer(self, stop: asyncio.Event) -> AIOKafkaProducer | None:
         """Started once and kept across database reconnects; a broker that is down is waited for."""
         while not stop.is_set():
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=2,
-                compression_type="zstd",
-                max_request_size=MAX_MESSAGE_BYTES,  # = the topics' max.message.bytes (admin.py)
-                request_timeout_ms=15000,
-            )
+            producer = self._new_producer()
             try:
                 await producer.start()
                 self._kafka_error = None
@@ -222,7 +226,16 @@ class OutboxRelay:
                     return None
         return None
 
-    async def _session(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
+    async def _renew_producer(self, stop: asyncio.Event) -> None:
+        """Replace a producer that lost step with the broker (see `producers`) by a new one."""
+        old, self.producer = self.producer, None
+        if old is not None:
+            with contextlib.suppress(Exception):  # it may be unable to flush; its rows are not marked
+                await asyncio.wait_for(old.stop(), 5)
+        self.producer = await self._start_producer(stop)
+        metrics.OUTBOX_PRODUCER_RENEWALS.labels(self.service).inc()
+
+    async def _session(self, stop: asyncio.Event) -> None:
         conn: asyncpg.Connection[Any] = await asyncpg.connect(asyncpg_dsn(self.engine.url), command_timeout=30)
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _: lost.set())
@@ -238,6 +251,7 @@ class OutboxRelay:
                     raise _ConnectionLost("while standing by")
             self._set_active(True)
             log.info("outbox relay active", extra={"service": self.service})
+            failures = 0
             while not stop.is_set():
                 if lost.is_set():
                     raise _ConnectionLost("while publishing")
@@ -245,10 +259,16 @@ class OutboxRelay:
                 try:
                     published = await self.publish_batch(conn)
                 except KafkaError as e:  # the broker, not the rows: retry, never park
+                    failures += 1
                     self._kafka_error = f"{type(e).__name__}: {e}"
                     log.warning("outbox relay cannot publish to Kafka; retrying: %s", self._kafka_error)
+                    if needs_new_producer(e, failures):
+                        log.warning("outbox relay starts a new Kafka producer after %d failures", failures)
+                        await self._renew_producer(stop)
+                        failures = 0
                     await _first(1.0, stop, lost)
                     continue
+                failures = 0
                 if published < self.batch_size:
                     await _first(self.idle_poll_seconds, stop, woken, lost)
         finally:

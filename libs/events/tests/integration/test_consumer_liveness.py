@@ -18,7 +18,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, event, select, up
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
+from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
 from supportdesk_events import (
     Envelope,
     EventConsumer,
@@ -170,6 +170,42 @@ async def test_deeply_nested_json_is_a_dead_letter_and_the_partition_moves_on(
 
 async def _past(space: Sandbox, where: tuple[int, int]) -> bool:
     return await committed(space, where[0]) > where[1]
+
+
+class ConsumerWhoseFirstDeadLetterProducerIsOutOfStep(EventConsumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.producers_made = 0
+
+    def _dead_letter_producer(self) -> AIOKafkaProducer:
+        self.producers_made += 1
+        if self.producers_made == 1:
+            return OutOfStepProducer(self.bootstrap_servers)
+        return super()._dead_letter_producer()
+
+
+async def test_a_dead_letter_producer_out_of_step_with_the_broker_is_replaced(
+    space: Sandbox, engine: AsyncEngine, running: list[tuple[asyncio.Event, "asyncio.Task[None]"]]
+) -> None:
+    """The relay's trouble after a broker restart (OutOfOrderSequenceNumber for ever) can hit the
+    dead-letter producer too: the batch would be retried for ever and the partition never move."""
+    consumer = ConsumerWhoseFirstDeadLetterProducerIsOutOfStep(
+        engine,
+        service="probe",
+        handlers={"TicketOpened": remember},
+        bootstrap_servers=space.servers.bootstrap_servers,
+        clock=SystemClock(),
+        topic_prefix=space.prefix,
+        group_id=f"{space.prefix}probe",
+    )
+    start(consumer, running)
+    after = opened("out-of-step", "after")
+    where = await produce_raw(space, [(b"out-of-step", b"not json", []), wire(after)])
+    dead = await read_topic(space, dead_letter_topic("probe"), expect=1)
+    assert [d.value for d in dead] == [b"not json"]
+    await eventually(lambda: _past(space, where[1]), what="the offset committed past both messages")
+    assert consumer.producers_made == 2
+    assert await subjects(engine, "out-of-step") == ["after"]  # applied once, though the batch ran twice
 
 
 async def test_a_message_near_the_broker_limit_has_a_dead_letter_that_fits(

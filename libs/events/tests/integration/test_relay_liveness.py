@@ -11,11 +11,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
+from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
 from supportdesk_events import OutboxRelay, SystemClock, decode, new_envelope, record
 from supportdesk_events.catalogue import MAX_EVENT_BYTES, TicketReopened, Topic
 from supportdesk_events.db import asyncpg_dsn, plumbing_tables
@@ -153,6 +154,51 @@ async def test_a_broker_that_is_down_is_waited_out_degraded_never_parked(space: 
         assert sorted(m.key for m in got) == [f"ticket-{n}".encode() for n in range(3)]
     finally:
         await stop_relays(stop, tasks)
+
+
+class RelayWhoseFirstProducerIsOutOfStep(OutboxRelay):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.producers_made = 0
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        self.producers_made += 1
+        if self.producers_made == 1:
+            return OutOfStepProducer(self.bootstrap_servers)
+        return super()._new_producer()
+
+
+async def test_a_producer_out_of_step_with_the_broker_is_replaced_and_the_outbox_drains(
+    space: Sandbox, engine: AsyncEngine
+) -> None:
+    """Seen in the broker-restart chaos scenario: intake's relay retried OutOfOrderSequenceNumber
+    once a second for minutes while the broker was fine, and no ticket reached Kafka."""
+    async with engine.begin() as conn:
+        await record(conn, [reopened(f"ticket-{n}", str(n)) for n in range(3)])
+    r = RelayWhoseFirstProducerIsOutOfStep(
+        engine,
+        service="probe",
+        bootstrap_servers=space.servers.bootstrap_servers,
+        topic_prefix=space.prefix,
+        idle_poll_seconds=30,
+        stats_seconds=0.2,
+    )
+    renewed_before = REGISTRY.get_sample_value("supportdesk_outbox_producer_renewals_total", {"service": "probe"}) or 0
+    stop, tasks = await run_relays([r])
+    try:
+        got = await read_topic(space, Topic.LIFECYCLE, expect=3, timeout=30)
+        assert sorted(m.key for m in got) == [f"ticket-{n}".encode() for n in range(3)]
+        assert r.producers_made == 2
+
+        async def all_marked() -> bool:
+            return len(await rows(engine, "published_at IS NOT NULL")) == 3
+
+        await eventually(all_marked, what="the three rows marked published")
+    finally:
+        await stop_relays(stop, tasks)
+    renewed = REGISTRY.get_sample_value("supportdesk_outbox_producer_renewals_total", {"service": "probe"})
+    assert renewed == renewed_before + 1
+    assert await rows(engine, "failed_at IS NOT NULL") == []  # a producer's trouble never parks a row
 
 
 async def test_an_outbox_nobody_drains_is_failing_and_recovers_when_the_lock_holder_goes(
