@@ -250,14 +250,13 @@ async def redrive(
     if selection.empty:
         raise ValueError("say which dead letters: ids, a filter, or all")
     async with engine.connect() as conn:
-        query = selection.where(
-            select(DEAD_LETTERS.c.id, DEAD_LETTERS.c.redriven_at).where(DEAD_LETTERS.c.consumer == consumer)
-        )
-        chosen = [(r.id, r.redriven_at) for r in await conn.execute(query.order_by(DEAD_LETTERS.c.id).limit(limit))]
+        query = selection.where(select(DEAD_LETTERS.c.id).where(DEAD_LETTERS.c.consumer == consumer))
+        if not selection.ids:
+            query = query.where(DEAD_LETTERS.c.redriven_at.is_(None))  # a filter means the pending ones
+        chosen = list((await conn.execute(query.order_by(DEAD_LETTERS.c.id).limit(limit))).scalars())
     results = []
-    for dead_letter_id, redriven_at in chosen:
-        if redriven_at is not None and not selection.ids:
-            continue  # a filter means the pending ones; an id asked for by name is answered
+    for dead_letter_id in chosen:
+        # An id asked for by name is answered, `already_redriven` if it was.
         results.append(await _redrive_one(engine, dead_letter_id, handled, apply_one, clock, by))
     await refresh_pending_gauge(engine, consumer)
     return results
