@@ -1,21 +1,20 @@
-"""The command every service installs: `<service> serve`, `migrate`, `create-topics`, `dead-letters`."""
+"""The command every service installs: `<service> serve`, `migrate`, `create-topics`, `dead-letters`
+(`list`, `show`, `redrive`, `topic`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 from collections.abc import Callable, Sequence
 
 import uvicorn
 
 from .admin import ensure_topics
-from .dead_letters import read_dead_letters
+from .dead_letter_cli import add_dead_letter_commands, dead_letters_command
 from .logs import configure_logging
 from .migrations import migrate
 from .settings import ServiceSettings
-from .topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,7 @@ def service_main(
     topics = sub.add_parser("create-topics", help="create any missing topic of the deployment (idempotent)")
     topics.add_argument("--partitions", type=int, default=12, help="per topic; keyed by ticket, so order holds")
     topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
-    letters = sub.add_parser("dead-letters", help="print the service's dead letters, one JSON object a line")
-    letters.add_argument("--limit", type=int, default=100, help="the oldest this many")
+    add_dead_letter_commands(sub)
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
@@ -59,10 +57,8 @@ def service_main(
         log.info("topics created: %s", ", ".join(created) or "none (all existed)")
         return 0
     if args.command == "dead-letters":
-        topic = settings.topic_prefix + dead_letter_topic(name)
-        for letter in asyncio.run(read_dead_letters(settings.kafka_bootstrap_servers, topic, limit=args.limit)):
-            print(json.dumps(letter))
-        return 0
+        configure_logging(name, settings.log_level)
+        return dead_letters_command(name, settings, app_factory, args)
     if args.command == "serve":
         configure_logging(name, settings.log_level)
         uvicorn.run(

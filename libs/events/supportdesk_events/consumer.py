@@ -47,6 +47,7 @@ from .health import HEALTHY, Health
 from .logs import event_context
 from .outbox import record
 from .producers import needs_new_producer
+from .redrive import Failure, keep
 from .timers import pause
 from .topics import dead_letter_topic
 
@@ -113,13 +114,6 @@ def is_world_failure(error: BaseException) -> bool:
         orig = current.orig if isinstance(current, sa_exc.StatementError) else None
         current = orig if isinstance(orig, BaseException) else current.__cause__
     return False
-
-
-@dataclass(frozen=True)
-class _Failed:
-    msg: ConsumerRecord[Any, Any]
-    reason: str
-    reason_class: str
 
 
 @dataclass(frozen=True)
@@ -281,7 +275,7 @@ class EventConsumer:
     async def _apply(
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]], dead_letters: AIOKafkaProducer
     ) -> None:
-        failed: list[_Failed] = []
+        failed: list[Failure] = []
         work: list[_Work] = []
         outcomes: Counter[tuple[str, str]] = Counter()
         seen: set[uuid.UUID] = set()
@@ -294,7 +288,7 @@ class EventConsumer:
                 try:
                     env = decode(msg.value)
                 except UndeliverableEvent as e:
-                    failed.append(_Failed(msg, e.reason, e.kind))
+                    failed.append(Failure(msg, e.reason, e.kind))
                     outcomes[("undecodable", "dead_lettered")] += 1
                     continue
                 if env.event_type not in self.handlers:
@@ -313,7 +307,11 @@ class EventConsumer:
                 metrics.BATCH_FAILURES.labels(self.service, "message").inc()
                 log.warning("batch failed with the database answering (%s); applying it message by message", e)
                 outcomes.update(await self._apply_one_by_one(work, failed))
-        # The database has committed: dead letters now, offsets after (by the caller).
+        # The database has committed: dead letters now (kept whole in the database, where they can be
+        # redriven, then to the topic), offsets after (by the caller).
+        if failed:
+            async with self.engine.begin() as conn:
+                await keep(conn, consumer=self.service, failures=failed, now=self.clock.now())
         for f in failed:
             await self._send_dead_letter(dead_letters, f)
         for (event_type, outcome), n in outcomes.items():
@@ -334,7 +332,7 @@ class EventConsumer:
                 outcomes[(w.env.event_type, "applied")] += 1
         return outcomes
 
-    async def _apply_one_by_one(self, work: list[_Work], failed: list[_Failed]) -> Counter[tuple[str, str]]:
+    async def _apply_one_by_one(self, work: list[_Work], failed: list[Failure]) -> Counter[tuple[str, str]]:
         outcomes: Counter[tuple[str, str]] = Counter()
         async with self.engine.begin() as conn:
             ctx = HandlerContext(conn, self.clock, self.service)
@@ -343,22 +341,29 @@ class EventConsumer:
                 with event_context(env.ticket_id, env.correlation_id):
                     try:
                         async with conn.begin_nested():
-                            params = {"consumer": self.service, "event_ids": [env.event_id]}
-                            if (await conn.execute(_INBOX_NEW, params)).first() is None:
+                            if not await self.apply_one(conn, env, ctx):
                                 outcomes[(env.event_type, "duplicate")] += 1
                                 continue
-                            await self.handlers[env.event_type](ctx, env)
                     except Exception as e:
                         if is_world_failure(e) or not await self._database_answers():
                             raise
                         # The savepoint rolled back this message's effects; the rest of the batch stands.
                         log.exception("handler for %s failed", env.event_type)
                         reason = f"{env.event_type} handler failed: {type(e).__name__}: {e}"
-                        failed.append(_Failed(w.msg, reason, "handler_failed"))
+                        failed.append(Failure(w.msg, reason, "handler_failed", env))
                         outcomes[(env.event_type, "dead_lettered")] += 1
                         continue
                 outcomes[(env.event_type, "applied")] += 1
         return outcomes
+
+    async def apply_one(self, conn: AsyncConnection, env: Envelope[Any], ctx: HandlerContext | None = None) -> bool:
+        """One event in the caller's transaction: its inbox row, then its handler; False (and
+        nothing done) when the inbox has seen it. What a message-by-message retry and a redrive of a
+        dead letter (`redrive`) both go through."""
+        if (await conn.execute(_INBOX_NEW, {"consumer": self.service, "event_ids": [env.event_id]})).first() is None:
+            return False
+        await self.handlers[env.event_type](ctx or HandlerContext(conn, self.clock, self.service), env)
+        return True
 
     async def _database_answers(self) -> bool:
         """Asked after a failure whose type does not say: can the database be reached right now?"""
@@ -370,7 +375,7 @@ class EventConsumer:
             return False
         return True
 
-    async def _send_dead_letter(self, producer: AIOKafkaProducer, f: _Failed) -> None:
+    async def _send_dead_letter(self, producer: AIOKafkaProducer, f: Failure) -> None:
         described = dict(reason=f.reason, reason_class=f.reason_class, consumer=self.service)
         letter: DeadLetter = dead_letter(f.msg, max_bytes=self.dead_letter_max_bytes, **described)
         try:
@@ -387,6 +392,7 @@ class EventConsumer:
         if letter.truncated:
             metrics.DEAD_LETTERS_TRUNCATED.labels(self.service).inc()
         metrics.DEAD_LETTERS.labels(self.service, f.reason_class).inc()
+        metrics.DEAD_LETTERED.labels(self.service, f.reason_class, f.msg.topic).inc()
         msg = f.msg
         log.error(
             "dead-lettered %s/%s/%s%s: %s",

@@ -5,6 +5,8 @@
   A row that can never be published is parked (`failed_at`, `failure_reason`); later rows of its
   ticket wait behind it, other tickets' rows flow.
 - `inbox`: ids of events this service has consumed, written in the same transaction as their effect.
+- `dead_letters`: messages the consumer could not apply, raw (key, value, headers) with the reason and
+  where they came from; a redrive is recorded on the row (see `redrive`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -68,7 +72,43 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
         PrimaryKeyConstraint("consumer", "event_id"),
     )
+    dead_letter_table(metadata)  # every consumer keeps its dead letters (see `redrive`)
     return events, inbox
+
+
+PENDING = "redriven_at IS NULL"
+
+
+def dead_letter_table(metadata: MetaData) -> Table:
+    """One row per message the consumer dead-lettered, kept whole (the dead-letter topic may hold a
+    truncated copy), unique by where it came from so a re-delivered failure is one row."""
+    return Table(
+        "dead_letters",
+        metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("consumer", Text, nullable=False),
+        Column("source_topic", Text, nullable=False),
+        Column("source_partition", Integer, nullable=False),
+        Column("source_offset", BigInteger, nullable=False),
+        Column("source_timestamp_ms", BigInteger, nullable=True),
+        Column("event_id", UUID(as_uuid=True), nullable=True),  # none when the message could not be read
+        Column("event_type", Text, nullable=True),
+        Column("ticket_id", Text, nullable=True),
+        Column("reason_class", Text, nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=True),
+        # [[name, base64 of the value]]: header values are bytes, kept as they came.
+        Column("headers", JSONB, nullable=False),
+        Column("dead_lettered_at", DateTime(timezone=True), nullable=False),
+        Column("redriven_at", DateTime(timezone=True), nullable=True),
+        Column("redriven_by", Text, nullable=True),
+        Column("redrive_outcome", Text, nullable=True),  # applied, duplicate, ignored
+        Column("redrive_attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_redrive_error", Text, nullable=True),
+        UniqueConstraint("consumer", "source_topic", "source_partition", "source_offset", name="dead_letters_source"),
+        Index("dead_letters_pending", "id", postgresql_where=text(PENDING)),
+    )
 
 
 def service_url(server_url: str, database: str) -> URL:

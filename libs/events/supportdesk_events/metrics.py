@@ -57,3 +57,18 @@ BATCH_FAILURES = Counter(
     "offsets) or 'message' (applied again one by one, the failing messages dead-lettered)",
     ["consumer", "cause"],
 )
+DEAD_LETTERED = Counter(
+    "supportdesk_dead_lettered_messages_total",
+    "Messages the consumer dead-lettered, by reason class and the topic they came from",
+    ["consumer", "reason", "topic"],
+)
+DEAD_LETTERS_PENDING = Gauge(
+    "supportdesk_dead_letters_pending",
+    "Dead letters not yet redriven (the consumer's dead_letters table; refreshed on every scrape)",
+    ["consumer"],
+)
+DEAD_LETTERS_REDRIVEN = Counter(
+    "supportdesk_dead_letters_redriven_total",
+    "Redrive attempts by outcome (applied, duplicate, ignored, already_redriven, failed)",
+    ["consumer", "outcome"],
+)

@@ -111,3 +111,47 @@ def drop_outbox_parking_v2() -> None:
     op.drop_column("events", "failure_reason")
     op.drop_column("events", "failed_at")
     op.drop_column("events", "recorded_at")
+
+
+def add_dead_letters_v3() -> None:
+    """The dead letters an operator can list, show and redrive (`db.dead_letter_table`, as of version 3)."""
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql as pg
+
+    from .db import PENDING
+
+    op.create_table(
+        "dead_letters",
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("consumer", sa.Text, nullable=False),
+        sa.Column("source_topic", sa.Text, nullable=False),
+        sa.Column("source_partition", sa.Integer, nullable=False),
+        sa.Column("source_offset", sa.BigInteger, nullable=False),
+        sa.Column("source_timestamp_ms", sa.BigInteger, nullable=True),
+        sa.Column("event_id", pg.UUID(as_uuid=True), nullable=True),
+        sa.Column("event_type", sa.Text, nullable=True),
+        sa.Column("ticket_id", sa.Text, nullable=True),
+        sa.Column("reason_class", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("key", sa.LargeBinary, nullable=True),
+        sa.Column("value", sa.LargeBinary, nullable=True),
+        sa.Column("headers", pg.JSONB, nullable=False),
+        sa.Column("dead_lettered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("redriven_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("redriven_by", sa.Text, nullable=True),
+        sa.Column("redrive_outcome", sa.Text, nullable=True),
+        sa.Column("redrive_attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("last_redrive_error", sa.Text, nullable=True),
+        sa.UniqueConstraint(
+            "consumer", "source_topic", "source_partition", "source_offset", name="dead_letters_source"
+        ),
+    )
+    op.create_index("dead_letters_pending", "dead_letters", ["id"], postgresql_where=sa.text(PENDING))
+
+
+def drop_dead_letters_v3() -> None:
+    from alembic import op
+
+    op.drop_index("dead_letters_pending", table_name="dead_letters")
+    op.drop_table("dead_letters")

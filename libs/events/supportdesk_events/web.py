@@ -508,6 +508,18 @@ def _title(status: int) -> str:
         return "Error"
 
 
+async def _refresh_dead_letter_gauge(runtime: ServiceRuntime[Any]) -> None:
+    """Dead letters not yet redriven, counted in the database on each scrape (every replica and the
+    command line redrive the same rows); a database that does not answer leaves the last count."""
+    from .redrive import refresh_pending_gauge
+
+    try:
+        async with asyncio.timeout(2):
+            await refresh_pending_gauge(runtime.engine, runtime.definition.name)
+    except Exception as e:
+        log.warning("dead letters not counted for /metrics: %s", e)
+
+
 def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -526,6 +538,7 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_text)],
     )
+    app.state.definition = definition  # the command line's redrive builds its consumer from it
     install_problem_handlers(app)
     # Request rate and latency per route (http_requests_total, http_request_duration_seconds).
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
@@ -549,12 +562,16 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         return JSONResponse(readiness.as_json(), status_code=readiness.status_code)
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(runtime: Runtime) -> Response:
+        if runtime.consumer is not None:
+            await _refresh_dead_letter_gauge(runtime)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from . import ops  # here: ops imports this module
+    from . import dead_letter_routes, ops  # here: they import this module
 
     app.include_router(ops.router)
+    if definition.handlers:
+        app.include_router(dead_letter_routes.router)
     for router in definition.routers:
         app.include_router(router)
     return app

@@ -4,6 +4,9 @@ entry in the change sequence the live stream follows."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, delete, func, literal, literal_column, select, text, update
@@ -12,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from supportdesk_events import Envelope
-from supportdesk_events.catalogue import SlaBreached, SlaMet
+from supportdesk_events.catalogue import Event, SlaBreached, SlaMet
 
 from ..adapters.tables import (
     board_changes,
@@ -65,7 +68,31 @@ async def _count(conn: AsyncConnection, key: CountKey | None, delta: int) -> Non
         await conn.execute(delete(c).where(*where, c.c.tickets <= 0))  # canonical: no zero rows
 
 
+@dataclass(frozen=True)
+class Fact:
+    """What the board folds of one event, and keeps of it on the timeline (where `as_of` finds it again)."""
+
+    event_id: uuid.UUID
+    ticket_id: str
+    event_type: str
+    occurred_at: datetime
+    producer: str
+    payload: Event
+
+    @property
+    def topic(self) -> str:
+        return self.payload.topic.value
+
+
 async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
+    await apply_fact(
+        conn, Fact(env.event_id, env.ticket_id, env.event_type, env.occurred_at, env.producer, env.payload)
+    )
+
+
+async def apply_fact(conn: AsyncConnection, env: Fact, *, changes: bool = True) -> None:
+    """The fold of one event into the board's tables. `changes=False` (a fold as of the past, into
+    temporary tables) leaves the live stream's change sequence and its lock alone."""
     t = board_tickets
     found = (
         await conn.execute(select(t.c.state, *COUNTED).where(t.c.ticket_id == env.ticket_id).with_for_update())
@@ -115,5 +142,6 @@ async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
                 set_={"met": o.c.met & outcome.excluded.met},
             )
         )
-    await conn.execute(CHANGES_LOCK)
-    await conn.execute(insert(board_changes).values(ticket_id=env.ticket_id, changed_at=env.occurred_at))
+    if changes:
+        await conn.execute(CHANGES_LOCK)
+        await conn.execute(insert(board_changes).values(ticket_id=env.ticket_id, changed_at=env.occurred_at))

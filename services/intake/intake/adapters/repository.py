@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -50,6 +51,26 @@ async def load(conn: AsyncConnection, ticket_id: str, *, lock: bool = True) -> T
         return None
     history: list[Event] = [read_recorded(r.envelope).payload for r in rows]
     return Ticket.from_history(ticket_id, history)
+
+
+async def load_as_of(conn: AsyncConnection, ticket_id: str, as_of: datetime) -> tuple[Ticket, datetime] | None:
+    """The ticket as its events up to `as_of` say (the same fold as `load`), and the latest one's
+    instant; None when it had not been opened by then."""
+    rows = (
+        await conn.execute(
+            select(events.c.envelope, events.c.occurred_at)
+            .where(
+                events.c.ticket_id == ticket_id,
+                events.c.stream_version.is_not(None),
+                events.c.occurred_at <= as_of,
+            )
+            .order_by(events.c.stream_version)
+        )
+    ).all()
+    if not rows:
+        return None
+    history: list[Event] = [read_recorded(r.envelope).payload for r in rows]
+    return Ticket.from_history(ticket_id, history), max(r.occurred_at for r in rows)
 
 
 async def _append(
@@ -125,7 +146,7 @@ async def save_new(
             version=ticket.version,
             cycle=ticket.cycle,
             opened_at=opened.opened_at,
-            updated_at=clock.now(),
+            updated_at=envelopes[-1].occurred_at,  # the latest event's instant: what a read as of then shows
         )
     )
     return envelopes
@@ -149,7 +170,7 @@ async def save(
             severity=ticket.severity,
             version=ticket.version,
             cycle=ticket.cycle,
-            updated_at=clock.now(),
+            updated_at=envelopes[-1].occurred_at if envelopes else clock.now(),
         )
     )
     return envelopes

@@ -3,19 +3,38 @@ timeline, and the summary ops dashboards show."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events.web import AgentAuth, Problem
 
 from ...service_layer import reads
+from ...service_layer.as_of import board_as_of
 from ...service_layer.reads import Sort, TicketFilter
 from . import Runtime
 from .filters import ticket_filter
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
+
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="answer as the board stood at this instant (RFC 3339 with an offset), folded from its events"),
+]
+
+
+def _board(
+    runtime: Runtime, as_of: datetime | None, ticket_id: str | None = None
+) -> AbstractAsyncContextManager[AsyncConnection]:
+    """The live board, or the board as of an instant: the same reads run on either."""
+    if as_of is None:
+        return runtime.engine.connect()
+    return board_as_of(runtime.engine, as_of, ticket_id=ticket_id)
 
 
 @router.get("/v1/board/tickets")
@@ -25,11 +44,15 @@ async def list_tickets(
     sort: Sort = Sort.NEXT_DUE,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page."""
+    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. With
+    `as_of`, the tickets as they stood then (`at_risk_within` counts from `as_of`); slow on a large
+    board: every event up to the instant is folded again."""
     try:
-        async with runtime.engine.connect() as conn:
-            rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, runtime.clock.now())
+        async with _board(runtime, as_of) as conn:
+            now = as_of or runtime.clock.now()
+            rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, now)
     except reads.BadCursor as e:
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
@@ -38,20 +61,24 @@ async def list_tickets(
 
 
 @router.get("/v1/board/tickets/{ticket_id}")
-async def get_ticket(ticket_id: str, runtime: Runtime) -> dict[str, Any]:
-    """One ticket's row and its timeline: every service's events about it, in order, with who and why."""
-    async with runtime.engine.connect() as conn:
+async def get_ticket(ticket_id: str, runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
+    """One ticket's row and its timeline: every service's events about it, in order, with who and
+    why. With `as_of`: the ticket as it stood at that instant, folded from its events up to then."""
+    async with _board(runtime, as_of, ticket_id) as conn:
         ticket = await reads.ticket_with_timeline(conn, ticket_id)
     if ticket is None:
-        raise Problem(404, "Not Found", f"the board has no ticket {ticket_id} (yet)")
+        when = f" as of {as_of.isoformat()}" if as_of is not None else " (yet)"
+        raise Problem(404, "Not Found", f"the board has no ticket {ticket_id}{when}")
     return ticket
 
 
 @router.get("/v1/board/summary")
-async def summary(runtime: Runtime) -> dict[str, Any]:
+async def summary(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     """Open tickets per queue x priority x status, at risk, breached and still open, escalations
-    per level, and today's and this ISO week's SLA attainment per plan x priority."""
+    per level, and today's and this ISO week's SLA attainment per plan x priority. With `as_of`:
+    the same figures as they stood then ("today" and "this week" around `as_of`); slow on a large
+    board: every event up to the instant is folded again."""
     settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
-    async with runtime.engine.connect() as conn:
-        return await reads.summary(conn, runtime.clock.now(), zone, window)
+    async with _board(runtime, as_of) as conn:
+        return await reads.summary(conn, as_of or runtime.clock.now(), zone, window)

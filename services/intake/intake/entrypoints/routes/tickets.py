@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, EmailStr, Field
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
@@ -133,15 +133,38 @@ async def open_ticket(
 
 
 @router.get("/{ticket_id}", response_model=TicketView, responses={404: {"description": "no such ticket, or not yours"}})
-async def get_ticket(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> TicketView:
+async def get_ticket(
+    ticket_id: str,
+    runtime: Runtime,
+    caller: TicketCaller,
+    as_of: Annotated[
+        AwareDatetime | None,
+        Query(description="the ticket as it stood at this instant (RFC 3339 with an offset), folded from its events"),
+    ] = None,
+) -> TicketView:
     """A ticket and its history, for an agent or for the requester holding its access token.
 
     The requester sees only what `supportdesk_events.requester_view` declares public: no internal
-    notes, no sealed token, no agent-only fields."""
+    notes, no sealed token, no agent-only fields. With `as_of`, the ticket folded from its events
+    up to that instant (the aggregate's own fold) and its history up to then."""
     async with runtime.engine.connect() as conn:
         row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).one()
         entries = await repository.history(conn, ticket_id)
+        past = await repository.load_as_of(conn, ticket_id, as_of) if as_of is not None else None
     fields = {k: v for k, v in row._mapping.items() if k in TicketView.model_fields}
+    if as_of is not None:
+        if past is None:
+            raise Problem(404, "Not Found", f"ticket {ticket_id} had not been opened as of {as_of.isoformat()}")
+        ticket, updated_at = past
+        # What changes after opening comes from the fold; the rest was fixed when it opened.
+        fields |= {
+            "status": ticket.status.value,
+            "severity": ticket.severity,
+            "version": ticket.version,
+            "cycle": ticket.cycle,
+            "updated_at": updated_at,
+        }
+        entries = [e for e in entries if datetime.fromisoformat(e["occurred_at"]) <= as_of]
     if caller.kind != "agent":
         fields["customer_id"] = None  # our directory's id: agent-only
     visible = visible_history(caller, entries)

@@ -1,0 +1,17 @@
+"""notifier: the dead letters an operator can list, show and redrive
+
+Revision ID: 0007
+"""
+
+from supportdesk_events.migrations import add_dead_letters_v3, drop_dead_letters_v3
+
+revision = "0007"
+down_revision = "0006"
+
+
+def upgrade() -> None:
+    add_dead_letters_v3()
+
+
+def downgrade() -> None:
+    drop_dead_letters_v3()

@@ -1,0 +1,17 @@
+"""sla-clock: the dead letters an operator can list, show and redrive
+
+Revision ID: 0004
+"""
+
+from supportdesk_events.migrations import add_dead_letters_v3, drop_dead_letters_v3
+
+revision = "0004"
+down_revision = "0003"
+
+
+def upgrade() -> None:
+    add_dead_letters_v3()
+
+
+def downgrade() -> None:
+    drop_dead_letters_v3()
