@@ -1,4 +1,5 @@
-"""The command every service installs: `<service> serve`, `migrate`, `create-topics`, `dead-letters`."""
+"""The command every service installs: `<service> serve`, `migrate`, `create-topics`, `dead-letters`,
+and `rebuild` for services that consume (see `rebuild`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import uvicorn
 
@@ -14,20 +17,24 @@ from .admin import ensure_topics
 from .dead_letters import read_dead_letters
 from .logs import configure_logging
 from .migrations import migrate
+from .rebuild import RebuildSpec, run_command
 from .settings import ServiceSettings
 from .topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
+S = TypeVar("S", bound=ServiceSettings)
+
 
 def service_main(
     *,
     name: str,
-    settings_factory: Callable[[], ServiceSettings],
+    settings_factory: Callable[[], S],
     app_factory: str,
     migrations: str,
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None = None,
+    rebuild: Callable[[S], RebuildSpec] | None = None,
 ) -> int:
     parser = argparse.ArgumentParser(prog=name, description=f"supportdesk {name} service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,6 +45,15 @@ def service_main(
     topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
     letters = sub.add_parser("dead-letters", help="print the service's dead letters, one JSON object a line")
     letters.add_argument("--limit", type=int, default=100, help="the oldest this many")
+    if rebuild is not None:
+        again = sub.add_parser(
+            "rebuild",
+            help="replay the service's topics into a shadow database and compare it with the live one",
+            description="Exit 0: identical (or swapped); 1: different; 2: swap refused.",
+        )
+        again.add_argument("--swap", action="store_true", help="make the shadow live (stop the service first)")
+        again.add_argument("--keep", action="store_true", help="leave the shadow database for inspection")
+        again.add_argument("--show", type=int, default=5, help="differing rows shown per table")
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
@@ -63,6 +79,10 @@ def service_main(
         for letter in asyncio.run(read_dead_letters(settings.kafka_bootstrap_servers, topic, limit=args.limit)):
             print(json.dumps(letter))
         return 0
+    if args.command == "rebuild" and rebuild is not None:
+        # stdout is the report; warnings go to stderr beside the progress line.
+        configure_logging(name, "WARNING", stream=sys.stderr)
+        return run_command(lambda: rebuild(settings), settings, swap_in=args.swap, keep=args.keep, show=args.show)
     if args.command == "serve":
         configure_logging(name, settings.log_level)
         uvicorn.run(

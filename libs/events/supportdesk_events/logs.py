@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -38,8 +38,8 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure_logging(service: str, level: str = "INFO", stream: TextIO = sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "{asctime}{levelname}{name}{message}{service}{ticket_id}{correlation_id}",
