@@ -41,6 +41,7 @@ from typing import Any, TextIO
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from .consumer import EventConsumer, Handler, HandlerContext, _Failed
@@ -153,15 +154,22 @@ async def log_bounds(
         await consumer.stop()
 
 
-async def group_offsets(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """A consumer group's committed offsets (absent: nothing committed)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+async def group_offsets(bootstrap: str, group: str, *, patience: float = 30.0) -> dict[TopicPartition, int]:
+    """A consumer group's committed offsets (absent: nothing committed). A broker still electing
+    the group's coordinator (a fresh cluster, a restart) is waited for, up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            committed = await admin.list_consumer_group_offsets(group)
+            return {tp: meta.offset for tp, meta in committed.items() if meta.offset >= 0}
+        except KafkaError as e:
+            if not e.retriable or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            await admin.close()
 
 
 async def delete_group(bootstrap: str, group: str) -> None:
@@ -249,6 +257,12 @@ async def replay(
     partitions = await partitions_of(bootstrap, consumer.topics)
     begin, end = await log_bounds(bootstrap, partitions)
     waiting = {tp: end[tp] for tp in partitions if end[tp] > begin[tp]}
+    truncated = {tp: n for tp, n in begin.items() if n > 0}
+    if truncated:
+        # Retention deleted the start of these partitions: the shadow cannot have what they held.
+        out.write(f"rebuild {spec.service}: WARNING: the log no longer starts at offset 0 on {len(truncated)} ")
+        out.write(f"partitions (e.g. {next(iter(truncated))} starts at {next(iter(truncated.values()))}); ")
+        out.write("events deleted by retention cannot be replayed\n")
     total = sum(end[tp] - begin[tp] for tp in partitions)
     progress = Progress(spec.service, total, out, monotonic)
     stop = asyncio.Event()
