@@ -278,5 +278,48 @@ async def test_every_consuming_service_rebuilds_identical_and_reports_a_broken_r
         log = await read_topic(space, Topic.TRIAGE.value, expect=10**6, timeout=5)
         per_ticket = Counter(m.key.decode() for m in log if dict(m.headers).get("event_type") == b"TicketTriaged")
         assert per_ticket == Counter({*ids.values(), fresh}), per_ticket
+
+        # --swap of the notifier never mails anyone: sent deliveries stay sent (carried from live),
+        # and one the live ledger lacks (deleted here) is recreated by the rebuild as dead, unsent.
+        notifier = running["notifier"]
+        live_db = await connect(space, database_of(notifier))
+        try:
+            gone = await live_db.fetchrow(
+                "SELECT cause_event_id, recipient, channel, message_id FROM deliveries WHERE status = 'sent' LIMIT 1"
+            )
+            assert gone is not None
+            await live_db.execute(
+                "DELETE FROM deliveries WHERE cause_event_id = $1 AND recipient = $2 AND channel = $3",
+                gone["cause_event_id"],
+                gone["recipient"],
+                gone["channel"],
+            )
+            states = dict(
+                ((r["cause_event_id"], r["recipient"], r["channel"]), r["status"])
+                for r in await live_db.fetch("SELECT cause_event_id, recipient, channel, status FROM deliveries")
+            )
+        finally:
+            await live_db.close()
+        mailed = len(sink.messages)
+        notifier.process.stop()
+        swapped = await rebuild(notifier, "--swap")
+        assert swapped.returncode == 0, swapped.stdout + swapped.stderr
+        replaced = swapped.stdout.split("the old one is ")[1].split(" ")[0]
+        space.databases.append(replaced)
+        after = await connect(space, database_of(notifier))
+        try:
+            rows = await after.fetch("SELECT cause_event_id, recipient, channel, status, last_error FROM deliveries")
+            by_key = {(r["cause_event_id"], r["recipient"], r["channel"]): r for r in rows}
+            key = (gone["cause_event_id"], gone["recipient"], gone["channel"])
+            assert (by_key[key]["status"], by_key[key]["last_error"]) == ("dead", "made by a rebuild; never sent")
+            assert {k: r["status"] for k, r in by_key.items() if k != key} == states
+            assert await after.fetchval("SELECT count(*) FROM ticket_contacts WHERE ticket_id = $1", export) == 1
+        finally:
+            await after.close()
+        notifier.restart()
+        await eventually(lambda: stable(running, space), timeout=120, what="the swapped notifier caught up")
+        await asyncio.sleep(3)  # time for the restarted dispatcher to pick up anything it took as due
+        assert len(sink.messages) == mailed
+        assert [m["Message-ID"] for m in sink.messages].count(gone["message_id"]) == 1  # the original send only
     finally:
         sink.controller.stop()
