@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 from collections import Counter
 from collections.abc import Callable
@@ -202,6 +203,14 @@ async def test_every_consuming_service_rebuilds_identical_and_reports_a_broken_r
             assert "DIFFERENT" not in done.stdout
             assert "messages/s" in done.stderr and "done in" in done.stderr, done.stderr
             assert "the live consumer group stands where the shadow does" in done.stdout, done.stdout
+            # Every event the rebuild derived has the id of one live recorded: replay decides the same.
+            derived = re.search(
+                r"derived ([\d,]+) events \(never published\), ([\d,]+) with the id of a live", done.stdout
+            )
+            assert derived is not None and derived[1] == derived[2], done.stdout
+            assert ", 0 new" in done.stdout
+            if name in ("triage", "sla-clock", "escalation"):  # the ones whose handlers decide something
+                assert int(derived[1].replace(",", "")) > 0, done.stdout
 
         # Break rows on purpose: a changed column, a missing row.
         outage, export = ids["outage"], ids["export"]

@@ -407,6 +407,34 @@ async def compare_table(
     return result
 
 
+@dataclass
+class DerivedEvents:
+    """The events the rebuild's handlers recorded (never published) against the live outbox."""
+
+    derived: int
+    known: int  # with the id of a live outbox row: the same decision, recognised by its derived id
+
+    @property
+    def new(self) -> int:
+        return self.derived - self.known
+
+
+async def derived_events(settings: ServiceSettings, shadow: str) -> DerivedEvents:
+    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
+    target = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
+    derived = known = 0
+    try:
+        async with target.transaction():
+            cursor = await target.cursor("SELECT event_id FROM events ORDER BY position")
+            while chunk := [r["event_id"] for r in await cursor.fetch(10_000)]:
+                derived += len(chunk)
+                known += await live.fetchval("SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])", chunk)
+    finally:
+        await live.close()
+        await target.close()
+    return DerivedEvents(derived, known)
+
+
 async def compare(settings: ServiceSettings, spec: RebuildSpec, shadow: str, *, show: int = 5) -> list[TableComparison]:
     live_conn = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
     shadow_conn = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
@@ -597,6 +625,7 @@ class Rebuilt:
     replayed: Replayed
     comparisons: list[TableComparison]
     live_group: dict[TopicPartition, int]
+    derived: DerivedEvents
     swapped: Swapped | None = None
 
     @property
@@ -626,7 +655,8 @@ async def rebuild(
     replayed = await replay(spec, settings, shadow, out=out)
     live_group = await group_offsets(settings.kafka_bootstrap_servers, settings.topic_prefix + spec.service)
     comparisons = await compare(settings, spec, shadow, show=show)
-    result = Rebuilt(shadow, replayed, comparisons, live_group)
+    derived = await derived_events(settings, shadow)
+    result = Rebuilt(shadow, replayed, comparisons, live_group, derived)
     if swap_in:
         result.swapped = await swap(settings, spec, shadow, replayed.applied, stamp())
     elif not keep:
@@ -665,6 +695,12 @@ def run_command(
         return 2
     print(report(rebuilt.comparisons), file=out)
     print(offsets_note(rebuilt), file=out)
+    d = rebuilt.derived
+    print(
+        f"outbox: the rebuild derived {d.derived:,} events (never published), {d.known:,} with the id of a live "
+        f"outbox row, {d.new:,} new",
+        file=out,
+    )
     for refused in rebuilt.replayed.refused:
         print(f"refused by the handlers (a dead letter of the live service too): {refused}", file=out)
     if rebuilt.swapped is not None:
