@@ -38,8 +38,9 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(service: str, level: str = "INFO", stream: TextIO = sys.stdout) -> None:
-    handler = logging.StreamHandler(stream)
+def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> None:
+    # sys.stdout looked up now, not at import: a test's capture (or a redirect) replaces it.
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(
         JsonFormatter(
             "{asctime}{levelname}{name}{message}{service}{ticket_id}{correlation_id}",
