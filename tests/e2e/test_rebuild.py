@@ -330,5 +330,22 @@ async def test_every_consuming_service_rebuilds_identical_and_reports_a_broken_r
         await asyncio.sleep(3)  # time for the restarted dispatcher to pick up anything it took as due
         assert len(sink.messages) == mailed
         assert [m["Message-ID"] for m in sink.messages].count(gone["message_id"]) == 1  # the original send only
+
+        # An agent's override is triage's decision on a command, not on an event it consumes: the
+        # rebuild names the ticket and says why, and a swap that would lose the override is refused.
+        async with triage.client() as agent:
+            r = await agent.post(f"/v1/tickets/{fresh}/overrides", json={"priority": "urgent", "reason": "VIP"})
+            assert r.status_code == 200, r.text
+        overridden = await rebuild(triage)
+        assert overridden.returncode == 1, overridden.stdout + overridden.stderr
+        assert "not replayed (the live service decided them on commands; their rows differ): 1 agents'" in (
+            overridden.stdout
+        )
+        assert f"ticket_triage (ticket_id={fresh!r}) priority: live={json.dumps('urgent')}" in overridden.stdout
+        triage.process.stop()
+        space.databases.append(f"{database}__rebuild")  # left for inspection by the refused swap
+        kept = await rebuild(triage, "--swap")
+        assert kept.returncode == 2, kept.stdout + kept.stderr
+        assert "a swap would lose what the rebuild cannot replay: 1 agents' overrides" in kept.stderr, kept.stderr
     finally:
         sink.controller.stop()

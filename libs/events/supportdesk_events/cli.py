@@ -54,6 +54,7 @@ def service_main(
         again.add_argument("--swap", action="store_true", help="make the shadow live (stop the service first)")
         again.add_argument("--keep", action="store_true", help="leave the shadow database for inspection")
         again.add_argument("--show", type=int, default=5, help="differing rows shown per table")
+        again.add_argument("--force", action="store_true", help="swap even if live holds what cannot be replayed")
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
@@ -82,7 +83,9 @@ def service_main(
     if args.command == "rebuild" and rebuild is not None:
         # stdout is the report; warnings go to stderr beside the progress line.
         configure_logging(name, "WARNING", stream=sys.stderr)
-        return run_command(lambda: rebuild(settings), settings, swap_in=args.swap, keep=args.keep, show=args.show)
+        return run_command(
+            lambda: rebuild(settings), settings, swap_in=args.swap, keep=args.keep, show=args.show, force=args.force
+        )
     if args.command == "serve":
         configure_logging(name, settings.log_level)
         uvicorn.run(

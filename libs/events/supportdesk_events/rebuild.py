@@ -80,6 +80,16 @@ class Carried:
 
 
 @dataclass(frozen=True)
+class Unreplayed:
+    """Decisions the live service made on a command, not from an event it consumes, so a rebuild
+    cannot make them again: counted in the live database (`count_sql`); their rows differ, and a
+    swap would lose them, so it is refused unless forced."""
+
+    what: str
+    count_sql: str
+
+
+@dataclass(frozen=True)
 class RebuildSpec:
     """What one service supplies; everything else is the same for all."""
 
@@ -92,6 +102,7 @@ class RebuildSpec:
     # (table, column) of serial ids clients hold (e.g. the board's stream position): on swap the
     # shadow's sequence moves past the live one's, so no id a client saw is handed out again.
     advanced: Sequence[tuple[str, str]] = ()
+    unreplayed: Sequence[Unreplayed] = ()
 
 
 class ReplayClock:
@@ -626,11 +637,23 @@ class Rebuilt:
     comparisons: list[TableComparison]
     live_group: dict[TopicPartition, int]
     derived: DerivedEvents
+    unreplayed: list[tuple[str, int]]
     swapped: Swapped | None = None
 
     @property
     def identical(self) -> bool:
         return all(t.same for t in self.comparisons)
+
+
+async def unreplayed(settings: ServiceSettings, spec: RebuildSpec) -> list[tuple[str, int]]:
+    if not spec.unreplayed:
+        return []
+    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
+    try:
+        counted = [(u.what, int(await live.fetchval(u.count_sql))) for u in spec.unreplayed]
+    finally:
+        await live.close()
+    return [(what, n) for what, n in counted if n]
 
 
 def shadow_name(settings: ServiceSettings) -> str:
@@ -643,6 +666,7 @@ async def rebuild(
     *,
     swap_in: bool = False,
     keep: bool = False,
+    force: bool = False,
     show: int = 5,
     out: TextIO = sys.stderr,
     stamp: Callable[[], str] = lambda: uuid.uuid4().hex[:8],
@@ -656,7 +680,10 @@ async def rebuild(
     live_group = await group_offsets(settings.kafka_bootstrap_servers, settings.topic_prefix + spec.service)
     comparisons = await compare(settings, spec, shadow, show=show)
     derived = await derived_events(settings, shadow)
-    result = Rebuilt(shadow, replayed, comparisons, live_group, derived)
+    result = Rebuilt(shadow, replayed, comparisons, live_group, derived, await unreplayed(settings, spec))
+    if swap_in and result.unreplayed and not force:
+        what = "; ".join(f"{n:,} {w}" for w, n in result.unreplayed)
+        raise SwapRefused(f"a swap would lose what the rebuild cannot replay: {what} (--force to swap anyway)")
     if swap_in:
         result.swapped = await swap(settings, spec, shadow, replayed.applied, stamp())
     elif not keep:
@@ -682,13 +709,14 @@ def run_command(
     swap_in: bool,
     keep: bool,
     show: int,
+    force: bool = False,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
     """`<service> rebuild`: 0 when identical (or swapped), 1 when different, 2 when a swap was refused."""
     spec = spec_for()
     try:
-        rebuilt = asyncio.run(rebuild(spec, settings, swap_in=swap_in, keep=keep, show=show, out=err))
+        rebuilt = asyncio.run(rebuild(spec, settings, swap_in=swap_in, keep=keep, force=force, show=show, out=err))
     except SwapRefused as e:
         print(f"{spec.service} rebuild: swap refused: {e}", file=err)
         print(f"the shadow database {shadow_name(settings)} is left for inspection", file=err)
@@ -701,6 +729,8 @@ def run_command(
         f"outbox row, {d.new:,} new",
         file=out,
     )
+    for what, n in rebuilt.unreplayed:
+        print(f"not replayed (the live service decided them on commands; their rows differ): {n:,} {what}", file=out)
     for refused in rebuilt.replayed.refused:
         print(f"refused by the handlers (a dead letter of the live service too): {refused}", file=out)
     if rebuilt.swapped is not None:
