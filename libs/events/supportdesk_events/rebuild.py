@@ -43,6 +43,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from sqlalchemy.engine import make_url
 
 from .consumer import EventConsumer, Handler, HandlerContext, _Failed
 from .db import asyncpg_dsn, create_engine, drop_database, service_url
@@ -53,9 +54,6 @@ from .settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 SHADOW_SUFFIX = "__rebuild"
-# Bookkeeping of the plumbing, never compared: when the inbox saw an event; the outbox is the
-# service's record of what it decided and published, merged on swap rather than compared.
-PLUMBING = ("events", "inbox")
 
 
 @dataclass(frozen=True)
@@ -593,7 +591,8 @@ async def swap(
             f"the live consumer group has applied more than the shadow on {len(ahead)} partitions; "
             "stop the service and run the rebuild again"
         )
-    admin = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, "postgres")))
+    # The server URL's own database (as `db.ensure_database` uses it): renames happen from there.
+    admin = await asyncpg.connect(asyncpg_dsn(make_url(settings.database_url)))
     live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, database)))
     target = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
     try:
