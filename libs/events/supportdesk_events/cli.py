@@ -1,12 +1,14 @@
 """The command every service installs: `<service> serve`, `migrate`, `create-topics`, `dead-letters`
-(`list`, `show`, `redrive`, `topic`)."""
+(`list`, `show`, `redrive`, `topic`), and `rebuild` for services that consume (see `rebuild`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import uvicorn
 
@@ -14,19 +16,23 @@ from .admin import ensure_topics
 from .dead_letter_cli import add_dead_letter_commands, dead_letters_command
 from .logs import configure_logging
 from .migrations import migrate
+from .rebuild import RebuildSpec, run_command
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 def service_main(
     *,
     name: str,
-    settings_factory: Callable[[], ServiceSettings],
+    settings_factory: Callable[[], S],
     app_factory: str,
     migrations: str,
     argv: Sequence[str] | None = None,
     extra: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] | None = None,
+    rebuild: Callable[[S], RebuildSpec] | None = None,
 ) -> int:
     parser = argparse.ArgumentParser(prog=name, description=f"supportdesk {name} service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -36,6 +42,16 @@ def service_main(
     topics.add_argument("--partitions", type=int, default=12, help="per topic; keyed by ticket, so order holds")
     topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
     add_dead_letter_commands(sub)
+    if rebuild is not None:
+        again = sub.add_parser(
+            "rebuild",
+            help="replay the service's topics into a shadow database and compare it with the live one",
+            description="Exit 0: identical (or swapped); 1: different; 2: swap refused.",
+        )
+        again.add_argument("--swap", action="store_true", help="make the shadow live (stop the service first)")
+        again.add_argument("--keep", action="store_true", help="leave the shadow database for inspection")
+        again.add_argument("--show", type=int, default=5, help="differing rows shown per table")
+        again.add_argument("--force", action="store_true", help="swap even if live holds what cannot be replayed")
     if extra is not None:
         extra(sub)
     args = parser.parse_args(argv)
@@ -59,6 +75,12 @@ def service_main(
     if args.command == "dead-letters":
         configure_logging(name, settings.log_level)
         return dead_letters_command(name, settings, app_factory, args)
+    if args.command == "rebuild" and rebuild is not None:
+        # stdout is the report; warnings go to stderr beside the progress line.
+        configure_logging(name, "WARNING", stream=sys.stderr)
+        return run_command(
+            lambda: rebuild(settings), settings, swap_in=args.swap, keep=args.keep, show=args.show, force=args.force
+        )
     if args.command == "serve":
         configure_logging(name, settings.log_level)
         uvicorn.run(

@@ -1,6 +1,7 @@
 from supportdesk_events.cli import service_main
 
 from ..settings import Settings
+from .rebuild import rebuild_spec
 
 
 def main() -> int:
@@ -9,4 +10,5 @@ def main() -> int:
         settings_factory=Settings,
         app_factory="escalation.entrypoints.app:build_app",
         migrations="escalation:migrations",
+        rebuild=rebuild_spec,
     )

@@ -71,6 +71,8 @@ class TicketFacts:
     plan: str | None = None
     policy: str | None = None
     sla_exempt: bool = False
+    # An agent changed severity (lifecycle): triage's decision (another topic, any order) no longer sets it.
+    severity_changed: bool = False
 
     def apply(self, event: Event, at: datetime) -> None:
         """Record one fact; `at` is when it happened (the event's occurred_at)."""
@@ -85,13 +87,15 @@ class TicketFacts:
                 self.opened_at = self.opened_at or event.opened_at
                 if self.cycle == 1 and self.cycle_started_at is None:
                     self.cycle_started_at = event.opened_at
-                self.priority, self.severity = event.priority, event.severity
+                self.priority = event.priority
+                if not self.severity_changed:
+                    self.severity = event.severity
                 self.request_type, self.sla_exempt = event.request_type, event.sla_exempt
                 self.plan, self.policy = event.plan, event.policy
             case PriorityChanged():
                 self.priority = event.priority
             case SeverityChanged():
-                self.severity = event.severity
+                self.severity, self.severity_changed = event.severity, True
             case AgentResponded() if event.public:
                 self.first_responded_at = self.first_responded_at or at
             case InfoRequested():
@@ -134,6 +138,7 @@ class TicketFacts:
             "plan": self.plan,
             "policy": self.policy,
             "sla_exempt": self.sla_exempt,
+            "severity_changed": self.severity_changed,
         }
 
     @classmethod
@@ -161,6 +166,7 @@ class TicketFacts:
             plan=d["plan"],
             policy=d["policy"],
             sla_exempt=d["sla_exempt"],
+            severity_changed=d.get("severity_changed", False),  # absent in facts stored before it
         )
 
 

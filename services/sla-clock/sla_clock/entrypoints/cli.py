@@ -6,6 +6,7 @@ from supportdesk_events.cli import service_main
 
 from ..service_layer.preview import Previewer, PreviewError
 from ..settings import Settings
+from .rebuild import rebuild_spec
 
 
 def preview(args: argparse.Namespace) -> int:
@@ -114,5 +115,6 @@ def main() -> int:
         settings_factory=Settings,
         app_factory="sla_clock.entrypoints.app:build_app",
         migrations="sla_clock:migrations",
+        rebuild=rebuild_spec,
         extra=add_commands,
     )

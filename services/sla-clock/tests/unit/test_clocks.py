@@ -18,6 +18,7 @@ from supportdesk_events.catalogue import (
     Priority,
     PriorityChanged,
     RequestType,
+    SeverityChanged,
     TicketClosed,
     TicketOpened,
     TicketReopened,
@@ -161,3 +162,15 @@ def test_any_interleaving_of_the_two_topics_gives_the_same_clocks() -> None:
     assert len(results) == 1
     ((fr, *_),) = results
     assert (fr.state, fr.met, fr.elapsed_business_seconds) == (ClockState.STOPPED, True, 2 * 3600)
+
+
+def test_an_agents_severity_change_wins_whichever_topic_arrives_first() -> None:
+    # Found by `sla-clock rebuild`: live saw triage's decision before the agent's change, a replay
+    # read the lifecycle partition first; the facts must converge (DESIGN rule 6).
+    decided = triaged().model_copy(update={"severity": 4})
+    changed = SeverityChanged(severity=2, previous=4, by="ann", reason="all of sales")
+    in_order = facts_of((opened(), T0), (decided, T0), (changed, T0 + H))
+    lifecycle_first = facts_of((opened(), T0), (changed, T0 + H), (decided, T0))
+    assert in_order.severity == lifecycle_first.severity == 2
+    assert in_order.to_json() == lifecycle_first.to_json()
+    assert TicketFacts.from_json(lifecycle_first.to_json()) == lifecycle_first

@@ -1,0 +1,27 @@
+"""What `sla-clock rebuild` replays and compares (the rest is `supportdesk_events.rebuild`)."""
+
+from supportdesk_events.rebuild import Carried, Compared, RebuildSpec
+
+from ..adapters.policy_book import policy_book
+from ..service_layer.handlers import handlers
+from ..settings import Settings
+
+# Written by the scheduler when it fires a warning, breach or auto-close (it does not run in a
+# rebuild, and sla-clock does not consume its own topic): not compared, carried from live on swap.
+# After a swap the scheduler fires what is still due; those events' ids derive from the clock, so
+# the outbox (live's rows, kept) drops every one already published.
+SCHEDULER_COLUMNS = ("breached_at", "warned", "auto_close_emitted", "next_check_at")
+
+
+def rebuild_spec(settings: Settings) -> RebuildSpec:
+    book = policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
+    return RebuildSpec(
+        service="sla-clock",
+        migrations="sla_clock:migrations",
+        handlers=handlers(book),
+        compared=[
+            Compared("sla_tickets", ("ticket_id",), exclude=("updated_at",)),  # processing time
+            Compared("clocks", ("ticket_id", "clock", "cycle"), exclude=("updated_at", *SCHEDULER_COLUMNS)),
+        ],
+        carried=[Carried("clocks", ("ticket_id", "clock", "cycle"), SCHEDULER_COLUMNS)],
+    )
