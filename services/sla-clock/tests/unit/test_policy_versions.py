@@ -14,6 +14,7 @@ from sla_clock.adapters.policy_files import (
 )
 from sla_clock.domain.clocks import TicketFacts, derive_versioned, pin_versions
 from sla_clock.domain.policy import Policy, PolicyVersions
+from sla_clock.service_layer.preview import Previewer
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
@@ -187,3 +188,13 @@ def test_a_resolution_clock_started_after_a_version_date_runs_under_it(tmp_path:
     assert derived[ClockKind.FIRST_RESPONSE][1] == "2027-01"
     resolution, version = derived[ClockKind.RESOLUTION]
     assert version == "2027-03" and resolution.target is not None and resolution.target.seconds == 16 * 3600
+
+
+def test_preview_answers_under_the_version_a_ticket_opened_then_would_run_under(tmp_path: Path) -> None:
+    path = tmp_path / "berlin.yaml"
+    path.write_text(VERSIONED)
+    ask = Previewer()
+    before = ask({"policy_file": str(path), "priority": "high", "opened_at": "2027-01-01T10:00:00+01:00"})
+    after = ask({"policy_file": str(path), "priority": "high", "opened_at": "2027-01-04T10:00:00+01:00"})
+    assert (before["policy_version"], before["targets"]["first_response"]["business_seconds"]) == ("2026", 4 * 3600)
+    assert (after["policy_version"], after["targets"]["first_response"]["business_seconds"]) == ("2027-01", 2 * 3600)
