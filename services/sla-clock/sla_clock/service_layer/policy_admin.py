@@ -178,7 +178,19 @@ async def retarget(
     return report
 
 
-async def is_active(conn: AsyncConnection, name: str) -> tuple[bool, Any]:
+# Deactivating takes this policy's lock exclusively and the consumer takes it shared before it reads
+# whether the policy is active (both until commit), so a ticket triaged while a deactivation runs is
+# either among the clocks it holds or sees the policy inactive and starts held: never neither.
+_ACTIVITY_LOCK = 0x534C41  # 'SLA': the two-key advisory lock space, apart from the outbox relay's
+_LOCKS = {
+    "shared": text("SELECT pg_advisory_xact_lock_shared(:space, hashtext(:name))"),
+    "exclusive": text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
+}
+
+
+async def is_active(conn: AsyncConnection, name: str, lock: str | None = None) -> tuple[bool, Any]:
+    if lock is not None:
+        await conn.execute(_LOCKS[lock], {"space": _ACTIVITY_LOCK, "name": name})
     row = (await conn.execute(select(policy_activity).where(policy_activity.c.policy == name))).first()
     return (row is None or bool(row.active)), row
 
@@ -218,13 +230,17 @@ def suspension_events(
 
 
 async def held_by(conn: AsyncConnection, book: PolicyBook, facts: TicketFacts) -> tuple[str, str, str] | None:
-    """For the consumer: whether the ticket's clocks are held by a deactivated policy, as (policy,
-    by, reason). A ticket triaged while its policy is inactive starts held (from its cycle's start,
-    or the deactivation if later)."""
+    """For the consumer: whether a cycle whose clocks start with this fact is held by a deactivated
+    policy, as (policy, by, reason). A ticket triaged while its policy is inactive starts held (from
+    its cycle's start, or the deactivation if later). Asked once per cycle, before its version is
+    pinned: a cycle pinned already has clock rows, which `deactivate` finds and holds itself."""
     if not facts.triaged or facts.cycle_started_at is None or facts.closed_at is not None:
         return None
     name = book.versions(facts.policy).name
-    active, row = await is_active(conn, name)
+    if facts.policy_version is not None and facts.policy_version.partition("@")[0] == name:
+        return None
+    # Two statements: the read after the lock gets a snapshot that sees a deactivation it waited for.
+    active, row = await is_active(conn, name, "shared")
     if active:
         return None
     if facts.suspended_since is None:
@@ -236,7 +252,7 @@ async def deactivate(
     conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
     versions = book.versions(name)
-    active, _ = await is_active(conn, versions.name)
+    active, _ = await is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=False, changed=active, tickets=0, events=0)
     if not active:
         return report
@@ -262,7 +278,7 @@ async def activate(
     conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
     versions = book.versions(name)
-    active, _ = await is_active(conn, versions.name)
+    active, _ = await is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=True, changed=not active, tickets=0, events=0)
     if active:
         return report
