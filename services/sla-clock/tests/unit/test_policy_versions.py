@@ -198,3 +198,20 @@ def test_preview_answers_under_the_version_a_ticket_opened_then_would_run_under(
     after = ask({"policy_file": str(path), "priority": "high", "opened_at": "2027-01-04T10:00:00+01:00"})
     assert (before["policy_version"], before["targets"]["first_response"]["business_seconds"]) == ("2026", 4 * 3600)
     assert (after["policy_version"], after["targets"]["first_response"]["business_seconds"]) == ("2027-01", 2 * 3600)
+
+
+def test_a_clock_answered_while_held_is_judged_without_the_held_time(tmp_path: Path) -> None:
+    v = load(tmp_path, VERSIONED.split("versions:")[0])
+    opened_at = datetime(2026, 12, 1, 9, tzinfo=BERLIN)  # Tuesday 09:00; high: 4 business hours
+    facts = _ticket(opened_at)
+    facts.suspended_since = opened_at + H  # the policy deactivated an hour in
+    held = {c.kind: c for c, _ in derive_versioned(facts, v, lambda p: "standard")}
+    assert (held[ClockKind.FIRST_RESPONSE].state.value, held[ClockKind.FIRST_RESPONSE].due_at) == ("paused", None)
+    facts.apply(AgentResponded(agent="a", body="late"), opened_at + 6 * H)
+    answered = {c.kind: c for c, _ in derive_versioned(facts, v, lambda p: "standard")}[ClockKind.FIRST_RESPONSE]
+    assert (answered.met, answered.elapsed_business_seconds) == (True, 3600)
+    # Reactivated instead, 5 h in: 3 of the 4 hours are left from then.
+    facts = _ticket(opened_at)
+    facts.suspensions = [(opened_at + H, opened_at + 5 * H)]
+    resumed = {c.kind: c for c, _ in derive_versioned(facts, v, lambda p: "standard")}[ClockKind.FIRST_RESPONSE]
+    assert (resumed.state.value, resumed.due_at) == ("running", opened_at + 8 * H)
