@@ -16,6 +16,7 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.scheduler import run_scheduler
+from sla_clock.service_layer.what_if import what_if
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
 from supportdesk_events import ManualClock, decode
 from supportdesk_events.catalogue import AgentResponded, Priority, Topic
@@ -121,6 +122,13 @@ async def test_a_ticket_opened_before_the_date_keeps_the_old_version_and_one_aft
 
     done = await eventually(stopped, what="the earlier ticket answered")
     assert (done.policy_version, done.met, done.due_at) == (OLD, True, T0 + 2 * H)
+    # What-if's live side is each ticket under its own version: the newest as the draft flips only
+    # the earlier ticket (met in 1.5 h of its 2; the new version gives 1).
+    assert sla.runtime is not None
+    async with sla.runtime.engine.connect() as conn:
+        report = await what_if(conn, sla.book, sla.book.policy("data-insights"), T0 - H, after + H, after + 2 * H)
+    assert (report.live_version, report.draft_version) == ("2026-11-22.1, 2026-12", "2026-12")
+    assert [(f.ticket_id, f.live, f.draft) for f in report.flips] == [("before", "met", "breached")]
 
 
 async def test_retarget_records_one_event_per_clock_that_changes_and_nothing_the_second_time(
