@@ -367,6 +367,34 @@ class AutoCloseDue(_ClockEvent):
     closure_code: ClosureCode
 
 
+@event(Topic.SLA)
+class SlaClockRetargeted(_ClockEvent, CarriesLongText):
+    """An operator moved an open clock to another version of its policy (`sla-clock retarget`):
+    recorded only for a clock whose target or due instant changed."""
+
+    long_texts = ("reason",)
+    from_version: str  # name@version
+    to_version: str
+    previous_target_seconds: int | None
+    target_seconds: int | None
+    previous_due_at: AwareDatetime | None  # None: the clock was paused (no due instant while paused)
+    due_at: AwareDatetime | None
+    by: str
+    reason: str
+
+
+@event(Topic.SLA)
+class SlaClockSuspended(_ClockEvent, CarriesLongText):
+    """The clock's policy was deactivated: the clock holds (no warning, breach or auto-close) until
+    the policy is active again, when SlaClockResumed carries its new due instant."""
+
+    long_texts = ("reason",)
+    suspended_at: AwareDatetime
+    policy: str
+    by: str
+    reason: str
+
+
 # --- tickets.escalation (escalation) --------------------------------------------------------
 
 

@@ -35,8 +35,10 @@ from supportdesk_events.catalogue import (
     SlaBreached,
     SlaClockPaused,
     SlaClockResumed,
+    SlaClockRetargeted,
     SlaClockStarted,
     SlaClockStopped,
+    SlaClockSuspended,
     SlaMet,
     SwatEngaged,
     TicketClosed,
@@ -320,6 +322,11 @@ def _sla(sla: SlaFacts, event: Event) -> None:
             clock.state, clock.due_at = "running", event.due_at
         case SlaClockStopped():
             clock.state = "stopped"
+        case SlaClockRetargeted():
+            clock.due_at, clock.target_seconds = event.due_at, event.target_seconds
+            clock.policy_version = event.to_version
+        case SlaClockSuspended():
+            clock.state = "paused"  # held by a deactivated policy; SlaClockResumed runs it again
         case SlaAtRisk():
             clock.warned_percent = max(clock.warned_percent or 0, event.threshold_percent)
         case SlaBreached():
@@ -408,6 +415,16 @@ def describe(event: Event, producer: str) -> TimelineEntry:
             return TimelineEntry(
                 producer, f"{event.clock.value} clock stopped after {event.elapsed_business_seconds} business seconds"
             )
+        case SlaClockRetargeted():
+            due = event.due_at.isoformat() if event.due_at else "none while paused"
+            return TimelineEntry(
+                event.by,
+                f"{event.clock.value} clock moved from {event.from_version} to {event.to_version}, due {due}:"
+                f" {event.reason[:200]}",
+            )
+        case SlaClockSuspended():
+            what = f"{event.clock.value} clock suspended: policy {event.policy} deactivated"
+            return TimelineEntry(event.by, f"{what}: {event.reason[:200]}")
         case SlaAtRisk():
             return TimelineEntry(producer, f"{event.clock.value} at {event.threshold_percent}% of its target")
         case SlaBreached():

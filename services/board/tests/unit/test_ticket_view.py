@@ -23,7 +23,9 @@ from supportdesk_events.catalogue import (
     RequestType,
     SlaAtRisk,
     SlaBreached,
+    SlaClockRetargeted,
     SlaClockStarted,
+    SlaClockSuspended,
     TicketClosed,
     TicketEscalated,
     TicketOpened,
@@ -195,3 +197,41 @@ def test_the_timeline_says_who_and_why() -> None:
     assert (override.actor, override.summary) == ("bob", "priority normal -> high: VIP")
     assert "rule email-defaults-normal" in describe(triaged(), "triage").summary
     assert "policy data-insights@1" in describe(started(T0), "sla-clock").summary
+
+
+def test_a_retargeted_or_suspended_clock_shows_its_new_due_and_why() -> None:
+    retargeted = SlaClockRetargeted(
+        clock=ClockKind.FIRST_RESPONSE,
+        from_version="data-insights@1",
+        to_version="data-insights@2",
+        previous_target_seconds=3600,
+        target_seconds=1800,
+        previous_due_at=T0 + 60 * M,
+        due_at=T0 + 30 * M,
+        by="lead",
+        reason="new contract",
+    )
+    view = fold([(opened(), T0), (triaged(), T0), (started(T0 + 60 * M), T0), (retargeted, T0 + 5 * M)])
+    clock = view.row()["clocks"]["first_response"]
+    assert (clock["due_at"], clock["target_seconds"], clock["policy_version"]) == (
+        "2026-11-23T17:30:00Z",
+        1800,
+        "data-insights@2",
+    )
+    assert view.row()["next_due_at"] == T0 + 30 * M
+    entry = describe(retargeted, "sla-clock")
+    assert (entry.actor, entry.summary) == (
+        "lead",
+        f"first_response clock moved from data-insights@1 to data-insights@2, due {(T0 + 30 * M).isoformat()}:"
+        " new contract",
+    )
+    suspended = SlaClockSuspended(
+        clock=ClockKind.FIRST_RESPONSE, suspended_at=T0 + 6 * M, policy="data-insights", by="ops", reason="paused"
+    )
+    view.apply(suspended, T0 + 6 * M)
+    assert view.row()["clocks"]["first_response"]["state"] == "paused"
+    entry = describe(suspended, "sla-clock")
+    assert (entry.actor, entry.summary) == (
+        "ops",
+        "first_response clock suspended: policy data-insights deactivated: paused",
+    )

@@ -1,12 +1,14 @@
-"""Which policy a ticket runs under: the one its customer names, else the configured default."""
+"""Which policy a ticket runs under: the one its customer names, else the configured default; and
+which version of it (domain.clocks.derive_versioned)."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from ..domain.policy import Policy
-from .policy_files import PolicyError, load_policy_file, shipped_policy
+from ..domain.clocks import Clock, TicketFacts, cycle_version, derive_versioned
+from ..domain.policy import Policy, PolicyVersions
+from .policy_files import PolicyError, load_policy_versions, shipped_policy_versions
 
 
 class PolicyBook:
@@ -14,18 +16,30 @@ class PolicyBook:
         self.policy_dir = Path(policy_dir) if policy_dir else None
         self.default_policy = default_policy
         self.default_plan = default_plan
-        self._loaded: dict[str, Policy] = {}
+        self._loaded: dict[str, PolicyVersions] = {}
         self.policy(default_policy)  # fail at start-up, not on the first ticket
 
-    def policy(self, name: str | None) -> Policy:
+    def versions(self, name: str | None) -> PolicyVersions:
         name = name or self.default_policy
         if name not in self._loaded:
             local = self.policy_dir / f"{name}.yaml" if self.policy_dir else None
             if local is not None and local.exists():
-                self._loaded[name] = load_policy_file(local)  # a deployment's own policy wins
+                self._loaded[name] = load_policy_versions(local)  # a deployment's own policy wins
             else:
-                self._loaded[name] = shipped_policy(name)
+                self._loaded[name] = shipped_policy_versions(name)
         return self._loaded[name]
+
+    def policy(self, name: str | None) -> Policy:
+        """The newest version of the policy."""
+        return self.versions(name).latest
+
+    def for_ticket(self, facts: TicketFacts) -> Policy:
+        """The version the ticket's current cycle runs under (see `cycle_version`)."""
+        return cycle_version(facts, self.versions(facts.policy))
+
+    def clocks(self, facts: TicketFacts) -> list[tuple[Clock, Policy]]:
+        """The ticket's clocks, each with the version it runs under."""
+        return derive_versioned(facts, self.versions(facts.policy), lambda p: self.plan(p, facts.plan))
 
     def plan(self, policy: Policy, plan: str | None) -> str:
         if plan in policy.plans:

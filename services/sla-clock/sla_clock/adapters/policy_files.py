@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, time
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,7 +27,7 @@ from supportdesk_events.yaml_config import ConfigError, parse_yaml
 
 from ..domain.calendar import BusinessCalendar, WeeklyWindow
 from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff
-from ..domain.policy import Policy, ResolutionStart, TargetBasis, TargetTable, parse_duration
+from ..domain.policy import Policy, PolicyVersions, ResolutionStart, TargetBasis, TargetTable, parse_duration
 from .holiday_packages import PackagedHolidays
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -258,6 +259,63 @@ class AutoCloseSpec(_Spec):
     awaiting_customer: Duration | None = None
 
 
+def _check_warnings(v: list[int]) -> list[int]:
+    if any(not 0 < p < 100 for p in v) or v != sorted(set(v)):
+        raise ValueError("warnings are ascending percentages between 0 and 100 (exclusive)")
+    return v
+
+
+def _effective_from(v: Any) -> str:
+    """A date (midnight in the version's calendar zone) or an instant with its UTC offset."""
+    if isinstance(v, datetime):
+        if v.tzinfo is None:
+            raise ValueError("an instant needs its UTC offset (2027-01-01T00:00:00+01:00), or give a date")
+        return v.isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    if not isinstance(v, str):
+        raise ValueError("a date (2027-01-01) or an instant with its offset (2027-01-01T00:00:00+01:00)")
+    text = v.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        return _effective_from(datetime.fromisoformat(text))
+    except ValueError as e:
+        if "UTC offset" in str(e):
+            raise
+        raise ValueError(
+            f"{v!r} is not a date (2027-01-01) or an instant with its offset (2027-01-01T00:00:00+01:00)"
+        ) from None
+
+
+Warnings = Annotated[list[int], AfterValidator(_check_warnings)]
+
+
+class VersionSpec(_Spec):
+    """A later version: its name, the date it takes effect, and what changes from the version
+    before it (whole top-level sections: a `first_response` given here replaces the one before)."""
+
+    version: str
+    effective_from: Annotated[str, BeforeValidator(_effective_from)]
+    description: str | None = None
+    calendar: CalendarSpec | None = None
+    plans: list[str] | None = None
+    first_response: TargetsSpec | None = None
+    resolution: TargetsSpec | None = None
+    resolution_starts: ResolutionStart | None = None
+    exempt_request_types: list[RequestType] | None = None
+    auto_close: AutoCloseSpec | None = None
+    warnings: Warnings | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.model_fields_set if k not in ("version", "effective_from")}
+
+    def instant(self, zone: str) -> datetime:
+        if len(self.effective_from) == 10:
+            return datetime.combine(date.fromisoformat(self.effective_from), time(0), ZoneInfo(zone)).astimezone(UTC)
+        return datetime.fromisoformat(self.effective_from).astimezone(UTC)
+
+
 class PolicySpec(_Spec):
     name: str
     version: str
@@ -269,23 +327,52 @@ class PolicySpec(_Spec):
     resolution_starts: ResolutionStart = ResolutionStart.REPLICATED
     exempt_request_types: list[RequestType] = [RequestType.FEATURE_REQUEST]
     auto_close: AutoCloseSpec = AutoCloseSpec()
-    warnings: list[int] = Field([75, 90], description="percent of the target at which to warn")
-
-    @field_validator("warnings")
-    @classmethod
-    def _warnings(cls, v: list[int]) -> list[int]:
-        if any(not 0 < p < 100 for p in v) or v != sorted(set(v)):
-            raise ValueError("warnings are ascending percentages between 0 and 100 (exclusive)")
-        return v
+    warnings: Warnings = Field([75, 90], description="percent of the target at which to warn")
+    # Later versions, oldest first, each in force from its effective_from (the top level is the first).
+    versions: list[VersionSpec] = []
 
     @model_validator(mode="after")
     def _plans_match(self) -> PolicySpec:
+        self._check_plans()
+        self._versions_in_order()
+        return self
+
+    def _check_plans(self) -> None:
         for targets in (self.first_response, self.resolution):
             if targets and targets.by_plan_and_priority and set(targets.by_plan_and_priority) != set(self.plans):
                 raise ValueError(f"the target tables must name exactly the plans {self.plans}")
-        return self
 
-    def to_domain(self) -> Policy:
+    def _version_specs(self) -> list[tuple[PolicySpec, datetime | None]]:
+        """Each version as a whole policy (the one before it with its changes), with its date."""
+        out: list[tuple[PolicySpec, datetime | None]] = [(self.model_copy(update={"versions": []}), None)]
+        for i, v in enumerate(self.versions):
+            spec = out[-1][0].model_copy(update={**v.changes(), "version": v.version})
+            try:
+                spec._check_plans()
+            except ValueError as e:
+                raise ValueError(f"versions.{i} ({v.version}): {e}") from None
+            out.append((spec, v.instant(spec.calendar.zone)))
+        return out
+
+    def _versions_in_order(self) -> None:
+        seen = {self.version: "version"}
+        previous: tuple[str, datetime] | None = None
+        for i, (spec, at) in enumerate(self._version_specs()[1:]):
+            assert at is not None
+            if spec.version in seen:
+                raise ValueError(f"versions.{i}.version: {spec.version!r} is already the name of {seen[spec.version]}")
+            seen[spec.version] = f"versions.{i}.version"
+            if previous is not None and at <= previous[1]:
+                raise ValueError(
+                    f"versions.{i}.effective_from: {self.versions[i].effective_from} is not after "
+                    f"{previous[0]} ({self.versions[i - 1].effective_from}); list versions oldest first, one date each"
+                )
+            previous = (f"versions.{i - 1 if i else 0}.effective_from", at)
+
+    def to_versions(self) -> PolicyVersions:
+        return PolicyVersions(self.name, tuple(spec.to_domain(effective_from=at) for spec, at in self._version_specs()))
+
+    def to_domain(self, effective_from: datetime | None = None) -> Policy:
         calendar = self.calendar.to_domain()
         day = calendar.business_day_seconds
         return Policy(
@@ -302,12 +389,18 @@ class PolicySpec(_Spec):
                 parse_duration(self.auto_close.awaiting_customer, day) if self.auto_close.awaiting_customer else None
             ),
             warning_percents=tuple(self.warnings),
+            effective_from=effective_from,
         )
 
 
 def parse_policy(text: str, source: str) -> Policy:
+    """The file's newest version (what a new clock runs under once that version's date has come)."""
+    return parse_policy_versions(text, source).latest
+
+
+def parse_policy_versions(text: str, source: str) -> PolicyVersions:
     try:
-        return parse_yaml(text, source, PolicySpec).to_domain()
+        return parse_yaml(text, source, PolicySpec).to_versions()
     except ConfigError as e:
         raise PolicyError(str(e)) from None
     except ValueError as e:  # a rule that only the built domain can check
@@ -315,12 +408,16 @@ def parse_policy(text: str, source: str) -> Policy:
 
 
 def load_policy_file(path: str | Path) -> Policy:
+    return load_policy_versions(path).latest
+
+
+def load_policy_versions(path: str | Path) -> PolicyVersions:
     p = Path(path)
     try:
         text = p.read_text()
     except OSError as e:
         raise PolicyError(f"{p}: cannot read: {e.strerror}") from None
-    return parse_policy(text, str(p))
+    return parse_policy_versions(text, str(p))
 
 
 def shipped_policy_names() -> list[str]:
@@ -332,14 +429,23 @@ def shipped_policy_names() -> list[str]:
 
 
 @cache
+def shipped_policy_versions(name: str) -> PolicyVersions:
+    """The service's own copy of a shipped policy's versions, shared by its consumer and its reads."""
+    return load_shipped_policy_versions(name)
+
+
 def shipped_policy(name: str) -> Policy:
-    """The service's own copy of a shipped policy, shared by its consumer and its reads."""
-    return load_shipped_policy(name)
+    """The newest version of a shipped policy (the service's shared copy)."""
+    return shipped_policy_versions(name).latest
 
 
 def load_shipped_policy(name: str) -> Policy:
-    """A fresh copy (its own calendar), for a caller that must not share one."""
+    """A fresh copy (its own calendar) of the newest version, for a caller that must not share one."""
+    return load_shipped_policy_versions(name).latest
+
+
+def load_shipped_policy_versions(name: str) -> PolicyVersions:
     if name not in shipped_policy_names():
         raise PolicyError(f"no shipped policy {name!r}; shipped: {', '.join(shipped_policy_names())}")
     resource = resources.files("sla_clock.policies") / f"{name}.yaml"
-    return parse_policy(resource.read_text(), f"sla_clock/policies/{name}.yaml")
+    return parse_policy_versions(resource.read_text(), f"sla_clock/policies/{name}.yaml")

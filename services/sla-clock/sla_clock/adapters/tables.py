@@ -44,3 +44,14 @@ clocks = Table(
     Index("clocks_next_check", "next_check_at", postgresql_where=text("next_check_at IS NOT NULL")),
     Index("clocks_due", "due_at", postgresql_where=text("state = 'running'")),
 )
+
+# A policy an operator deactivated (`sla-clock deactivate`); no row: active. Its clocks hold meanwhile.
+policy_activity = Table(
+    "policy_activity",
+    metadata,
+    Column("policy", Text, primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("changed_by", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)

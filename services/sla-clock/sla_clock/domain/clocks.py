@@ -15,7 +15,8 @@ same clocks again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -41,7 +42,7 @@ from supportdesk_events.catalogue import (
 )
 
 from .calendar import merge_spans
-from .policy import MissingInput, Policy, ResolutionStart, Target
+from .policy import MissingInput, Policy, PolicyVersions, ResolutionStart, Target
 
 
 class ClockState(StrEnum):
@@ -73,6 +74,14 @@ class TicketFacts:
     sla_exempt: bool = False
     # An agent changed severity (lifecycle): triage's decision (another topic, any order) no longer sets it.
     severity_changed: bool = False
+    # The version of the policy this cycle runs under (`name@version`), pinned at triage, and the
+    # version each SLA clock runs under, pinned when it starts or moved by an operator's retarget.
+    policy_version: str | None = None
+    clock_versions: dict[str, str] = field(default_factory=dict)
+    # While the policy is deactivated: since when (clocks hold, nothing warns or breaches), and the
+    # spans of earlier deactivations, which count like pauses once the policy is active again.
+    suspended_since: datetime | None = None
+    suspensions: list[tuple[datetime, datetime]] = field(default_factory=list)
 
     def apply(self, event: Event, at: datetime) -> None:
         """Record one fact; `at` is when it happened (the event's occurred_at)."""
@@ -116,6 +125,11 @@ class TicketFacts:
                 self.first_responded_at = self.replicated_at = self.delivered_at = self.closed_at = None
                 self.awaiting_since = None
                 self.pauses = []
+                self.suspensions = []
+                self.policy_version = None  # a new cycle runs under the version in force when it starts
+                self.clock_versions = {}
+                if self.suspended_since is not None:
+                    self.suspended_since = at
 
     def to_json(self) -> dict[str, Any]:
         def iso(t: datetime | None) -> str | None:
@@ -139,6 +153,10 @@ class TicketFacts:
             "policy": self.policy,
             "sla_exempt": self.sla_exempt,
             "severity_changed": self.severity_changed,
+            "policy_version": self.policy_version,
+            "clock_versions": self.clock_versions,
+            "suspended_since": iso(self.suspended_since),
+            "suspensions": [[iso(a), iso(b)] for a, b in self.suspensions],
         }
 
     @classmethod
@@ -167,6 +185,11 @@ class TicketFacts:
             policy=d["policy"],
             sla_exempt=d["sla_exempt"],
             severity_changed=d.get("severity_changed", False),  # absent in facts stored before it
+            # Absent from facts recorded before policy versions: pinned on the next fact.
+            policy_version=d.get("policy_version"),
+            clock_versions=dict(d.get("clock_versions", {})),
+            suspended_since=t(d.get("suspended_since")),
+            suspensions=[(instant(a), instant(b)) for a, b in d.get("suspensions", [])],
         )
 
 
@@ -206,8 +229,9 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
     if not facts.triaged or facts.cycle_started_at is None:
         return []
     cal = policy.calendar
-    closed_pauses = merge_spans(facts.pauses)
-    paused_now = facts.awaiting_since
+    closed_pauses = merge_spans([*facts.pauses, *facts.suspensions])
+    held = [t for t in (facts.awaiting_since, facts.suspended_since) if t is not None]
+    paused_now = min(held) if held else None
 
     def sla_clock(kind: ClockKind, start: datetime, stop: datetime | None, target: Target | None) -> Clock:
         pauses = [(a, b) for a, b in closed_pauses if b > start]
@@ -218,7 +242,7 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
             return Clock(
                 kind, facts.cycle, ClockState.STOPPED, start, target, due, end, cal.business_seconds(start, end, spans)
             )
-        if paused_now is not None and paused_now >= start:
+        if paused_now is not None and (paused_now >= start or facts.suspended_since is not None):
             return Clock(kind, facts.cycle, ClockState.PAUSED, start, target, None)
         due = cal.add(start, target.seconds, pauses) if target else None
         warnings = (
@@ -254,6 +278,11 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
     ) -> None:
         if start is None or target is None:
             return
+        if facts.suspended_since is not None and stop is None and facts.closed_at is None:
+            # A deactivated policy closes nothing: the timer holds; it starts afresh on reactivation.
+            clocks.append(Clock(kind, facts.cycle, ClockState.PAUSED, start, target, None, closure_code=code))
+            return
+        held = [(a, b) for a, b in facts.suspensions if b > start]  # a deactivated policy's time
         if stop is not None or facts.closed_at is not None:
             end = min(t for t in (stop, facts.closed_at) if t is not None)
             clocks.append(
@@ -263,9 +292,9 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
                     ClockState.STOPPED,
                     start,
                     target,
-                    cal.add(start, target.seconds),
+                    cal.add(start, target.seconds, held),
                     end,
-                    cal.business_seconds(start, end),
+                    cal.business_seconds(start, end, held),
                     closure_code=code,
                 )
             )
@@ -277,7 +306,7 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
                     ClockState.RUNNING,
                     start,
                     target,
-                    cal.add(start, target.seconds),
+                    cal.add(start, target.seconds, held),
                     closure_code=code,
                 )
             )
@@ -301,13 +330,64 @@ def derive_clocks(facts: TicketFacts, policy: Policy, plan: str, *, sla_only: bo
     return clocks
 
 
+def cycle_version(facts: TicketFacts, versions: PolicyVersions) -> Policy:
+    """The version the ticket's cycle runs under: the pinned one while the file still has it, else
+    the one in force when the cycle started. It decides when the resolution clock starts and runs
+    the auto-close timers."""
+    pinned = _named(versions, facts.policy_version)
+    if pinned is not None:
+        return pinned
+    return versions.at(facts.cycle_started_at) if facts.cycle_started_at else versions.latest
+
+
+def derive_versioned(
+    facts: TicketFacts, versions: PolicyVersions, plan_of: Callable[[Policy], str]
+) -> list[tuple[Clock, Policy]]:
+    """The cycle's clocks, each under its version: an SLA clock under the version pinned to it (by
+    its start or by a retarget), else the one in force when it started, so a clock started before a
+    version's date keeps the old targets and one started on or after it gets the new."""
+    base = cycle_version(facts, versions)
+    out: list[tuple[Clock, Policy]] = []
+    for c in derive_clocks(facts, base, plan_of(base)):
+        chosen = base
+        if c.kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
+            chosen = _named(versions, facts.clock_versions.get(c.kind.value)) or versions.at(c.started_at)
+        if chosen is not base:
+            # The cycle's version still says when resolution starts: the clock's start is a fact of the cycle.
+            again = derive_clocks(facts, replace(chosen, resolution_starts=base.resolution_starts), plan_of(chosen))
+            c = next((d for d in again if d.kind is c.kind), c)
+        out.append((c, chosen))
+    return out
+
+
+def pin_versions(facts: TicketFacts, versions: PolicyVersions, derived: list[tuple[Clock, Policy]]) -> bool:
+    """Record the versions the cycle and its started SLA clocks run under, so that a version added
+    later, even one dated in the past, never changes them silently. Returns whether facts changed."""
+    if not facts.triaged or facts.cycle_started_at is None:
+        return False
+    before = (facts.policy_version, dict(facts.clock_versions))
+    facts.policy_version = cycle_version(facts, versions).label
+    for c, version in derived:
+        if c.kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
+            facts.clock_versions[c.kind.value] = version.label
+    return before != (facts.policy_version, facts.clock_versions)
+
+
+def _named(versions: PolicyVersions, label: str | None) -> Policy | None:
+    if label is None:
+        return None
+    name, _, version = label.partition("@")
+    return versions.named(version) if name == versions.name else None
+
+
 def business_elapsed(c: Clock, facts: TicketFacts, policy: Policy, now: datetime) -> float:
     """Business time a clock has run by `now` (SLA clocks less their pauses, an open one included)."""
     end = c.stopped_at or now
     if c.kind not in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION):
         return policy.calendar.business_seconds(c.started_at, end)
-    open_pause = [(facts.awaiting_since, end)] if facts.awaiting_since and facts.awaiting_since < end else []
-    return policy.calendar.business_seconds(c.started_at, end, [*facts.pauses, *open_pause])
+    held = [t for t in (facts.awaiting_since, facts.suspended_since) if t is not None and t < end]
+    open_pause = [(min(held), end)] if held else []
+    return policy.calendar.business_seconds(c.started_at, end, [*facts.pauses, *facts.suspensions, *open_pause])
 
 
 def _last_pause_start(facts: TicketFacts) -> datetime | None:

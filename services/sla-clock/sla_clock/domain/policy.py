@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from supportdesk_events.catalogue import Priority, RequestType
@@ -101,3 +102,39 @@ class Policy:
     monitor_auto_close: Target | None = None  # no confirmation within this: closed
     awaiting_customer_auto_close: Target | None = None  # awaiting the customer longer: closed
     warning_percents: tuple[int, ...] = (75, 90)
+    effective_from: datetime | None = None  # None: the file's first version, in force since always
+
+    @property
+    def label(self) -> str:
+        """How clocks, events and reports name the version: `name@version`."""
+        return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class PolicyVersions:
+    """Every version of one policy, oldest first; each in force from its `effective_from` until the
+    next one's. The first has no date: it is in force for anything before the second."""
+
+    name: str
+    versions: tuple[Policy, ...]
+
+    def __post_init__(self) -> None:
+        if not self.versions or self.versions[0].effective_from is not None:
+            raise ValueError("the first version of a policy has no effective_from")
+
+    def at(self, instant: datetime) -> Policy:
+        """The version in force at `instant` (on or after its date: the new one)."""
+        chosen = self.versions[0]
+        for v in self.versions[1:]:
+            assert v.effective_from is not None
+            if v.effective_from > instant:
+                break
+            chosen = v
+        return chosen
+
+    def named(self, version: str) -> Policy | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    @property
+    def latest(self) -> Policy:
+        return self.versions[-1]

@@ -8,7 +8,7 @@ from ..adapters.policy_book import policy_book
 from ..service_layer.handlers import handlers
 from ..service_layer.scheduler import run_scheduler
 from ..settings import Settings
-from .routes import preview, tickets, what_if
+from .routes import policies, preview, tickets, what_if
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -18,7 +18,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="sla-clock",
             settings=settings,
-            routers=[tickets.router, preview.router, what_if.router],
+            routers=[tickets.router, preview.router, what_if.router, policies.router],
             handlers=handlers(book),
             clock=clock or SystemClock(),
             description=sla_clock.__doc__ or "",

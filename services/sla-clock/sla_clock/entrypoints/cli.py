@@ -96,6 +96,63 @@ def what_if(args: argparse.Namespace) -> int:
     return 0
 
 
+def policy_command(args: argparse.Namespace) -> int:
+    """retarget, deactivate, activate: an operator's change to a policy's open clocks."""
+    import asyncio
+
+    from supportdesk_events.clock import SystemClock
+    from supportdesk_events.db import create_engine
+
+    from ..adapters.policy_book import policy_book
+    from ..adapters.policy_files import PolicyError
+    from ..service_layer import policy_admin
+
+    settings = Settings()
+    try:
+        book = policy_book(settings.default_policy, settings.default_plan, settings.policy_dir)
+        name = book.versions(args.policy).name
+    except PolicyError as e:
+        print(f"sla-clock {args.command}: {e}", file=sys.stderr)
+        return 2
+
+    async def run() -> policy_admin.RetargetReport | policy_admin.ActivityReport:
+        engine = create_engine(settings.database_url, settings.database_name)
+        clock = SystemClock()
+        try:
+            async with engine.begin() as conn:
+                if args.command == "retarget":
+                    return await policy_admin.retarget(
+                        conn, book, clock, name, args.to_version, args.by, args.reason, dry_run=args.dry_run
+                    )
+                change = policy_admin.deactivate if args.command == "deactivate" else policy_admin.activate
+                return await change(conn, book, clock, name, args.by, args.reason)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except policy_admin.PolicyAdminError as e:
+        print(f"sla-clock {args.command}: --{e.field.replace('_', '-')}: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    elif isinstance(result, policy_admin.RetargetReport):
+        verb = "would move" if result.dry_run else "moved"
+        print(
+            f"{result.policy}: {verb} {result.clocks_moved} open clocks of {result.tickets_examined} tickets "
+            f"to {result.to_version}; {len(result.changes)} change target or due instant"
+        )
+        for c in result.changes:
+            print(
+                f"  {c.ticket_id} {c.clock}: {c.from_version} -> {c.to_version}, due {c.previous_due_at} -> {c.due_at}"
+            )
+    else:
+        state = "active" if result.active else "inactive"
+        done = f"now {state}" if result.changed else f"already {state}, nothing done"
+        print(f"{result.policy}: {done}; {result.tickets} tickets, {result.events} events")
+    return 0
+
+
 def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("preview", help="due instants for a described ticket (JSON on stdin)")
     p.add_argument("--batch", action="store_true", help="JSON lines in, one JSON line out per input, in order")
@@ -107,6 +164,17 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     w.add_argument("--flips", type=int, default=50, help="list at most this many flipped outcomes")
     w.add_argument("--json", action="store_true", help="the report as JSON (the HTTP API's shape)")
     w.set_defaults(handler=what_if)
+    r = sub.add_parser("retarget", help="move a policy's open clocks to a version (one event per clock changed)")
+    r.add_argument("--to-version", help="the version to move to (default: the one in force now)")
+    r.add_argument("--dry-run", action="store_true", help="report what would change; record nothing")
+    d = sub.add_parser("deactivate", help="hold a policy's clocks: no warnings, breaches or auto-close")
+    a = sub.add_parser("activate", help="resume a deactivated policy's clocks from now")
+    for p in (r, d, a):
+        p.add_argument("--policy", required=True, help="the policy's name")
+        p.add_argument("--by", required=True, help="who does it (recorded in each event)")
+        p.add_argument("--reason", required=True, help="why (recorded in each event)")
+        p.add_argument("--json", action="store_true", help="the report as JSON (the HTTP API's shape)")
+        p.set_defaults(handler=policy_command)
 
 
 def main() -> int:

@@ -16,16 +16,16 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from supportdesk_events.catalogue import Priority, RequestType
 
-from ..adapters.policy_files import PolicyError, load_policy_file, load_shipped_policy
+from ..adapters.policy_files import PolicyError, load_policy_versions, load_shipped_policy_versions
 from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
 from ..domain.deadlines import deadlines
-from ..domain.policy import MissingInput, Policy, Target
+from ..domain.policy import MissingInput, PolicyVersions, Target
 
 _PRIORITIES = {p.value: p for p in Priority}
 _REQUEST_TYPES = {t.value: t for t in RequestType}
@@ -82,12 +82,12 @@ class Previewer:
     """
 
     def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None) -> None:
-        self._files: dict[tuple[str, float], Policy] = {}
-        self._shipped: dict[str, Policy] = {}
+        self._files: dict[tuple[str, float], PolicyVersions] = {}
+        self._shipped: dict[str, PolicyVersions] = {}
         self._guard = policy_file_guard
         self._loading = threading.Lock()
 
-    def _policy(self, req: dict[str, Any]) -> Policy:
+    def _policy(self, req: dict[str, Any]) -> PolicyVersions:
         name, path = req.get("policy"), req.get("policy_file")
         if (name is None) == (path is None):
             raise PreviewError("policy", "give exactly one of policy (a shipped name) or policy_file (a path)")
@@ -98,7 +98,7 @@ class Previewer:
                 if name not in self._shipped:
                     with self._loading:
                         if name not in self._shipped:
-                            self._shipped[name] = load_shipped_policy(name)
+                            self._shipped[name] = load_shipped_policy_versions(name)
                 return self._shipped[name]
             if not isinstance(path, str):
                 raise PreviewError("policy_file", "expected a path")
@@ -107,7 +107,7 @@ class Previewer:
                 p = self._guard(p)
             key = (str(p), p.stat().st_mtime if p.exists() else 0.0)
             if key not in self._files:
-                self._files[key] = load_policy_file(p)
+                self._files[key] = load_policy_versions(p)
             return self._files[key]
         except PolicyError as e:
             raise PreviewError("policy" if name is not None else "policy_file", str(e)) from None
@@ -115,7 +115,10 @@ class Previewer:
     def __call__(self, req: Any) -> dict[str, Any]:
         if not isinstance(req, dict):
             raise PreviewError("(input)", "expected a JSON object")
-        policy = self._policy(req)
+        versions = self._policy(req)
+        policy = versions.latest
+        if len(versions.versions) > 1 and "opened_at" in req:  # the version a ticket opened then runs under
+            policy = versions.at(datetime.fromtimestamp(_instant(req["opened_at"], "opened_at"), UTC))
         plan = req.get("plan")
         if plan is not None and (not isinstance(plan, str) or plan not in policy.plans):
             raise PreviewError("plan", f"{plan!r} is not a plan of {policy.name}: {', '.join(policy.plans)}")

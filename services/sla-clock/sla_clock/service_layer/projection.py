@@ -39,7 +39,7 @@ from supportdesk_events.ids import ticket_anchor
 
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import clocks, events, sla_tickets
-from ..domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
+from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
 
 PRODUCER = "sla-clock"
@@ -95,7 +95,7 @@ def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[
                 due_at=start_due,
                 target_seconds=target_seconds,
                 calendar=policy.calendar.name,
-                policy_version=f"{policy.name}@{policy.version}",
+                policy_version=policy.label,
                 opened_in_hours=policy.calendar.is_open(c.started_at),
             ),
             key,
@@ -164,15 +164,16 @@ async def sync(
     book: PolicyBook,
     clock: TimeSource,
     causation_id: uuid.UUID | None,
+    derived: list[tuple[Clock, Policy]] | None = None,
 ) -> None:
-    policy = book.policy(facts.policy)
-    plan = book.plan(policy, facts.plan)
+    """`derived`: the clocks as `book.clocks(facts)` gave them, if the caller has them already."""
     now = clock.now()
     rows = {
         (r.clock, r.cycle): r for r in (await conn.execute(select(clocks).where(clocks.c.ticket_id == ticket_id))).all()
     }
     envelopes: list[Envelope[Any]] = []
-    for c in derive_clocks(facts, policy, plan):
+    for c, policy in book.clocks(facts) if derived is None else derived:
+        plan = book.plan(policy, facts.plan)
         row = rows.get((c.kind.value, c.cycle))
         same_life = row is not None and row.started_at == c.started_at
         warned: list[int] = list(row.warned) if row is not None and same_life else []
@@ -197,7 +198,7 @@ async def sync(
             auto_close_emitted=emitted,
             next_check_at=next_check(c, warned, breached_at is not None, emitted),
             calendar=policy.calendar.name,
-            policy_version=f"{policy.name}@{policy.version}",
+            policy_version=policy.label,
         )
         if row is None or _differs(row, values):
             values["updated_at"] = now
@@ -230,7 +231,7 @@ async def sync(
             )
             .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
         )
-    _count(await record(conn, await _not_yet_recorded(conn, envelopes)))
+    _count(await record(conn, await not_yet_recorded(conn, envelopes)))
 
 
 SIGNALS = Counter(
@@ -258,7 +259,7 @@ def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
     return any(row._mapping[k] != v for k, v in values.items())
 
 
-async def _not_yet_recorded(conn: AsyncConnection, envelopes: list[Envelope[Any]]) -> list[Envelope[Any]]:
+async def not_yet_recorded(conn: AsyncConnection, envelopes: list[Envelope[Any]]) -> list[Envelope[Any]]:
     """The clocks' lifetime events are re-derived on every fact; one query finds the new ones instead
     of one insert per event that the outbox's unique key would drop."""
     if not envelopes:

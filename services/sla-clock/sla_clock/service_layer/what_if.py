@@ -88,20 +88,23 @@ async def what_if(
     now: datetime,
     flips_limit: int = 200,
 ) -> WhatIfReport:
-    """Tickets opened in [start, end) that run under the policy the draft replaces (same name)."""
-    live = book.policy(draft.name)
+    """Tickets opened in [start, end) that run under the policy the draft replaces (same name).
+    Live: each ticket under the version its cycle runs under (pinned when it was triaged, or moved
+    by a retarget); the draft (its newest version, if it has several) replaces them all."""
     tickets = [(t, f) for t, f in await tickets_opened(conn, start, end) if book.policy(f.policy).name == draft.name]
+    used: set[str] = set()
+
+    def live(f: TicketFacts) -> tuple[Policy, str]:
+        version = book.for_ticket(f)
+        used.add(version.version)
+        return version, book.plan(version, f.plan)
 
     comparison: Comparison = await asyncio.to_thread(
-        compare,
-        tickets,
-        lambda f: (live, book.plan(live, f.plan)),
-        lambda f: (draft, book.plan(draft, f.plan)),
-        now,
+        compare, tickets, live, lambda f: (draft, book.plan(draft, f.plan)), now
     )
     return WhatIfReport(
         policy=draft.name,
-        live_version=live.version,
+        live_version=", ".join(sorted(used)) or book.policy(draft.name).version,
         draft_version=draft.version,
         opened_from=start,
         opened_to=end,

@@ -61,4 +61,4 @@ def test_preview_outside_the_range_names_the_field_and_later_previews_work(opene
 def test_previews_never_touch_the_calendars_the_consumer_keeps_clocks_with() -> None:
     preview = Previewer()
     preview(GOLD_HIGH)
-    assert preview._shipped["data-insights"].calendar is not shipped_policy("data-insights").calendar
+    assert preview._shipped["data-insights"].latest.calendar is not shipped_policy("data-insights").calendar

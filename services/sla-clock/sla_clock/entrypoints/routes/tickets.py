@@ -12,7 +12,7 @@ from supportdesk_events.web import AgentAuth, Problem
 
 from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
 from ...adapters.tables import clocks
-from ...domain.clocks import business_elapsed, derive_clocks
+from ...domain.clocks import business_elapsed
 from ...service_layer.projection import load_facts
 from ...service_layer.reports import ReportRow, week_bounds, weekly_report
 from ...settings import Settings
@@ -65,14 +65,14 @@ async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
     if not rows:
         raise Problem(404, "Not Found", f"no SLA clocks for ticket {ticket_id} (yet)")
     book = _book(runtime.settings)
-    policy = book.policy(facts.policy)
-    live = {(c.kind.value, c.cycle): c for c in derive_clocks(facts, policy, book.plan(policy, facts.plan))}
+    live = {(c.kind.value, c.cycle): (c, policy) for c, policy in book.clocks(facts)}
     now = runtime.clock.now()
     views = []
     for r in rows:
         view = ClockView.model_validate(r._mapping)
-        c = live.get((r.clock, r.cycle))
-        if c is not None:
+        versioned = live.get((r.clock, r.cycle))
+        if versioned is not None:
+            c, policy = versioned
             view.elapsed_business_seconds_now = round(business_elapsed(c, facts, policy, now), 3)
             if c.target is not None:
                 view.remaining_business_seconds = round(c.target.seconds - view.elapsed_business_seconds_now, 3)
