@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from supportdesk_events.web import AgentAuth, Problem
 
 from ...service_layer import reads
+from ...service_layer.countdowns import for_settings
 from ...service_layer.reads import Sort, TicketFilter
 from . import Runtime
 from .filters import ticket_filter
@@ -26,15 +27,18 @@ async def list_tickets(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> dict[str, Any]:
-    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page."""
+    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. Each row's
+    `business_time` is the countdown to its next due instant in its policy's business calendar, as of
+    the read (null without a running clock)."""
+    now = runtime.clock.now()
     try:
         async with runtime.engine.connect() as conn:
-            rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, runtime.clock.now())
+            rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, now)
     except reads.BadCursor as e:
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
         ) from e
-    return {"tickets": rows, "next_cursor": next_cursor}
+    return {"tickets": for_settings(runtime.settings).add_to(rows, now), "next_cursor": next_cursor}
 
 
 @router.get("/v1/board/tickets/{ticket_id}")
@@ -44,6 +48,7 @@ async def get_ticket(ticket_id: str, runtime: Runtime) -> dict[str, Any]:
         ticket = await reads.ticket_with_timeline(conn, ticket_id)
     if ticket is None:
         raise Problem(404, "Not Found", f"the board has no ticket {ticket_id} (yet)")
+    ticket["business_time"] = for_settings(runtime.settings).of(ticket, runtime.clock.now())
     return ticket
 
 
