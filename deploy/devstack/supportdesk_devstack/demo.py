@@ -40,6 +40,7 @@ class DemoTicket:
     priority: str | None = None  # phone only: the priority the agent taking the call suggests
     caller_name: str | None = None
     agent_reply: str | None = None  # a first public response from an agent, sent after opening
+    replicated: str | None = None  # then the issue reproduced (analysis: the resolution clock starts)
 
 
 DEMO_TICKETS: tuple[DemoTicket, ...] = (
@@ -52,7 +53,8 @@ DEMO_TICKETS: tuple[DemoTicket, ...] = (
         "about 07:40. The weekly report to the state is due tomorrow.",
         severity=1,
         request_type="problem",
-        agent_reply="We can reproduce the failing export and are looking at the export workers now.",
+        agent_reply="We are on it: the export workers are our first suspect.",
+        replicated="Reproduced: exports over 50,000 rows fail in the CSV writer since last night's release.",
     ),
     DemoTicket(
         key="<demo-email-state-transit-feed@state-transit.example>",
@@ -200,16 +202,16 @@ def _open(client: httpx.Client, t: DemoTicket, secrets: Secrets, clock: Clock) -
     return ticket_id
 
 
-def _reply_once(client: httpx.Client, ticket_id: str, body: str, secrets: Secrets) -> bool:
-    """A first public agent response, unless the ticket already has one (a run cut short before)."""
+def _agent_once(
+    client: httpx.Client, ticket_id: str, secrets: Secrets, event_type: str, path: str, body: dict[str, Any]
+) -> bool:
+    """An agent's command, unless the ticket's history already has its event (a run cut short)."""
     auth = {"Authorization": f"Bearer {secrets.agent_key}"}
     ticket = client.get(f"/v1/tickets/{ticket_id}", headers=auth)
     ticket.raise_for_status()
-    if any(e["event_type"] == "AgentResponded" for e in ticket.json()["history"]):
+    if any(e["event_type"] == event_type for e in ticket.json()["history"]):
         return False
-    client.post(
-        f"/v1/tickets/{ticket_id}/responses", json={"body": body, "public": True}, headers=auth
-    ).raise_for_status()
+    client.post(f"/v1/tickets/{ticket_id}/{path}", json=body, headers=auth).raise_for_status()
     return True
 
 
@@ -221,7 +223,10 @@ def seed(intake_url: str, secrets: Secrets, data_dir: Path, clock: Clock, *, tim
         for t in DEMO_TICKETS:
             ticket_id = _open(client, t, secrets, clock)
             if t.agent_reply:
-                _reply_once(client, ticket_id, t.agent_reply, secrets)
+                reply = {"body": t.agent_reply, "public": True}
+                _agent_once(client, ticket_id, secrets, "AgentResponded", "responses", reply)
+            if t.replicated:
+                _agent_once(client, ticket_id, secrets, "IssueReplicated", "replication", {"note": t.replicated})
             ids.append(ticket_id)
     (data_dir / MARKER).write_text("\n".join(ids) + "\n")
     return ids

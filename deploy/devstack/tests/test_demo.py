@@ -75,6 +75,8 @@ def test_seeding_opens_each_demo_ticket_once_across_restarts(
         assert ticket["subject"] == t.subject
         responses = [e for e in ticket["history"] if e["event_type"] == "AgentResponded"]
         assert len(responses) == (1 if t.agent_reply else 0), ticket["history"]
+        replicated = [e for e in ticket["history"] if e["event_type"] == "IssueReplicated"]
+        assert len(replicated) == (1 if t.replicated else 0), ticket["history"]
         customers.add(ticket["customer_id"])
     # Every demo ticket comes from a known demo customer (so it runs under that customer's plan).
     assert None not in customers and len(customers) == len(demo.DEMO_TICKETS)

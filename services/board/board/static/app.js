@@ -82,7 +82,11 @@ function duration(seconds) {
 }
 
 function countdown(row) {
-  if (!row.next_due_at) return row.breached ? "breached" : "no running clock";
+  if (!row.next_due_at) {
+    if (row.breached) return "breached";
+    const running = Object.values(row.clocks ?? {}).some((c) => c.state === "running");
+    return running ? "no target (the policy sets none)" : "no running clock";
+  }
   const bt = row.business_time;
   const prefix = row.breached ? "breached, " : "";
   if (!bt) { // no calendar known for its policy: wall time to the due instant, said so
@@ -98,7 +102,8 @@ function countdown(row) {
   let text = `${prefix}${left < 0 ? "overdue " : ""}${duration(left)}`;
   if (!openAt(bt, at)) {
     const opens = nextOpening(bt, at);
-    text += opens ? ` (paused: closed until ${opens.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" })})` : " (paused: closed)";
+    const when = opens?.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+    text += when ? ` (paused until ${when})` : " (paused)";
   }
   return text;
 }
@@ -117,8 +122,9 @@ function renderRow(row) {
   tr.setAttribute("aria-label", `${row.number ?? row.ticket_id}: ${row.subject ?? ""}. Enter opens the timeline.`);
   const esc = row.escalation_level ? `L${row.escalation_level} ${row.escalation_holder ?? row.escalation_route ?? ""}` : "";
   tr.append(
-    cell(row.number ?? "(opening)", "number"), cell(row.subject), cell(row.customer_id ?? row.requester_email),
-    cell(row.priority), cell(row.status), cell(row.queue), cell(esc), cell("", "due"),
+    cell(row.number ?? "(opening)", "number"), cell(row.subject, "subject"),
+    cell(row.customer_id ?? row.requester_email, "customer"), cell(row.priority), cell(row.status), cell(row.queue),
+    cell(esc, "escalation"), cell("", "due"),
   );
   tr.addEventListener("click", () => openTimeline(row.ticket_id));
   tr.addEventListener("keydown", (e) => {
