@@ -149,6 +149,15 @@ Index(
     postgresql_where=text("is_open AND NOT breached AND next_due_at IS NOT NULL"),
 )
 Index("ix_board_warned", _t.ticket_id, postgresql_where=text("at_risk AND is_open AND NOT breached"))
+# The summary's "due within the window, not yet warned" count: an index range of its own.
+Index(
+    "ix_board_due_unwarned",
+    _t.next_due_at,
+    postgresql_where=text("is_open AND NOT breached AND NOT at_risk AND next_due_at IS NOT NULL"),
+)
+# The list in next-due order without a queue or status: a full-text search for common words walks
+# this in order and stops at a page of matches, instead of sorting every match.
+Index("ix_board_due", DUE_KEY, _t.ticket_id)
 
 # A monotonically increasing sequence of changed tickets: the live stream's event ids.
 board_changes = Table(

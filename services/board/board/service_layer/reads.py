@@ -108,7 +108,7 @@ class TicketFilter:
         if self.at_risk_within is not None:
             where += [
                 t.c.is_open,
-                t.c.breached.is_(False),
+                ~t.c.breached,  # NOT breached, as the partial index says (IS FALSE would not use it)
                 t.c.next_due_at <= now + timedelta(seconds=self.at_risk_within),
             ]
         for column, low, high in (
@@ -253,11 +253,12 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
     ).all()
     # At risk: warned by sla-clock, or due within the window; each half has its own partial index.
     horizon = now + timedelta(seconds=at_risk_window)
-    unbreached = and_(t.c.is_open, t.c.breached.is_(False))
+    # Written as the partial indexes' predicates (NOT x, not x IS FALSE) so the planner uses them.
+    unbreached = and_(t.c.is_open, ~t.c.breached)
     due_soon = (
         await conn.execute(
             select(func.count()).where(
-                unbreached, t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon, t.c.at_risk.is_(False)
+                unbreached, t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon, ~t.c.at_risk
             )
         )
     ).scalar_one()

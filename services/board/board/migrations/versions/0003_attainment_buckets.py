@@ -1,11 +1,14 @@
 """board: decided SLA clocks counted per quarter hour x plan x priority x clock (the summary's
-attainment reads these instead of joining every outcome to its ticket); filled from the outcomes
+attainment reads these instead of joining every outcome to its ticket), filled from the outcomes;
+an index for the summary's due-soon count, and one on next due alone for the unfiltered list
 
 Revision ID: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+DUE_KEY = "coalesce(next_due_at, 'infinity'::timestamptz)"
 
 revision = "0003"
 down_revision = "0002"
@@ -29,6 +32,16 @@ def upgrade() -> None:
         "FROM board_sla_outcomes o LEFT JOIN board_tickets t ON t.ticket_id = o.ticket_id GROUP BY 1, 2, 3, 4"
     )
 
+    op.create_index(
+        "ix_board_due_unwarned",
+        "board_tickets",
+        ["next_due_at"],
+        postgresql_where=sa.text("is_open AND NOT breached AND NOT at_risk AND next_due_at IS NOT NULL"),
+    )
+    op.create_index("ix_board_due", "board_tickets", [sa.text(DUE_KEY), "ticket_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_board_due", table_name="board_tickets")
+    op.drop_index("ix_board_due_unwarned", table_name="board_tickets")
     op.drop_table("board_attainment")
