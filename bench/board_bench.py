@@ -376,6 +376,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=100)
     parser.add_argument("--backlog", type=int, default=400, help="tickets in the consumer backlog (5 events each)")
     parser.add_argument("--reads-only", action="store_true", help="skip the consumer comparison")
+    parser.add_argument("--consumers-only", action="store_true", help="skip the reads")
     args = parser.parse_args()
     external_db, external_kafka = os.environ.get("DATABASE_URL"), os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     with tempfile.TemporaryDirectory() as tmp:
@@ -392,7 +393,8 @@ def main() -> None:
         servers = Servers(config, durable=False)
         servers.start()
         try:
-            asyncio.run(bench_reads(servers.database_url, args.tickets, args.reps))
+            if not args.consumers_only:
+                asyncio.run(bench_reads(servers.database_url, args.tickets, args.reps))
             if not args.reads_only:
                 asyncio.run(bench_consumers(servers.database_url, servers.bootstrap_servers, args.backlog))
         finally:

@@ -149,6 +149,8 @@ async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
         await conn.execute(select(t.c.state, *COUNTED).where(t.c.ticket_id == env.ticket_id).with_for_update())
     ).first()
     view = TicketView.model_validate(found.state) if found is not None else TicketView()
+    # Outcomes come only from SLA events: before the first one there is nothing to move.
+    may_have_outcomes = view.sla.seen > 0
     seq = view.apply(env.payload, env.occurred_at)
     entry = describe(env.payload, env.producer)
     await conn.execute(
@@ -177,7 +179,7 @@ async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
         await _count(conn, before, -1)
         await _count(conn, after, +1)
     attained = (row["plan"] or "", row["priority"] or "")
-    if found is not None and (found.plan or "", found.priority or "") != attained:
+    if found is not None and may_have_outcomes and (found.plan or "", found.priority or "") != attained:
         await _move_outcomes(conn, env.ticket_id, (found.plan or "", found.priority or ""), attained)
     if isinstance(env.payload, SlaMet | SlaBreached):
         await _decide(conn, env, env.payload, attained)
