@@ -21,7 +21,9 @@ from pathlib import Path
 import httpx
 
 from supportdesk_events.admin import ensure_topics
+from supportdesk_events.clock import SystemClock
 
+from . import demo
 from .config import REPO_ROOT, SERVICES, ServiceSpec, StackConfig, check_replicas, replicas_from_env
 from .kafka import KafkaNode, fetch_jars
 from .postgres import PostgresServer
@@ -120,7 +122,26 @@ def migrate_service(spec: ServiceSpec, env: dict[str, str]) -> None:
         raise StackError(f"migrations of {spec.name} failed:\n{r.stdout}\n{r.stderr}")
 
 
-def run(config: StackConfig, replicas: int = 1) -> int:
+def seed_demo(config: StackConfig, env: dict[str, str], api_key: str) -> None:
+    """The demo tickets, once per data dir (see demo.py); a failure is reported, not fatal."""
+    if demo.seeded(config.data_dir):
+        print(f"demo tickets: already opened in {config.data_dir} (make clean starts afresh)", flush=True)
+        return
+    intake = next(spec for spec in SERVICES if spec.name == "intake")
+    secrets = demo.Secrets(
+        agent_key=api_key,
+        inbound_basic_auth=env["INTAKE_INBOUND_BASIC_AUTH"],
+        phone_webhook_secret=env["INTAKE_PHONE_WEBHOOK_SECRET"],
+    )
+    count = len(demo.DEMO_TICKETS)
+    print(f"opening {count} demo tickets through intake's web, email and phone endpoints ...", flush=True)
+    try:
+        demo.seed(f"http://127.0.0.1:{intake.port}", secrets, config.data_dir, SystemClock())
+    except (httpx.HTTPError, RuntimeError) as e:
+        print(f"warning: the demo tickets were not all opened ({e}); the next run tries again", flush=True)
+
+
+def run(config: StackConfig, replicas: int = 1, *, with_demo: bool = True) -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     for spec in SERVICES:  # fail before starting anything if a service port is taken
         for i in range(replicas):
@@ -185,6 +206,8 @@ def run(config: StackConfig, replicas: int = 1) -> int:
                 alive=proc.alive,
                 log=proc.log,
             )
+        if with_demo:
+            seed_demo(config, env, api_key)
         print("\nsupportdesk is running:")
         for name, port in replica_ports:
             print(f"  {name:<13} http://127.0.0.1:{port}   docs: http://127.0.0.1:{port}/docs")
@@ -233,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         help="processes per service, sharing its database and consumer group, on ports port+100*i "
         "(default: SUPPORTDESK_REPLICAS or 1)",
     )
+    run_parser.add_argument(
+        "--no-demo",
+        action="store_true",
+        help=f"do not open the demo tickets on a fresh data dir (also {demo.ENV_SWITCH}=0)",
+    )
     sub.add_parser("fetch-kafka", help="resolve the Kafka broker's jars from Maven Central")
     args = parser.parse_args(argv)
     config = StackConfig.from_env()
@@ -244,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             replicas = replicas_from_env() if args.replicas is None else check_replicas(args.replicas, "--replicas")
         except ValueError as e:
             parser.error(str(e))
-        return run(config, replicas)
+        return run(config, replicas, with_demo=demo.enabled(args.no_demo, dict(os.environ)))
     except StackError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

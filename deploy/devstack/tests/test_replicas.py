@@ -35,7 +35,7 @@ def test_replicas_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_run_takes_replicas_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
-    monkeypatch.setattr(cli, "run", lambda config, replicas=1: seen.append(replicas) or 0)
+    monkeypatch.setattr(cli, "run", lambda config, replicas=1, **_: seen.append(replicas) or 0)
     monkeypatch.setenv("SUPPORTDESK_REPLICAS", "2")
     assert cli.main(["run"]) == 0
     assert cli.main(["run", "--replicas", "3"]) == 0

@@ -113,6 +113,23 @@ board_sla_outcomes = Table(
     Index("ix_board_outcomes_decided", "decided_at"),
 )
 
+# Decided SLA clocks counted per quarter hour of their decision x the ticket's plan x priority x
+# clock, kept in step by the projection (also when a ticket's plan or priority changes later), so
+# the summary's attainment sums a week of small rows instead of joining every outcome to its
+# ticket. A quarter hour: every zone's midnight falls on one, so "today" and "this week" in
+# BOARD_REPORT_TIMEZONE are exact. '' = none.
+board_attainment = Table(
+    "board_attainment",
+    metadata,
+    Column("bucket", DateTime(timezone=True), nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("priority", Text, nullable=False),
+    Column("clock", Text, nullable=False),
+    Column("decided", Integer, nullable=False),
+    Column("met", Integer, nullable=False),
+    PrimaryKeyConstraint("bucket", "plan", "priority", "clock"),
+)
+
 # Open tickets counted per queue x priority x status x breached x escalation level, kept in step by
 # the projection: the summary reads a few hundred rows instead of counting a million. '' = none.
 board_open_counts = Table(
@@ -132,6 +149,15 @@ Index(
     postgresql_where=text("is_open AND NOT breached AND next_due_at IS NOT NULL"),
 )
 Index("ix_board_warned", _t.ticket_id, postgresql_where=text("at_risk AND is_open AND NOT breached"))
+# The summary's "due within the window, not yet warned" count: an index range of its own.
+Index(
+    "ix_board_due_unwarned",
+    _t.next_due_at,
+    postgresql_where=text("is_open AND NOT breached AND NOT at_risk AND next_due_at IS NOT NULL"),
+)
+# The list in next-due order without a queue or status: a full-text search for common words walks
+# this in order and stops at a page of matches, instead of sorting every match.
+Index("ix_board_due", DUE_KEY, _t.ticket_id)
 
 # A monotonically increasing sequence of changed tickets: the live stream's event ids.
 board_changes = Table(

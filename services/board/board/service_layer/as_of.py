@@ -28,7 +28,7 @@ from ..adapters.tables import board_timeline
 from .projection import Fact, apply_fact
 
 # What the fold writes and the reads read; board_changes (the live stream's sequence) is not folded.
-SHADOWED = ("board_tickets", "board_timeline", "board_sla_outcomes", "board_open_counts")
+SHADOWED = ("board_tickets", "board_timeline", "board_sla_outcomes", "board_open_counts", "board_attainment")
 BATCH = 2_000
 
 

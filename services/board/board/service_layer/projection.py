@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Text, delete, func, literal, literal_column, select, text, update
@@ -18,6 +18,7 @@ from supportdesk_events import Envelope
 from supportdesk_events.catalogue import Event, SlaBreached, SlaMet
 
 from ..adapters.tables import (
+    board_attainment,
     board_changes,
     board_open_counts,
     board_sla_outcomes,
@@ -42,7 +43,9 @@ def search_vector(row: dict[str, Any]) -> ColumnElement[Any]:
 
 COUNT_NAMES = ("queue", "priority", "status", "breached", "escalation_level")
 COUNT_COLUMNS = tuple(board_open_counts.c[name] for name in COUNT_NAMES)
-COUNTED = [board_tickets.c[name] for name in ("is_open", "queue", "priority", "status", "breached", "escalation_level")]
+COUNTED = [
+    board_tickets.c[name] for name in ("is_open", "queue", "priority", "status", "breached", "escalation_level", "plan")
+]
 CountKey = tuple[str, str, str, bool, int]
 
 
@@ -84,6 +87,80 @@ class Fact:
         return self.payload.topic.value
 
 
+BUCKET_SECONDS = 900  # board_attainment's quarter hours, from the epoch (as date_bin from 2000-01-01)
+
+
+def bucket_of(instant: datetime) -> datetime:
+    epoch = int(instant.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % BUCKET_SECONDS, UTC)
+
+
+async def _tally(
+    conn: AsyncConnection, bucket: datetime, plan: str, priority: str, clock: str, decided: int, met: int
+) -> None:
+    a = board_attainment
+    key = {"bucket": bucket, "plan": plan, "priority": priority, "clock": clock}
+    stmt = insert(a).values(**key, decided=decided, met=met)
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[a.c.bucket, a.c.plan, a.c.priority, a.c.clock],
+            set_={"decided": a.c.decided + decided, "met": a.c.met + met},
+        )
+    )
+    if decided < 0:  # canonical: no empty rows
+        where = [a.c[k] == v for k, v in key.items()]
+        await conn.execute(delete(a).where(*where, a.c.decided <= 0))
+
+
+async def _move_outcomes(
+    conn: AsyncConnection, ticket_id: str, before: tuple[str, str], after: tuple[str, str]
+) -> None:
+    """A ticket's plan or priority changed: its decided clocks now count under the new ones."""
+    o = board_sla_outcomes
+    decided = (await conn.execute(select(o.c.clock, o.c.met, o.c.decided_at).where(o.c.ticket_id == ticket_id))).all()
+    for d in decided:
+        bucket = bucket_of(d.decided_at)
+        await _tally(conn, bucket, *before, d.clock, -1, -int(d.met))
+        await _tally(conn, bucket, *after, d.clock, 1, int(d.met))
+
+
+async def _decide(
+    conn: AsyncConnection, env: Fact, payload: SlaMet | SlaBreached, plan_priority: tuple[str, str]
+) -> None:
+    """Record a clock's outcome, and count it in board_attainment (a breach after a met stands)."""
+    o = board_sla_outcomes
+    key = (o.c.ticket_id == env.ticket_id, o.c.clock == payload.clock.value, o.c.cycle == payload.cycle)
+    earlier = (await conn.execute(select(o.c.met, o.c.decided_at).where(*key).with_for_update())).first()
+    met = isinstance(payload, SlaMet)
+    if earlier is None:
+        await conn.execute(
+            insert(o).values(
+                ticket_id=env.ticket_id,
+                clock=payload.clock.value,
+                cycle=payload.cycle,
+                met=met,
+                decided_at=env.occurred_at,
+            )
+        )
+        await _tally(conn, bucket_of(env.occurred_at), *plan_priority, payload.clock.value, 1, int(met))
+    elif earlier.met and not met:
+        await conn.execute(update(o).where(*key).values(met=False))
+        await _tally(conn, bucket_of(earlier.decided_at), *plan_priority, payload.clock.value, 0, -1)
+
+
+async def _hold_changes_lock(conn: AsyncConnection) -> None:
+    """Take the change-sequence lock once per transaction (a batch applies many events in one):
+    a round trip less per event. Inside a savepoint it is always taken, since rolling the savepoint
+    back may release a lock taken in it."""
+    outer = conn.get_transaction()
+    if conn.in_nested_transaction() or outer is None:
+        await conn.execute(CHANGES_LOCK)
+        return
+    if conn.info.get("board_changes_lock") is not outer:
+        await conn.execute(CHANGES_LOCK)
+        conn.info["board_changes_lock"] = outer
+
+
 async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
     await apply_fact(
         conn, Fact(env.event_id, env.ticket_id, env.event_type, env.occurred_at, env.producer, env.payload)
@@ -98,6 +175,8 @@ async def apply_fact(conn: AsyncConnection, env: Fact, *, changes: bool = True) 
         await conn.execute(select(t.c.state, *COUNTED).where(t.c.ticket_id == env.ticket_id).with_for_update())
     ).first()
     view = TicketView.model_validate(found.state) if found is not None else TicketView()
+    # Outcomes come only from SLA events: before the first one there is nothing to move.
+    may_have_outcomes = view.sla.seen > 0
     seq = view.apply(env.payload, env.occurred_at)
     entry = describe(env.payload, env.producer)
     await conn.execute(
@@ -125,23 +204,11 @@ async def apply_fact(conn: AsyncConnection, env: Fact, *, changes: bool = True) 
     if before != after:
         await _count(conn, before, -1)
         await _count(conn, after, +1)
-    payload = env.payload
-    if isinstance(payload, SlaMet | SlaBreached):
-        o = board_sla_outcomes
-        outcome = insert(o).values(
-            ticket_id=env.ticket_id,
-            clock=payload.clock.value,
-            cycle=payload.cycle,
-            met=isinstance(payload, SlaMet),
-            decided_at=env.occurred_at,
-        )
-        # A breach stands: a clock that breached and stopped later was not met.
-        await conn.execute(
-            outcome.on_conflict_do_update(
-                index_elements=[o.c.ticket_id, o.c.clock, o.c.cycle],
-                set_={"met": o.c.met & outcome.excluded.met},
-            )
-        )
+    attained = (row["plan"] or "", row["priority"] or "")
+    if found is not None and may_have_outcomes and (found.plan or "", found.priority or "") != attained:
+        await _move_outcomes(conn, env.ticket_id, (found.plan or "", found.priority or ""), attained)
+    if isinstance(env.payload, SlaMet | SlaBreached):
+        await _decide(conn, env, env.payload, attained)
     if changes:
-        await conn.execute(CHANGES_LOCK)
+        await _hold_changes_lock(conn)
         await conn.execute(insert(board_changes).values(ticket_id=env.ticket_id, changed_at=env.occurred_at))

@@ -22,9 +22,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from ..adapters.tables import (
     DUE_KEY,
     OPENED_KEY,
+    board_attainment,
     board_changes,
     board_open_counts,
-    board_sla_outcomes,
     board_tickets,
     board_timeline,
 )
@@ -108,7 +108,7 @@ class TicketFilter:
         if self.at_risk_within is not None:
             where += [
                 t.c.is_open,
-                t.c.breached.is_(False),
+                ~t.c.breached,  # NOT breached, as the partial index says (IS FALSE would not use it)
                 t.c.next_due_at <= now + timedelta(seconds=self.at_risk_within),
             ]
         for column, low, high in (
@@ -253,30 +253,32 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
     ).all()
     # At risk: warned by sla-clock, or due within the window; each half has its own partial index.
     horizon = now + timedelta(seconds=at_risk_window)
-    unbreached = and_(t.c.is_open, t.c.breached.is_(False))
+    # Written as the partial indexes' predicates (NOT x, not x IS FALSE) so the planner uses them.
+    unbreached = and_(t.c.is_open, ~t.c.breached)
     due_soon = (
         await conn.execute(
             select(func.count()).where(
-                unbreached, t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon, t.c.at_risk.is_(False)
+                unbreached, t.c.next_due_at.is_not(None), t.c.next_due_at <= horizon, ~t.c.at_risk
             )
         )
     ).scalar_one()
     warned = (await conn.execute(select(func.count()).where(unbreached, t.c.at_risk))).scalar_one()
-    o = board_sla_outcomes
+    a = board_attainment
     attainment: dict[str, Any] = {}
     for name, (start, end) in period_bounds(now, zone).items():
+        # Kept-in-step counts per quarter hour (the projection's), not a join of every outcome.
         rows = (
             await conn.execute(
                 select(
-                    t.c.plan,
-                    t.c.priority,
-                    func.count().label("decided"),
-                    func.count().filter(o.c.met).label("met"),
+                    a.c.plan,
+                    a.c.priority,
+                    func.sum(a.c.decided).label("decided"),
+                    func.sum(a.c.met).label("met"),
                 )
-                .select_from(o.join(t, t.c.ticket_id == o.c.ticket_id))
-                .where(o.c.decided_at >= start, o.c.decided_at < end, o.c.clock.in_(SLA_TARGET_CLOCKS))
-                .group_by(t.c.plan, t.c.priority)
-                .order_by(t.c.plan, t.c.priority)
+                .where(a.c.bucket >= start, a.c.bucket < end, a.c.clock.in_(SLA_TARGET_CLOCKS))
+                .group_by(a.c.plan, a.c.priority)
+                .having(func.sum(a.c.decided) > 0)
+                .order_by(a.c.plan, a.c.priority)
             )
         ).all()
         attainment[name] = {
@@ -284,10 +286,10 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
             "to": end,
             "rows": [
                 {
-                    "plan": r.plan,
-                    "priority": r.priority,
-                    "decided": r.decided,
-                    "met": r.met,
+                    "plan": r.plan or None,
+                    "priority": r.priority or None,
+                    "decided": int(r.decided),
+                    "met": int(r.met),
                     "met_percent": round(100.0 * r.met / r.decided, 1) if r.decided else None,
                 }
                 for r in rows

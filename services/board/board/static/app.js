@@ -36,21 +36,76 @@ function filterParams() {
 
 // --- the queue -----------------------------------------------------------------------------
 
-function dueState(row, now) {
+// Business time: the board sends, per row, the business seconds left as of its read and the
+// calendar's coming open periods; the countdown spends only the time inside those periods, so it
+// stands still while the calendar is closed. Instants are the server's: the page only measures how
+// long ago it received the row (performance.now), so a wrong browser clock changes nothing.
+let reloadAsked = false;
+
+function serverNow(row) {
+  const bt = row.business_time;
+  return bt ? Date.parse(bt.as_of) + (performance.now() - row._received) : Date.now();
+}
+
+function businessLeft(bt, at) {
+  let spent = 0;
+  const from = Date.parse(bt.as_of);
+  for (const [s, e] of bt.open_periods) {
+    const a = Math.max(Date.parse(s), from), b = Math.min(Date.parse(e), at);
+    if (b > a) spent += b - a;
+  }
+  return bt.remaining_seconds - spent / 1000;
+}
+
+function openAt(bt, at) {
+  return bt.open_periods.some(([s, e]) => Date.parse(s) <= at && at < Date.parse(e));
+}
+
+function nextOpening(bt, at) {
+  const next = bt.open_periods.map(([s]) => Date.parse(s)).find((s) => s > at);
+  return next === undefined ? null : new Date(next);
+}
+
+function dueState(row) {
   if (row.breached) return "red";
-  if (row.next_due_at && new Date(row.next_due_at) <= now) return "red";
+  const bt = row.business_time;
+  if (bt && businessLeft(bt, serverNow(row)) <= 0) return "red";
+  if (!bt && row.next_due_at && new Date(row.next_due_at) <= new Date()) return "red";
   if (row.at_risk) return "amber"; // sla-clock reached one of the policy's warning points
   return "";
 }
 
-function countdown(row, now) {
-  if (!row.next_due_at) return row.breached ? "breached" : "no running clock";
-  let s = Math.round((new Date(row.next_due_at) - now) / 1000);
-  const sign = s < 0 ? "overdue " : "";
-  s = Math.abs(s);
+function duration(seconds) {
+  let s = Math.round(Math.abs(seconds));
   const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-  const text = d ? `${d}d ${h}h ${m}m` : h ? `${h}h ${m}m ${sec}s` : `${m}m ${sec}s`;
-  return (row.breached ? "breached, " : "") + sign + text;
+  return d ? `${d}d ${h}h ${m}m` : h ? `${h}h ${m}m ${sec}s` : `${m}m ${sec}s`;
+}
+
+function countdown(row) {
+  if (!row.next_due_at) {
+    if (row.breached) return "breached";
+    const running = Object.values(row.clocks ?? {}).some((c) => c.state === "running");
+    return running ? "no target (the policy sets none)" : "no running clock";
+  }
+  const bt = row.business_time;
+  const prefix = row.breached ? "breached, " : "";
+  if (!bt) { // no calendar known for its policy: wall time to the due instant, said so
+    const s = (new Date(row.next_due_at) - new Date()) / 1000;
+    return `${prefix}${s < 0 ? "overdue " : ""}${duration(s)} (wall time)`;
+  }
+  const at = serverNow(row);
+  if (at > Date.parse(bt.valid_until) && !reloadAsked) { // past the periods we were given: read again
+    reloadAsked = true;
+    setTimeout(() => loadTickets().catch(() => {}).finally(() => { reloadAsked = false; }), 0);
+  }
+  const left = businessLeft(bt, at);
+  let text = `${prefix}${left < 0 ? "overdue " : ""}${duration(left)}`;
+  if (!openAt(bt, at)) {
+    const opens = nextOpening(bt, at);
+    const when = opens?.toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+    text += when ? ` (paused until ${when})` : " (paused)";
+  }
+  return text;
 }
 
 function cell(text, cls) {
@@ -67,8 +122,9 @@ function renderRow(row) {
   tr.setAttribute("aria-label", `${row.number ?? row.ticket_id}: ${row.subject ?? ""}. Enter opens the timeline.`);
   const esc = row.escalation_level ? `L${row.escalation_level} ${row.escalation_holder ?? row.escalation_route ?? ""}` : "";
   tr.append(
-    cell(row.number ?? "(opening)", "number"), cell(row.subject), cell(row.customer_id ?? row.requester_email),
-    cell(row.priority), cell(row.status), cell(row.queue), cell(esc), cell("", "due"),
+    cell(row.number ?? "(opening)", "number"), cell(row.subject, "subject"),
+    cell(row.customer_id ?? row.requester_email, "customer"), cell(row.priority), cell(row.status), cell(row.queue),
+    cell(esc, "escalation"), cell("", "due"),
   );
   tr.addEventListener("click", () => openTimeline(row.ticket_id));
   tr.addEventListener("keydown", (e) => {
@@ -94,14 +150,18 @@ function redraw() {
 }
 
 function tick() {
-  const now = new Date();
   for (const tr of $("tickets").querySelectorAll("tbody tr")) {
     const row = rows.get(tr.dataset.ticket);
     if (!row) continue;
-    const state = dueState(row, now);
+    const state = dueState(row);
     tr.className = state;
-    tr.querySelector("td.due").textContent = countdown(row, now) + (state === "amber" ? " (at risk)" : "");
+    tr.querySelector("td.due").textContent = countdown(row) + (state === "amber" ? " (at risk)" : "");
   }
+}
+
+function received(row) {
+  row._received = performance.now();
+  return row;
 }
 
 async function loadTickets(append = false) {
@@ -110,7 +170,7 @@ async function loadTickets(append = false) {
   if (append && nextCursor) p.set("cursor", nextCursor);
   const page = await api(`/v1/board/tickets?${p}`);
   if (!append) rows.clear();
-  for (const t of page.tickets) rows.set(t.ticket_id, t);
+  for (const t of page.tickets) rows.set(t.ticket_id, received(t));
   nextCursor = page.next_cursor;
   $("more").hidden = !nextCursor;
   redraw();
@@ -212,7 +272,7 @@ function connect() {
       summarySoon();
       return;
     }
-    rows.set(data.ticket_id, data);
+    rows.set(data.ticket_id, received(data));
     redraw();
     summarySoon();
   }, (state) => {

@@ -28,6 +28,7 @@ from supportdesk_events.catalogue import (
     Event,
     NotificationSent,
     Priority,
+    PriorityChanged,
     RequestType,
     SlaBreached,
     SlaClockStarted,
@@ -235,6 +236,7 @@ async def test_events_in_reads_out(space: Sandbox, services: Callable[..., Runni
         week = {(r["plan"], r["priority"]): r for r in summary["attainment"]["week"]["rows"]}
         assert week[("gold", "urgent")]["met_percent"] == 0.0
         assert week[("gold", "normal")]["met_percent"] == 100.0
+        await _attainment_agrees(space)
 
         # the problem+json answers
         bad = await board.get("/v1/board/tickets", params={"cursor": "not-a-cursor"})
@@ -361,6 +363,59 @@ async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_ch
     assert {e[2]["ticket_id"] for e in replayed if e[2]["priority"] == "low"} == set(tickets[2:])
 
 
+async def test_attainment_counts_follow_a_ticket_whose_priority_changes_after_the_decision(
+    space: Sandbox, services: Callable[..., RunningService]
+) -> None:
+    svc = services("board")
+    ticket = f"tkt-att-{uuid.uuid4().hex[:6]}"
+    first_response = ClockKind.FIRST_RESPONSE
+    # The clock's outcome before the board knows the ticket's plan or priority (topics interleave).
+    met = SlaMet(clock=first_response, due_at=NOW + 60 * M, elapsed_business_seconds=600)
+    await send(space, ticket, Topic.SLA, "sla-clock", met)
+    async with svc.client() as board:
+
+        async def week() -> dict[tuple[str | None, str | None], tuple[int, int]]:
+            rows = (await board.get("/v1/board/summary")).json()["attainment"]["week"]["rows"]
+            return {(r["plan"], r["priority"]): (r["decided"], r["met"]) for r in rows}
+
+        async def week_is(expected: dict[tuple[str | None, str | None], tuple[int, int]]) -> bool:
+            return await week() == expected
+
+        await eventually(lambda: week_is({(None, None): (1, 1)}), what="the outcome counted without a plan")
+        await send(space, ticket, Topic.LIFECYCLE, "intake", opened("TKT-77", "Sync stalls", "fa@acme.example"))
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
+        await eventually(lambda: week_is({("gold", "high"): (1, 1)}), what="the outcome moved to gold / high")
+        reprioritised = PriorityChanged(priority=Priority.URGENT, previous=Priority.HIGH, by="bob", reason="outage")
+        await send(space, ticket, Topic.TRIAGE, "triage", reprioritised)
+        await eventually(lambda: week_is({("gold", "urgent"): (1, 1)}), what="the outcome moved to gold / urgent")
+        # A breach after the met stands: the clock counts as decided once, not met.
+        await send(space, ticket, Topic.SLA, "sla-clock", SlaBreached(clock=first_response, due_at=NOW))
+        await eventually(lambda: week_is({("gold", "urgent"): (1, 0)}), what="the breach to stand")
+        await _attainment_agrees(space)
+
+
+async def _attainment_agrees(space: Sandbox) -> None:
+    """The summary's kept-in-step attainment counts equal a count over the outcomes and tickets."""
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with engine.connect() as conn:
+            kept = (await conn.execute(text("SELECT * FROM board_attainment ORDER BY 1, 2, 3, 4"))).all()
+            counted = (
+                await conn.execute(
+                    text(
+                        "SELECT date_bin('15 minutes', o.decided_at, TIMESTAMPTZ '2000-01-01 00:00+00'),"
+                        " coalesce(t.plan, ''), coalesce(t.priority, ''), o.clock, count(*)::int,"
+                        " (count(*) FILTER (WHERE o.met))::int FROM board_sla_outcomes o"
+                        " JOIN board_tickets t USING (ticket_id) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
+                    )
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+    assert kept  # the scenarios decide clocks: an empty table would agree with anything
+
+
 async def _counts_agree(space: Sandbox) -> None:
     """The summary's kept-in-step counts equal a count over the rows themselves."""
     engine = create_engine(space.servers.database_url, space.database("board"))
@@ -390,6 +445,7 @@ async def _snapshot(space: Sandbox) -> dict[str, list[Any]]:
                 "timeline": "SELECT * FROM board_timeline ORDER BY event_id",
                 "outcomes": "SELECT * FROM board_sla_outcomes ORDER BY ticket_id, clock, cycle",
                 "counts": "SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5",
+                "attainment": "SELECT * FROM board_attainment ORDER BY 1, 2, 3, 4",
             }.items():
                 out[name] = [tuple(r) for r in (await conn.execute(text(sql))).all()]
             return out

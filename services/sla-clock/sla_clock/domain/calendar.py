@@ -222,6 +222,16 @@ class BusinessCalendar:
             table = self._grown(table, x)
         return _from_epoch(table.starts[i + 1])
 
+    def next_closing(self, t: datetime) -> datetime:
+        """t itself if closed, else the instant the open period holding t ends (the board's
+        countdowns stop ticking there)."""
+        x = _epoch(t)
+        table = self._table_for(x, x)
+        i = bisect_right(table.starts, x) - 1
+        if i >= 0 and x < table.ends[i]:
+            return _from_epoch(table.ends[i])
+        return t.astimezone(UTC)
+
     def business_seconds(self, start: datetime, end: datetime, pauses: Iterable[Pause] = ()) -> float:
         """Business time between two instants, less the business time inside pauses."""
         a, b = _epoch(start), _epoch(end)

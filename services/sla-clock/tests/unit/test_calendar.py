@@ -70,6 +70,14 @@ def test_wall_clock_hours_stay_put_across_dst() -> None:
     assert DATA_INSIGHTS.next_opening(la(2026, 10, 30, 20)) == datetime(2026, 11, 2, 14, tzinfo=UTC)
 
 
+def test_next_closing_is_the_end_of_the_open_period_or_now_when_closed() -> None:
+    # Friday 2026-11-20 10:00 Pacific: open until 18:00 Pacific (02:00Z Saturday).
+    assert DATA_INSIGHTS.next_closing(la(2026, 11, 20, 10)) == datetime(2026, 11, 21, 2, tzinfo=UTC)
+    assert DATA_INSIGHTS.next_closing(la(2026, 11, 20, 19)) == la(2026, 11, 20, 19)
+    # A 24x5 week is one open period from Monday 00:00 to Saturday 00:00.
+    assert WEEKDAYS_NY.next_closing(ny(2026, 11, 17, 9)) == ny(2026, 11, 21, 0)
+
+
 # --- midnight, 24:00, windows that cross midnight -------------------------------------------
 
 

@@ -17,6 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from supportdesk_events.web import AgentAuth, Problem, ServiceRuntime
 
 from ...service_layer import reads
+from ...service_layer.countdowns import for_settings
 from ...service_layer.reads import TicketFilter
 from ...settings import Settings
 from . import Runtime
@@ -46,14 +47,17 @@ async def changes(
     runtime: ServiceRuntime[Settings], flt: TicketFilter, after: int | None
 ) -> AsyncIterator[ServerSentEvent]:
     poll = runtime.settings.stream_poll_seconds
+    countdowns = for_settings(runtime.settings)
     if after is None:
         async with runtime.engine.connect() as conn:
             after = await reads.latest_change(conn)
         yield ServerSentEvent(json.dumps({"from": after}), event="ready", id=str(after))
     while True:  # sse-starlette cancels this when the client goes or the server shuts down
+        now = runtime.clock.now()
         async with runtime.engine.connect() as conn:
-            rows, upto = await reads.changes_after(conn, after, flt, runtime.clock.now())
+            rows, upto = await reads.changes_after(conn, after, flt, now)
         for seq, row in rows:
+            row["business_time"] = countdowns.of(row, now)
             yield ServerSentEvent(json.dumps(jsonable_encoder(row)), event="ticket", id=str(seq))
         if upto == after:
             await asyncio.sleep(poll)

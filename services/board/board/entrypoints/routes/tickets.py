@@ -16,6 +16,7 @@ from supportdesk_events.web import AgentAuth, Problem
 
 from ...service_layer import reads
 from ...service_layer.as_of import board_as_of
+from ...service_layer.countdowns import for_settings
 from ...service_layer.reads import Sort, TicketFilter
 from . import Runtime
 from .filters import ticket_filter
@@ -46,9 +47,11 @@ async def list_tickets(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
     as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. With
-    `as_of`, the tickets as they stood then (`at_risk_within` counts from `as_of`); slow on a large
-    board: every event up to the instant is folded again."""
+    """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. Each row's
+    `business_time` is the countdown to its next due instant in its policy's business calendar, as of
+    the read (null without a running clock). With `as_of`, the tickets as they stood then
+    (`at_risk_within` and the countdowns count from `as_of`); slow on a large board: every event up
+    to the instant is folded again."""
     try:
         async with _board(runtime, as_of) as conn:
             now = as_of or runtime.clock.now()
@@ -57,7 +60,7 @@ async def list_tickets(
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
         ) from e
-    return {"tickets": rows, "next_cursor": next_cursor}
+    return {"tickets": for_settings(runtime.settings).add_to(rows, now), "next_cursor": next_cursor}
 
 
 @router.get("/v1/board/tickets/{ticket_id}")
@@ -69,6 +72,7 @@ async def get_ticket(ticket_id: str, runtime: Runtime, as_of: AsOf = None) -> di
     if ticket is None:
         when = f" as of {as_of.isoformat()}" if as_of is not None else " (yet)"
         raise Problem(404, "Not Found", f"the board has no ticket {ticket_id}{when}")
+    ticket["business_time"] = for_settings(runtime.settings).of(ticket, as_of or runtime.clock.now())
     return ticket
 
 
