@@ -94,6 +94,12 @@ async def read(board: httpx.AsyncClient, path: str, **params: Any) -> dict[str, 
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     body.pop("as_of", None)  # the summary says when it was asked; compared apart
+    # A countdown is computed at the read's own instant (a live read comes a few ms after the
+    # moment recorded): its instant is checked apart, the rest of the row must be equal.
+    for ticket in [body, *body.get("tickets", [])]:
+        countdown = ticket.pop("business_time", None)
+        if countdown is not None and "as_of" in params:
+            assert datetime.fromisoformat(countdown["as_of"]) == datetime.fromisoformat(params["as_of"])
     return body
 
 
