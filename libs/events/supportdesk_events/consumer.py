@@ -38,7 +38,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import metrics
+from . import metrics, tracing
 from .catalogue import REGISTRY, Event
 from .clock import Clock
 from .dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, dead_letter
@@ -320,7 +320,10 @@ class EventConsumer:
                 if w.env.event_id not in new:
                     outcomes[(w.env.event_type, "duplicate")] += 1
                     continue
-                with event_context(w.env.ticket_id, w.env.correlation_id):
+                with (
+                    event_context(w.env.ticket_id, w.env.correlation_id),
+                    tracing.handler_span(self.service, self.group_id, w.msg, w.env),
+                ):
                     await self.handlers[w.env.event_type](ctx, w.env)
                 outcomes[(w.env.event_type, "applied")] += 1
         return outcomes
@@ -338,7 +341,8 @@ class EventConsumer:
                             if (await conn.execute(_INBOX_NEW, params)).first() is None:
                                 outcomes[(env.event_type, "duplicate")] += 1
                                 continue
-                            await self.handlers[env.event_type](ctx, env)
+                            with tracing.handler_span(self.service, self.group_id, w.msg, env):
+                                await self.handlers[env.event_type](ctx, env)
                     except Exception as e:
                         if is_world_failure(e) or not await self._database_answers():
                             raise
