@@ -52,7 +52,7 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("failure_reason", Text, nullable=True),
         # W3C trace context (traceparent, tracestate) of the span that recorded the row, for the
         # relay's Kafka headers; NULL when tracing is off (tracing.py).
-        Column("trace_context", JSONB, nullable=True),
+        Column("trace_context", JSONB(none_as_null=True), nullable=True),
         Index("events_unpublished", "position", postgresql_where=text("published_at IS NULL")),
         Index("events_parked", "ticket_id", "position", postgresql_where=text(PARKED)),
         Index("events_by_ticket", "ticket_id", "position"),
