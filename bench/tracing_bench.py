@@ -10,7 +10,7 @@ the inbox to the last row published (database time; joining the consumer group i
 `on` sets tracing up in this process (`tracing.configure` with a BatchSpanProcessor and the OTLP
 exporter: a span per handled event and per published event, the context stored with each row and
 put in the headers), `off` is the default: nothing set up. Prints each round, the medians and the
-ratio on / off.
+ratio on / off, and the CPU this process spent per event (steadier than rates on a shared machine).
 
 Run: .venv/bin/python bench/tracing_bench.py [--events N] [--rounds R]
 """
@@ -93,7 +93,8 @@ async def produce(bootstrap: str, prefix: str, events: int, traced: bool) -> Non
         await producer.stop()
 
 
-async def one_round(bootstrap: str, database_url: str, events: int, traced: bool, endpoint: str) -> float:
+async def one_round(bootstrap: str, database_url: str, events: int, traced: bool, endpoint: str) -> tuple[float, float]:
+    """(events/s, this process's CPU milliseconds per event, the exporter's thread included)."""
     prefix = f"b{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix)
     database = f"bench_tracing_{uuid.uuid4().hex[:8]}"
@@ -113,6 +114,7 @@ async def one_round(bootstrap: str, database_url: str, events: int, traced: bool
         topic_prefix=prefix,
     )
     relay = OutboxRelay(engine, service="triage", bootstrap_servers=bootstrap, topic_prefix=prefix)
+    cpu = time.process_time()
     tasks = [asyncio.create_task(consumer.run(stop)), asyncio.create_task(relay.run(stop))]
     try:
         deadline = time.monotonic() + 1800
@@ -133,24 +135,31 @@ async def one_round(bootstrap: str, database_url: str, events: int, traced: bool
         stop.set()
         await asyncio.gather(*tasks)
         await engine.dispose()
-        tracing.shutdown()  # flushes the last spans (outside the timed window)
+        tracing.shutdown()  # flushes the last spans (outside the timed window, inside the CPU count)
+        cpu = time.process_time() - cpu
         await drop_database(database_url, database)
-    return events / max((last - first).total_seconds(), 1e-6)
+    return events / max((last - first).total_seconds(), 1e-6), cpu * 1000 / events
 
 
 async def bench(bootstrap: str, database_url: str, events: int, rounds: int, endpoint: str) -> None:
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
     await one_round(bootstrap, database_url, min(events, 200), False, endpoint)  # warm-up, not counted
     for r in range(rounds):
         for mode in ("off", "on"):
-            rate = await one_round(bootstrap, database_url, events, mode == "on", endpoint)
+            rate, ms = await one_round(bootstrap, database_url, events, mode == "on", endpoint)
             rates[mode].append(rate)
-            print(f"round {r + 1} tracing {mode}: {rate:,.0f} events/s", flush=True)
+            cpu[mode].append(ms)
+            print(f"round {r + 1} tracing {mode}: {rate:,.0f} events/s, {ms:.2f} ms CPU/event", flush=True)
     off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
     per_round = ", ".join(f"{b / a:.2f}x" for a, b in zip(rates["off"], rates["on"], strict=True))
+    cpu_off, cpu_on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    cpu_round = ", ".join(f"{b / a:.2f}x" for a, b in zip(cpu["off"], cpu["on"], strict=True))
     print(f"triage consumer + relay, {events} events, {rounds} rounds, load {os.getloadavg()[0]:.1f}")
     print(f"median tracing off: {off:,.0f} events/s; on (OTLP/HTTP): {on:,.0f} events/s")
-    print(f"ratio on / off: {on / off:.2f}x (per round {per_round})")
+    print(f"rate on / off: {on / off:.2f}x (per round {per_round})")
+    print(f"median CPU per event off: {cpu_off:.2f} ms; on: {cpu_on:.2f} ms")
+    print(f"CPU on / off: {cpu_on / cpu_off:.2f}x (per round {cpu_round})")
 
 
 def main() -> None:
