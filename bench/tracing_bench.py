@@ -12,13 +12,18 @@ exporter: a span per handled event and per published event, the context stored w
 put in the headers), `off` is the default: nothing set up. Prints each round, the medians and the
 ratio on / off, and the CPU this process spent per event (steadier than rates on a shared machine).
 
-Run: .venv/bin/python bench/tracing_bench.py [--events N] [--rounds R]
+`--micro` measures the tracing calls alone, no servers: per event what the consumer and relay
+call (a handler span, `capture()` inside it, a publish span from a stored context, its end), off,
+on with an exporter that drops the spans, and on with one that encodes them as OTLP protobuf.
+
+Run: .venv/bin/python bench/tracing_bench.py [--events N] [--rounds R] [--micro]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -28,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,12 +168,55 @@ async def bench(bootstrap: str, database_url: str, events: int, rounds: int, end
     print(f"CPU on / off: {cpu_on / cpu_off:.2f}x (per round {cpu_round})")
 
 
+def micro(events: int = 5_000) -> None:
+    from types import SimpleNamespace
+
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    class Encode(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
+    opened = TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
+    env = new_envelope(opened, ticket_id="ticket-1", producer="intake", clock=ManualClock(T0))
+    headers = [("traceparent", TRACEPARENT.encode())]
+    msg = SimpleNamespace(topic="tickets.lifecycle", partition=1, offset=5, headers=headers)
+    row = {"event_id": str(env.event_id), "ticket_id": "ticket-1", "event_type": "TicketOpened"}
+    stored = json.dumps({"traceparent": TRACEPARENT})
+    landed = SimpleNamespace(partition=1, offset=6)
+    results = {}
+    for label, exporter in (("off", None), ("on, spans dropped", Drop()), ("on, OTLP-encoded", Encode())):
+        if exporter is not None:
+            tracing.configure("triage", processor=BatchSpanProcessor(exporter))
+        cpu = time.process_time()
+        for _ in range(events):
+            with tracing.handler_span("triage", "triage", msg, env):
+                tracing.capture()
+            sent: list[tuple[str, bytes]] = []
+            tracing.end_publish(tracing.publish_span(stored, "tickets.triage", row, sent), landed)
+        tracing.shutdown()  # flushes what is queued: counted
+        results[label] = (time.process_time() - cpu) * 1e6 / events
+        print(f"{label}: {results[label]:.1f} us CPU per event (a handler span and a publish span)")
+    print(f"load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # aiokafka's retries while a fresh topic elects leaders
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--micro", action="store_true", help="the tracing calls alone, no servers")
     args = parser.parse_args()
+    if args.micro:
+        micro()
+        return
     env = StackConfig.from_env()
     with tempfile.TemporaryDirectory() as tmp:
         config = StackConfig(

@@ -37,6 +37,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
     from .envelope import Envelope
 
@@ -98,13 +99,14 @@ def configure(service: str, *, processor: SpanProcessor | None = None) -> bool:
     return True
 
 
-def _exporter(name: str) -> Any:
+def _exporter(name: str) -> SpanExporter:
     found = entry_points(group="opentelemetry_traces_exporter", name=name)
     if not found and name in _EXPORTER_ALIASES:
         found = entry_points(group="opentelemetry_traces_exporter", name=_EXPORTER_ALIASES[name])
     if not found:
         raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: no such span exporter is installed")
-    return next(iter(found)).load()()
+    exporter: SpanExporter = next(iter(found)).load()()
+    return exporter
 
 
 def shutdown() -> None:
