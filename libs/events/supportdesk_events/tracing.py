@@ -266,3 +266,10 @@ def continued_span(
         name, context=propagate.extract(_carrier(stored)), kind=kind, attributes=dict(attributes or {})
     ):
         yield
+
+
+def failed(reason: str) -> None:
+    """Mark the current span as failed (an attempt that will be retried, or not) with `reason`."""
+    if _state is None:
+        return
+    trace.get_current_span().set_status(Status(StatusCode.ERROR, reason))

@@ -172,6 +172,8 @@ class Dispatcher:
         except Exception as e:  # a bug must not lose the delivery: it retries like a failure
             log.exception("sending %s to %s failed", r.template, r.recipient)
             error = f"{type(e).__name__}: {e}"
+        if error is not None:
+            tracing.failed(error)
         now = clock.now()
         common = dict(
             ticket_id=r.ticket_id,
