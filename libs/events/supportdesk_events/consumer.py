@@ -38,7 +38,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import metrics
+from . import metrics, tracing
 from .catalogue import REGISTRY, Event
 from .clock import Clock
 from .dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, dead_letter
@@ -327,7 +327,10 @@ class EventConsumer:
                 if w.env.event_id not in new:
                     outcomes[(w.env.event_type, "duplicate")] += 1
                     continue
-                with event_context(w.env.ticket_id, w.env.correlation_id):
+                with (
+                    event_context(w.env.ticket_id, w.env.correlation_id),
+                    tracing.handler_span(self.service, self.group_id, w.msg, w.env),
+                ):
                     await self.handlers[w.env.event_type](ctx, w.env)
                 outcomes[(w.env.event_type, "applied")] += 1
         return outcomes
@@ -341,7 +344,9 @@ class EventConsumer:
                 with event_context(env.ticket_id, env.correlation_id):
                     try:
                         async with conn.begin_nested():
-                            if not await self.apply_one(conn, env, ctx):
+                            with tracing.handler_span(self.service, self.group_id, w.msg, env):
+                                applied = await self.apply_one(conn, env, ctx)
+                            if not applied:
                                 outcomes[(env.event_type, "duplicate")] += 1
                                 continue
                     except Exception as e:
