@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import uvicorn
 
-from .admin import ensure_topics
+from .admin import DEFAULT_PARTITIONS, ensure_topics
 from .dead_letters import read_dead_letters
 from .logs import configure_logging
 from .migrations import migrate
@@ -34,7 +34,9 @@ def service_main(
     sub.add_parser("serve", help="serve the HTTP API, relay the outbox and consume events")
     sub.add_parser("migrate", help="create the database if needed and apply migrations")
     topics = sub.add_parser("create-topics", help="create any missing topic of the deployment (idempotent)")
-    topics.add_argument("--partitions", type=int, default=12, help="per topic; keyed by ticket, so order holds")
+    topics.add_argument(
+        "--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic; keyed by ticket, so order holds"
+    )
     topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
     letters = sub.add_parser("dead-letters", help="print the service's dead letters, one JSON object a line")
     letters.add_argument("--limit", type=int, default=100, help="the oldest this many")
