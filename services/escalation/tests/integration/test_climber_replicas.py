@@ -126,6 +126,7 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
         return climbed
 
     monkeypatch.setattr(climber, "climb_due", counted)
+    climbs_before = climber.CLIMBS._value.get()
     observer = runtime(settings, clock)
     assert await scalar(observer, "SELECT count(*) FROM ticket_escalations WHERE level = 2") == TICKETS
     assert await scalar(observer, EXECUTIVE) == 0
@@ -192,3 +193,5 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
     assert [tuple(r) for r in levels] == [(3, TICKETS)]
     assert sum(1 for n in share.values() if n > 0) >= 2, share  # a tick claims at most 100: shared
     assert sum(share.values()) == TICKETS, share  # each climb done by exactly one loop
+    # /metrics shows each replica's share; in this one process, the three shares add up.
+    assert climber.CLIMBS._value.get() - climbs_before == TICKETS
