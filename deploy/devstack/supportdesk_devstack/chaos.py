@@ -305,7 +305,8 @@ class Desk:
         self._next += 1
         channel = CHANNELS[i % len(CHANNELS)]
         intakes = self.services["intake"]
-        url = intakes[i % len(intakes)].url
+        # Shifted each round of channels, so that with three intakes each channel reaches each one.
+        url = intakes[(i + i // len(CHANNELS)) % len(intakes)].url
         sent = Sent(channel, self.now(), None)
         self.sent.append(sent)
         try:
