@@ -46,6 +46,7 @@ READ_MODELS: dict[str, tuple[str, str]] = {
     "sla-clock": ("clocks", "true"),
     "escalation": ("ticket_escalations", "true"),
     "notifier": ("ticket_contacts", "number <> ''"),
+    "board": ("board_tickets", "true"),
 }
 # Topics each consumer group reads at least (more are picked up from its committed offsets).
 SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
