@@ -75,7 +75,7 @@ async def main() -> None:
             postgres_port=free_port(),
         )
         servers = Servers(config, durable=False)
-        servers.start()
+        await asyncio.to_thread(servers.start)  # its readiness probes run their own event loop
         try:
             results = {}
             for n in counts:
@@ -84,7 +84,7 @@ async def main() -> None:
                     f"{n} replica(s): accepted {results[n][0]:.1f} tickets/s, end to end {results[n][1]:.1f} tickets/s"
                 )
         finally:
-            servers.stop()
+            await asyncio.to_thread(servers.stop)
     floor = results[counts[0]][1]
     print(f"\n| replicas of every service | accepted by intake (tickets/s) | end to end (tickets/s) | vs {counts[0]} |")
     print("|---|---|---|---|")
