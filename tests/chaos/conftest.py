@@ -69,10 +69,15 @@ async def desk_on(
     """Start the five services (some as replicas) on the given servers; stopped at the end."""
     desks: list[Desk] = []
 
-    async def start(servers: Servers, replicas: dict[str, int] | None = None) -> Desk:
-        desk = await Desk.on(servers, tmp_path, smtp)
+    async def start(
+        servers: Servers,
+        replicas: dict[str, int] | None = None,
+        partitions: int = 3,
+        env: dict[str, dict[str, str]] | None = None,
+    ) -> Desk:
+        desk = await Desk.on(servers, tmp_path, smtp, partitions)
         desks.append(desk)
-        await desk.start(replicas)
+        await desk.start(replicas, env)
         return desk
 
     yield start

@@ -5,18 +5,23 @@ invariant in `Desk.verify` and adds a row to the summary table (see tests/chaos/
 `make chaos` runs all of them at full scale; `make test` runs the chaos_quick ones, bounded."""
 
 import asyncio
+import contextlib
 import json
+import random
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from supportdesk_devstack.chaos import SUBSCRIPTIONS, Desk, Scale, Sent, during
 from supportdesk_devstack.cli import Servers
-from supportdesk_devstack.testing import TEST_API_KEY
+from supportdesk_devstack.process import wait_until
+from supportdesk_devstack.testing import TEST_API_KEY, WebhookSink, eventually
 from supportdesk_events import SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
+from supportdesk_events.signing import new_webhook_secret
 from supportdesk_events.topics import SERVICE_NAMES, dead_letter_topic
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
@@ -271,3 +276,114 @@ async def test_two_replicas_of_intake_and_triage_through_a_postgres_restart(
     recovered = await during(desk, scale, database_restart)
     verdict = await desk.verify("2 intake + 2 triage replicas, PostgreSQL restart", scale, recovered)
     verdict.conclude()
+
+
+# A policy whose clocks breach within the run: first response 20 s, around the clock, warnings at
+# 75 % and 90 %. Phone tickets get no agent response, so each warns twice, breaches, escalates to
+# the tier lead (at risk), then the account manager (breach), then climbs to the executive a minute
+# later; web and email tickets are answered at once and meet their target.
+FAST_POLICY = """
+name: chaos-fast
+version: "1"
+description: chaos suite, seconds-long targets
+calendar:
+  name: always
+  zone: UTC
+  hours:
+    daily: [["00:00", "24:00"]]
+plans: [standard]
+first_response: {fixed: 20s}
+warnings: [75, 90]
+"""
+FAST_DIRECTORY = """
+tier_leads: {first-level: [lead-fl@supportdesk.example], technical: [lead-tech@supportdesk.example]}
+executives: [exec@supportdesk.example]
+climb_after_minutes: {1: 1, 2: 1}
+"""
+CLIMB_S = 60.0  # the directory's minute at the account manager before the executive
+
+
+@pytest.mark.parametrize("replicas", [3])
+async def test_three_replicas_of_every_service_sigkill_one_of_each(
+    servers: Servers, desk_on: StartDesk, scale: Scale, tmp_path: Path, replicas: int
+) -> None:
+    seed = random.randrange(1_000_000)
+    pick = random.Random(seed)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "chaos-fast.yaml").write_text(FAST_POLICY)
+    (tmp_path / "directory.yaml").write_text(FAST_DIRECTORY)
+    secret = new_webhook_secret()
+    with WebhookSink(secret) as hooks:
+        routing = {
+            "queues": {
+                q: {"email": f"queue-{q}@supportdesk.example", "webhook_url": hooks.url, "webhook_secret": secret}
+                for q in ("first-level", "technical")
+            }
+        }
+        (tmp_path / "routing.yaml").write_text(json.dumps(routing))  # JSON is YAML
+        desk = await desk_on(
+            servers,
+            replicas=dict.fromkeys(SERVICE_NAMES, replicas),
+            partitions=12,
+            env={
+                "sla-clock": {
+                    "SLA_CLOCK_POLICY_DIR": str(policies),
+                    "SLA_CLOCK_DEFAULT_POLICY": "chaos-fast",
+                    "SLA_CLOCK_DEFAULT_PLAN": "standard",
+                },
+                "escalation": {"ESCALATION_DIRECTORY_FILE": str(tmp_path / "directory.yaml")},
+                "notifier": {"NOTIFIER_ROUTING_FILE": str(tmp_path / "routing.yaml")},
+            },
+        )
+        desk.webhooks = hooks
+        killed: list[str] = []
+
+        async def kill_one_of_each() -> float:
+            # Each service's victim and moment drawn at random over the stream (seed printed on failure).
+            plan = sorted((pick.uniform(0, scale.duration * 0.8), name) for name in SERVICE_NAMES)
+            began = desk.now()
+            for at, name in plan:
+                await asyncio.sleep(max(0.0, began + at - desk.now()))
+                i = pick.randrange(len(desk.services[name]))
+                victim = desk.services[name][i]
+                await asyncio.to_thread(desk.kill, victim)
+                killed.append(f"{name}#{i + 1}@{desk.now():.1f}s")
+                await asyncio.sleep(pick.uniform(0.5, 2.0))
+                await asyncio.to_thread(victim.restart, wait=False)
+            for svc in desk.all():  # each restarted replica ready again
+                await asyncio.to_thread(wait_until, svc.ready, timeout=120, what=f"{svc.name} ready again")
+            return desk.now()
+
+        recovered = await during(desk, scale, kill_one_of_each, start_after=0.0)
+        # Every unanswered phone ticket breaches and climbs to the executive, who is mailed: wait
+        # for those mails (the climb comes a minute after the breach) before judging the rest.
+        phoned = {s.ticket_id for s in desk.sent if s.acknowledged and s.channel == "phone"}
+
+        def execs() -> int:
+            return sum(1 for m in desk.smtp.messages if str(m["To"]) == "exec@supportdesk.example")
+
+        async def all_at_the_executive() -> bool:
+            return execs() >= len(phoned)
+
+        with contextlib.suppress(AssertionError):  # judged below, with everything else
+            await eventually(all_at_the_executive, timeout=20 + CLIMB_S + scale.settle, what="the climbs")
+        verdict = await desk.verify(f"{replicas} replicas of every service, SIGKILL one of each", scale, recovered)
+        breached = {t for t, *_ in desk.signals.get("SlaBreached", set())}
+        at_exec = {t for t, level in desk.signals.get("TicketEscalated", set()) if level == "3"}
+        for what, have in (("SlaBreached", breached), ("an escalation to the executive", at_exec)):
+            if phoned - have:
+                verdict.fail(
+                    f"lost: {len(phoned - have)} of {len(phoned)} phone tickets without {what}: "
+                    f"{sorted(str(t) for t in phoned - have)[:5]}"
+                )
+        if not hooks.received:
+            verdict.fail("no webhook reached the receiver (the queues' at-risk and breach notices go there)")
+        if execs() != len(at_exec):
+            verdict.fail(f"{execs()} mails to the executive for {len(at_exec)} escalations to the executive")
+        print(
+            f"\nkilled {', '.join(killed)} (seed {seed}); {len(phoned)} phone tickets, {len(breached)} breached, "
+            f"{len(at_exec)} at the executive, {len(hooks.received)} webhooks, {len(desk.smtp.messages)} mails, "
+            f"{verdict.resent} resent (same id) after a notifier kill mid-send"
+        )
+        verdict.conclude()

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import uuid
@@ -32,7 +33,7 @@ from supportdesk_events.sealing import new_key
 from supportdesk_events.topics import SERVICE_NAMES, Topic, dead_letter_topic
 
 from .cli import Servers
-from .testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, start_replicas
+from .testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, WebhookSink, start_replicas
 
 INBOUND_AUTH = ("mta", "chaos-pipe-secret")
 PHONE_SECRET = "chaos-pbx-secret"
@@ -45,6 +46,7 @@ READ_MODELS: dict[str, tuple[str, str]] = {
     "sla-clock": ("clocks", "true"),
     "escalation": ("ticket_escalations", "true"),
     "notifier": ("ticket_contacts", "number <> ''"),
+    "board": ("board_tickets", "true"),
 }
 # Topics each consumer group reads at least (more are picked up from its committed offsets).
 SUBSCRIPTIONS: dict[str, tuple[Topic, ...]] = {
@@ -130,6 +132,11 @@ class Verdict:
     # test_relay_liveness (one active relay, each event once, through a restart).
     republished: int = 0
     recover_s: float | None = None
+    # Mails and webhooks sent again, with the same Message-ID / webhook-id, by a notifier replica
+    # taking over a send that a SIGKILLed one had made but not yet recorded (SMTP and HTTP have no
+    # transaction to share with PostgreSQL: that window is at least once). Only a copy with a
+    # notifier kill between it and the previous copy counts here; any other second copy fails.
+    resent: int = 0
 
     def fail(self, what: str) -> None:
         self.failures.append(what)
@@ -194,18 +201,24 @@ class Desk:
         self.bad_answers: list[str] = []  # 5xx that are not 503 problem+json, or errors not problem+json
         self.run_id = uuid.uuid4().hex[:8]
         self.dead_letters: dict[str, int] = {}  # dead letters with a reason, per dead-letter topic (by verify)
+        self.webhooks: WebhookSink | None = None  # where the notifier's webhooks go, when routed to one
+        # What the log held at the last verify: per event type, the distinct events (a scenario's
+        # own expectations read it, e.g. how many breaches and escalations happened).
+        self.signals: dict[str, set[tuple[str, ...]]] = {}
+        self.kills: list[tuple[str, float]] = []  # (service, time.monotonic()) of each SIGKILL by `kill`
         self._next = 0
         self._t0 = time.monotonic()
 
     @classmethod
-    async def on(cls, servers: Servers, log_dir: Path, smtp: SmtpSink) -> Desk:
+    async def on(cls, servers: Servers, log_dir: Path, smtp: SmtpSink, partitions: int = 3) -> Desk:
         space = Sandbox(servers, prefix=f"c{uuid.uuid4().hex[:10]}.")
-        await ensure_topics(servers.bootstrap_servers, space.prefix, partitions=3)
+        await ensure_topics(servers.bootstrap_servers, space.prefix, partitions=partitions)
         return cls(servers, space, log_dir, smtp)
 
-    async def start(self, replicas: dict[str, int] | None = None) -> None:
+    async def start(self, replicas: dict[str, int] | None = None, env: dict[str, dict[str, str]] | None = None) -> None:
+        """Start the five services; `env` adds settings per service (a policy, a directory, routing)."""
         token_key = new_key()
-        extra = {
+        extra: dict[str, dict[str, str]] = {
             "intake": {
                 "INTAKE_INBOUND_BASIC_AUTH": ":".join(INBOUND_AUTH),
                 "INTAKE_PHONE_WEBHOOK_SECRET": PHONE_SECRET,
@@ -217,6 +230,8 @@ class Desk:
                 "REQUESTER_TOKEN_KEY": token_key,
             },
         }
+        for name, settings in (env or {}).items():
+            extra[name] = {**extra.get(name, {}), **settings}
         # All five at once: start-up is mostly waiting (imports, migrations, readiness).
         started = await asyncio.gather(
             *(
@@ -235,6 +250,29 @@ class Desk:
 
     def one(self, name: str) -> RunningService:
         return self.services[name][0]
+
+    def kill(self, svc: RunningService) -> None:
+        """SIGKILL one process, noting when (a notifier's kill explains a resend with the same id)."""
+        self.kills.append((svc.name, time.monotonic()))
+        svc.kill()
+
+    def resend_explained(self, first: float, again: float) -> bool:
+        """Whether a notifier replica was SIGKILLed between two copies of one notification."""
+        return any(name == "notifier" and first <= at <= again for name, at in self.kills)
+
+    def unexplained_copies(self, copies: dict[str, list[float]]) -> tuple[set[str], int]:
+        """Of the arrival times per notification id: the ids with a copy no notifier kill explains,
+        and how many copies were explained resends."""
+        dup: set[str] = set()
+        explained = 0
+        for key, times in copies.items():
+            times = sorted(times)
+            for before, after in itertools.pairwise(times):
+                if self.resend_explained(before, after):
+                    explained += 1
+                else:
+                    dup.add(key)
+        return dup, explained
 
     def all(self) -> list[RunningService]:
         return [svc for replicas in self.services.values() for svc in replicas]
@@ -268,7 +306,8 @@ class Desk:
         self._next += 1
         channel = CHANNELS[i % len(CHANNELS)]
         intakes = self.services["intake"]
-        url = intakes[i % len(intakes)].url
+        # Shifted each round of channels, so that with three intakes each channel reaches each one.
+        url = intakes[(i + i // len(CHANNELS)) % len(intakes)].url
         sent = Sent(channel, self.now(), None)
         self.sent.append(sent)
         try:
@@ -503,6 +542,7 @@ class Desk:
             verdict.fail(f"stuck: {line}")
         await self._check_log(verdict, acked)
         self._check_mail(verdict, acked)
+        self._check_webhooks(verdict)
         ready = await self.readiness()
         for url, (status, body) in sorted(ready.items()):
             who = self.label(url)
@@ -524,6 +564,9 @@ class Desk:
         ids: Counter[str] = Counter()
         numbers: dict[str, set[str]] = {}  # ticket number -> the TicketOpened event ids that opened it
         opened: Counter[str] = Counter()
+        # A side effect that must happen once: the distinct event ids saying it happened. A clock
+        # fires once per (ticket, clock, cycle, threshold); an escalation reaches a level once.
+        effects: dict[tuple[str, ...], set[str]] = {}
         for name, messages in log.items():
             if name not in own:
                 continue
@@ -532,6 +575,9 @@ class Desk:
                     continue  # what a scenario wrote straight to the topic
                 if "event_id" in headers:
                     ids[headers["event_id"]] += 1
+                once = _effect_key(headers.get("event_type", ""), value)
+                if once is not None:
+                    effects.setdefault(once, set()).add(headers.get("event_id", ""))
                 if headers.get("event_type") == "TicketOpened" and value is not None:
                     try:
                         env = json.loads(value)
@@ -549,6 +595,15 @@ class Desk:
         never = {s.ticket_id for s in acked if s.ticket_id and opened[s.ticket_id] == 0}
         if never:
             verdict.fail(f"lost: {len(never)} acknowledged tickets have no TicketOpened on Kafka: {_sample(never)}")
+        twice = {"/".join(k) for k, by in effects.items() if len(by) > 1}
+        verdict.duplicates += sum(len(by) - 1 for by in effects.values() if len(by) > 1)
+        if twice:
+            verdict.fail(
+                f"duplicated: {len(twice)} clock signals or escalations by more than one event: {_sample(twice)}"
+            )
+        self.signals = {}
+        for key in effects:
+            self.signals.setdefault(key[0], set()).add(key[1:])
         self.dead_letters = {
             name: sum(1 for headers, _ in msgs if "dlq.reason" in headers)
             for name, msgs in log.items()
@@ -558,11 +613,23 @@ class Desk:
     def _check_mail(self, verdict: Verdict, acked: list[Sent]) -> None:
         """Each mail once: no Message-ID twice, no (recipient, subject) twice (a second copy of the
         same notification under a new id), and each accepted agent response in exactly one mail."""
-        ids = Counter(str(m["Message-ID"]) for m in self.smtp.messages)
-        dup_ids = {k for k, n in ids.items() if n > 1}
-        same = Counter((str(m["To"]).lower(), str(m["Subject"])) for m in self.smtp.messages)
+        copies: dict[str, list[float]] = {}
+        for m, at in zip(self.smtp.messages, self.smtp.received_at, strict=True):
+            copies.setdefault(str(m["Message-ID"]), []).append(at)
+        dup_ids, explained = self.unexplained_copies(copies)
+        verdict.resent += explained
+        # From here on each notification once: an explained resend is the same mail, same id.
+        seen: set[str] = set()
+        mails = []
+        for m in self.smtp.messages:
+            mid = str(m["Message-ID"])
+            if mid in seen and mid not in dup_ids:
+                continue
+            seen.add(mid)
+            mails.append(m)
+        same = Counter((str(m["To"]).lower(), str(m["Subject"])) for m in mails)
         dup_same = {f"{to}: {subject}" for (to, subject), n in same.items() if n > 1}
-        verdict.duplicates += sum(ids[k] - 1 for k in dup_ids) + sum(n - 1 for n in same.values() if n > 1)
+        verdict.duplicates += sum(len(copies[k]) - 1 for k in dup_ids) + sum(n - 1 for n in same.values() if n > 1)
         if dup_ids:
             verdict.fail(
                 f"duplicated: {len(dup_ids)} mails delivered more than once (same Message-ID): {_sample(dup_ids)}"
@@ -571,7 +638,7 @@ class Desk:
             verdict.fail(
                 f"duplicated: {len(dup_same)} mails sent twice to one person under one subject: {_sample(dup_same)}"
             )
-        bodies = [_text_of(m) for m in self.smtp.messages]
+        bodies = [_text_of(m) for m in mails]
         mailed = {s.ticket_id: sum(1 for b in bodies if response_text(s) in b) for s in acked if s.responded}
         never = {str(t) for t, n in mailed.items() if n == 0}
         twice = {str(t) for t, n in mailed.items() if n > 1}
@@ -579,6 +646,44 @@ class Desk:
             verdict.fail(f"lost: {len(never)} of {len(mailed)} accepted agent responses never mailed: {_sample(never)}")
         if twice:
             verdict.fail(f"duplicated: {len(twice)} agent responses mailed more than once: {_sample(twice)}")
+
+    def _check_webhooks(self, verdict: Verdict) -> None:
+        """Each webhook once at the receiver (no webhook-id twice), each with a valid signature."""
+        if self.webhooks is None:
+            return
+        copies: dict[str, list[float]] = {}
+        for h in self.webhooks.received:
+            copies.setdefault(h.webhook_id, []).append(h.at)
+        twice, explained = self.unexplained_copies(copies)
+        verdict.resent += explained
+        verdict.duplicates += sum(len(copies[k]) - 1 for k in twice)
+        if twice:
+            verdict.fail(
+                f"duplicated: {len(twice)} webhooks delivered more than once (same webhook-id): {_sample(twice)}"
+            )
+        forged = [h.webhook_id for h in self.webhooks.received if not h.verified]
+        if forged:
+            verdict.fail(f"webhooks whose signature does not verify: {_sample(forged)}")
+
+
+def _effect_key(event_type: str, value: bytes | None) -> tuple[str, ...] | None:
+    """(event type, ticket, what) for an event whose effect must happen once, else None."""
+    if event_type not in ("SlaAtRisk", "SlaBreached", "TicketEscalated") or value is None:
+        return None
+    try:
+        env = json.loads(value)
+        p = env["payload"]
+        if event_type == "TicketEscalated":
+            return (event_type, str(env["ticket_id"]), str(p["level"]))
+        return (
+            event_type,
+            str(env["ticket_id"]),
+            str(p["clock"]),
+            str(p.get("cycle", 1)),
+            str(p.get("threshold_percent")),
+        )
+    except (ValueError, KeyError, TypeError):
+        return (event_type, "<undecodable>", str(value[:40]))
 
 
 async def during(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from supportdesk_events.admin import ensure_topics
+from supportdesk_events.admin import DEFAULT_PARTITIONS, ensure_topics
 from supportdesk_events.clock import SystemClock
 
 from . import demo
@@ -100,6 +100,14 @@ def _dev_token_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def partitions() -> int:
+    """SUPPORTDESK_KAFKA_PARTITIONS: partitions per topic for topics `devstack run` creates (12)."""
+    raw = os.environ.get("SUPPORTDESK_KAFKA_PARTITIONS", str(DEFAULT_PARTITIONS))
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"SUPPORTDESK_KAFKA_PARTITIONS must be a whole number from 1, not {raw!r}")
+    return int(raw)
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(url, timeout=5).status_code == 200
@@ -176,7 +184,9 @@ def run(config: StackConfig, replicas: int = 1, *, with_demo: bool = True) -> in
         env["NOTIFIER_ROUTING_FILE"] = os.environ.get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
         env["REQUESTER_TOKEN_KEY"] = os.environ.get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
         env["ESCALATION_DIRECTORY_FILE"] = os.environ.get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
-        created = asyncio.run(ensure_topics(servers.bootstrap_servers, os.environ.get("KAFKA_TOPIC_PREFIX", "")))
+        created = asyncio.run(
+            ensure_topics(servers.bootstrap_servers, os.environ.get("KAFKA_TOPIC_PREFIX", ""), partitions=partitions())
+        )
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)
         for spec in SERVICES:

@@ -7,13 +7,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from .topics import MAX_MESSAGE_BYTES, all_topics, dead_letter_topic
 
+# Per topic, keyed by ticket id: a consumer group runs at most this many busy replicas.
+DEFAULT_PARTITIONS = 12
 TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
 async def ensure_topics(
     bootstrap_servers: str,
     prefix: str = "",
-    partitions: int = 6,
+    partitions: int = DEFAULT_PARTITIONS,
     replication_factor: int = 1,
     extra_consumers: tuple[str, ...] = (),
 ) -> list[str]:

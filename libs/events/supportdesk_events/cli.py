@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import uvicorn
 
-from .admin import ensure_topics
+from .admin import DEFAULT_PARTITIONS, ensure_topics
 from .dead_letter_cli import add_dead_letter_commands, dead_letters_command
 from .logs import configure_logging
 from .migrations import migrate
@@ -39,7 +39,9 @@ def service_main(
     sub.add_parser("serve", help="serve the HTTP API, relay the outbox and consume events")
     sub.add_parser("migrate", help="create the database if needed and apply migrations")
     topics = sub.add_parser("create-topics", help="create any missing topic of the deployment (idempotent)")
-    topics.add_argument("--partitions", type=int, default=12, help="per topic; keyed by ticket, so order holds")
+    topics.add_argument(
+        "--partitions", type=int, default=DEFAULT_PARTITIONS, help="per topic; keyed by ticket, so order holds"
+    )
     topics.add_argument("--replication-factor", type=int, default=1, help="3 on a production cluster")
     add_dead_letter_commands(sub)
     if rebuild is not None:

@@ -32,13 +32,19 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+)
 from sqlalchemy import bindparam, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import metrics
+from . import metrics, tracing
 from .catalogue import REGISTRY, Event
 from .clock import Clock
 from .dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, dead_letter
@@ -216,6 +222,12 @@ class EventConsumer:
         )
         dead_letters = self._dead_letter_producer()
         self.consumer = consumer
+        # A new member of the group (also after the supervisor restarted this loop): what the
+        # previous one measured about its partitions is stale; a partition it is given again may
+        # have been drained by another member meanwhile, which no batch here would ever show.
+        self._next_offset.clear()
+        self._lag = {}
+        self._world_failure = None
         await consumer.start()
         await dead_letters.start()
         backoff = 0.5
@@ -231,9 +243,11 @@ class EventConsumer:
                     with metrics.BATCH_SECONDS.labels(self.service).time():
                         await self._apply(batch, dead_letters)
                     await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
-                except CommitFailedError:
-                    # A rebalance took the partitions; their new owner re-reads, the inbox dedupes.
-                    log.warning("offset commit failed after rebalance; events will be re-delivered")
+                except (CommitFailedError, IllegalStateError) as e:
+                    # A rebalance took the partitions (during the commit, or before it: aiokafka then
+                    # refuses to commit a partition no longer assigned); their new owner re-reads, the
+                    # inbox dedupes. Not a world failure: seeking a revoked partition would raise.
+                    log.warning("offset commit failed after rebalance (%s); events will be re-delivered", e)
                     continue
                 except Exception as e:
                     # Only the world gets here (a message's failure is isolated inside _apply): never
@@ -241,8 +255,10 @@ class EventConsumer:
                     metrics.BATCH_FAILURES.labels(self.service, "world").inc()
                     self._world_failure = f"{type(e).__name__}: {e}"[:500]
                     log.warning("batch failed (%s); retrying it from its first offsets in %.1fs", e, backoff)
+                    assigned = consumer.assignment()
                     for tp, msgs in batch.items():
-                        consumer.seek(tp, msgs[0].offset)
+                        if tp in assigned:  # a revoked one is its new owner's to re-read
+                            consumer.seek(tp, msgs[0].offset)
                     if await pause(stop, backoff):
                         return
                     if needs_new_producer(e, 0):  # the dead-letter producer lost step with the broker
@@ -327,7 +343,10 @@ class EventConsumer:
                 if w.env.event_id not in new:
                     outcomes[(w.env.event_type, "duplicate")] += 1
                     continue
-                with event_context(w.env.ticket_id, w.env.correlation_id):
+                with (
+                    event_context(w.env.ticket_id, w.env.correlation_id),
+                    tracing.handler_span(self.service, self.group_id, w.msg, w.env),
+                ):
                     await self.handlers[w.env.event_type](ctx, w.env)
                 outcomes[(w.env.event_type, "applied")] += 1
         return outcomes
@@ -341,7 +360,9 @@ class EventConsumer:
                 with event_context(env.ticket_id, env.correlation_id):
                     try:
                         async with conn.begin_nested():
-                            if not await self.apply_one(conn, env, ctx):
+                            with tracing.handler_span(self.service, self.group_id, w.msg, env):
+                                applied = await self.apply_one(conn, env, ctx)
+                            if not applied:
                                 outcomes[(env.event_type, "duplicate")] += 1
                                 continue
                     except Exception as e:

@@ -3,7 +3,8 @@
 - `events`: everything the service has decided, in order. It is the service's outbox: the relay
   publishes rows with `published_at IS NULL`. A unique `event_id` makes derived events idempotent.
   A row that can never be published is parked (`failed_at`, `failure_reason`); later rows of its
-  ticket wait behind it, other tickets' rows flow.
+  ticket wait behind it, other tickets' rows flow. `trace_context` carries the recording span's
+  W3C trace context to the relay when tracing is on.
 - `inbox`: ids of events this service has consumed, written in the same transaction as their effect.
 - `dead_letters`: messages the consumer could not apply, raw (key, value, headers) with the reason and
   where they came from; a redrive is recorded on the row (see `redrive`).
@@ -53,6 +54,9 @@ def plumbing_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
         Column("failed_at", DateTime(timezone=True), nullable=True),
         Column("failure_reason", Text, nullable=True),
+        # W3C trace context (traceparent, tracestate) of the span that recorded the row, for the
+        # relay's Kafka headers; NULL when tracing is off (tracing.py).
+        Column("trace_context", JSONB(none_as_null=True), nullable=True),
         Index("events_unpublished", "position", postgresql_where=text("published_at IS NULL")),
         Index("events_parked", "ticket_id", "position", postgresql_where=text(PARKED)),
         Index("events_by_ticket", "ticket_id", "position"),

@@ -155,3 +155,22 @@ def drop_dead_letters_v3() -> None:
 
     op.drop_index("dead_letters_pending", table_name="dead_letters")
     op.drop_table("dead_letters")
+
+
+def add_trace_context_v3(*more_tables: str) -> None:
+    """The W3C trace context (JSON) of the span that recorded each outbox row, for the relay's
+    Kafka headers; nullable: NULL while tracing is off. `more_tables` get the same column (a
+    service's own rows whose later work continues the trace, e.g. notifier's deliveries)."""
+    import sqlalchemy as sa
+    from alembic import op
+    from sqlalchemy.dialects import postgresql as pg
+
+    for table in ("events", *more_tables):
+        op.add_column(table, sa.Column("trace_context", pg.JSONB, nullable=True))
+
+
+def drop_trace_context_v3(*more_tables: str) -> None:
+    from alembic import op
+
+    for table in ("events", *more_tables):
+        op.drop_column(table, "trace_context")

@@ -39,7 +39,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import metrics
+from . import metrics, tracing
 from .catalogue import MAX_EVENT_BYTES
 from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn, plumbing_tables
 from .envelope import Envelope, wire_headers
@@ -66,6 +66,7 @@ async def record(
     interleaving. Events whose id is already recorded (a re-derived event) are dropped.
     """
     recorded: list[Envelope[Any]] = []
+    trace_context = tracing.capture()  # the recording span's, for the relay's Kafka headers
     for i, env in enumerate(envelopes):
         stmt = (
             insert(EVENTS)
@@ -77,6 +78,7 @@ async def record(
                 event_type=env.event_type,
                 occurred_at=env.occurred_at,
                 envelope=env.model_dump(mode="json"),
+                trace_context=trace_context,
             )
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(EVENTS.c.position)
@@ -94,7 +96,7 @@ _RECORD_FAULTS = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLa
 _BATCH = """
 SELECT e.position, e.topic, e.ticket_id, e.event_type, e.event_id::text AS event_id,
        e.envelope->>'schema_version' AS schema_version, e.envelope->>'correlation_id' AS correlation_id,
-       e.envelope::text AS value
+       e.envelope::text AS value, e.trace_context::text AS trace_context
 FROM events e
 WHERE e.published_at IS NULL AND e.failed_at IS NULL
   AND NOT EXISTS (
@@ -294,6 +296,7 @@ class OutboxRelay:
         blocked: set[str] = set()
         parked: list[tuple[int, str]] = []
         sends: list[tuple[asyncpg.Record, asyncio.Future[Any]]] = []
+        spans: dict[int, tracing.Span | None] = {}
         self._sending_since = time.monotonic()
         try:
             for row in rows:
@@ -307,14 +310,17 @@ class OutboxRelay:
                     headers = wire_headers(
                         row["event_type"], row["schema_version"], row["event_id"], row["correlation_id"]
                     )
+                    topic = self.topic_prefix + row["topic"]
+                    spans[row["position"]] = tracing.publish_span(row["trace_context"], topic, row, headers)
                     try:
                         future = await self.producer.send(
-                            self.topic_prefix + row["topic"],
+                            topic,
                             value=value,
                             key=row["ticket_id"].encode(),
                             headers=headers,
                         )
                     except _RECORD_FAULTS as e:
+                        tracing.end_publish(spans.pop(row["position"]), e)
                         reason = f"Kafka refused it: {type(e).__name__}: {e}"
                     else:
                         sends.append((row, future))
@@ -322,11 +328,16 @@ class OutboxRelay:
                     parked.append((row["position"], reason))
                     blocked.add(row["ticket_id"])
             results = await asyncio.gather(*(f for _, f in sends), return_exceptions=True)
+        except BaseException as e:  # the broker, mid-batch: these rows are retried; their spans say why
+            for span in spans.values():
+                tracing.end_publish(span, e)
+            raise
         finally:
             self._sending_since = None
         published: list[int] = []
         broker_error: BaseException | None = None
         for (row, _), result in zip(sends, results, strict=True):
+            tracing.end_publish(spans.pop(row["position"], None), result)
             if isinstance(result, _RECORD_FAULTS):
                 parked.append((row["position"], f"Kafka refused it: {type(result).__name__}: {result}"))
             elif isinstance(result, BaseException):

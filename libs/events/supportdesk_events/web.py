@@ -34,6 +34,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import tracing
 from .clock import Clock, SystemClock
 from .consumer import EventConsumer, Handler
 from .db import create_engine
@@ -540,6 +541,9 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     )
     app.state.definition = definition  # the command line's redrive builds its consumer from it
     install_problem_handlers(app)
+    # Once per process, and only if OTEL_TRACES_EXPORTER asks for it: off, nothing is set up.
+    if tracing.configure(definition.name):
+        tracing.instrument_app(app)
     # Request rate and latency per route (http_requests_total, http_request_duration_seconds).
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
     app.add_middleware(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from prometheus_client import Counter
 from sqlalchemy import func, select
 
 from supportdesk_events.timers import pause_until
@@ -15,6 +16,8 @@ from ..settings import Settings
 from .unit_of_work import escalation_of
 
 BATCH = 100
+# Per process: with replicas, each one's share of the climbs (rows are claimed, never shared).
+CLIMBS = Counter("supportdesk_escalation_climbs_total", "Due escalations this replica claimed and climbed")
 
 
 async def climb_due(runtime: ServiceRuntime[Settings], limit: int = BATCH) -> int:
@@ -35,6 +38,7 @@ async def climb_due(runtime: ServiceRuntime[Settings], limit: int = BATCH) -> in
         for ticket_id in due:
             async with escalation_of(conn, ticket_id, runtime.clock, None) as w:
                 w.escalation.climb(now, w.directory)
+    CLIMBS.inc(len(due))
     return len(due)
 
 

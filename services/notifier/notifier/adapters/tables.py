@@ -50,6 +50,8 @@ deliveries = Table(
     Column("message_id", Text),
     Column("correlation_id", UUID(as_uuid=True)),
     Column("context", JSONB),
+    # Of the handler that decided the delivery: each attempt continues it. None: SQL NULL.
+    Column("trace_context", JSONB(none_as_null=True)),
     PrimaryKeyConstraint("cause_event_id", "recipient", "channel"),
     Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
 )

@@ -16,7 +16,7 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy import func, select, update
 
-from supportdesk_events import Envelope, record, signing
+from supportdesk_events import Envelope, record, signing, tracing
 from supportdesk_events.catalogue import NotificationFailed, NotificationSent
 from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.timers import pause_until
@@ -149,6 +149,20 @@ class Dispatcher:
             )
 
     async def deliver(self, r: Any) -> None:
+        # One span per attempt, continuing the trace of the handler that decided the delivery;
+        # the NotificationSent/Failed recorded in it carries the trace onward.
+        attributes = {
+            "supportdesk.ticket_id": r.ticket_id,
+            "supportdesk.delivery_id": str(r.delivery_id),
+            "supportdesk.template": r.template,
+            "supportdesk.attempt": r.attempts + 1,
+        }
+        with tracing.continued_span(
+            f"notifier send {r.channel}", r.trace_context, kind=tracing.SpanKind.CLIENT, attributes=attributes
+        ):
+            await self._deliver(r)
+
+    async def _deliver(self, r: Any) -> None:
         clock, attempts = self.runtime.clock, r.attempts + 1
         try:
             await asyncio.wait_for(self.send(r), self.settings.send_timeout_seconds + 1)
@@ -158,6 +172,8 @@ class Dispatcher:
         except Exception as e:  # a bug must not lose the delivery: it retries like a failure
             log.exception("sending %s to %s failed", r.template, r.recipient)
             error = f"{type(e).__name__}: {e}"
+        if error is not None:
+            tracing.failed(error)
         now = clock.now()
         common = dict(
             ticket_id=r.ticket_id,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import Envelope, HandlerContext, Handlers
+from supportdesk_events import Envelope, HandlerContext, Handlers, tracing
 from supportdesk_events.catalogue import (
     AgentResponded,
     InfoRequested,
@@ -183,6 +183,7 @@ class Notifier:
                     message_id=f"<{info.number}.{did.hex}@{self.settings.message_id_domain}>",
                     correlation_id=env.correlation_id,
                     context={"event_type": env.event_type, "ticket": info.number, **d.context},
+                    trace_context=tracing.capture(),  # each attempt's span continues this handler's trace
                 )
                 .on_conflict_do_nothing()
             )

@@ -3,13 +3,18 @@ endpoint: each person told once, a flaky webhook delivered exactly once, replays
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from standardwebhooks import Webhook
@@ -25,7 +30,7 @@ from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
 from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
-from supportdesk_events import Envelope, SystemClock, encode, new_envelope
+from supportdesk_events import Envelope, SystemClock, encode, new_envelope, tracing
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
@@ -317,3 +322,66 @@ async def test_a_mailed_request_is_acknowledged_once_and_a_staff_forward_is_not(
     acks = await rows(runtime, "SELECT recipient FROM deliveries WHERE template = 'acknowledgement'")
     assert [a.recipient for a in acks] == ["erin@acme.example"]
     assert len(inbox.messages) == 1
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    assert not tracing.enabled(), "tracing is on from the environment (OTEL_TRACES_EXPORTER): this test sets its own"
+    exporter = InMemorySpanExporter()
+    assert tracing.configure("notifier", processor=SimpleSpanProcessor(exporter))
+    yield exporter
+    tracing.shutdown()
+
+
+async def test_each_webhook_attempt_continues_the_events_trace_and_tells_the_endpoint(
+    space: Sandbox, spans: InMemorySpanExporter, world: tuple[Any, ...]
+) -> None:
+    runtime, _, hook = world
+    [opened, _], _, _ = envelopes("t-traced")
+    with tracing.continued_span("intake relay", None, kind=SpanKind.PRODUCER):  # as intake's relay sends it
+        upstream = trace.get_current_span().get_span_context()
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+    key, value, headers = encode(opened)
+    producer = AIOKafkaProducer(bootstrap_servers=space.servers.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        traced = [*headers, *((k, v.encode()) for k, v in carrier.items())]
+        await producer.send_and_wait(space.prefix + Topic.LIFECYCLE.value, value=value, key=key, headers=traced)
+    finally:
+        await producer.stop()
+
+    async def delivered() -> bool:
+        statuses = await rows(runtime, "SELECT status FROM deliveries WHERE channel = 'webhook'")
+        return [s.status for s in statuses] == ["sent"]
+
+    await eventually(delivered, timeout=30, what="the ticket.opened webhook delivered")
+
+    def ended() -> list[Any]:
+        return sorted(
+            (s for s in spans.get_finished_spans() if s.name == "notifier send webhook"),
+            key=lambda s: s.attributes["supportdesk.attempt"],
+        )
+
+    async def three_attempts() -> bool:
+        return len(ended()) == 3
+
+    await eventually(three_attempts, what="three attempts' spans")
+    handled = [s for s in spans.get_finished_spans() if s.name == "notifier handle TicketOpened"]
+    assert len(handled) == 1 and handled[0].parent is not None
+    assert (handled[0].context.trace_id, handled[0].parent.span_id) == (upstream.trace_id, upstream.span_id)
+    attempts = ended()
+    # Every attempt continues the handler's trace; the two refused are marked failed.
+    for attempt in attempts:
+        assert attempt.kind is SpanKind.CLIENT and attempt.parent is not None
+        assert (attempt.context.trace_id, attempt.parent.span_id) == (upstream.trace_id, handled[0].context.span_id)
+    assert [a.status.status_code for a in attempts] == [StatusCode.ERROR, StatusCode.ERROR, StatusCode.UNSET]
+    # httpx's instrumentation: the POST is a child span of its attempt, and the endpoint got its traceparent.
+    posts = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CLIENT and s.name == "POST"]
+    assert sorted(p.parent.span_id for p in posts if p.parent) == sorted(a.context.span_id for a in attempts)
+    received = [h for h, body, _ in hook.requests if json.loads(body)["type"] == "ticket.opened"]
+    assert len(received) == 3
+    for h in received:
+        sent = trace.get_current_span(propagate.extract(h)).get_span_context()
+        assert sent.trace_id == upstream.trace_id
+        assert sent.span_id in {p.context.span_id for p in posts}

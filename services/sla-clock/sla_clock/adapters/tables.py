@@ -14,6 +14,8 @@ sla_tickets = Table(
     Column("facts", JSONB, nullable=False),
     Column("correlation_id", UUID(as_uuid=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Of the handler that last changed the facts: the timers' warnings and breaches continue it.
+    Column("trace_context", JSONB(none_as_null=True)),  # None: SQL NULL, not JSON null
 )
 
 # The current cycle's clocks per ticket, kept in step with the facts, for reads and the scheduler.

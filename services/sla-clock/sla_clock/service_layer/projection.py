@@ -22,7 +22,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock as TimeSource
-from supportdesk_events import Envelope, Event, record
+from supportdesk_events import Envelope, Event, record, tracing
 from supportdesk_events.catalogue import (
     AutoCloseDue,
     ClockKind,
@@ -73,7 +73,8 @@ async def load_facts(
 async def save_facts(
     conn: AsyncConnection, ticket_id: str, facts: TicketFacts, correlation_id: uuid.UUID, now: datetime
 ) -> None:
-    values: dict[str, Any] = {"facts": facts.to_json(), "updated_at": now}
+    # The handler's trace context: the timers' warnings and breaches continue that trace.
+    values: dict[str, Any] = {"facts": facts.to_json(), "updated_at": now, "trace_context": tracing.capture()}
     await conn.execute(
         insert(sla_tickets)
         .values(ticket_id=ticket_id, correlation_id=correlation_id, **values)
@@ -274,7 +275,7 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
     now = clock.now()
     rows = (
         await conn.execute(
-            select(clocks, sla_tickets.c.correlation_id)
+            select(clocks, sla_tickets.c.correlation_id, sla_tickets.c.trace_context)
             .join(sla_tickets, sla_tickets.c.ticket_id == clocks.c.ticket_id)
             .where(clocks.c.next_check_at <= now)
             .order_by(clocks.c.next_check_at)
@@ -283,55 +284,59 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
         )
     ).all()
     for r in rows:
-        kind = ClockKind(r.clock)
-        key = life_key(kind, r.cycle, r.started_at)
-        fired: list[tuple[Event, str]] = []
-        warned = list(r.warned)
-        breached_at = r.breached_at
-        emitted = r.auto_close_emitted
-        if kind in SLA_CLOCKS:
-            for pct, at in r.warnings:
-                if pct not in warned and datetime.fromisoformat(at) <= now:
-                    fired.append(
-                        (SlaAtRisk(clock=kind, cycle=r.cycle, threshold_percent=pct, due_at=r.due_at), f"{key}/{pct}")
-                    )
-                    warned.append(pct)
-            if breached_at is None and r.due_at <= now:
-                fired.append((SlaBreached(clock=kind, cycle=r.cycle, due_at=r.due_at), key))
-                breached_at = r.due_at
-        elif not emitted and r.due_at <= now:
-            assert r.closure_code is not None
-            fired.append(
-                (
-                    AutoCloseDue(clock=kind, cycle=r.cycle, closure_code=r.closure_code),
-                    key,
-                )
-            )
-            emitted = True
-        warnings = [(pct, datetime.fromisoformat(at)) for pct, at in r.warnings]
-        nxt = next_wakeup(kind, warnings, r.due_at, warned, breached_at is not None, emitted)
-        await conn.execute(
-            update(clocks)
-            .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
-            .values(
-                warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now
-            )
-        )
-        _count(
-            await record(
-                conn,
-                [
-                    anchored_envelope(
-                        p,
-                        ticket_id=r.ticket_id,
-                        anchor=anchor(r.ticket_id),
-                        discriminator=d,
-                        producer=PRODUCER,
-                        clock=clock,
-                        correlation_id=r.correlation_id,
-                    )
-                    for p, d in fired
-                ],
-            )
-        )
+        attributes = {"supportdesk.ticket_id": r.ticket_id, "supportdesk.clock": r.clock}
+        with tracing.continued_span(f"sla-clock fire {r.clock}", r.trace_context, attributes=attributes):
+            await _fire(conn, clock, r, now)
     return len(rows)
+
+
+async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime) -> None:
+    kind = ClockKind(r.clock)
+    key = life_key(kind, r.cycle, r.started_at)
+    fired: list[tuple[Event, str]] = []
+    warned = list(r.warned)
+    breached_at = r.breached_at
+    emitted = r.auto_close_emitted
+    if kind in SLA_CLOCKS:
+        for pct, at in r.warnings:
+            if pct not in warned and datetime.fromisoformat(at) <= now:
+                fired.append(
+                    (SlaAtRisk(clock=kind, cycle=r.cycle, threshold_percent=pct, due_at=r.due_at), f"{key}/{pct}")
+                )
+                warned.append(pct)
+        if breached_at is None and r.due_at <= now:
+            fired.append((SlaBreached(clock=kind, cycle=r.cycle, due_at=r.due_at), key))
+            breached_at = r.due_at
+    elif not emitted and r.due_at <= now:
+        assert r.closure_code is not None
+        fired.append(
+            (
+                AutoCloseDue(clock=kind, cycle=r.cycle, closure_code=r.closure_code),
+                key,
+            )
+        )
+        emitted = True
+    warnings = [(pct, datetime.fromisoformat(at)) for pct, at in r.warnings]
+    nxt = next_wakeup(kind, warnings, r.due_at, warned, breached_at is not None, emitted)
+    await conn.execute(
+        update(clocks)
+        .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
+        .values(warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now)
+    )
+    _count(
+        await record(
+            conn,
+            [
+                anchored_envelope(
+                    p,
+                    ticket_id=r.ticket_id,
+                    anchor=anchor(r.ticket_id),
+                    discriminator=d,
+                    producer=PRODUCER,
+                    clock=clock,
+                    correlation_id=r.correlation_id,
+                )
+                for p, d in fired
+            ],
+        )
+    )

@@ -1,0 +1,197 @@
+"""Three climbers on one escalation database (issue 14): each due escalation climbs once, the work
+is shared, and escalations claimed by a replica that dies mid-work climb elsewhere within seconds.
+
+The climbers claim due rows with `SELECT ... FOR UPDATE SKIP LOCKED` in the transaction that saves
+the climb and records TicketEscalated (its id derived from ticket, cycle and level): a replica skips
+what another holds, and PostgreSQL releases a dead replica's rows when its connection goes. Each
+climber has its own engine (its own connections), as separate processes would."""
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from escalation.adapters import directory
+from escalation.service_layer import climber
+from escalation.service_layer.handlers import HANDLERS
+from escalation.settings import Settings
+from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_events import HandlerContext, ManualClock, new_envelope
+from supportdesk_events.catalogue import (
+    Channel,
+    ClockKind,
+    Priority,
+    RequestType,
+    SlaBreached,
+    TicketOpened,
+    TicketTriaged,
+)
+from supportdesk_events.migrations import migrate
+from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
+TICKETS = 240
+REPLICAS = 3
+HELD = 30
+HANDOVER_BOUND = 10.0  # seconds from a replica's death until its escalations have climbed elsewhere
+DIRECTORY = directory.DirectorySpec.model_validate(
+    {
+        "tier_leads": {"technical": ["lead@support.example"]},
+        "account_managers": {"acme": ["am@acme-support.example"]},
+        "executives": ["exec@support.example"],
+        "climb_after_minutes": {2: 60},
+    }
+)
+
+
+def runtime(settings: Settings, clock: ManualClock) -> ServiceRuntime[Settings]:
+    return ServiceRuntime(ServiceDefinition(name="escalation", settings=settings, clock=clock))
+
+
+async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
+    """TICKETS tickets of customer acme whose first response breached: each at the account manager."""
+    async with rt.engine.begin() as conn:
+        await directory.replace(conn, DIRECTORY, clock.now())
+    facts = (
+        TicketOpened(number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"),
+        TicketTriaged(
+            priority=Priority.NORMAL,
+            severity=3,
+            request_type=RequestType.PROBLEM,
+            queue="technical",
+            sla_exempt=False,
+            swat=False,
+            rule="r",
+            channel=Channel.WEB,
+            opened_at=T0,
+        ),
+        SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0),
+    )
+    for n in range(TICKETS):
+        async with rt.engine.begin() as conn:
+            ctx = HandlerContext(conn, clock, "escalation")
+            for fact in facts:
+                env = new_envelope(fact, ticket_id=f"esc-{n:04d}", producer="test", clock=clock)
+                await HANDLERS[env.event_type](ctx, env)
+
+
+@pytest.fixture
+async def esc_db(space: Sandbox) -> AsyncIterator[tuple[Settings, ManualClock]]:
+    settings = Settings(
+        DATABASE_URL=space.servers.database_url,
+        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
+        KAFKA_TOPIC_PREFIX=space.prefix,
+        database_name=space.database("escalation"),
+    )
+    await asyncio.to_thread(migrate, settings, "escalation:migrations")
+    clock = ManualClock(T0)
+    rt = runtime(settings, clock)
+    try:
+        await seed(rt, clock)
+    finally:
+        await rt.engine.dispose()
+    yield settings, clock
+
+
+async def scalar(rt: ServiceRuntime[Settings], sql: str) -> Any:
+    async with rt.engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()
+
+
+async def _equals(rt: ServiceRuntime[Settings], sql: str, expected: int) -> bool:
+    return bool(await scalar(rt, sql) == expected)
+
+
+EXECUTIVE = "SELECT count(*) FROM events WHERE event_type = 'TicketEscalated' AND envelope->'payload'->>'level' = '3'"
+
+
+async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_dead_one(
+    esc_db: tuple[Settings, ManualClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, clock = esc_db
+    share: Counter[str] = Counter()
+    real_climb_due = climber.climb_due
+
+    async def counted(rt: ServiceRuntime[Settings], limit: int = climber.BATCH) -> int:
+        climbed = await real_climb_due(rt, limit)
+        task = asyncio.current_task()
+        share[task.get_name() if task else "?"] += climbed
+        return climbed
+
+    monkeypatch.setattr(climber, "climb_due", counted)
+    climbs_before = climber.CLIMBS._value.get()
+    observer = runtime(settings, clock)
+    assert await scalar(observer, "SELECT count(*) FROM ticket_escalations WHERE level = 2") == TICKETS
+    assert await scalar(observer, EXECUTIVE) == 0
+
+    clock.set(T0 + timedelta(minutes=61))  # an hour unacknowledged at the account manager: climb
+    # A replica that claimed HELD due escalations and then hung mid-work (its transaction open).
+    holder = runtime(settings, clock)
+    held = await holder.engine.connect()
+    trans = await held.begin()
+    claimed = (
+        await held.execute(
+            text(
+                "SELECT ticket_id FROM ticket_escalations WHERE next_climb_at <= :now "
+                "ORDER BY next_climb_at, ticket_id LIMIT :n FOR UPDATE SKIP LOCKED"
+            ),
+            {"now": clock.now(), "n": HELD},
+        )
+    ).scalars()
+    assert len(set(claimed)) == HELD
+    holder_pid = (await held.execute(text("SELECT pg_backend_pid()"))).scalar()
+
+    replicas = [runtime(settings, clock) for _ in range(REPLICAS)]
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(climber.run_climber(rt, stop), name=f"climber-{i + 1}") for i, rt in enumerate(replicas)
+    ]
+    try:
+        await eventually(lambda: _equals(observer, EXECUTIVE, TICKETS - HELD), timeout=60, what="unheld climbs")
+        await asyncio.sleep(1.0)
+        assert await scalar(observer, EXECUTIVE) == TICKETS - HELD, "a held escalation climbed while its holder lived"
+
+        async with observer.engine.connect() as conn:  # the holder dies, as with SIGKILL
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder_pid})
+        started = asyncio.get_running_loop().time()
+        await eventually(lambda: _equals(observer, EXECUTIVE, TICKETS), timeout=HANDOVER_BOUND, what="the handover")
+        assert asyncio.get_running_loop().time() - started < HANDOVER_BOUND
+        await asyncio.sleep(1.5)  # a late duplicate would land now
+    finally:
+        # The holder goes first (if a check failed before its death), or a loop blocked on its rows
+        # would never see `stop`.
+        async with observer.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder_pid})
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*loops), 60)
+        for rt in replicas:
+            await rt.engine.dispose()
+        for cleanup in (trans.rollback, held.close, holder.engine.dispose):
+            with contextlib.suppress(Exception):  # the connection was terminated on purpose
+                await cleanup()
+
+    async with observer.engine.connect() as conn:
+        per_ticket = (
+            await conn.execute(
+                text(
+                    "SELECT ticket_id, count(*) AS n FROM events WHERE event_type = 'TicketEscalated' "
+                    "AND envelope->'payload'->>'level' = '3' GROUP BY ticket_id"
+                )
+            )
+        ).all()
+        levels = (await conn.execute(text("SELECT level, count(*) FROM ticket_escalations GROUP BY level"))).all()
+    await observer.engine.dispose()
+    assert len(per_ticket) == TICKETS
+    assert all(r.n == 1 for r in per_ticket), [r for r in per_ticket if r.n > 1][:5]
+    assert [tuple(r) for r in levels] == [(3, TICKETS)]
+    assert sum(1 for n in share.values() if n > 0) >= 2, share  # a tick claims at most 100: shared
+    assert sum(share.values()) == TICKETS, share  # each climb done by exactly one loop
+    # /metrics shows each replica's share; in this one process, the three shares add up.
+    assert climber.CLIMBS._value.get() - climbs_before == TICKETS
