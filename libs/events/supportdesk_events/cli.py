@@ -86,7 +86,14 @@ def service_main(
     if args.command == "serve":
         configure_logging(name, settings.log_level)
         uvicorn.run(
-            app_factory, factory=True, host=settings.host, port=settings.port, log_config=None, access_log=False
+            app_factory,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            loop="uvloop",  # the relay, the consumer and the API share this loop
+            http="httptools",
         )
         return 0
     handler: Callable[[argparse.Namespace], int] = args.handler
