@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -35,13 +36,13 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from sqlalchemy import MetaData, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import DateTime, Integer, Text, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import metrics, tracing
 from .catalogue import MAX_EVENT_BYTES
-from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn, plumbing_tables
+from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn
 from .envelope import Envelope, wire_headers
 from .health import HEALTHY, Health
 from .producers import needs_new_producer
@@ -50,10 +51,41 @@ from .topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
-EVENTS, INBOX = plumbing_tables(MetaData())
-
 # One relay per service database publishes; others wait on this lock (order needs one writer).
 _RELAY_LOCK_KEY = 0x5D_0B_0C
+
+
+# All of one call's events in ONE round trip: a multi-row INSERT from arrays (the text is the same
+# whatever the count, so asyncpg prepares it once per connection), ON CONFLICT dropping re-derived
+# ids (also a repeat within the call), and the relay's wake-up folded into the same statement.
+# pg_notify runs once per new row, but PostgreSQL delivers identical notifications of one
+# transaction once, at commit; a rolled-back savepoint takes its notifications with it, like its rows.
+# Rows are inserted in `ordinality` order, so `position` (the relay's publishing order) follows the
+# order of `envelopes`.
+_RECORD = text(
+    f"""
+WITH new AS (
+    INSERT INTO events (event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, trace_context)
+    SELECT r.event_id, r.topic, r.ticket_id, r.stream_version, r.event_type, r.occurred_at, r.envelope::jsonb,
+           CAST(:trace_context AS jsonb)
+    FROM unnest(:event_ids, :topics, :ticket_ids, :stream_versions, :event_types, :occurred_ats, :envelopes)
+        WITH ORDINALITY AS r(event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, n)
+    ORDER BY r.n
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+)
+SELECT new.event_id, pg_notify('{OUTBOX_CHANNEL}', '') FROM new
+"""
+).bindparams(
+    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("topics", type_=ARRAY(Text)),
+    bindparam("ticket_ids", type_=ARRAY(Text)),
+    bindparam("stream_versions", type_=ARRAY(Integer)),
+    bindparam("event_types", type_=ARRAY(Text)),
+    bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("envelopes", type_=ARRAY(Text)),
+    bindparam("trace_context", type_=Text),
+)
 
 
 async def record(
@@ -65,28 +97,27 @@ async def record(
     versions and a concurrent writer of the same ticket fails on the unique index instead of
     interleaving. Events whose id is already recorded (a re-derived event) are dropped.
     """
+    if not envelopes:
+        return []
+    trace_context = tracing.capture()
+    params = {
+        "event_ids": [env.event_id for env in envelopes],
+        "topics": [env.topic for env in envelopes],
+        "ticket_ids": [env.ticket_id for env in envelopes],
+        "stream_versions": [None if stream_version is None else stream_version + i + 1 for i in range(len(envelopes))],
+        "event_types": [env.event_type for env in envelopes],
+        "occurred_ats": [env.occurred_at for env in envelopes],
+        # pydantic's own encoder, once per event; PostgreSQL parses it into the jsonb column.
+        "envelopes": [env.model_dump_json() for env in envelopes],
+        # The recording span's context (SQL NULL while tracing is off), for the relay's Kafka headers.
+        "trace_context": None if trace_context is None else json.dumps(trace_context),
+    }
+    new = set((await conn.execute(_RECORD, params)).scalars())
     recorded: list[Envelope[Any]] = []
-    trace_context = tracing.capture()  # the recording span's, for the relay's Kafka headers
-    for i, env in enumerate(envelopes):
-        stmt = (
-            insert(EVENTS)
-            .values(
-                event_id=env.event_id,
-                topic=env.topic,
-                ticket_id=env.ticket_id,
-                stream_version=None if stream_version is None else stream_version + i + 1,
-                event_type=env.event_type,
-                occurred_at=env.occurred_at,
-                envelope=env.model_dump(mode="json"),
-                trace_context=trace_context,
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(EVENTS.c.position)
-        )
-        if (await conn.execute(stmt)).first() is not None:
+    for env in envelopes:
+        if env.event_id in new:
+            new.discard(env.event_id)  # a repeat within the call was dropped by ON CONFLICT
             recorded.append(env)
-    if recorded:
-        await conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))  # delivered at commit
     return recorded
 
 

@@ -4,14 +4,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
 from supportdesk_events import OutboxRelay, SystemClock, decode, new_envelope, record
 from supportdesk_events.catalogue import Channel, TicketOpened, TicketReopened, Topic
-from supportdesk_events.db import plumbing_tables
+from supportdesk_events.db import OUTBOX_CHANNEL, asyncpg_dsn, plumbing_tables
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +97,41 @@ async def test_recording_the_same_event_twice_keeps_one_and_stream_versions_seri
             await record(conn, [reopened("t", 1)], stream_version=0)
     async with engine.begin() as conn:
         assert len(await record(conn, [reopened("t", 1)], stream_version=1)) == 1
+
+
+async def test_one_call_records_its_events_in_one_statement_in_order_and_wakes_the_relay_once(
+    space: Sandbox, engine: AsyncEngine
+) -> None:
+    earlier = reopened("ticket-b", -1)
+    async with engine.begin() as conn:
+        await record(conn, [earlier])
+    envs = [reopened(f"ticket-{n % 7}", n) for n in range(300)]
+    # A re-derived event (already recorded) and a repeat within the call are each dropped.
+    batch = [*envs[:150], earlier, envs[3], *envs[150:]]
+    statements: list[str] = []
+    woken: list[str] = []
+    listener = await asyncpg.connect(asyncpg_dsn(engine.url))
+    await listener.add_listener(OUTBOX_CHANNEL, lambda *args: woken.append(args[2]))
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with engine.begin() as conn:
+            assert await record(conn, batch) == envs
+            assert await record(conn, [reopened("ticket-c", 1)]) != []  # a second call, same transaction
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(statements) == 2  # one round trip per call, however many events
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT event_id FROM events ORDER BY position"))).scalars().all()
+    assert rows[1:301] == [e.event_id for e in envs]  # the relay publishes in the order given
+    await eventually(lambda: _woken(woken), timeout=10, what="the relay's channel notified")
+    await asyncio.sleep(0.5)
+    await listener.close()
+    assert woken == [OUTBOX_CHANNEL]  # one wake-up for the transaction, not one per event
+
+
+async def _woken(woken: list[str]) -> bool:
+    return bool(woken)
