@@ -298,6 +298,9 @@ async def replay(
         await engine.dispose()
         await delete_group(bootstrap, group)
     progress.show(total, final=True)
+    # A partition the shadow's group never committed on (empty when the rebuild began) stands at
+    # its beginning: named, so that a live group which consumed there since is seen to be ahead.
+    applied = {tp: applied.get(tp, begin[tp]) for tp in partitions} | applied
     return Replayed(total, monotonic() - progress.started, applied, consumer.refused)
 
 

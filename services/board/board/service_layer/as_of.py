@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import MetaData, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from supportdesk_events import REGISTRY
 
@@ -32,13 +34,21 @@ SHADOWED = ("board_tickets", "board_timeline", "board_sla_outcomes", "board_open
 BATCH = 2_000
 
 
+@cache
+def _unpooled(engine: AsyncEngine) -> AsyncEngine:
+    """Connections of their own for as-of reads, closed after each: a pooled connection could hold
+    statements prepared against the live tables, which a temporary table of the same name created
+    later does not invalidate, and its temporary schema must never meet a live read either."""
+    return create_async_engine(engine.url, poolclass=NullPool)
+
+
 @asynccontextmanager
 async def board_as_of(
     engine: AsyncEngine, as_of: datetime, *, ticket_id: str | None = None
 ) -> AsyncIterator[AsyncConnection]:
     """A connection on which the board's tables hold the board as of `as_of` (only `ticket_id`'s
     row when given); use the ordinary reads on it. Nothing it does outlives the block."""
-    async with engine.connect() as conn:
+    async with _unpooled(engine).connect() as conn:
         tx = await conn.begin()
         try:
             schema = (await conn.execute(text("SELECT current_schema()"))).scalar_one()

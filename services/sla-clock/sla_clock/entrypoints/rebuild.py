@@ -1,6 +1,6 @@
 """What `sla-clock rebuild` replays and compares (the rest is `supportdesk_events.rebuild`)."""
 
-from supportdesk_events.rebuild import Carried, Compared, RebuildSpec
+from supportdesk_events.rebuild import Carried, Compared, RebuildSpec, Unreplayed
 
 from ..adapters.policy_book import policy_book
 from ..service_layer.handlers import handlers
@@ -24,4 +24,14 @@ def rebuild_spec(settings: Settings) -> RebuildSpec:
             Compared("clocks", ("ticket_id", "clock", "cycle"), exclude=("updated_at", *SCHEDULER_COLUMNS)),
         ],
         carried=[Carried("clocks", ("ticket_id", "clock", "cycle"), SCHEDULER_COLUMNS)],
+        # Which policies an operator deactivated: configuration, as live has it now.
+        copied=["policy_activity"],
+        # Retargets and deactivations are an operator's commands, recorded on sla-clock's own topic,
+        # which it does not consume: a rebuild cannot make them again, so a swap needs --force.
+        unreplayed=[
+            Unreplayed(
+                "operators' retargets and deactivations (SlaClockRetargeted, SlaClockSuspended)",
+                "SELECT count(*) FROM events WHERE event_type IN ('SlaClockRetargeted', 'SlaClockSuspended')",
+            )
+        ],
     )
