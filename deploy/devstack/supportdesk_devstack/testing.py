@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -32,6 +32,9 @@ from supportdesk_events.db import drop_database
 from .cli import BIN, Servers
 from .config import StackConfig
 from .process import ManagedProcess, wait_until
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -361,3 +364,16 @@ class WebhookSink:
     def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+async def scalar(engine: AsyncEngine, sql: str) -> Any:
+    """One value read from a service's database (what a test observes, e.g. a count)."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        return (await conn.execute(text(sql))).scalar()
+
+
+async def equals(engine: AsyncEngine, sql: str, expected: int) -> bool:
+    """For `eventually`: whether `sql`'s one value is `expected` yet."""
+    return bool(await scalar(engine, sql) == expected)

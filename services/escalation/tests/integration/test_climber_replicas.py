@@ -11,7 +11,6 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -20,7 +19,7 @@ from escalation.adapters import directory
 from escalation.service_layer import climber
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
 from supportdesk_events import HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     Channel,
@@ -100,15 +99,6 @@ async def esc_db(space: Sandbox) -> AsyncIterator[tuple[Settings, ManualClock]]:
     yield settings, clock
 
 
-async def scalar(rt: ServiceRuntime[Settings], sql: str) -> Any:
-    async with rt.engine.connect() as conn:
-        return (await conn.execute(text(sql))).scalar()
-
-
-async def _equals(rt: ServiceRuntime[Settings], sql: str, expected: int) -> bool:
-    return bool(await scalar(rt, sql) == expected)
-
-
 EXECUTIVE = "SELECT count(*) FROM events WHERE event_type = 'TicketEscalated' AND envelope->'payload'->>'level' = '3'"
 
 
@@ -128,8 +118,8 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
     monkeypatch.setattr(climber, "climb_due", counted)
     climbs_before = climber.CLIMBS._value.get()
     observer = runtime(settings, clock)
-    assert await scalar(observer, "SELECT count(*) FROM ticket_escalations WHERE level = 2") == TICKETS
-    assert await scalar(observer, EXECUTIVE) == 0
+    assert await scalar(observer.engine, "SELECT count(*) FROM ticket_escalations WHERE level = 2") == TICKETS
+    assert await scalar(observer.engine, EXECUTIVE) == 0
 
     clock.set(T0 + timedelta(minutes=61))  # an hour unacknowledged at the account manager: climb
     # A replica that claimed HELD due escalations and then hung mid-work (its transaction open).
@@ -154,14 +144,18 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
         asyncio.create_task(climber.run_climber(rt, stop), name=f"climber-{i + 1}") for i, rt in enumerate(replicas)
     ]
     try:
-        await eventually(lambda: _equals(observer, EXECUTIVE, TICKETS - HELD), timeout=60, what="unheld climbs")
+        await eventually(lambda: equals(observer.engine, EXECUTIVE, TICKETS - HELD), timeout=60, what="unheld climbs")
         await asyncio.sleep(1.0)
-        assert await scalar(observer, EXECUTIVE) == TICKETS - HELD, "a held escalation climbed while its holder lived"
+        assert await scalar(observer.engine, EXECUTIVE) == TICKETS - HELD, (
+            "a held escalation climbed while its holder lived"
+        )
 
         async with observer.engine.connect() as conn:  # the holder dies, as with SIGKILL
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder_pid})
         started = asyncio.get_running_loop().time()
-        await eventually(lambda: _equals(observer, EXECUTIVE, TICKETS), timeout=HANDOVER_BOUND, what="the handover")
+        await eventually(
+            lambda: equals(observer.engine, EXECUTIVE, TICKETS), timeout=HANDOVER_BOUND, what="the handover"
+        )
         assert asyncio.get_running_loop().time() - started < HANDOVER_BOUND
         await asyncio.sleep(1.5)  # a late duplicate would land now
     finally:

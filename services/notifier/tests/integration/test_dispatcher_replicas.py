@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,7 +28,7 @@ from notifier.adapters.tables import deliveries
 from notifier.domain.deliveries import Routing
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import Settings
-from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port
+from supportdesk_devstack.testing import Sandbox, SmtpSink, equals, eventually, free_port, scalar
 from supportdesk_events import SystemClock
 from supportdesk_events.migrations import migrate
 from supportdesk_events.signing import new_webhook_secret
@@ -144,11 +144,6 @@ async def fill_ledger(rt: ServiceRuntime[Settings], hook_port: int) -> None:
         await conn.execute(insert(deliveries), rows)
 
 
-async def scalar(rt: ServiceRuntime[Settings], sql: str) -> Any:
-    async with rt.engine.connect() as conn:
-        return (await conn.execute(text(sql))).scalar()
-
-
 async def test_three_dispatchers_send_each_delivery_once_and_take_over_from_a_dead_one(
     world: tuple[Settings, SmtpSink, Receiver, int],
 ) -> None:
@@ -178,12 +173,12 @@ async def test_three_dispatchers_send_each_delivery_once_and_take_over_from_a_de
     try:
         total = MAILS + HOOKS
         sent = "SELECT count(*) FROM deliveries WHERE status = 'sent'"
-        await eventually(lambda: _equals(observer, sent, total - 25), timeout=60, what="the unclaimed deliveries")
+        await eventually(lambda: equals(observer.engine, sent, total - 25), timeout=60, what="the unclaimed deliveries")
         # The dead replica's claims are leased: nobody sends them before the lease ends.
         lease_left = 3 * SEND_TIMEOUT - (asyncio.get_running_loop().time() - died)
         if lease_left > 0.3:
-            assert await scalar(observer, sent) == total - 25
-        await eventually(lambda: _equals(observer, sent, total), timeout=HANDOVER_BOUND, what="the handover")
+            assert await scalar(observer.engine, sent) == total - 25
+        await eventually(lambda: equals(observer.engine, sent, total), timeout=HANDOVER_BOUND, what="the handover")
         assert asyncio.get_running_loop().time() - died < HANDOVER_BOUND
         await asyncio.sleep(1.0)  # a late duplicate would land now
     finally:
@@ -197,8 +192,8 @@ async def test_three_dispatchers_send_each_delivery_once_and_take_over_from_a_de
     assert len(mails) == MAILS and set(mails.values()) == {1}, mails.most_common(3)
     assert len(hooks) == HOOKS and set(hooks.values()) == {1}, hooks.most_common(3)
     assert held <= {m.strip("<>").split("@")[0] for m in mails} | set(hooks)  # the dead one's share went out
-    events = await scalar(observer, "SELECT count(*) FROM events WHERE event_type = 'NotificationSent'")
-    attempts = await scalar(observer, "SELECT max(attempts) FROM deliveries")
+    events = await scalar(observer.engine, "SELECT count(*) FROM events WHERE event_type = 'NotificationSent'")
+    attempts = await scalar(observer.engine, "SELECT max(attempts) FROM deliveries")
     await observer.engine.dispose()
     assert events == MAILS + HOOKS
     assert attempts == 1  # nothing was sent, failed and retried: each one attempt, by one replica
@@ -209,7 +204,3 @@ async def test_three_dispatchers_send_each_delivery_once_and_take_over_from_a_de
 
 async def _claimed(d: DiesAfterClaiming, n: int) -> bool:
     return len(getattr(d, "claimed_ids", set())) >= n
-
-
-async def _equals(rt: ServiceRuntime[Settings], sql: str, expected: int) -> bool:
-    return bool(await scalar(rt, sql) == expected)

@@ -11,7 +11,6 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +20,7 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer import scheduler
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
 from supportdesk_events import Clock, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import Priority
 from supportdesk_events.migrations import migrate
@@ -70,11 +69,6 @@ async def sla_db(space: Sandbox) -> AsyncIterator[tuple[Settings, ManualClock]]:
     yield settings, clock
 
 
-async def scalar(rt: ServiceRuntime[Settings], sql: str) -> Any:
-    async with rt.engine.connect() as conn:
-        return (await conn.execute(text(sql))).scalar()
-
-
 async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_dead_one(
     sla_db: tuple[Settings, ManualClock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -118,21 +112,21 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
     try:
         warned = "SELECT count(*) FROM events WHERE event_type = 'SlaAtRisk'"
         # Everything but the held clocks warns; the held ones wait (skipped, not blocking anyone).
-        await eventually(lambda: _equals(observer, warned, TICKETS - 40), timeout=60, what="the unheld warnings")
+        await eventually(lambda: equals(observer.engine, warned, TICKETS - 40), timeout=60, what="the unheld warnings")
         await asyncio.sleep(1.0)
-        assert await scalar(observer, warned) == TICKETS - 40, "a held clock fired while its holder lived"
+        assert await scalar(observer.engine, warned) == TICKETS - 40, "a held clock fired while its holder lived"
 
         # The holder dies (its connection dropped, as with SIGKILL): its clocks fire elsewhere, soon.
         async with observer.engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": holder_pid})
         started = asyncio.get_running_loop().time()
-        await eventually(lambda: _equals(observer, warned, TICKETS), timeout=HANDOVER_BOUND, what="the handover")
+        await eventually(lambda: equals(observer.engine, warned, TICKETS), timeout=HANDOVER_BOUND, what="the handover")
         handover = asyncio.get_running_loop().time() - started
         assert handover < HANDOVER_BOUND
 
         clock.set(T0 + 2 * timedelta(hours=1))  # past the 90% warning and the breach of every clock
         done = "SELECT count(*) FROM clocks WHERE breached_at IS NOT NULL"
-        await eventually(lambda: _equals(observer, done, TICKETS), timeout=60, what="every breach")
+        await eventually(lambda: equals(observer.engine, done, TICKETS), timeout=60, what="every breach")
         await asyncio.sleep(1.0)  # a late duplicate would land now
     finally:
         # The holder goes first (if a check failed before its death), or a loop blocked on its rows
@@ -167,7 +161,3 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
     assert sum(1 for n in share.values() if n > 0) >= 2, share
     # Each of the 3 x TICKETS firings (75 %, then 90 % with the breach) was done by exactly one loop.
     assert sum(share.values()) == 2 * TICKETS, share
-
-
-async def _equals(rt: ServiceRuntime[Settings], sql: str, expected: int) -> bool:
-    return bool(await scalar(rt, sql) == expected)
