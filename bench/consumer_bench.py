@@ -2,10 +2,12 @@
 
 One embedded Kafka and PostgreSQL (free ports, throw-away data; or KAFKA_BOOTSTRAP_SERVERS and
 DATABASE_URL). A backlog of N events is produced once; then, interleaved, R rounds of:
-- ours: the service's real `EventConsumer` with its real handlers (triage: TicketOpened, which
-  triages and records TicketTriaged; sla-clock: TicketOpened + TicketTriaged per ticket, which
-  record facts and start clocks) in a fresh, migrated database, timed until every event is in
-  its inbox;
+- ours: the service's real `EventConsumer` with its real handlers in a fresh, migrated database,
+  timed until every event is in its inbox. Per ticket: triage: TicketOpened, which triages and
+  records TicketTriaged; sla-clock and board: TicketOpened + TicketTriaged (the same backlog, so
+  the two compare: `--service board --versus sla-clock`); escalation: TicketOpened +
+  TicketTriaged + SlaAtRisk (which escalates); notifier: TicketOpened (email, with a requester) +
+  TicketTriaged + SlaClockStarted (which queues the acknowledgement);
 - floor: a bare aiokafka consumer reading the same topics in batches of the same size, parsing
   each message's JSON for its event id, and inserting the batch's ids into an inbox table in one
   transaction per batch (one multi-row INSERT), then committing offsets.
@@ -15,10 +17,12 @@ the medians and the ratio ours / floor. Rates run from the first event in the in
 
 With `--baseline DIR` (another checkout, e.g. `git archive main libs services | tar -x -C DIR`),
 each round also runs `ours` with that checkout's libs/events and services, in a child process on
-the same servers and backlog: before and after a change, paired in one run.
+the same servers and backlog: before and after a change, paired in one run. With `--versus
+SERVICE` each round also runs that service's consumer on the same backlog (from the `--baseline`
+checkout when one is given), e.g. the board against sla-clock (issue 10).
 
-Run: .venv/bin/python bench/consumer_bench.py [--service triage|sla-clock] [--events N] [--rounds R]
-     [--baseline DIR]
+Run: .venv/bin/python bench/consumer_bench.py [--service triage|sla-clock|escalation|notifier|board]
+     [--events N] [--rounds R] [--baseline DIR] [--versus SERVICE]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +52,18 @@ from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_events import EventConsumer, Handler, ManualClock, encode, new_envelope
 from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import Channel, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_events.catalogue import (
+    Channel,
+    ClockKind,
+    Event,
+    Priority,
+    RequestType,
+    SlaAtRisk,
+    SlaClockStarted,
+    TicketOpened,
+    TicketTriaged,
+    Topic,
+)
 from supportdesk_events.db import create_engine, drop_database, ensure_database
 from supportdesk_events.migrations import migrate
 from supportdesk_events.settings import ServiceSettings
@@ -63,41 +78,81 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVICES = ("triage", "sla-clock", "escalation", "notifier", "board")
+# The events of each ticket in a service's backlog; services on the same backlog compare directly.
+PER_TICKET: dict[str, tuple[str, ...]] = {
+    "triage": ("opened",),
+    "sla-clock": ("opened", "triaged"),
+    "board": ("opened", "triaged"),
+    "escalation": ("opened", "triaged", "at_risk"),
+    "notifier": ("opened", "triaged", "clock_started"),
+}
+
+
 def backlog(service: str, events: int) -> list[tuple[str, bytes, bytes]]:
     """(topic, key, value) of the events the service is asked to drain."""
     clock = ManualClock(T0)
     out: list[tuple[str, bytes, bytes]] = []
-    per_ticket = 2 if service == "sla-clock" else 1
-    for n in range(events // per_ticket):
+    kinds = PER_TICKET[service]
+    due = T0 + timedelta(hours=4)
+    for n in range(events // len(kinds)):
         ticket = f"ticket-{n}"
-        opened = TicketOpened(
-            number=f"TKT-{n}",
-            channel=Channel.EMAIL if n % 2 else Channel.WEB,
-            subject=f"subject {n}",
-            description="The export is empty",
-            opened_at=T0,
-            plan="gold",
-            policy="data-insights",
-        )
-        key, value, _ = encode(new_envelope(opened, ticket_id=ticket, producer="intake", clock=clock))
-        out.append((Topic.LIFECYCLE.value, key, value))
-        if service == "sla-clock":
-            triaged = TicketTriaged(
-                priority=Priority.HIGH,
-                severity=2,
-                request_type=RequestType.PROBLEM,
-                queue="technical",
-                sla_exempt=False,
-                swat=False,
-                rule="bench",
-                channel=Channel.WEB,
-                plan="gold",
-                policy="data-insights",
-                opened_at=T0,
-            )
-            key, value, _ = encode(new_envelope(triaged, ticket_id=ticket, producer="triage", clock=clock))
-            out.append((Topic.TRIAGE.value, key, value))
+        email = n % 2 == 1
+        payloads: dict[str, tuple[Event, str]] = {
+            "opened": (
+                TicketOpened(
+                    number=f"TKT-{n}",
+                    channel=Channel.EMAIL if email else Channel.WEB,
+                    subject=f"subject {n}",
+                    description="The export is empty",
+                    requester_email=f"requester{n}@example.com",
+                    opened_at=T0,
+                    plan="gold",
+                    policy="data-insights",
+                ),
+                "intake",
+            ),
+            "triaged": (
+                TicketTriaged(
+                    priority=Priority.HIGH,
+                    severity=2,
+                    request_type=RequestType.PROBLEM,
+                    queue="technical",
+                    sla_exempt=False,
+                    swat=False,
+                    rule="bench",
+                    channel=Channel.WEB,
+                    plan="gold",
+                    policy="data-insights",
+                    opened_at=T0,
+                ),
+                "triage",
+            ),
+            "at_risk": (SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=due), "sla-clock"),
+            "clock_started": (
+                SlaClockStarted(
+                    clock=ClockKind.FIRST_RESPONSE,
+                    started_at=T0,
+                    due_at=due,
+                    target_seconds=4 * 3600,
+                    calendar="pacific",
+                    policy_version="data-insights@1",
+                ),
+                "sla-clock",
+            ),
+        }
+        for kind in kinds:
+            payload, producer = payloads[kind]
+            key, value, _ = encode(new_envelope(payload, ticket_id=ticket, producer=producer, clock=clock))
+            out.append((payload.topic.value, key, value))
     return out
+
+
+TOPIC_OF = {"opened": Topic.LIFECYCLE, "triaged": Topic.TRIAGE, "at_risk": Topic.SLA, "clock_started": Topic.SLA}
+
+
+def topics_of(service: str) -> list[str]:
+    return sorted({TOPIC_OF[kind].value for kind in PER_TICKET[service]})
 
 
 async def produce(bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes]]) -> None:
@@ -116,6 +171,25 @@ def service_handlers(service: str) -> Mapping[str, Handler]:
         from triage.service_layer.handlers import handlers as triage_handlers
 
         return triage_handlers(load_rules())
+    if service == "escalation":
+        from escalation.service_layer.handlers import HANDLERS
+
+        return HANDLERS
+    if service == "notifier":
+        from notifier.adapters.routing_file import load_routing
+        from notifier.adapters.templates import Templates
+        from notifier.service_layer.handlers import Notifier
+        from notifier.service_layer.handlers import handlers as notifier_handlers
+        from notifier.settings import Settings as NotifierSettings
+
+        settings = NotifierSettings()
+        return notifier_handlers(
+            Notifier(settings, load_routing(settings.routing_file), Templates(settings.template_dir))
+        )
+    if service == "board":
+        from board.service_layer.handlers import handlers as board_handlers
+
+        return board_handlers()
     from sla_clock.adapters.policy_book import PolicyBook
     from sla_clock.service_layer.handlers import handlers as sla_handlers
 
@@ -184,7 +258,7 @@ async def run_floor(servers: tuple[str, str], prefix: str, service: str, events:
     engine = create_engine(database_url, name)
     async with engine.begin() as conn:
         await conn.execute(text(INBOX_DDL))
-    topics = [prefix + Topic.LIFECYCLE.value] + ([prefix + Topic.TRIAGE.value] if service == "sla-clock" else [])
+    topics = [prefix + topic for topic in topics_of(service)]
     stop = asyncio.Event()
 
     async def bare() -> None:
@@ -227,7 +301,7 @@ async def run_floor(servers: tuple[str, str], prefix: str, service: str, events:
 async def run_baseline(baseline: Path, servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
     """`ours` with another checkout's libs/events and services (e.g. before a change), in a child
     process on the same servers and backlog, so before and after are paired in one run."""
-    roots = [baseline / "libs" / "events", baseline / "services" / "triage", baseline / "services" / "sla-clock"]
+    roots = [baseline / "libs" / "events", *(baseline / "services" / s for s in SERVICES)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r) for r in roots)}
     args = ["--service", service, "--events", str(events), "--only-ours", prefix, servers[0], servers[1]]
     child = await asyncio.create_subprocess_exec(
@@ -239,8 +313,25 @@ async def run_baseline(baseline: Path, servers: tuple[str, str], prefix: str, se
     return float(out.decode().strip().splitlines()[-1])
 
 
+async def run_versus(
+    versus: str, baseline: Path | None, servers: tuple[str, str], prefix: str, service: str, events: int
+) -> float:
+    """Another service's consumer on this service's backlog (the baseline checkout's, if any)."""
+    if PER_TICKET[versus] != PER_TICKET[service]:
+        raise ValueError(f"{versus} drains another backlog than {service}")
+    if baseline is not None:
+        return await run_baseline(baseline, servers, prefix, versus, events)
+    return await run_ours(servers, prefix, versus, events)
+
+
 async def bench(
-    bootstrap: str, database_url: str, service: str, events: int, rounds: int, baseline: Path | None
+    bootstrap: str,
+    database_url: str,
+    service: str,
+    events: int,
+    rounds: int,
+    baseline: Path | None,
+    versus: str | None = None,
 ) -> None:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     await ensure_topics(bootstrap, prefix, partitions=6)  # as measured before the default became 12
@@ -253,11 +344,14 @@ async def bench(
     if baseline is not None:
         runs["baseline"] = []
         kinds.append(("baseline", functools.partial(run_baseline, baseline)))
+    if versus is not None:
+        runs[versus] = []
+        kinds.append((versus, functools.partial(run_versus, versus, baseline)))
     for r in range(rounds):
         for kind, run in kinds if r % 2 == 0 else list(reversed(kinds)):
             rate = await run((bootstrap, database_url), prefix, service, events)
             runs[kind].append(rate)
-            print(f"  round {r + 1} {kind:8}: {rate:10,.0f} events/s")
+            print(f"  round {r + 1} {kind:10}: {rate:10,.0f} events/s")
     floor, ours = statistics.median(runs["floor"]), statistics.median(runs["ours"])
     print(
         f"{service} consumer: median {ours:,.0f} events/s; bare floor {floor:,.0f} events/s; ratio {ours / floor:.3f}x"
@@ -268,18 +362,30 @@ async def bench(
             f"baseline ({baseline}): median {before:,.0f} events/s; ratio to floor {before / floor:.3f}x; "
             f"ours / baseline {ours / before:.2f}x"
         )
+    if versus is not None:
+        other = statistics.median(runs[versus])
+        where = f" of {baseline}" if baseline is not None else ""
+        print(
+            f"{versus}{where} on the same backlog: median {other:,.0f} events/s; "
+            f"ratio to floor {other / floor:.3f}x; {service} / {versus} {ours / other:.2f}x"
+        )
 
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)  # aiokafka's retries while a fresh topic elects leaders
     parser = argparse.ArgumentParser()
-    parser.add_argument("--service", choices=["triage", "sla-clock"], default="triage")
+    parser.add_argument("--service", choices=SERVICES, default="triage")
     parser.add_argument("--events", type=int, default=4_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--baseline",
         type=Path,
         help="a checkout to pair against (its libs/events and services), e.g. git archive main libs services",
+    )
+    parser.add_argument(
+        "--versus",
+        choices=SERVICES,
+        help="also run this service's consumer on the same backlog (the --baseline checkout's, if given)",
     )
     parser.add_argument("--only-ours", nargs=3, metavar=("PREFIX", "BOOTSTRAP", "DATABASE_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -290,7 +396,7 @@ def main() -> None:
     baseline = args.baseline.resolve() if args.baseline else None
     kafka, database = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("DATABASE_URL")
     if kafka and database:
-        asyncio.run(bench(kafka, database, args.service, args.events, args.rounds, baseline))
+        asyncio.run(bench(kafka, database, args.service, args.events, args.rounds, baseline, args.versus))
         return
     with tempfile.TemporaryDirectory() as tmp:
         env = StackConfig.from_env()
@@ -305,7 +411,15 @@ def main() -> None:
         servers.start()
         try:
             asyncio.run(
-                bench(servers.bootstrap_servers, servers.database_url, args.service, args.events, args.rounds, baseline)
+                bench(
+                    servers.bootstrap_servers,
+                    servers.database_url,
+                    args.service,
+                    args.events,
+                    args.rounds,
+                    baseline,
+                    args.versus,
+                )
             )
         finally:
             servers.stop()

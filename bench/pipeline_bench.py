@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import textwrap
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 
 from supportdesk_devstack.cli import Servers
@@ -40,6 +42,9 @@ from supportdesk_devstack.testing import RunningService, Sandbox, SmtpSink, free
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.catalogue import Topic
 from supportdesk_events.db import create_engine, ensure_database, service_url
+
+sys.path.insert(0, str(Path(__file__).parent))
+from consumer_bench import run_floor as consumer_floor
 
 PIPELINE = ("intake", "triage", "sla-clock", "escalation", "notifier")
 HOPS = ("TicketOpened", "TicketTriaged", "SlaClockStarted")
@@ -68,13 +73,21 @@ def pct(values: list[float], p: float) -> float:
 async def watch(space: Sandbox, run: Run, stop: asyncio.Event) -> None:
     """Read lifecycle, triage and sla as they are published; the record timestamp is when the
     producing relay sent it."""
-    consumer = AIOKafkaConsumer(
-        *(space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)),
-        bootstrap_servers=space.servers.bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
+    for attempt in range(5):  # a broker starved of CPU (a loaded machine) may miss a bootstrap
+        consumer = AIOKafkaConsumer(
+            *(space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)),
+            bootstrap_servers=space.servers.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        try:
+            await consumer.start()
+            break
+        except KafkaConnectionError:
+            await consumer.stop()
+            if attempt == 4:
+                raise
+            await asyncio.sleep(2)
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
@@ -110,8 +123,12 @@ async def offer(client: httpx.AsyncClient, run: Run, rate: float, count: int) ->
     return time.time() - start
 
 
-async def closed_loop(url: str, path: str, concurrency: int, seconds: float) -> tuple[float, float, float]:
-    """Requests/s, p50 and p99 ms with `concurrency` clients each sending back to back."""
+async def closed_loop(
+    url: str, path: str, concurrency: int, seconds: float, pid: int
+) -> tuple[float, float, float, float]:
+    """Requests/s, p50 and p99 ms with `concurrency` clients each sending back to back, and the
+    server process's (`pid`) CPU ms per request: steadier than rates on a loaded machine."""
+    cpu_before = cpu_seconds(pid)
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -130,7 +147,8 @@ async def closed_loop(url: str, path: str, concurrency: int, seconds: float) -> 
         started = time.monotonic()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
         elapsed = time.monotonic() - started
-    return len(latencies) / elapsed, pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+    cpu = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, len(latencies))
+    return len(latencies) / elapsed, pct(latencies, 50) * 1000, pct(latencies, 99) * 1000, cpu
 
 
 FLOOR_APP = textwrap.dedent(
@@ -165,7 +183,7 @@ FLOOR_APP = textwrap.dedent(
 
 
 @contextmanager
-def floor_endpoint(space: Sandbox, work: Path) -> Iterator[str]:
+def floor_endpoint(space: Sandbox, work: Path) -> Iterator[tuple[str, int]]:
     database = space.database("floor")
 
     async def create() -> None:
@@ -191,7 +209,7 @@ def floor_endpoint(space: Sandbox, work: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _answers(url), timeout=30, what="floor endpoint", alive=proc.alive, log=proc.log)
     try:
-        yield url
+        yield url, proc.proc.pid
     finally:
         proc.stop()
 
@@ -212,10 +230,28 @@ async def drain(run: Run, stop_after: float) -> None:
         await asyncio.sleep(0.2)
 
 
+def hop_latencies(run: Run, hop: str) -> list[float]:
+    return [run.seen[(hop, t)] - at for t, at in run.accepted.items() if (hop, t) in run.seen]
+
+
+def goal(what: str, met: bool, measured: str) -> None:
+    print(f"  [{'met' if met else 'NOT MET'}] {what}: {measured}")
+
+
+def intake_goal(medians: dict[tuple[int, str], tuple[float, float, float, float]]) -> None:
+    rate, _, p99, _ = medians[(8, "intake")]
+    floor = medians[(8, "floor")][0]
+    goal(
+        "intake at 8 concurrent >= 0.5x the FastAPI + SQLAlchemy floor, p99 < 50 ms",
+        rate / floor >= 0.5 and p99 < 50,
+        f"{rate / floor:.2f}x, p99 {p99:.1f} ms",
+    )
+
+
 def report_hops(title: str, run: Run) -> None:
     print(f"\n{title}: {len(run.accepted)} accepted, {run.refused} refused")
     for hop in HOPS:
-        lat = [run.seen[(hop, t)] - at for t, at in run.accepted.items() if (hop, t) in run.seen]
+        lat = hop_latencies(run, hop)
         missing = len(run.accepted) - len(lat)
         print(
             f"  2xx -> {hop:<16} p50 {pct(lat, 50) * 1000:8.0f} ms  p90 {pct(lat, 90) * 1000:8.0f} ms  "
@@ -237,6 +273,60 @@ async def phase(space: Sandbox, intake: RunningService, rate: float, count: int,
     return run
 
 
+def compare_intake(
+    space: Sandbox, work: Path, intakes: dict[str, RunningService], seconds: float, rounds: int
+) -> dict[tuple[int, str], tuple[float, float, float, float]]:
+    """Intake (and a baseline checkout's, if given) against the floor endpoint, closed loop at c=1
+    and c=8, rounds interleaved (floor, intake, baseline, floor, ...); medians, and ratios of the
+    medians to the floor's. Returns the medians (rate, p50 ms, p99 ms, CPU ms per request) by
+    (concurrency, name). Intake's CPU includes its relay publishing to Kafka; the floor has none."""
+    medians: dict[tuple[int, str], tuple[float, float, float, float]] = {}
+    print(f"\nintake vs the floor (closed loop, same servers, same load generator, {rounds} round(s)):")
+    with floor_endpoint(space, work) as (floor_url, floor_pid):
+        for concurrency in (1, 8):
+            runs: dict[str, list[tuple[float, float, float, float]]] = {"floor": [], **{n: [] for n in intakes}}
+            for _ in range(rounds):
+                runs["floor"].append(asyncio.run(closed_loop(floor_url, "/tickets", concurrency, seconds, floor_pid)))
+                for name, svc in intakes.items():
+                    pid = svc.process.proc.pid
+                    runs[name].append(asyncio.run(closed_loop(svc.url, "/v1/tickets", concurrency, seconds, pid)))
+            f_rate = statistics.median(r[0] for r in runs["floor"])
+            f_cpu = statistics.median(r[3] for r in runs["floor"])
+            for name, results in runs.items():
+                rate, p50, p99, cpu = (statistics.median(r[k] for r in results) for k in range(4))
+                medians[(concurrency, name)] = (rate, p50, p99, cpu)
+                per_round = ", ".join(f"{r[0] / f[0]:.2f}x" for r, f in zip(results, runs["floor"], strict=True))
+                print(
+                    f"  c={concurrency} {name:<9} {rate:6.0f}/s p50 {p50:5.1f} ms p99 {p99:6.1f} ms "
+                    f"CPU {cpu:4.2f} ms/ticket"
+                    + (
+                        ""
+                        if name == "floor"
+                        else f" | {rate / f_rate:.2f}x the floor's rate (per round {per_round}), "
+                        f"{cpu / f_cpu:.1f}x its CPU per ticket"
+                    )
+                )
+            print(f"  load average {os.getloadavg()[0]:.1f}")
+    return medians
+
+
+def start_baseline(space: Sandbox, work: Path, checkout: Path, extra: dict[str, str]) -> RunningService:
+    """Intake from another checkout (e.g. `git archive main libs services | tar -x -C DIR`), on its
+    own database: its modules come first on PYTHONPATH, ahead of this checkout's editable installs."""
+    base = Sandbox(space.servers, prefix=space.prefix.rstrip(".") + "base.")
+    asyncio.run(ensure_topics(space.servers.bootstrap_servers, base.prefix, partitions=12))
+    path = os.pathsep.join(str(checkout / p) for p in ("libs/events", "services/intake"))
+    return start_service("intake", base, work / "baseline", {**extra, "PYTHONPATH": path})
+
+
+def bare_consumer_rate(space: Sandbox, events: int) -> float:
+    """The floor for consumers (consumer_bench's): aiokafka batch reads of the lifecycle topic
+    the runs filled, each batch's ids inserted into an inbox in one transaction; events/s over the
+    first `events` (the tickets intake acknowledged: each is one TicketOpened there, at least)."""
+    servers = (space.servers.bootstrap_servers, space.servers.database_url)
+    return float(asyncio.run(consumer_floor(servers, space.prefix, "triage", events)))
+
+
 def clocked_rate(run: Run) -> float:
     """Tickets clocked per second, from the first 2xx to the last SlaClockStarted."""
     ends = [run.seen[("SlaClockStarted", t)] for t in run.accepted if ("SlaClockStarted", t) in run.seen]
@@ -248,13 +338,16 @@ def clocked_rate(run: Run) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=100.0, help="tickets/s offered in the steady phase")
-    parser.add_argument("--seconds", type=float, default=30.0, help="length of the steady phase")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the steady phase")
     parser.add_argument("--burst", type=int, default=2000, help="tickets sent as fast as intake takes them")
     parser.add_argument("--quick", action="store_true", help="20/s for 10 s, a burst of 300, short floors")
+    parser.add_argument("--intake-only", action="store_true", help="only intake against the floor endpoint")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved intake/floor rounds (medians)")
+    parser.add_argument("--baseline", type=Path, help="a checkout whose intake joins the floor comparison")
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.burst = 20.0, 10.0, 300
-    floor_seconds = 5.0 if args.quick else 15.0
+    floor_seconds = 5.0 if args.quick else 10.0
 
     with tempfile.TemporaryDirectory(prefix="supportdesk-bench-") as tmp:
         work = Path(tmp)
@@ -276,12 +369,22 @@ def main() -> None:
             asyncio.run(ensure_topics(servers.bootstrap_servers, space.prefix, partitions=12))
             with SmtpSink() as smtp:
                 extra = {"NOTIFIER_SMTP_PORT": str(smtp.port), "LOG_LEVEL": "WARNING"}
-                for name in PIPELINE:
+                for name in ("intake",) if args.intake_only else PIPELINE:
                     running.append(start_service(name, space, work, extra))
                 by_name = {s.name: s for s in running}
                 pids = {s.name: s.process.proc.pid for s in running}
+                intakes = {"intake": by_name["intake"]}
+                if args.baseline is not None:
+                    (work / "baseline").mkdir()
+                    running.append(start_baseline(space, work, args.baseline.resolve(), extra))
+                    intakes["baseline"] = running[-1]
 
+                if args.intake_only:
+                    print(f"intake bench: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+                    intake_goal(compare_intake(space, work, intakes, floor_seconds, args.rounds))
+                    return
                 print(f"pipeline bench: {os.cpu_count()} cores; services: {', '.join(PIPELINE)}")
+                print(f"load average {os.getloadavg()[0]:.1f} at the start")
                 before = {n: cpu_seconds(p) for n, p in pids.items()}
                 steady = asyncio.run(phase(space, by_name["intake"], args.rate, int(args.rate * args.seconds), 120.0))
                 after = {n: cpu_seconds(p) for n, p in pids.items()}
@@ -293,26 +396,42 @@ def main() -> None:
                     ms = (after[n] - before[n]) * 1000 / max(1, len(steady.accepted))
                     total += ms
                     print(f" {n} {ms:.1f}", end="")
-                print(f"; all services {total:.1f}")
+                print(f"; all services {total:.1f}; load average {os.getloadavg()[0]:.1f}")
 
+                before = {n: cpu_seconds(p) for n, p in pids.items()}
                 burst = asyncio.run(phase(space, by_name["intake"], 10_000.0, args.burst, 300.0))
+                after = {n: cpu_seconds(p) for n, p in pids.items()}
                 report_hops(f"burst of {args.burst} tickets", burst)
-                print(f"  sustained: {clocked_rate(burst):.0f} tickets/s clocked end to end")
+                burst_clocked = len([t for t in burst.accepted if ("SlaClockStarted", t) in burst.seen])
+                sustained = clocked_rate(burst)
+                cpu = sum(after[n] - before[n] for n in PIPELINE) * 1000 / max(1, len(burst.accepted))
+                print(
+                    f"  sustained: {sustained:.0f} tickets/s clocked end to end ({burst_clocked}/"
+                    f"{len(burst.accepted)} clocked); {cpu:.1f} ms CPU per ticket, all services; "
+                    f"load average {os.getloadavg()[0]:.1f}"
+                )
+                floor_rate = bare_consumer_rate(space, len(steady.accepted) + len(burst.accepted))
+                print(
+                    f"\nbare consumer (aiokafka batches + one inbox insert per batch) on the same lifecycle topic: "
+                    f"{floor_rate:.0f} events/s; the pipeline clocks {sustained / floor_rate:.3f}x that in tickets/s "
+                    "(each ticket is consumed by triage, then sla-clock twice: lifecycle and triage)"
+                )
+                medians = compare_intake(space, work, intakes, floor_seconds, args.rounds)
 
-                print("\nintake vs the floor (closed loop, same servers, same load generator):")
-                with floor_endpoint(space, work) as floor_url:
-                    for concurrency in (1, 8):
-                        f_rate, f_p50, f_p99 = asyncio.run(
-                            closed_loop(floor_url, "/tickets", concurrency, floor_seconds)
-                        )
-                        i_rate, i_p50, i_p99 = asyncio.run(
-                            closed_loop(by_name["intake"].url, "/v1/tickets", concurrency, floor_seconds)
-                        )
-                        print(
-                            f"  c={concurrency}: intake {i_rate:6.0f}/s p50 {i_p50:5.1f} ms p99 {i_p99:6.1f} ms | "
-                            f"floor {f_rate:6.0f}/s p50 {f_p50:5.1f} ms p99 {f_p99:6.1f} ms | "
-                            f"ratio {i_rate / f_rate:.2f}x"
-                        )
+                steady_p99 = pct(hop_latencies(steady, "SlaClockStarted"), 99) * 1000
+                print("\ngoals (issue 11):")
+                goal(
+                    f"p99 2xx -> SlaClockStarted < 250 ms at {args.rate:.0f}/s for {args.seconds:.0f} s "
+                    "(goal: 100/s for 60 s), every ticket clocked",
+                    steady_p99 < 250 and clocked == len(steady.accepted) and not steady.refused,
+                    f"{steady_p99:.0f} ms, {clocked}/{len(steady.accepted)} clocked, {steady.refused} refused",
+                )
+                goal(
+                    ">= 200 tickets/s sustained through the pipeline, every ticket clocked",
+                    sustained >= 200 and burst_clocked == len(burst.accepted) and not burst.refused,
+                    f"{sustained:.0f}/s, {burst_clocked}/{len(burst.accepted)} clocked, {burst.refused} refused",
+                )
+                intake_goal(medians)
         finally:
             for s in reversed(running):
                 s.process.stop()

@@ -12,6 +12,7 @@ import pytest
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, eventually, read_topic
 from supportdesk_events import decode
 from supportdesk_events.catalogue import EXCERPT_CHARS, MAX_EVENT_BYTES, Topic
+from supportdesk_events.personal import Keyring
 
 pytestmark = pytest.mark.e2e
 
@@ -69,17 +70,23 @@ async def test_a_huge_description_and_a_2mb_email_are_processed_and_later_ticket
 
         await eventually(all_triaged, timeout=60, what="every ticket, long ones and later ones, triaged")
 
-    # On Kafka: bounded events, UTF-8 (not \\u escapes), each with the excerpt and the whole text's reference.
+    # On Kafka: bounded events, each with the excerpt (sealed under the requester's key: opened
+    # here as the board would) and the whole text's reference.
     got = await read_topic(space, Topic.LIFECYCLE, expect=len(opened), timeout=30)
     by_ticket = {m.key.decode(): m for m in got}
     sent = log_lines.rstrip("\n")  # the mail parser drops the body's final newline
-    for ticket_id, whole in ((opened[0], emoji), (opened[1], sent)):
-        message = by_ticket[ticket_id]
-        assert len(message.value) < MAX_EVENT_BYTES
-        payload: Any = decode(message.value).payload
-        assert payload.description == whole[:EXCERPT_CHARS]
-        assert payload.full_text["description"].length == len(whole)
-    assert "\U0001f600".encode() in by_ticket[opened[0]].value and b"\\ud83d" not in by_ticket[opened[0]].value
+    keyring = Keyring(space.servers.bootstrap_servers, space.prefix)
+    try:
+        for ticket_id, whole in ((opened[0], emoji), (opened[1], sent)):
+            message = by_ticket[ticket_id]
+            assert len(message.value) < MAX_EVENT_BYTES
+            payload: Any = (await keyring.open(decode(message.value))).payload
+            assert payload.description == whole[:EXCERPT_CHARS]
+            assert payload.full_text["description"].length == len(whole)
+    finally:
+        await keyring.close()
+    # Sealed as UTF-8, not \\u escapes: 4,000 emoji are 16 KB, base64 about 21 KB (escaped: 64 KB).
+    assert len(by_ticket[opened[0]].value) < 30_000
 
     # The ticket read resolves the reference: the whole text, as sent.
     async with intake.client(api_key=TEST_API_KEY) as agent:

@@ -25,8 +25,12 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
+from sqlalchemy import event
 
+from supportdesk_events import encode, new_envelope
 from supportdesk_events.admin import ensure_topics
+from supportdesk_events.catalogue import Event
+from supportdesk_events.clock import Clock
 from supportdesk_events.db import drop_database
 
 from .cli import BIN, Servers
@@ -377,3 +381,93 @@ async def scalar(engine: AsyncEngine, sql: str) -> Any:
 async def equals(engine: AsyncEngine, sql: str, expected: int) -> bool:
     """For `eventually`: whether `sql`'s one value is `expected` yet."""
     return bool(await scalar(engine, sql) == expected)
+
+
+class CuttableLink:
+    """A TCP path to a real server that a test can cut and restore: an outage of the network
+    between one client and the server, the server itself untouched (other tests keep using it).
+    `cut` drops every open connection and refuses new ones; `restore` listens again, same port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.StreamWriter] = set()
+
+    async def __aenter__(self) -> CuttableLink:
+        await self.restore()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.cut()
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._join, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._pipes):
+            writer.transport.abort()  # a reset, as a broken network shows it to the client
+        self._pipes.clear()
+
+    async def _join(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._pipes |= {client_writer, server_writer}
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.transport.abort()
+                self._pipes.discard(writer)
+
+        await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+
+
+def as_messages(
+    payloads: list[tuple[str, Event]], clock: Clock, producer: str = "test"
+) -> list[tuple[bytes | None, bytes | None]]:
+    """(ticket id, event payload) pairs as raw Kafka (key, value) messages for `produce`."""
+    return [encode(new_envelope(p, ticket_id=t, producer=producer, clock=clock))[:2] for t, p in payloads]
+
+
+class StatementLog:
+    """The SQL an engine sends while started (SQLAlchemy's `before_cursor_execute`), whitespace
+    folded: how a test counts round trips."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sent: list[str] = []
+
+    def start(self) -> StatementLog:
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._seen)
+        return self
+
+    def stop(self) -> None:
+        event.remove(self.engine.sync_engine, "before_cursor_execute", self._seen)
+
+    def __enter__(self) -> StatementLog:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.sent.append(" ".join(statement.split()))
+
+    def count(self, start: str) -> int:
+        """Statements beginning with `start`."""
+        return sum(s.startswith(start) for s in self.sent)
+
+    def containing(self, part: str) -> int:
+        return sum(part in s for s in self.sent)

@@ -17,56 +17,14 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from .topics import Topic
+from .vocabulary import HIGH_PRIORITIES as HIGH_PRIORITIES
+from .vocabulary import Channel as Channel
+from .vocabulary import ClockKind as ClockKind
+from .vocabulary import ClosureCode as ClosureCode
+from .vocabulary import Priority as Priority
+from .vocabulary import RequestType as RequestType
 
 Severity = Annotated[int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low (seed 002)")]
-
-
-class Channel(StrEnum):
-    WEB = "web"
-    EMAIL = "email"
-    PHONE = "phone"
-
-
-class Priority(StrEnum):
-    URGENT = "urgent"
-    HIGH = "high"
-    NORMAL = "normal"
-    LOW = "low"
-
-
-# Seed 000 recommends the phone for both; SWAT (seed 002) and quiet hours treat them alike.
-HIGH_PRIORITIES = frozenset({Priority.URGENT, Priority.HIGH})
-
-
-class RequestType(StrEnum):
-    PROBLEM = "problem"
-    QUESTION = "question"
-    FEATURE_REQUEST = "feature_request"
-    REQUEST = "request"
-
-
-class ClosureCode(StrEnum):
-    """Seed 000, "Examples of how requests may be resolved (closed)", plus its two timers."""
-
-    CUSTOMER_CONFIRMED = "customer_confirmed"
-    NOT_A_PRODUCT_DEFECT = "not_a_product_defect"
-    USAGE_INFORMATION_PROVIDED = "usage_information_provided"
-    WORKAROUND_ACCEPTED = "workaround_accepted"
-    FIX_SCHEDULED_IN_RELEASE = "fix_scheduled_in_release"
-    FEATURE_REQUEST_LOGGED = "feature_request_logged"
-    ENHANCEMENT_LOGGED = "enhancement_logged"
-    THIRD_PARTY_ISSUE = "third_party_issue"
-    TRAINING_RECOMMENDED = "training_recommended"
-    REFERRED_TO_CONSULTING = "referred_to_consulting"
-    NO_CUSTOMER_RESPONSE = "no_customer_response"  # awaiting the customer > 10 business days
-    CONFIRMATION_WINDOW_EXPIRED = "confirmation_window_expired"  # monitor: 5 business days
-
-
-class ClockKind(StrEnum):
-    FIRST_RESPONSE = "first_response"
-    RESOLUTION = "resolution"
-    MONITOR_AUTO_CLOSE = "monitor_auto_close"
-    AWAITING_CUSTOMER_AUTO_CLOSE = "awaiting_customer_auto_close"
 
 
 # Bounded events (DESIGN rule 8): the largest encoded envelope a producer may write. Topics accept
@@ -105,6 +63,17 @@ class CarriesLongText(BaseModel):
 
     # field name -> the whole text's reference, for each field whose value here is an excerpt
     full_text: dict[str, TextRef] = {}
+
+
+class CarriesPersonalData(BaseModel):
+    """Mixed into events that carry a requester's personal data (`personal` names the fields).
+    Sealed (supportdesk_events.personal), those fields travel blank and `sealed_personal` holds
+    them encrypted under the requester's data key; without it (events written before sealing, or
+    no requester) they travel in clear. Only fields added, so older events decode as they are."""
+
+    personal: ClassVar[tuple[str, ...]] = ()
+    requester_id: str | None = None
+    sealed_personal: str | None = None
 
 
 def text_digest(text: str) -> str:
@@ -165,8 +134,9 @@ class Attachment(BaseModel):
 
 
 @event(Topic.LIFECYCLE)
-class TicketOpened(Event, CarriesLongText):
+class TicketOpened(Event, CarriesLongText, CarriesPersonalData):
     long_texts = ("subject", "description")
+    personal = ("requester_email", "requester_phone", "subject", "description", "attachments")
     number: str
     channel: Channel
     requester_email: str | None = None
@@ -190,8 +160,9 @@ class TicketOpened(Event, CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class CustomerReplied(Event, CarriesLongText):
+class CustomerReplied(Event, CarriesLongText, CarriesPersonalData):
     long_texts = ("body",)
+    personal = ("body", "attachments")
     channel: Channel
     body: str
     message_id: str | None = None
@@ -263,6 +234,17 @@ class EscalationRequested(Event, CarriesLongText):
     long_texts = ("reason",)
     by: str
     reason: str
+
+
+@event(Topic.LIFECYCLE)
+class RequesterErased(Event):
+    """The requester of this ticket was erased: their data key is destroyed (supportdesk_events.
+    personal). Every service holding their personal data about this ticket drops or masks it;
+    SLA facts stay. One per ticket of the requester, keyed by the ticket like every event, so it
+    follows the ticket's earlier events on their partition. Carries no personal data."""
+
+    requester_id: str
+    erased_at: AwareDatetime
 
 
 # --- tickets.triage (triage) ----------------------------------------------------------------

@@ -7,7 +7,8 @@ Per batch from Kafka:
    the batch is applied once.
 2. Apply the rest as a set, in one transaction: one INSERT of all their ids into the inbox, whose
    RETURNING says which are new, then each new event's handler in partition order (per-ticket order
-   holds: a ticket's events share a partition). No savepoint per message.
+   holds: a ticket's events share a partition), then the writes and events the handlers queued
+   (`HandlerContext.flush`). No savepoint per message.
 3. If that fails, decide whether *the world* failed or *a message* did. The world: the database or
    the broker is unreachable (connection errors, OSError, KafkaError, or the database not answering
    a probe right after): nothing is skipped; the batch is retried from its first offsets with
@@ -26,9 +27,9 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -43,6 +44,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Executable
 
 from . import metrics, tracing
 from .catalogue import REGISTRY, Event
@@ -51,7 +53,8 @@ from .dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, d
 from .envelope import Envelope, P, UndeliverableEvent, decode, derived_envelope
 from .health import HEALTHY, Health
 from .logs import event_context
-from .outbox import record
+from .outbox import record, stored_trace_context
+from .personal import KeyNotArrived
 from .producers import needs_new_producer
 from .redrive import Failure, keep
 from .timers import pause
@@ -60,22 +63,119 @@ from .topics import dead_letter_topic
 log = logging.getLogger(__name__)
 
 
+# Told, at a flush, which of the events queued with it were new to the outbox.
+Recorded = Callable[[list[Envelope[Any]]], None]
+
+
+class BatchState(Protocol):
+    """What a service keeps for the length of a batch (e.g. the rows its events touch, loaded once
+    for all of them); `queue` hands its writes to the context when the batch is flushed."""
+
+    async def queue(self, ctx: HandlerContext) -> None: ...
+
+
+S = TypeVar("S", bound=BatchState)
+
+
 @dataclass
 class HandlerContext:
-    """What a handler may touch: the transaction, the clock, and the service's outbox."""
+    """What a handler may touch: the transaction, the clock, and the service's outbox.
+
+    Round trips to the database are what a consumer pays for (each one a socket write and a wait),
+    so what a handler only *writes* can wait for the end of the batch: `emit`, `record` and `write`
+    queue, and the consumer calls `flush` before the commit (per message, inside its savepoint, when
+    the batch is retried one by one). A handler that reads what it or an earlier handler of the
+    batch wrote calls `flush` first.
+
+    `batch` names the events being applied together (only this one when a batch is retried message
+    by message), so a handler can load what all of them touch in one round trip and keep it in a
+    `state` of the batch, which changes in memory and writes itself once at the flush: a row
+    changed by several events of a batch is written once.
+    """
 
     conn: AsyncConnection
     clock: Clock
     service: str
+    batch: Sequence[Envelope[Any]] = ()
+    _events: list[Envelope[Any]] = field(default_factory=list)
+    _trace_contexts: list[str | None] = field(default_factory=list)
+    _then: list[Recorded | None] = field(default_factory=list)
+    _writes: list[tuple[str, Executable, dict[str, Any]]] = field(default_factory=list)
+    _states: dict[type[Any], Any] = field(default_factory=dict)
+
+    @property
+    def tickets(self) -> frozenset[str]:
+        """The tickets of `batch`: what a handler may read in one query for the whole batch."""
+        return frozenset(env.ticket_id for env in self.batch)
+
+    def state(self, kind: type[S]) -> S:
+        """The batch's one `kind` (made with `kind()` on first use); queued and forgotten at the flush,
+        forgotten by `discard`: after either, the next use starts from what the database holds."""
+        found = self._states.get(kind)
+        if not isinstance(found, kind):
+            found = self._states[kind] = kind()
+        return found
 
     async def emit(self, cause: Envelope[Any], payload: P, discriminator: str = "") -> Envelope[P]:
-        """Record an event caused by `cause`, with an id derived from it (replay-safe)."""
+        """Record an event caused by `cause`, with an id derived from it (replay-safe), at the next
+        `flush`; a re-derived id is dropped then by the outbox's unique key."""
         env = derived_envelope(cause, payload, producer=self.service, clock=self.clock, discriminator=discriminator)
-        await record(self.conn, [env])
+        self.record([env])
         return env
+
+    def record(self, envelopes: Iterable[Envelope[Any]], then: Recorded | None = None) -> None:
+        """Record `envelopes` (ids of the caller's making) at the next `flush`; an id recorded before
+        is dropped then. `then` is called at the flush with those of them that were new."""
+        context = stored_trace_context()  # the handler's span, not the flush's
+        for env in envelopes:
+            self._events.append(env)
+            self._trace_contexts.append(context)
+            self._then.append(then)
+
+    def write(self, ticket_id: str, statement: Executable, params: dict[str, Any]) -> None:
+        """Execute `statement` with `params` at the next `flush`. The writes of one ticket keep their
+        order; those of different tickets touch different rows, so the flush may group them: each
+        statement goes as one executemany (asyncpg pipelines it: one round trip) per round."""
+        self._writes.append((ticket_id, statement, params))
+
+    async def flush(self) -> None:
+        states, self._states = list(self._states.values()), {}
+        for state in states:
+            await state.queue(self)
+        writes, events, trace_contexts, then = self._writes, self._events, self._trace_contexts, self._then
+        self._writes, self._events, self._trace_contexts, self._then = [], [], [], []
+        # Round k holds the k-th queued write of every ticket, so a ticket's writes run in order
+        # (its INSERT before its UPDATE); inside a round, one execute per distinct statement.
+        rounds: list[dict[int, tuple[Executable, list[dict[str, Any]]]]] = []
+        depth: dict[str, int] = {}
+        for ticket_id, statement, params in writes:
+            k = depth[ticket_id] = depth.get(ticket_id, -1) + 1
+            if k == len(rounds):
+                rounds.append({})
+            # Keyed by identity: clause objects overload ==.
+            rounds[k].setdefault(id(statement), (statement, []))[1].append(params)
+        for statements in rounds:
+            for statement, many in statements.values():
+                await self.conn.execute(statement, many if len(many) > 1 else many[0])
+        if not events:
+            return
+        new = {env.event_id for env in await record(self.conn, events, trace_contexts=trace_contexts)}
+        told: dict[int, tuple[Recorded, list[Envelope[Any]]]] = {}
+        for env, tell in zip(events, then, strict=True):
+            if tell is not None and env.event_id in new:
+                new.discard(env.event_id)  # a repeat in the queue is new once
+                told.setdefault(id(tell), (tell, []))[1].append(env)
+        for tell, recorded in told.values():
+            tell(recorded)
+
+    def discard(self) -> None:
+        """Forget what is queued and kept (its message failed and is rolled back)."""
+        self._writes, self._events, self._trace_contexts, self._then, self._states = [], [], [], [], {}
 
 
 Handler = Callable[[HandlerContext, Envelope[Any]], Awaitable[None]]
+# Opens a consumed event's sealed personal fields before its handler sees it (personal.Keyring.open).
+Opener = Callable[[Envelope[Any]], Awaitable[Envelope[Any]]]
 
 # The inbox of a whole batch in one statement: RETURNING names the events not seen before. The
 # statement text is the same whatever the batch size, so asyncpg prepares it once.
@@ -98,6 +198,7 @@ _WORLD_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now, query canceled
     asyncpg.exceptions.InsufficientResourcesError,  # disk full, too many connections
     asyncpg.exceptions.TransactionRollbackError,  # deadlock or serialization failure: try again
+    KeyNotArrived,  # a requester's data key is on its way to the keys topic: wait for it
 )
 
 
@@ -144,6 +245,7 @@ class EventConsumer:
         dead_letter_max_bytes: int = DEAD_LETTER_MAX_BYTES,
         retry_max_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
+        opener: Opener | None = None,
     ) -> None:
         unknown = set(handlers) - set(REGISTRY)
         if unknown:
@@ -163,6 +265,7 @@ class EventConsumer:
         self.dead_letter_max_bytes = dead_letter_max_bytes
         self.retry_max_seconds = retry_max_seconds
         self.consumer: AIOKafkaConsumer | None = None
+        self.opener = opener
         # Progress is judged on a monotonic clock (elapsed time, not an instant), injectable for tests.
         self._monotonic = monotonic
         self._progress_at = monotonic()
@@ -313,7 +416,7 @@ class EventConsumer:
                     outcomes[(env.event_type, "duplicate")] += 1
                 else:
                     seen.add(env.event_id)
-                    work.append(_Work(msg, env))
+                    work.append(_Work(msg, await self._open(env)))
         if work:
             try:
                 outcomes.update(await self._apply_as_set(work))
@@ -338,7 +441,7 @@ class EventConsumer:
         async with self.engine.begin() as conn:
             ids = [w.env.event_id for w in work]
             new = set((await conn.execute(_INBOX_NEW, {"consumer": self.service, "event_ids": ids})).scalars())
-            ctx = HandlerContext(conn, self.clock, self.service)
+            ctx = HandlerContext(conn, self.clock, self.service, [w.env for w in work if w.env.event_id in new])
             for w in work:
                 if w.env.event_id not in new:
                     outcomes[(w.env.event_type, "duplicate")] += 1
@@ -349,6 +452,7 @@ class EventConsumer:
                 ):
                     await self.handlers[w.env.event_type](ctx, w.env)
                 outcomes[(w.env.event_type, "applied")] += 1
+            await ctx.flush()  # the batch's queued writes and events, in a few round trips
         return outcomes
 
     async def _apply_one_by_one(self, work: list[_Work], failed: list[Failure]) -> Counter[tuple[str, str]]:
@@ -366,6 +470,7 @@ class EventConsumer:
                                 outcomes[(env.event_type, "duplicate")] += 1
                                 continue
                     except Exception as e:
+                        ctx.discard()
                         if is_world_failure(e) or not await self._database_answers():
                             raise
                         # The savepoint rolled back this message's effects; the rest of the batch stands.
@@ -383,8 +488,17 @@ class EventConsumer:
         dead letter (`redrive`) both go through."""
         if (await conn.execute(_INBOX_NEW, {"consumer": self.service, "event_ids": [env.event_id]})).first() is None:
             return False
-        await self.handlers[env.event_type](ctx or HandlerContext(conn, self.clock, self.service), env)
+        env = await self._open(env)  # a no-op on an opened one
+        context = ctx or HandlerContext(conn, self.clock, self.service)
+        context.batch = (env,)
+        await self.handlers[env.event_type](context, env)
+        await context.flush()  # in the caller's savepoint, if any: a failing write fails this message
         return True
+
+    async def _open(self, env: Envelope[Any]) -> Envelope[Any]:
+        """Personal fields opened (or masked, when erased) for a service that reads them; raises
+        KeyNotArrived, a world failure, while the key is on its way."""
+        return await self.opener(env) if self.opener is not None else env
 
     async def _database_answers(self) -> bool:
         """Asked after a failure whose type does not say: can the database be reached right now?"""

@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import asyncpg
 from sqlalchemy import (
     BigInteger,
@@ -25,11 +28,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+T = TypeVar("T")
 
 OUTBOX_CHANNEL = "supportdesk_outbox"
 PARKED = "failed_at IS NOT NULL AND published_at IS NULL"
@@ -125,7 +133,37 @@ def asyncpg_dsn(url: URL) -> str:
 
 
 def create_engine(server_url: str, database: str) -> AsyncEngine:
-    return create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10, pool_pre_ping=True)
+    """The service's pool. No ping before each checkout (`pool_pre_ping` cost a round trip per
+    request): a connection the server closed while it sat in the pool is already marked closed by
+    asyncpg (the socket's EOF), so the checkout below swaps it for a fresh one at no cost; one that
+    dies later fails its first statement, and `in_transaction` runs the work again on a fresh one."""
+    engine = create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(_dbapi: object, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection) -> None:
+    driver = record.driver_connection
+    if isinstance(driver, asyncpg.Connection) and driver.is_closed():
+        raise DisconnectionError("closed by the server while pooled")  # the pool retries with a new one
+
+
+async def in_transaction(engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """`work` in one transaction, run once more on a fresh connection if the connection turns out
+    dead before the commit (nothing was committed: the server rolled it back when it closed). A
+    failure of the COMMIT itself is not retried: the outcome is unknown, and the caller answers 503."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            result = await work(conn)
+        except DBAPIError as e:
+            if not e.connection_invalidated:
+                raise
+        else:
+            await trans.commit()
+            return result
+    async with engine.begin() as conn:
+        return await work(conn)
 
 
 async def ensure_database(server_url: str, database: str) -> None:

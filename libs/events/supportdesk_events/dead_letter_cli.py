@@ -156,6 +156,8 @@ async def _redrive(app_factory: str, args: argparse.Namespace) -> int:
             by=args.by,
         )
     finally:
+        if runtime.keyring is not None:
+            await runtime.keyring.close()
         await runtime.engine.dispose()
     for r in results:
         print(json.dumps(r.as_json()))

@@ -67,9 +67,11 @@ _RECORD = text(
 WITH new AS (
     INSERT INTO events (event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, trace_context)
     SELECT r.event_id, r.topic, r.ticket_id, r.stream_version, r.event_type, r.occurred_at, r.envelope::jsonb,
-           CAST(:trace_context AS jsonb)
-    FROM unnest(:event_ids, :topics, :ticket_ids, :stream_versions, :event_types, :occurred_ats, :envelopes)
-        WITH ORDINALITY AS r(event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, n)
+           r.trace_context::jsonb
+    FROM unnest(:event_ids, :topics, :ticket_ids, :stream_versions, :event_types, :occurred_ats, :envelopes,
+                :trace_contexts)
+        WITH ORDINALITY AS r(event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope,
+                             trace_context, n)
     ORDER BY r.n
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
@@ -84,22 +86,29 @@ SELECT new.event_id, pg_notify('{OUTBOX_CHANNEL}', '') FROM new
     bindparam("event_types", type_=ARRAY(Text)),
     bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
     bindparam("envelopes", type_=ARRAY(Text)),
-    bindparam("trace_context", type_=Text),
+    bindparam("trace_contexts", type_=ARRAY(Text)),
 )
 
 
 async def record(
-    conn: AsyncConnection, envelopes: Sequence[Envelope[Any]], *, stream_version: int | None = None
+    conn: AsyncConnection,
+    envelopes: Sequence[Envelope[Any]],
+    *,
+    stream_version: int | None = None,
+    trace_contexts: Sequence[str | None] | None = None,
 ) -> list[Envelope[Any]]:
     """Append events to the service's event table; return those that were new.
 
     With `stream_version` (the version the caller read the ticket at) the events get the next
     versions and a concurrent writer of the same ticket fails on the unique index instead of
     interleaving. Events whose id is already recorded (a re-derived event) are dropped.
+    `trace_contexts` (one per envelope, from `stored_trace_context()`) is for events queued under
+    one span and recorded later under another; by default every event gets the current span's.
     """
     if not envelopes:
         return []
-    trace_context = tracing.capture()
+    if trace_contexts is None:
+        trace_contexts = [stored_trace_context()] * len(envelopes)
     params = {
         "event_ids": [env.event_id for env in envelopes],
         "topics": [env.topic for env in envelopes],
@@ -110,7 +119,7 @@ async def record(
         # pydantic's own encoder, once per event; PostgreSQL parses it into the jsonb column.
         "envelopes": [env.model_dump_json() for env in envelopes],
         # The recording span's context (SQL NULL while tracing is off), for the relay's Kafka headers.
-        "trace_context": None if trace_context is None else json.dumps(trace_context),
+        "trace_contexts": list(trace_contexts),
     }
     new = set((await conn.execute(_RECORD, params)).scalars())
     recorded: list[Envelope[Any]] = []
@@ -119,6 +128,12 @@ async def record(
             new.discard(env.event_id)  # a repeat within the call was dropped by ON CONFLICT
             recorded.append(env)
     return recorded
+
+
+def stored_trace_context() -> str | None:
+    """The current span's context as the outbox stores it (None while tracing is off)."""
+    context = tracing.capture()
+    return None if context is None else json.dumps(context)
 
 
 # Errors that are about the record itself: retrying cannot help, so the row is parked.
@@ -187,8 +202,10 @@ class OutboxRelay:
         reconnect_seconds: float = 0.5,
         stats_seconds: float = 5.0,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        wake_linger_seconds: float = 0.005,
     ) -> None:
         self.engine = engine
+        self.wake_linger_seconds = wake_linger_seconds
         self.service = service
         self.bootstrap_servers = bootstrap_servers
         self.topic_prefix = topic_prefix
@@ -304,6 +321,10 @@ class OutboxRelay:
                 failures = 0
                 if published < self.batch_size:
                     await _first(self.idle_poll_seconds, stop, woken, lost)
+                    if woken.is_set() and self.wake_linger_seconds:
+                        # Commits arriving together (one NOTIFY each) go out as one batch: one read
+                        # and one mark for them all instead of per ticket.
+                        await _first(self.wake_linger_seconds, stop, lost)
         finally:
             self._set_active(False)
             try:
@@ -376,11 +397,13 @@ class OutboxRelay:
             else:
                 published.append(row["position"])
         # What reached Kafka is marked even when some sends failed: fewer duplicates on the retry.
-        async with conn.transaction():
-            if published:
-                await conn.execute(_MARK_PUBLISHED, published)
-            if parked:
+        if parked:
+            async with conn.transaction():
+                if published:
+                    await conn.execute(_MARK_PUBLISHED, published)
                 await conn.execute(_MARK_PARKED, [p for p, _ in parked], [r for _, r in parked])
+        elif published:  # one statement is its own transaction: no BEGIN and COMMIT round trips
+            await conn.execute(_MARK_PUBLISHED, published)
         for position, reason in parked:
             log.error("outbox row %s parked: %s", position, reason, extra={"service": self.service})
         if parked:

@@ -45,10 +45,12 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 from sqlalchemy.engine import make_url
 
+from .clock import Clock, SystemClock
 from .consumer import EventConsumer, Handler, HandlerContext
 from .db import asyncpg_dsn, create_engine, drop_database, service_url
 from .envelope import Envelope
 from .migrations import migrate
+from .personal import Keyring
 from .redrive import Failure
 from .settings import ServiceSettings
 
@@ -70,12 +72,22 @@ class Compared:
 class Carried:
     """Columns a worker owns (not the handlers): on swap, taken from the live row with the same key.
     Shadow rows with no live row get `unmatched` (column -> SQL constant), e.g. a delivery nobody
-    sent is marked so that nothing sends it after the swap."""
+    sent is marked so that nothing sends it after the swap.
+
+    With `cause` (the column holding the id of the event that made the row), `unmatched` applies
+    only to rows whose event the live service had dealt with (`dealt_with`, a query of event ids on
+    the live database; by default its inbox): a row made from an event the live service had not
+    reached yet (it lagged, or was stopped for the swap) is what it would have made itself, and is
+    left for the worker. With `live_only`, live rows the shadow has no row for that
+    match it (SQL on the live table, e.g. still pending) are copied whole: work not done yet."""
 
     table: str
     key: tuple[str, ...]
     columns: tuple[str, ...]
     unmatched: Mapping[str, str] = field(default_factory=dict)
+    cause: str | None = None
+    dealt_with: str = "SELECT DISTINCT event_id FROM inbox"
+    live_only: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,8 @@ class RebuildSpec:
     # shadow's sequence moves past the live one's, so no id a client saw is handed out again.
     advanced: Sequence[tuple[str, str]] = ()
     unreplayed: Sequence[Unreplayed] = ()
+    # Opens requesters' sealed personal fields as the live consumer does (erased ones masked).
+    reads_personal: bool = False
 
 
 class ReplayClock:
@@ -252,6 +266,7 @@ async def replay(
     clock = ReplayClock()
     group = f"{settings.topic_prefix}{spec.service}.rebuild.{uuid.uuid4().hex[:12]}"
     engine = create_engine(settings.database_url, shadow)
+    keyring = Keyring(settings.kafka_bootstrap_servers, settings.topic_prefix) if spec.reads_personal else None
     consumer = ShadowConsumer(
         engine,
         service=spec.service,  # the inbox's consumer name: the same rows as the live inbox
@@ -261,6 +276,7 @@ async def replay(
         topic_prefix=settings.topic_prefix,
         batch_size=max(settings.consumer_batch_size, 500),
         group_id=group,
+        opener=keyring.open if keyring is not None else None,
     )
     consumer.refused = []
     bootstrap = settings.kafka_bootstrap_servers
@@ -295,6 +311,8 @@ async def replay(
     finally:
         stop.set()
         await asyncio.wait([task], timeout=30)
+        if keyring is not None:
+            await keyring.close()
         await engine.dispose()
         await delete_group(bootstrap, group)
     progress.show(total, final=True)
@@ -531,6 +549,7 @@ class Swapped:
     replaced: str  # the old live database's new name
     outbox_rows: int  # live outbox rows taken over
     new_events: int  # events only the rebuild derived: published when the service starts
+    dead_letters_applied: int = 0  # live dead letters the replay applied: marked redriven by the rebuild
 
 
 async def _merge_outbox(live: asyncpg.Connection, shadow: asyncpg.Connection) -> tuple[int, int]:
@@ -557,17 +576,26 @@ async def _merge_outbox(live: asyncpg.Connection, shadow: asyncpg.Connection) ->
     return taken, int(new.split()[-1])
 
 
-async def _take_dead_letters(live: asyncpg.Connection, shadow: asyncpg.Connection) -> None:
+async def _take_dead_letters(live: asyncpg.Connection, shadow: asyncpg.Connection, at: datetime) -> int:
     """The live dead letters (and their redrive history) are operators' records, not a projection:
-    the shadow's own (what the replay refused again) give way to them."""
+    the shadow's own (what the replay refused again) give way to them. A live one still waiting for
+    a redrive whose event the replay applied (the fix was in the code the rebuild ran) is marked
+    redriven by the rebuild, so the list does not offer to apply what the new database holds.
+    Returns how many were so marked."""
     columns = await _columns(live, "dead_letters")
     cols = ", ".join(_q(c) for c in columns)
     await shadow.execute("DELETE FROM dead_letters")
     await _copy_rows(live, shadow, f"SELECT {cols} FROM dead_letters", "dead_letters", columns)
+    settled = await shadow.execute(
+        "UPDATE dead_letters SET redriven_at = $1, redriven_by = 'rebuild', redrive_outcome = 'applied' "
+        "WHERE redriven_at IS NULL AND event_id IN (SELECT event_id FROM inbox)",
+        at,
+    )
     await shadow.execute(
         "SELECT setval(pg_get_serial_sequence('dead_letters', 'id'), "
         "(SELECT coalesce(max(id), 0) + 1 FROM dead_letters), false)"
     )
+    return int(settled.split()[-1])
 
 
 async def _carry(live: asyncpg.Connection, shadow: asyncpg.Connection, c: Carried) -> None:
@@ -580,10 +608,28 @@ async def _carry(live: asyncpg.Connection, shadow: asyncpg.Connection, c: Carrie
     await shadow.execute(f"UPDATE {_q(c.table)} t SET {sets} FROM carried l WHERE {match}")
     if c.unmatched:
         sets = ", ".join(f"{_q(x)} = {value}" for x, value in c.unmatched.items())
+        consumed = ""
+        if c.cause is not None:
+            await shadow.execute("CREATE TEMP TABLE live_consumed (event_id uuid PRIMARY KEY)")
+            await _copy_rows(live, shadow, c.dealt_with, "live_consumed", ["event_id"])
+            consumed = f" AND t.{_q(c.cause)} IN (SELECT event_id FROM live_consumed)"
         await shadow.execute(
-            f"UPDATE {_q(c.table)} t SET {sets} WHERE NOT EXISTS (SELECT 1 FROM carried l WHERE {match})"
+            f"UPDATE {_q(c.table)} t SET {sets} WHERE NOT EXISTS (SELECT 1 FROM carried l WHERE {match}){consumed}"
         )
+        if c.cause is not None:
+            await shadow.execute("DROP TABLE live_consumed")
     await shadow.execute("DROP TABLE carried")
+    if c.live_only is not None:
+        columns = await _columns(live, c.table)
+        cols = ", ".join(_q(x) for x in columns)
+        await shadow.execute(f"CREATE TEMP TABLE live_only AS SELECT {cols} FROM {_q(c.table)} WITH NO DATA")
+        await _copy_rows(live, shadow, f"SELECT {cols} FROM {_q(c.table)} WHERE {c.live_only}", "live_only", columns)
+        match = " AND ".join(f"t.{_q(k)} = l.{_q(k)}" for k in c.key)
+        await shadow.execute(
+            f"INSERT INTO {_q(c.table)} ({cols}) SELECT {cols} FROM live_only l "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {_q(c.table)} t WHERE {match})"
+        )
+        await shadow.execute("DROP TABLE live_only")
 
 
 async def _advance(live: asyncpg.Connection, shadow: asyncpg.Connection, table: str, column: str) -> None:
@@ -597,7 +643,12 @@ async def _advance(live: asyncpg.Connection, shadow: asyncpg.Connection, table: 
 
 
 async def swap(
-    settings: ServiceSettings, spec: RebuildSpec, shadow: str, applied: Mapping[TopicPartition, int], stamp: str
+    settings: ServiceSettings,
+    spec: RebuildSpec,
+    shadow: str,
+    applied: Mapping[TopicPartition, int],
+    stamp: str,
+    clock: Clock,
 ) -> Swapped:
     """Make the shadow the live database. The service must be stopped (no one connected)."""
     database = settings.database_name
@@ -622,7 +673,7 @@ async def swap(
             raise SwapRefused(f"{others} other connections to {database}: stop the service first, then swap")
         async with target.transaction():
             taken, new = await _merge_outbox(live, target)
-            await _take_dead_letters(live, target)
+            applied_dead = await _take_dead_letters(live, target, clock.now())
             for c in spec.carried:
                 await _carry(live, target, c)
             for table, column in spec.advanced:
@@ -641,7 +692,7 @@ async def swap(
         raise SwapRefused(f"a database is in use ({e}): stop the service first, then swap") from e
     finally:
         await admin.close()
-    return Swapped(replaced, taken, new)
+    return Swapped(replaced, taken, new, applied_dead)
 
 
 # -- the command ---------------------------------------------------------------------------------
@@ -687,7 +738,9 @@ async def rebuild(
     show: int = 5,
     out: TextIO = sys.stderr,
     stamp: Callable[[], str] = lambda: uuid.uuid4().hex[:8],
+    clock: Clock | None = None,
 ) -> Rebuilt:
+    clock = clock or SystemClock()
     shadow = shadow_name(settings)
     await drop_database(settings.database_url, shadow)  # a leftover of an earlier run
     shadow_settings = settings.model_copy(update={"database_name": shadow})
@@ -702,7 +755,7 @@ async def rebuild(
         what = "; ".join(f"{n:,} {w}" for w, n in result.unreplayed)
         raise SwapRefused(f"a swap would lose what the rebuild cannot replay: {what} (--force to swap anyway)")
     if swap_in:
-        result.swapped = await swap(settings, spec, shadow, replayed.applied, stamp())
+        result.swapped = await swap(settings, spec, shadow, replayed.applied, stamp(), clock)
     elif not keep:
         await drop_database(settings.database_url, shadow)
     return result
@@ -758,6 +811,12 @@ def run_command(
             "only the rebuild derived, published when the service starts.",
             file=out,
         )
+        if s.dead_letters_applied:
+            print(
+                f"{s.dead_letters_applied:,} dead letters the rebuild applied are marked redriven "
+                "(by 'rebuild', outcome applied)",
+                file=out,
+            )
         return 0
     if keep:
         print(f"the shadow database {rebuilt.shadow} is kept for inspection", file=out)

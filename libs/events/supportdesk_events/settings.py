@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     consumer_batch_size: int = 200
+    # After a NOTIFY wakes the relay, it waits this long so commits arriving together are read,
+    # sent and marked as one batch (0: publish at once, a batch per wake-up).
+    outbox_wake_linger_ms: float = 5.0
     # A request body larger than this is a 413 (routes that take more, like intake's raw email,
     # say so themselves); one that stops arriving for this long is a 408.
     # (2 MiB: a 100,000-character description written as \uXXXX escapes still fits.)
@@ -34,15 +37,15 @@ class ServiceSettings(BaseSettings):
     # Bearer keys for agent, admin and ops endpoints, comma-separated, each `name=key` or just
     # `key` (acting as "agent"). None set: those endpoints refuse everyone (secure by default);
     # `make run` sets a development key.
-    api_keys: str = ""
+    api_keys: SecretStr = SecretStr("")  # never printed: a settings repr or log shows '**********'
     # Bearer keys for admin endpoints (directories); none set: admin endpoints refuse everyone.
-    admin_api_keys: str = ""
+    admin_api_keys: SecretStr = SecretStr("")
 
     def api_key_names(self) -> list[tuple[str, str]]:
-        return parse_keys(self.api_keys)
+        return parse_keys(self.api_keys.get_secret_value())
 
     def admin_key_names(self) -> list[tuple[str, str]]:
-        return parse_keys(self.admin_api_keys, "admin")
+        return parse_keys(self.admin_api_keys.get_secret_value(), "admin")
 
 
 def parse_keys(text: str, default_name: str = "agent") -> list[tuple[str, str]]:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import functools
 import hmac
-import json
 import logging
 import re
 import uuid
@@ -41,6 +40,7 @@ from .db import create_engine
 from .health import HEALTHY, Health
 from .logs import event_context
 from .outbox import OutboxRelay
+from .personal import Keyring
 from .settings import ServiceSettings
 from .timers import pause
 
@@ -68,6 +68,9 @@ class ServiceDefinition(Generic[S]):
     workers: Mapping[str, Callable[[ServiceRuntime[S], asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
     # Request bodies larger than the settings' http_max_body_bytes, by path prefix (e.g. raw email).
     body_limits: Mapping[str, int] = field(default_factory=dict)
+    # Opens requesters' sealed personal fields in consumed events (supportdesk_events.personal):
+    # only the services that show or send them (board, notifier).
+    reads_personal: bool = False
 
 
 class ServiceRuntime(Generic[S]):
@@ -79,11 +82,13 @@ class ServiceRuntime(Generic[S]):
         self.settings: S = s
         self.clock = definition.clock
         self.engine: AsyncEngine = create_engine(s.database_url, s.database_name)
+        self.keyring = Keyring(s.kafka_bootstrap_servers, s.topic_prefix) if definition.reads_personal else None
         self.relay = OutboxRelay(
             self.engine,
             service=definition.name,
             bootstrap_servers=s.kafka_bootstrap_servers,
             topic_prefix=s.topic_prefix,
+            wake_linger_seconds=s.outbox_wake_linger_ms / 1000,
         )
         self.consumer = (
             EventConsumer(
@@ -95,6 +100,7 @@ class ServiceRuntime(Generic[S]):
                 topic_prefix=s.topic_prefix,
                 batch_size=s.consumer_batch_size,
                 stall_seconds=s.consumer_stall_seconds,
+                opener=self.keyring.open if self.keyring is not None else None,
             )
             if definition.handlers
             else None
@@ -108,6 +114,8 @@ class ServiceRuntime(Generic[S]):
         self._tasks["outbox-relay"] = asyncio.create_task(self._supervise("outbox relay", self.relay.run))
         if self.consumer is not None:
             self._tasks["consumer"] = asyncio.create_task(self._supervise("consumer", self.consumer.run))
+        if self.keyring is not None:
+            self._tasks["keyring"] = asyncio.create_task(self._supervise("keyring", self.keyring.run))
         for name, worker in self.definition.workers.items():
             self._tasks[name] = asyncio.create_task(self._supervise(name, functools.partial(worker, self)))
 
@@ -124,6 +132,8 @@ class ServiceRuntime(Generic[S]):
         self._stop.set()
         if self._tasks:
             await asyncio.wait(self._tasks.values(), timeout=30)
+        if self.keyring is not None:
+            await self.keyring.close()
         await self.engine.dispose()
 
     async def readiness(self) -> Readiness:
@@ -186,7 +196,8 @@ class Readiness:
         }
 
 
-def get_runtime(request: Request) -> ServiceRuntime[Any]:
+async def get_runtime(request: Request) -> ServiceRuntime[Any]:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request.
     runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
@@ -489,7 +500,8 @@ async def refuse_unstorable_text(request: Request) -> None:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         with contextlib.suppress(ValueError, RecursionError):  # not JSON: the route's validation says so
-            found.extend(_json_text_problems(json.loads(await request.body()), "body"))
+            # request.json() keeps what it parsed: the route's body validation reuses it, no second parse.
+            found.extend(_json_text_problems(await request.json(), "body"))
     elif media == "application/x-www-form-urlencoded":
         raw = (await request.body()).decode("utf-8", "surrogateescape")
         for key, value in parse_qsl(raw, keep_blank_values=True):

@@ -54,7 +54,6 @@ def _line_of(root: Node | None, loc: tuple[int | str, ...]) -> int | None:
 def parse_yaml(text: str, source: str, model: type[M]) -> M:
     try:
         data = load_text(text)
-        root = _yaml().compose(text)
     except YAMLError as e:
         mark = e.problem_mark if isinstance(e, MarkedYAMLError) else None
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -65,6 +64,9 @@ def parse_yaml(text: str, source: str, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as e:
+        # The nodes, for the lines to name, only when there is something to name: composing the
+        # document again costs as much as loading it (ruamel.yaml is pure Python).
+        root = _yaml().compose(text)
         problems = []
         for err in e.errors():
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))

@@ -14,6 +14,8 @@ class Settings(ServiceSettings):
     at_risk_window_seconds: int = 3600
     # How often an open stream looks for new changes in the board's database.
     stream_poll_seconds: float = 0.5
+    # How often superseded rows of the stream's change feed are deleted (service_layer/change_feed).
+    change_feed_compact_seconds: float = 60.0
     # Business-time countdowns use sla-clock's calendars: the same policy directory as
     # SLA_CLOCK_POLICY_DIR (unset: the shipped policies), and sla-clock's defaults for tickets
     # whose customer names no policy.

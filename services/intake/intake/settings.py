@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     # Where attachments are written once (named by hash) to be served with ranges; empty: a
     # directory under the system's temp dir. A cache: deleting it loses nothing.
     attachment_cache_dir: str = ""
+    # A cached file unused for this long is deleted (swept at most once a minute), so the cache
+    # does not grow forever and holds no copy of an attachment long after it was last asked for.
+    attachment_cache_seconds: int = 3600
     staff_domains: str = ""  # comma-separated; mail from these forwards requests for customers (seed 003)
 
     def staff_domain_set(self) -> frozenset[str]:

@@ -135,3 +135,37 @@ async def test_one_call_records_its_events_in_one_statement_in_order_and_wakes_t
 
 async def _woken(woken: list[str]) -> bool:
     return bool(woken)
+
+
+async def test_commits_arriving_together_are_published_as_one_batch(space: Sandbox, engine: AsyncEngine) -> None:
+    """A NOTIFY per commit, but the relay lingers after a wake-up: commits within the linger are
+    read, sent and marked together (one `published_at` per mark) instead of one batch each."""
+    relay = OutboxRelay(
+        engine,
+        service="probe",
+        bootstrap_servers=space.servers.bootstrap_servers,
+        topic_prefix=space.prefix,
+        idle_poll_seconds=30,
+        wake_linger_seconds=3.0,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await eventually(lambda: _active(relay), what="the relay active")
+        await asyncio.sleep(0.5)  # its first (empty) read is done: it waits for a NOTIFY
+        for n in range(5):  # five requests 0.3 s apart, each its own transaction, all within the linger
+            async with engine.begin() as conn:
+                await record(conn, [reopened(f"ticket-{n}", n)])
+            await asyncio.sleep(0.3)
+        await eventually(lambda: _zero(engine), timeout=20, what="every event marked published")
+        async with engine.connect() as conn:
+            marks = (await conn.execute(text("SELECT count(DISTINCT published_at) FROM events"))).scalar_one()
+        assert marks <= 2  # one, or two if the first commit's wake-up beat the others by the linger
+        assert len(await read_topic(space, Topic.LIFECYCLE, expect=5)) == 5
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _active(relay: OutboxRelay) -> bool:
+    return relay.active

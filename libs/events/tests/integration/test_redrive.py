@@ -46,6 +46,7 @@ class Desk:
 
     known_customers: set[str]
     settings: ServiceSettings | None = None
+    pause: float = 0.0  # seconds the handler takes (to make two redrives overlap)
 
 
 DESK = Desk(known_customers={"acme"})
@@ -55,6 +56,7 @@ async def open_ticket(ctx: HandlerContext, env: Envelope[Any]) -> None:
     """Counts every application (not idempotent itself: only the inbox keeps `times` at one)."""
     customer = env.payload.customer_id
     await ctx.conn.execute(insert(applied).values(ticket_id=env.ticket_id, times=100))  # rolled back on failure
+    await asyncio.sleep(DESK.pause)
     if customer not in DESK.known_customers:
         raise LookupError(f"unknown customer {customer!r}")
     await ctx.conn.execute(text("DELETE FROM applied WHERE ticket_id = :t"), {"t": env.ticket_id})
@@ -320,3 +322,27 @@ async def test_a_dead_letter_the_consumer_applied_since_is_a_duplicate_on_redriv
 async def _two(http: httpx.AsyncClient) -> dict[str, Any] | None:
     found: dict[str, Any] = (await http.get("/v1/admin/dead-letters")).json()
     return found if len(found["dead_letters"]) == 2 else None
+
+
+async def test_two_operators_redriving_one_dead_letter_at_once_apply_it_once(space: Sandbox) -> None:
+    """The row lock serialises them: the second waits for the first's transaction and then finds
+    the letter redriven (without the lock both would apply, and the inbox would make the second a
+    'duplicate' only because it happens to be there too)."""
+    DESK.known_customers, DESK.pause = {"acme"}, 0.0
+    stranger = opened("T-raced", customer="umbrella")
+    async with probe_service(space) as http:
+        await publish(space, [stranger])
+        letter = (await eventually(lambda: _listed(http), what="the dead letter"))["dead_letters"][0]
+        DESK.known_customers.add("umbrella")
+        DESK.pause = 1.0  # each redrive holds its transaction open for a second
+        try:
+            first, second = await asyncio.gather(
+                http.post(f"/v1/admin/dead-letters/{letter['id']}/redrive"),
+                http.post(f"/v1/admin/dead-letters/{letter['id']}/redrive"),
+            )
+        finally:
+            DESK.pause = 0.0
+        assert sorted([first.json()["outcome"], second.json()["outcome"]]) == ["already_redriven", "applied"]
+        assert await times_applied("T-raced") == 1
+        done = (await http.get(f"/v1/admin/dead-letters/{letter['id']}")).json()
+        assert done["redrive_attempts"] == 1

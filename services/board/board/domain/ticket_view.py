@@ -29,6 +29,7 @@ from supportdesk_events.catalogue import (
     NotificationFailed,
     NotificationSent,
     PriorityChanged,
+    RequesterErased,
     ResolutionConfirmed,
     SeverityChanged,
     SlaAtRisk,
@@ -49,6 +50,7 @@ from supportdesk_events.catalogue import (
     TriageOverridden,
     WorkaroundDelivered,
 )
+from supportdesk_events.personal import ERASED_TEXT
 from supportdesk_events.topics import Topic
 
 DESCRIPTION_EXCERPT = 500
@@ -180,6 +182,10 @@ class TicketView(BaseModel):
         cycle = max(self.lifecycle.cycle, self.sla.cycle)
         return dict(self.sla.clocks) if self.sla.cycle == cycle else {}
 
+    def attained_under(self) -> tuple[str, str]:
+        """(plan, priority) as `row()` has them ('' for none): what SLA attainment is counted under."""
+        return (self.lifecycle.plan or self.triage.plan or "", self.triage.priority or "")
+
     def row(self) -> dict[str, Any]:
         """The board row: everything a list, filter, sort or summary needs, derived from the parts."""
         lc, tr, esc = self.lifecycle, self.triage, self.escalation
@@ -279,6 +285,11 @@ def _lifecycle(lc: LifecycleFacts, event: Event, at: datetime) -> None:
             lc.status, lc.cycle, lc.closed_at, lc.closure_code = "new", lc.cycle + 1, None, None
         case EscalationRequested():
             lc.escalation_requested_by = event.by
+        case RequesterErased():
+            # As a TicketOpened replayed after the erasure reads (personal.mask_event): the same
+            # board whether it folded the ticket before or after.
+            lc.requester_email, lc.requester_phone = None, None
+            lc.subject, lc.description_excerpt = ERASED_TEXT, ERASED_TEXT
 
 
 def _triage(tr: TriageFacts, event: Event, at: datetime) -> None:
@@ -368,6 +379,8 @@ def describe(event: Event, producer: str) -> TimelineEntry:
             return TimelineEntry(who, f"opened {event.number} by {event.channel.value}: {event.subject}")
         case CustomerReplied():
             return TimelineEntry("customer", f"replied by {event.channel.value}")
+        case RequesterErased():
+            return TimelineEntry(producer, "the requester's personal data was erased")
         case AgentResponded():
             kind = "responded" if event.public else "added an internal note"
             return TimelineEntry(event.agent, kind + (" (receipt confirmed)" if event.confirms_receipt else ""))

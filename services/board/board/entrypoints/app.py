@@ -8,6 +8,7 @@ import board
 from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.web import ServiceDefinition, create_app
 
+from ..service_layer.change_feed import run_compactor
 from ..service_layer.handlers import handlers
 from ..settings import Settings
 from .routes import stream, tickets
@@ -23,8 +24,10 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             settings=settings,
             routers=[tickets.router, stream.router],
             handlers=handlers(),
+            workers={"compactor": run_compactor},
             clock=clock or SystemClock(),
             description=board.__doc__ or "",
+            reads_personal=True,
         )
     )
 

@@ -10,6 +10,7 @@ def rebuild_spec(settings: Settings) -> RebuildSpec:
     return RebuildSpec(
         service="board",
         migrations="board:migrations",
+        reads_personal=True,
         handlers=handlers(),
         # Every column: the board stamps nothing with the processing time. Not compared:
         # board_changes, the live stream's feed, numbered in the order changes were applied

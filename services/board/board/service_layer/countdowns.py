@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from sla_clock.adapters.policy_book import PolicyBook, PolicyError
+from sla_clock.domain.policy import Policy
 
 from ..domain.business_time import countdown
 from ..settings import Settings
@@ -20,16 +21,26 @@ class Countdowns:
     def __init__(self, book: PolicyBook) -> None:
         self.book = book
 
-    def policy_name(self, row: Mapping[str, Any]) -> str | None:
-        """The policy of the running clock that is due next (its `policy_version` is
-        `name@version`); else the ticket's policy."""
+    def policy(self, row: Mapping[str, Any]) -> Policy:
+        """The policy version the running clock that is due next runs under: its `policy_version`
+        (`name@version`, pinned when the clock started, moved only by a retarget), so the countdown
+        runs in the calendar sla-clock computed its due instant in, not the newest version's.
+        Without one, the ticket's policy as in force when it opened. PolicyError when unknown."""
         due = row.get("next_due_at")
         for clock in (row.get("clocks") or {}).values():
-            version = clock.get("policy_version")
-            if clock.get("state") == "running" and version and _same_instant(clock.get("due_at"), due):
-                return str(version).split("@", 1)[0]
+            label = clock.get("policy_version")
+            if clock.get("state") == "running" and label and _same_instant(clock.get("due_at"), due):
+                name, _, version = str(label).partition("@")
+                versions = self.book.versions(name)
+                pinned = versions.named(version)
+                if pinned is None:  # a version this board's files lack: the one in force when it started
+                    started = _instant(clock.get("started_at"))
+                    pinned = versions.at(started) if started is not None else versions.latest
+                return pinned
         policy = row.get("policy")
-        return str(policy) if policy else None
+        versions = self.book.versions(str(policy) if policy else None)
+        opened = row.get("opened_at")
+        return versions.at(opened) if isinstance(opened, datetime) else versions.latest
 
     def of(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
         """The countdown as the page reads it; None without a running due clock or a known policy."""
@@ -37,7 +48,7 @@ class Countdowns:
         if not isinstance(due, datetime):
             return None
         try:
-            calendar = self.book.policy(self.policy_name(row)).calendar
+            calendar = self.policy(row).calendar
         except PolicyError:
             return None  # a policy this board does not have: the page shows the due instant only
         return countdown(calendar, due, now).as_json()
@@ -48,13 +59,17 @@ class Countdowns:
         return rows
 
 
-def _same_instant(iso: Any, due: Any) -> bool:
-    if not isinstance(iso, str) or not isinstance(due, datetime):
-        return False
+def _instant(iso: Any) -> datetime | None:
+    if not isinstance(iso, str):
+        return None
     try:
-        return datetime.fromisoformat(iso) == due
+        return datetime.fromisoformat(iso)
     except ValueError:
-        return False
+        return None
+
+
+def _same_instant(iso: Any, due: Any) -> bool:
+    return isinstance(due, datetime) and _instant(iso) == due
 
 
 @cache

@@ -1,5 +1,5 @@
 """What the board does with each event it consumes: every event type in the catalogue folds into
-the ticket's row and timeline (projection.apply_event). The board emits nothing."""
+the ticket's row and timeline (the batch's `projection.Fold`). The board emits nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from . import projection
 
 
 async def on_event(ctx: HandlerContext, env: Envelope[Event]) -> None:
-    await projection.apply_event(ctx.conn, env)
+    fold = ctx.state(projection.Fold)
+    await fold.apply(ctx.conn, projection.fact_of(env), ahead=(e.ticket_id for e in ctx.batch))
 
 
 def handlers() -> Handlers:

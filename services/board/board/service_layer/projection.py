@@ -1,21 +1,31 @@
-"""Folding one consumed event into the board, in the consumer's transaction (the inbox has
-already made it first-time): the ticket's row, its timeline line, a decided SLA outcome, and one
-entry in the change sequence the live stream follows."""
+"""Folding consumed events into the board, in the consumer's transaction (the inbox has already
+made them first-time): each ticket's row, a timeline line per event, a decided SLA outcome, and
+one entry per event in the change sequence the live stream follows.
+
+A consumer batch is one `Fold`: the rows of all its tickets are read and locked in one statement,
+events fold in memory, and at the flush each table gets one statement (an executemany) for the
+whole batch: timeline lines, ticket rows (each written once, however many of its events came),
+the net change of the open counts, the change sequence. SLA outcomes, which are rare and read
+what earlier ones wrote, are written as they are decided."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, func, literal, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Text, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql.dml import Insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from supportdesk_events import Envelope
-from supportdesk_events.catalogue import Event, SlaBreached, SlaMet
+from supportdesk_events import Envelope, HandlerContext
+from supportdesk_events.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
+from supportdesk_events.personal import mask_event
 
 from ..adapters.tables import (
     board_attainment,
@@ -34,11 +44,16 @@ ENGLISH: ColumnElement[Any] = literal_column("'english'::regconfig")
 CHANGES_LOCK = text("SELECT pg_advisory_xact_lock(hashtext('board_changes'))")
 
 
-def search_vector(row: dict[str, Any]) -> ColumnElement[Any]:
-    """Identifiers as they are (number, email, phone); subject and description with English stems."""
+def search_texts(row: dict[str, Any]) -> tuple[str, str]:
+    """What the search vector is made of: identifiers (number, email, phone), and words (subject, description)."""
     ids = " ".join(str(row[k] or "") for k in ("number", "requester_email", "requester_phone"))
     words = " ".join(str(row[k] or "") for k in ("subject", "description_excerpt"))
-    return func.to_tsvector(SIMPLE, literal(ids, Text)).op("||")(func.to_tsvector(ENGLISH, literal(words, Text)))
+    return ids, words
+
+
+def search_vector_of(ids: ColumnElement[Any], words: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Identifiers as they are; subject and description with English stems."""
+    return func.to_tsvector(SIMPLE, ids).op("||")(func.to_tsvector(ENGLISH, words))
 
 
 COUNT_NAMES = ("queue", "priority", "status", "breached", "escalation_level")
@@ -54,21 +69,6 @@ def _count_key(row: dict[str, Any]) -> CountKey | None:
     if not row["is_open"]:
         return None
     return (row["queue"] or "", row["priority"] or "", row["status"], row["breached"], row["escalation_level"])
-
-
-async def _count(conn: AsyncConnection, key: CountKey | None, delta: int) -> None:
-    if key is None:
-        return
-    c = board_open_counts
-    where = [col == value for col, value in zip(COUNT_COLUMNS, key, strict=True)]
-    if delta > 0:
-        stmt = insert(c).values({**dict(zip(COUNT_NAMES, key, strict=True)), "tickets": delta})
-        await conn.execute(
-            stmt.on_conflict_do_update(index_elements=list(COUNT_COLUMNS), set_={"tickets": c.c.tickets + delta})
-        )
-    else:
-        await conn.execute(update(c).where(*where).values(tickets=c.c.tickets + delta))
-        await conn.execute(delete(c).where(*where, c.c.tickets <= 0))  # canonical: no zero rows
 
 
 @dataclass(frozen=True)
@@ -162,53 +162,205 @@ async def _hold_changes_lock(conn: AsyncConnection) -> None:
 
 
 async def apply_event(conn: AsyncConnection, env: Envelope[Any]) -> None:
-    await apply_fact(
-        conn, Fact(env.event_id, env.ticket_id, env.event_type, env.occurred_at, env.producer, env.payload)
-    )
+    await apply_fact(conn, fact_of(env))
+
+
+def fact_of(env: Envelope[Any]) -> Fact:
+    return Fact(env.event_id, env.ticket_id, env.event_type, env.occurred_at, env.producer, env.payload)
 
 
 async def apply_fact(conn: AsyncConnection, env: Fact, *, changes: bool = True) -> None:
     """The fold of one event into the board's tables. `changes=False` (a fold as of the past, into
     temporary tables) leaves the live stream's change sequence and its lock alone."""
-    t = board_tickets
-    found = (
-        await conn.execute(select(t.c.state, *COUNTED).where(t.c.ticket_id == env.ticket_id).with_for_update())
-    ).first()
-    view = TicketView.model_validate(found.state) if found is not None else TicketView()
-    # Outcomes come only from SLA events: before the first one there is nothing to move.
-    may_have_outcomes = view.sla.seen > 0
-    seq = view.apply(env.payload, env.occurred_at)
-    entry = describe(env.payload, env.producer)
-    await conn.execute(
-        insert(board_timeline)
-        .values(
-            event_id=env.event_id,
-            ticket_id=env.ticket_id,
-            topic=env.topic,
-            topic_seq=seq,
-            event_type=env.event_type,
-            occurred_at=env.occurred_at,
-            producer=env.producer,
-            actor=entry.actor,
-            summary=entry.summary,
-            payload=env.payload.model_dump(mode="json"),
+    fold = Fold(changes=changes)
+    await fold.apply(conn, env)
+    await fold.write(conn)
+
+
+# What the search vector is made of (`search_texts`): loaded with the row, so that a batch that
+# leaves them as they were does not make PostgreSQL stem the words again.
+SEARCHED = [
+    board_tickets.c[name] for name in ("number", "requester_email", "requester_phone", "subject", "description_excerpt")
+]
+_LOAD = (
+    select(board_tickets.c.ticket_id, board_tickets.c.state, *COUNTED, *SEARCHED)
+    .where(board_tickets.c.ticket_id == func.any(bindparam("ticket_ids", type_=ARRAY(Text))))
+    .order_by(board_tickets.c.ticket_id)  # locked in ticket order: two folds sharing tickets never deadlock
+    .with_for_update()
+)
+_TIMELINE_COLUMNS = [c.name for c in board_timeline.c]
+_TIMELINE = (
+    insert(board_timeline)
+    .values({n: bindparam(n, type_=board_timeline.c[n].type) for n in _TIMELINE_COLUMNS})
+    .on_conflict_do_nothing()
+)
+_COUNT = insert(board_open_counts).values(
+    {n: bindparam(n, type_=board_open_counts.c[n].type) for n in (*COUNT_NAMES, "tickets")}
+)
+_COUNT = _COUNT.on_conflict_do_update(
+    index_elements=list(COUNT_COLUMNS), set_={"tickets": board_open_counts.c.tickets + _COUNT.excluded.tickets}
+)
+_UNCOUNT = delete(board_open_counts).where(
+    *(col == bindparam(f"b_{name}") for col, name in zip(COUNT_COLUMNS, COUNT_NAMES, strict=True)),
+    board_open_counts.c.tickets <= 0,  # canonical: no zero rows
+)
+_CHANGE = insert(board_changes).values(ticket_id=bindparam("ticket_id"), changed_at=bindparam("changed_at"))
+_UPSERTS: dict[tuple[tuple[str, ...], bool], Insert] = {}
+_NO_SEARCH: ColumnElement[Any] = literal_column("''::tsvector")
+
+
+def _upsert(names: tuple[str, ...], search: bool) -> Insert:
+    """The upsert of a ticket row with these columns (what `TicketView.row` returns), built once;
+    without `search`, the row keeps its search vector (only for a row that exists: the conflict
+    path, so the placeholder in VALUES is never stored)."""
+    stmt = _UPSERTS.get((names, search))
+    if stmt is None:
+        columns = board_tickets.c
+        values: dict[str, Any] = {n: bindparam(n, type_=columns[n].type) for n in ("ticket_id", *names, "state")}
+        values["search"] = (
+            search_vector_of(bindparam("search_ids", type_=Text), bindparam("search_words", type_=Text))
+            if search
+            else _NO_SEARCH
         )
-        .on_conflict_do_nothing()
+        stmt = insert(board_tickets).values(values)
+        updated = (*names, "search", "state") if search else (*names, "state")
+        stmt = _UPSERTS[(names, search)] = stmt.on_conflict_do_update(
+            index_elements=[columns.ticket_id], set_={n: stmt.excluded[n] for n in updated}
+        )
+    return stmt
+
+
+@dataclass
+class _Ticket:
+    view: TicketView
+    stored: dict[str, Any] | None  # the counted columns as the table has them; None: no row yet
+    folded: bool = False  # events folded since it was loaded or written: the row is to be written
+
+    def attained(self) -> tuple[str, str] | None:
+        """(plan, priority) its decided clocks count under now; None while it has no row at all."""
+        if self.folded:
+            return self.view.attained_under()
+        if self.stored is None:
+            return None
+        return (self.stored["plan"] or "", self.stored["priority"] or "")
+
+
+@dataclass
+class Fold:
+    """Events folded into the board together (a consumer batch): see the module's docstring."""
+
+    changes: bool = True
+    tickets: dict[str, _Ticket] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+    async def load(self, conn: AsyncConnection, ticket_ids: Iterable[str]) -> None:
+        ids = sorted(set(ticket_ids) - self.tickets.keys())
+        for ticket_id in ids:
+            self.tickets[ticket_id] = _Ticket(TicketView(), None)
+        for found in await conn.execute(_LOAD, {"ticket_ids": ids}):
+            stored = dict(found._mapping)
+            self.tickets[found.ticket_id] = _Ticket(TicketView.model_validate(stored.pop("state")), stored)
+
+    async def apply(self, conn: AsyncConnection, env: Fact, ahead: Iterable[str] = ()) -> None:
+        """Fold one event; the first of a ticket loads it, and the tickets `ahead` with it."""
+        if env.ticket_id not in self.tickets:
+            await self.load(conn, [env.ticket_id, *ahead])
+        ticket = self.tickets[env.ticket_id]
+        view = ticket.view
+        before = ticket.attained()
+        # Outcomes come only from SLA events: before the first one there is nothing to move.
+        may_have_outcomes = view.sla.seen > 0
+        seq = view.apply(env.payload, env.occurred_at)
+        entry = describe(env.payload, env.producer)
+        self.timeline.append(
+            dict(
+                event_id=env.event_id,
+                ticket_id=env.ticket_id,
+                topic=env.topic,
+                topic_seq=seq,
+                event_type=env.event_type,
+                occurred_at=env.occurred_at,
+                producer=env.producer,
+                actor=entry.actor,
+                summary=entry.summary,
+                payload=env.payload.model_dump(mode="json"),
+            )
+        )
+        ticket.folded = True
+        attained = view.attained_under()
+        if before is not None and may_have_outcomes and before != attained:
+            await _move_outcomes(conn, env.ticket_id, before, attained)
+        if isinstance(env.payload, SlaMet | SlaBreached):
+            await _decide(conn, env, env.payload, attained)
+        if isinstance(env.payload, RequesterErased):
+            # The lines this batch folded already go in first, so that they are masked too.
+            timeline, self.timeline = self.timeline, []
+            if timeline:
+                await conn.execute(_TIMELINE, timeline)
+            await _mask_timeline(conn, env.ticket_id)
+        if self.changes:
+            self.changed.append(dict(ticket_id=env.ticket_id, changed_at=env.occurred_at))
+
+    async def write(self, conn: AsyncConnection) -> None:
+        """What the folded events changed, one statement per table."""
+        timeline, self.timeline = self.timeline, []
+        changed, self.changed = self.changed, []
+        if timeline:
+            await conn.execute(_TIMELINE, timeline)
+        counts: Counter[CountKey] = Counter()
+        upserts: dict[tuple[tuple[str, ...], bool], list[dict[str, Any]]] = {}
+        for ticket_id, ticket in sorted(self.tickets.items()):
+            if not ticket.folded:
+                continue
+            row = ticket.view.row()  # once per ticket and batch, however many of its events folded
+            texts = search_texts(row)
+            search = ticket.stored is None or search_texts(ticket.stored) != texts
+            params = {**row, "ticket_id": ticket_id, "state": ticket.view.model_dump(mode="json")}
+            if search:
+                params["search_ids"], params["search_words"] = texts
+            upserts.setdefault((tuple(row), search), []).append(params)
+            before = _count_key(ticket.stored) if ticket.stored is not None else None
+            after = _count_key(row)
+            if before != after:
+                if before is not None:
+                    counts[before] -= 1
+                if after is not None:
+                    counts[after] += 1
+            ticket.stored, ticket.folded = {c.name: row[c.name] for c in (*COUNTED, *SEARCHED)}, False
+        for (names, search), rows in upserts.items():
+            await conn.execute(_upsert(names, search), rows)
+        moved = sorted((key, n) for key, n in counts.items() if n)  # in key order: no deadlock between folds
+        if moved:
+            await conn.execute(_COUNT, [{**dict(zip(COUNT_NAMES, key, strict=True)), "tickets": n} for key, n in moved])
+        emptied = [{f"b_{k}": v for k, v in zip(COUNT_NAMES, key, strict=True)} for key, n in moved if n < 0]
+        if emptied:
+            await conn.execute(_UNCOUNT, emptied)
+        if changed:
+            await _hold_changes_lock(conn)
+            await conn.execute(_CHANGE, changed)
+
+    async def queue(self, ctx: HandlerContext) -> None:
+        await self.write(ctx.conn)
+
+
+PERSONAL_TYPES = [name for name, cls in REGISTRY.items() if issubclass(cls, CarriesPersonalData)]
+
+
+async def _mask_timeline(conn: AsyncConnection, ticket_id: str) -> None:
+    """The ticket's timeline lines that carried the requester's words, masked as a replay after the
+    erasure would have written them (so a rebuild ends the same, and `as_of` folds masked facts)."""
+    tl = board_timeline.c
+    rows = await conn.execute(
+        select(tl.event_id, tl.event_type, tl.producer, tl.payload).where(
+            tl.ticket_id == ticket_id, tl.event_type.in_(PERSONAL_TYPES)
+        )
     )
-    row = view.row()
-    values = {**row, "search": search_vector(row), "state": view.model_dump(mode="json")}
-    stmt = insert(t).values(ticket_id=env.ticket_id, **values)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[t.c.ticket_id], set_=values))
-    before = _count_key(dict(found._mapping)) if found is not None else None
-    after = _count_key(row)
-    if before != after:
-        await _count(conn, before, -1)
-        await _count(conn, after, +1)
-    attained = (row["plan"] or "", row["priority"] or "")
-    if found is not None and may_have_outcomes and (found.plan or "", found.priority or "") != attained:
-        await _move_outcomes(conn, env.ticket_id, (found.plan or "", found.priority or ""), attained)
-    if isinstance(env.payload, SlaMet | SlaBreached):
-        await _decide(conn, env, env.payload, attained)
-    if changes:
-        await _hold_changes_lock(conn)
-        await conn.execute(insert(board_changes).values(ticket_id=env.ticket_id, changed_at=env.occurred_at))
+    for row in rows.all():
+        masked = mask_event(REGISTRY[row.event_type].model_validate(row.payload))
+        entry = describe(masked, row.producer)
+        await conn.execute(
+            update(board_timeline)
+            .where(tl.event_id == row.event_id)
+            .values(actor=entry.actor, summary=entry.summary, payload=masked.model_dump(mode="json"))
+        )

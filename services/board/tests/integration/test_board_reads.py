@@ -481,6 +481,19 @@ async def test_the_board_rebuilt_from_the_log_is_identical_a_tampered_row_is_nam
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE board_tickets SET subject = 'tampered' WHERE ticket_id = :t"), {"t": login})
             last_seq = (await conn.execute(text("SELECT max(seq) FROM board_changes"))).scalar_one()
+            # Two dead letters waiting for a redrive: one of an event the log holds (a rebuild with
+            # the fix applies it: the swap marks it redriven by the rebuild), one of an event it
+            # does not (it stays waiting for an operator).
+            applied_id = (await conn.execute(text("SELECT event_id FROM inbox LIMIT 1"))).scalar_one()
+            for offset, event_id in ((10**6, applied_id), (10**6 + 1, uuid.uuid4())):
+                await conn.execute(
+                    text(
+                        "INSERT INTO dead_letters (consumer, source_topic, source_partition, source_offset, event_id,"
+                        " reason_class, reason, headers, dead_lettered_at)"
+                        " VALUES ('board', 'x', 0, :offset, :event_id, 'ValueError', 'a bug since fixed', '[]', now())"
+                    ),
+                    {"offset": offset, "event_id": event_id},
+                )
     finally:
         await engine.dispose()
     tampered = await rebuild()
@@ -503,7 +516,61 @@ async def test_the_board_rebuilt_from_the_log_is_identical_a_tampered_row_is_nam
     finally:
         await engine.dispose()
     assert nxt is not None and nxt > last_seq
+    assert "1 dead letters the rebuild applied are marked redriven" in swapped.stdout, swapped.stdout
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with engine.begin() as conn:
+            letters = (
+                await conn.execute(
+                    text("SELECT event_id, redriven_by, redrive_outcome FROM dead_letters ORDER BY source_offset")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert [(r.redriven_by, r.redrive_outcome) for r in letters] == [("rebuild", "applied"), (None, None)]
+    assert letters[0].event_id == applied_id
     svc.restart()
     async with svc.client() as board:
         await eventually(lambda: settled(board, ids), what="the swapped board serving every ticket")
     assert await _snapshot(space) == before
+
+
+async def test_the_change_feed_keeps_one_row_per_ticket_and_a_resume_from_the_start_misses_nothing(
+    space: Sandbox, services: Callable[..., RunningService]
+) -> None:
+    """The stream's change feed would grow by a row per event forever; the compactor deletes the
+    rows a newer change of the same ticket supersedes, which a resuming client never needed."""
+    svc = services("board", BOARD_STREAM_POLL_SECONDS="0.1", BOARD_CHANGE_FEED_COMPACT_SECONDS="0.3")
+    ids = await scenario(space)
+    engine = create_engine(space.servers.database_url, space.database("board"))
+    try:
+        async with svc.client() as board:
+            await eventually(lambda: settled(board, ids), what="the board to fold every ticket")
+
+            async def compacted() -> bool:
+                async with engine.connect() as conn:
+                    rows = (await conn.execute(text("SELECT ticket_id, count(*) FROM board_changes GROUP BY 1"))).all()
+                return {r[0] for r in rows} == set(ids.values()) and all(r[1] == 1 for r in rows)
+
+            await eventually(compacted, what="one change row per ticket")
+            async with engine.connect() as conn:
+                events = (await conn.execute(text("SELECT count(*) FROM board_timeline"))).scalar_one()
+                last = (await conn.execute(text("SELECT max(seq) FROM board_changes"))).scalar_one()
+            assert events > 2 * len(ids)  # many changes per ticket were folded: the feed shrank
+            wanted = set(ids.values())
+            resumed = await _sse(
+                board, {}, {"Last-Event-ID": "0"}, lambda got: wanted <= {e[2]["ticket_id"] for e in got}
+            )
+            page = (await board.get("/v1/board/tickets", params={"limit": 200})).json()["tickets"]
+            listed = {t["ticket_id"]: t for t in page}
+    finally:
+        await engine.dispose()
+    rows = {e[2]["ticket_id"]: e[2] for e in resumed if e[0] == "ticket"}
+    assert set(rows) == wanted
+    # Each at its latest state, as the list shows it now (the countdown aside: computed per read;
+    # and the same encoding: the stream wrote "+00:00" where the list wrote "Z" before).
+    strip = ("business_time",)
+    assert {k: {f: v for f, v in r.items() if f not in strip} for k, r in rows.items()} == {
+        k: {f: v for f, v in listed[k].items() if f not in strip} for k in wanted
+    }
+    assert max(int(e[1]) for e in resumed if e[0] == "ticket") == last  # ids stay the feed's own

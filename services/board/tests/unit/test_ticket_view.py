@@ -20,6 +20,7 @@ from supportdesk_events.catalogue import (
     NotificationSent,
     Priority,
     PriorityChanged,
+    RequesterErased,
     RequestType,
     SlaAtRisk,
     SlaBreached,
@@ -32,6 +33,7 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
+from supportdesk_events.personal import ERASED_TEXT, mask_event, new_data_key, seal_event
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -235,3 +237,32 @@ def test_a_retargeted_or_suspended_clock_shows_its_new_due_and_why() -> None:
         "ops",
         "first_response clock suspended: policy data-insights deactivated: paused",
     )
+
+
+def test_an_erased_requester_folds_the_same_whether_the_board_saw_them_in_clear_or_not() -> None:
+    """Live, the board folds the ticket in clear and then RequesterErased; a rebuild after the
+    erasure folds the events masked (the key is gone) and then RequesterErased: one row."""
+    opened = TicketOpened(
+        number="TKT-9",
+        channel=Channel.EMAIL,
+        requester_email="mara.quill@customer.example",
+        requester_phone="+1 415 555 0199",
+        subject="Invoice export broken",
+        description="Biscuit the tabby walked across the keyboard",
+        opened_at=T0,
+    )
+    sealed = seal_event(opened, "req-9", new_data_key())
+    erased = RequesterErased(requester_id="req-9", erased_at=T0 + 5 * M)
+    reply = CustomerReplied(channel=Channel.EMAIL, body="my landlord unplugged it")
+    live, replayed = TicketView(), TicketView()
+    for e, at in [(opened.model_copy(update={"requester_id": "req-9"}), T0), (reply, T0 + M), (erased, T0 + 5 * M)]:
+        live.apply(e, at)
+    for e, at in [(mask_event(sealed), T0), (mask_event(reply), T0 + M), (erased, T0 + 5 * M)]:
+        replayed.apply(e, at)
+    assert live.row() == replayed.row()
+    row = live.row()
+    assert (row["requester_email"], row["requester_phone"]) == (None, None)
+    assert (row["subject"], row["description_excerpt"]) == (ERASED_TEXT, ERASED_TEXT)
+    assert (row["number"], row["customer_replies"], row["opened_at"]) == ("TKT-9", 1, T0)
+    assert describe(mask_event(sealed), "intake").actor == "unknown requester"
+    assert "Invoice" not in describe(mask_event(sealed), "intake").summary

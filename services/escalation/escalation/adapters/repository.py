@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import fields
+from typing import Any
 
-from sqlalchemy import RowMapping, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import RowMapping, Text, bindparam, func, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock, record
+from supportdesk_events import Clock, Envelope, record
 from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.ids import ticket_anchor
 
@@ -39,6 +40,32 @@ class Loaded:
     @property
     def changed(self) -> bool:
         return (self.escalation, self.correlation_id) != self._before
+
+
+# A batch's escalations: created if new, then read and locked, in two statements built once. Rows
+# are created and locked in ticket order, so two transactions sharing tickets never deadlock.
+_CREATE_MANY = text(
+    "INSERT INTO ticket_escalations (ticket_id, updated_at) SELECT unnest(:ticket_ids), :now "
+    "ORDER BY 1 ON CONFLICT (ticket_id) DO NOTHING"
+).bindparams(bindparam("ticket_ids", type_=ARRAY(Text)))
+_GET_MANY = (
+    select(ticket_escalations, directory_table.c.document.label("directory"))
+    .select_from(ticket_escalations.outerjoin(directory_table, directory_table.c.id == 1))
+    .where(ticket_escalations.c.ticket_id == func.any(bindparam("ticket_ids", type_=ARRAY(Text))))
+    .order_by(ticket_escalations.c.ticket_id)
+    .with_for_update(of=ticket_escalations)
+)
+# Every state column as a parameter: one statement, sent as an executemany for a batch.
+SAVE = (
+    update(ticket_escalations)
+    .where(ticket_escalations.c.ticket_id == bindparam("b_ticket_id"))
+    .values(
+        {
+            name: bindparam(f"b_{name}", type_=ticket_escalations.c[name].type)
+            for name in [*(n for n in _STATE if n != "ticket_id"), "correlation_id", "next_climb_at", "updated_at"]
+        }
+    )
+)
 
 
 def _from_row(row: RowMapping) -> Escalation:
@@ -76,37 +103,51 @@ async def load(conn: AsyncConnection, ticket_id: str, clock: Clock) -> Loaded:
     return created
 
 
+async def load_many(conn: AsyncConnection, ticket_ids: list[str], clock: Clock) -> dict[str, Loaded]:
+    """The escalations of `ticket_ids`, locked, each created on the first we hear of its ticket."""
+    ids = sorted(set(ticket_ids))
+    await conn.execute(_CREATE_MANY, {"ticket_ids": ids, "now": clock.now()})
+    rows = (await conn.execute(_GET_MANY, {"ticket_ids": ids})).mappings().all()
+    # Every row joined the same directory row in this one statement: parsed once, not per ticket.
+    routes = as_domain(rows[0]["directory"]) if rows else Directory()
+    return {row["ticket_id"]: Loaded(_from_row(row), row["correlation_id"], routes) for row in rows}
+
+
+def save_params(loaded: Loaded, clock: Clock) -> dict[str, Any]:
+    """The parameters of `SAVE`: the escalation's state, as one row of a batch's executemany."""
+    esc = loaded.escalation
+    return {
+        "b_ticket_id": esc.ticket_id,
+        **{f"b_{name}": getattr(esc, name) for name in _STATE if name != "ticket_id"},
+        "b_correlation_id": loaded.correlation_id,
+        "b_next_climb_at": esc.next_climb(loaded.directory),
+        "b_updated_at": clock.now(),
+    }
+
+
+def decided_envelopes(loaded: Loaded, clock: Clock, cause: uuid.UUID | None) -> list[Envelope[Any]]:
+    """The events the escalation decided on since last asked, anchored to its ticket."""
+    esc = loaded.escalation
+    correlation = loaded.correlation_id or anchor(esc.ticket_id)
+    return [
+        anchored_envelope(
+            d.payload,
+            ticket_id=esc.ticket_id,
+            anchor=anchor(esc.ticket_id),
+            discriminator=d.discriminator,
+            producer=PRODUCER,
+            clock=clock,
+            correlation_id=correlation,
+            causation_id=cause,
+        )
+        for d in esc.collect_events()
+    ]
+
+
 async def save(conn: AsyncConnection, loaded: Loaded, clock: Clock, cause: uuid.UUID | None) -> None:
     """Write the escalation if it changed, and record the events it decided on."""
-    esc = loaded.escalation
-    decided = esc.collect_events()
-    if loaded.changed or decided:
-        state = {name: getattr(esc, name) for name in _STATE if name != "ticket_id"}
-        await conn.execute(
-            update(ticket_escalations)
-            .where(ticket_escalations.c.ticket_id == esc.ticket_id)
-            .values(
-                **state,
-                correlation_id=loaded.correlation_id,
-                next_climb_at=esc.next_climb(loaded.directory),
-                updated_at=clock.now(),
-            )
-        )
-    if decided:
-        correlation = loaded.correlation_id or anchor(esc.ticket_id)
-        await record(
-            conn,
-            [
-                anchored_envelope(
-                    d.payload,
-                    ticket_id=esc.ticket_id,
-                    anchor=anchor(esc.ticket_id),
-                    discriminator=d.discriminator,
-                    producer=PRODUCER,
-                    clock=clock,
-                    correlation_id=correlation,
-                    causation_id=cause,
-                )
-                for d in decided
-            ],
-        )
+    envelopes = decided_envelopes(loaded, clock, cause)
+    if loaded.changed or envelopes:
+        await conn.execute(SAVE, save_params(loaded, clock))
+    if envelopes:
+        await record(conn, envelopes)

@@ -8,6 +8,7 @@ import asyncio
 from prometheus_client import Counter
 from sqlalchemy import func, select
 
+from supportdesk_events import tracing
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
@@ -36,8 +37,12 @@ async def climb_due(runtime: ServiceRuntime[Settings], limit: int = BATCH) -> in
             ).scalars()
         )
         for ticket_id in due:
-            async with escalation_of(conn, ticket_id, runtime.clock, None) as w:
-                w.escalation.climb(now, w.directory)
+            # A new trace per climb (no context is kept with the escalation): the TicketEscalated
+            # recorded in it carries it to the notifier's mail; the ticket id links it to the rest.
+            attributes = {"supportdesk.ticket_id": ticket_id}
+            with tracing.continued_span("escalation climb", None, attributes=attributes):
+                async with escalation_of(conn, ticket_id, runtime.clock, None) as w:
+                    w.escalation.climb(now, w.directory)
     CLIMBS.inc(len(due))
     return len(due)
 

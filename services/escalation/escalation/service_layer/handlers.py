@@ -18,12 +18,12 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
 )
 
-from .unit_of_work import escalation_of
+from .unit_of_work import escalation_in_batch
 
 
 async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
     o = env.payload
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.loaded.correlation_id = env.correlation_id
         w.escalation.opened(
             customer_id=o.customer_id,
@@ -36,7 +36,7 @@ async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
 
 async def on_triaged(ctx: HandlerContext, env: Envelope[TicketTriaged]) -> None:
     t = env.payload
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.triaged(
             priority=t.priority.value,
             severity=t.severity,
@@ -48,31 +48,31 @@ async def on_triaged(ctx: HandlerContext, env: Envelope[TicketTriaged]) -> None:
 
 
 async def on_at_risk(ctx: HandlerContext, env: Envelope[SlaAtRisk]) -> None:
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.at_risk(
             clock=env.payload.clock.value, signalled_at=env.occurred_at, now=ctx.clock.now(), d=w.directory
         )
 
 
 async def on_breached(ctx: HandlerContext, env: Envelope[SlaBreached]) -> None:
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.breached(
             clock=env.payload.clock.value, signalled_at=env.occurred_at, now=ctx.clock.now(), d=w.directory
         )
 
 
 async def on_requested(ctx: HandlerContext, env: Envelope[EscalationRequested]) -> None:
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.requested(reason=env.payload.reason, now=ctx.clock.now(), d=w.directory)
 
 
 async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.closed(env.payload.closure_code.value)
 
 
 async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> None:
-    async with escalation_of(ctx.conn, env.ticket_id, ctx.clock, env.event_id) as w:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.reopened()
 
 

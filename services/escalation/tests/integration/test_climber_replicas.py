@@ -79,6 +79,7 @@ async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
             for fact in facts:
                 env = new_envelope(fact, ticket_id=f"esc-{n:04d}", producer="test", clock=clock)
                 await HANDLERS[env.event_type](ctx, env)
+            await ctx.flush()  # what the handlers queued, as the consumer does at the end of a batch
 
 
 @pytest.fixture

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy import delete, select, text
+from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,7 +22,7 @@ from ..domain.customers import (
     normalise_email,
     normalise_phone,
 )
-from .tables import customer_contacts, customers
+from .tables import customer_contacts, customers, ticket_numbers
 
 
 class Person(BaseModel):
@@ -110,27 +111,47 @@ async def all_customers(conn: AsyncConnection) -> list[Customer]:
 
 # Every web form, email and call asks this; one fixed statement (absent keys are NULL and match
 # nothing) is built once instead of a SQLAlchemy construct per request.
-_MATCH = text(
-    """
+_MATCH_SQL = """
     SELECT c.kind, c.customer_id, c.role, k.record ->> 'policy' AS policy, k.record ->> 'plan' AS plan
     FROM customer_contacts c JOIN customers k ON k.customer_id = c.customer_id
     WHERE (c.kind = 'email' AND c.value = :email)
        OR (c.kind = 'domain' AND c.value = :domain)
        OR (c.kind = 'phone' AND c.value = :phone)
     """
+_MATCH = text(_MATCH_SQL)
+# A new ticket asks for its number and its sender in one round trip: the sequence's next value on
+# every row (one row with NULL matches when the sender is unknown). The directory is read here
+# rather than cached in the process, so an admin's change is seen at once by every replica.
+_MATCH_NUMBERED = text(
+    f"SELECT n.number, m.* FROM (SELECT nextval('{ticket_numbers.name}') AS number) n "
+    f"LEFT JOIN ({_MATCH_SQL}) m ON true"
 )
+
+
+def _keys(email: str | None, phone: str | None) -> dict[str, str | None]:
+    return {
+        "email": normalise_email(email) if email else None,
+        "domain": email_domain(email) if email else None,
+        "phone": normalise_phone(phone) if phone else None,
+    }
 
 
 async def match(conn: AsyncConnection, *, email: str | None = None, phone: str | None = None) -> CustomerMatch | None:
     """Who a sender is: by exact address or phone first, then by email domain."""
     if not email and not phone:
         return None
-    keys = {
-        "email": normalise_email(email) if email else None,
-        "domain": email_domain(email) if email else None,
-        "phone": normalise_phone(phone) if phone else None,
-    }
-    rows = (await conn.execute(_MATCH, keys)).all()
+    return _best((await conn.execute(_MATCH, _keys(email, phone))).all())
+
+
+async def match_numbered(
+    conn: AsyncConnection, *, email: str | None = None, phone: str | None = None
+) -> tuple[int, CustomerMatch | None]:
+    """The next ticket number and who the sender is (as `match`), in one statement."""
+    rows = (await conn.execute(_MATCH_NUMBERED, _keys(email, phone))).all()
+    return int(rows[0].number), _best([r for r in rows if r.kind is not None])
+
+
+def _best(rows: Sequence[Row[Any]]) -> CustomerMatch | None:
     exact = [r for r in rows if r.kind != "domain"]
     for group in (exact, [r for r in rows if r.kind == "domain"]):
         found = best_match([CustomerMatch(r.customer_id, r.policy, r.plan, ContactRole(r.role)) for r in group])

@@ -13,11 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock, Envelope, derived_envelope, new_envelope, record
-from supportdesk_events.catalogue import Event, TicketOpened, bound_long_texts
+from supportdesk_events.catalogue import CarriesPersonalData, Event, TicketOpened, bound_long_texts
 from supportdesk_events.envelope import read_recorded
 
 from ..domain.ticket import Ticket
-from .tables import events, long_texts, ticket_numbers, tickets
+from . import requesters
+from .tables import events, long_texts, tickets
 
 PRODUCER = "intake"
 
@@ -30,9 +31,8 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def next_ticket_number(conn: AsyncConnection, prefix: str) -> str:
-    n = (await conn.execute(select(ticket_numbers.next_value()))).scalar_one()
-    return f"{prefix}-{n}"
+# Built once: `insert(...).values(...)` per ticket cost a construct and its cache key each time.
+_INSERT_TICKET = insert(tickets)
 
 
 async def load(conn: AsyncConnection, ticket_id: str, *, lock: bool = True) -> Ticket | None:
@@ -78,6 +78,8 @@ async def _append(
 ) -> list[Envelope[Any]]:
     expected = ticket.version - len(ticket.pending)
     pending = await _keep_long_texts(conn, ticket.pending)
+    if any(isinstance(e, CarriesPersonalData) for e in pending):
+        pending = requesters.seal_pending(pending, await requesters.of_ticket(conn, ticket.id))
     if cause is not None:  # derived from a consumed event: a replay derives the same ids
         envelopes: list[Envelope[Any]] = [
             derived_envelope(cause, e, producer=PRODUCER, clock=clock, discriminator=str(i))
@@ -117,37 +119,45 @@ async def _keep_long_texts(conn: AsyncConnection, pending: list[Event]) -> list[
 
 
 async def save_new(
-    conn: AsyncConnection, ticket: Ticket, access_token: str, clock: Clock, correlation_id: uuid.UUID | None = None
+    conn: AsyncConnection,
+    ticket: Ticket,
+    access_token: str,
+    clock: Clock,
+    correlation_id: uuid.UUID | None = None,
+    requester: requesters.Requester | None = None,
 ) -> list[Envelope[Any]]:
-    """Record a new ticket's events and its read-model row in the caller's transaction."""
+    """Record a new ticket's events (personal fields sealed under the requester's key) and its
+    read-model row, in clear (intake's own database; erasure scrubs it), in the caller's transaction."""
     opened = ticket.pending[0]
     assert isinstance(opened, TicketOpened)
     # A new ticket's id is new: no other writer can hold its stream, so no savepoint is needed.
     correlation = correlation_id or uuid.uuid4()
     envelopes = [
         new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation)
-        for e in await _keep_long_texts(conn, ticket.pending)
+        for e in requesters.seal_pending(await _keep_long_texts(conn, ticket.pending), requester)
     ]
     await record(conn, envelopes, stream_version=0)
     ticket.pending.clear()
     await conn.execute(
-        insert(tickets).values(
-            ticket_id=ticket.id,
-            number=ticket.number,
-            status=ticket.status.value,
-            channel=opened.channel.value,
-            requester_email=opened.requester_email,
-            requester_phone=opened.requester_phone,
-            customer_id=opened.customer_id,
-            subject=opened.subject,
-            severity=opened.severity,
-            request_type=opened.request_type.value if opened.request_type else None,
-            access_token_sha256=token_digest(access_token),
-            version=ticket.version,
-            cycle=ticket.cycle,
-            opened_at=opened.opened_at,
-            updated_at=envelopes[-1].occurred_at,  # the latest event's instant: what a read as of then shows
-        )
+        _INSERT_TICKET,
+        {
+            "ticket_id": ticket.id,
+            "number": ticket.number,
+            "status": ticket.status.value,
+            "channel": opened.channel.value,
+            "requester_email": opened.requester_email,
+            "requester_phone": opened.requester_phone,
+            "customer_id": opened.customer_id,
+            "subject": opened.subject,
+            "severity": opened.severity,
+            "request_type": opened.request_type.value if opened.request_type else None,
+            "access_token_sha256": token_digest(access_token),
+            "version": ticket.version,
+            "cycle": ticket.cycle,
+            "opened_at": opened.opened_at,
+            "updated_at": envelopes[-1].occurred_at,  # the latest event's instant: what a read as of then shows
+            "requester_id": requester.requester_id if requester is not None else None,
+        },
     )
     return envelopes
 
@@ -181,7 +191,7 @@ async def history(conn: AsyncConnection, ticket_id: str) -> list[dict[str, Any]]
     rows = await conn.execute(
         select(events.c.envelope).where(events.c.ticket_id == ticket_id).order_by(events.c.position)
     )
-    envelopes = [r.envelope for r in rows]
+    envelopes = await requesters.open_recorded(conn, [r.envelope for r in rows])
     wanted = {ref["sha256"] for e in envelopes for ref in (e["payload"].get("full_text") or {}).values()}
     if not wanted:
         return envelopes

@@ -1,4 +1,18 @@
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, Sequence, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from supportdesk_events.db import plumbing_tables
@@ -26,7 +40,40 @@ tickets = Table(
     Column("cycle", Integer, nullable=False, server_default="1"),
     Column("opened_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("requester_id", Text),
     Index("ix_tickets_customer", "customer_id"),
+    Index("ix_tickets_requester", "requester_id"),
+)
+
+# Who asked (supportdesk_events.personal): a random id (nothing anyone could recompute from the
+# address) and the data key their personal fields are sealed under in events. The key lives here
+# and on the compacted keys topic, never in `events`; erasure nulls it, the address and the phone.
+# One live requester per address (or per phone, for those without one); after an erasure the same
+# address gets a new requester.
+requesters = Table(
+    "requesters",
+    metadata,
+    Column("requester_id", Text, primary_key=True),
+    Column("email", Text),
+    Column("phone", Text),
+    Column("data_key", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True)),
+    # Whether the keys topic holds what this row says (the key, or the erased marker).
+    Column("key_published", Boolean, nullable=False, server_default=text("false")),
+    Index(
+        "ux_requesters_email",
+        func.lower(text("email")),
+        unique=True,
+        postgresql_where=text("erased_at IS NULL AND email IS NOT NULL"),
+    ),
+    Index(
+        "ux_requesters_phone",
+        "phone",
+        unique=True,
+        postgresql_where=text("erased_at IS NULL AND email IS NULL AND phone IS NOT NULL"),
+    ),
+    Index("ix_requesters_unpublished", "requester_id", postgresql_where=text("NOT key_published")),
 )
 
 # The customer directory, loaded from YAML and managed by the admin API.

@@ -7,8 +7,9 @@ from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
 from ..adapters import customers
 from ..service_layer.handlers import HANDLERS
 from ..service_layer.mailboxes import run_mailboxes
+from ..service_layer.requesters import run_key_publisher
 from ..settings import Settings
-from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, tickets
+from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, requesters, tickets
 from .routes import customers as customer_routes
 
 
@@ -34,6 +35,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
                 attachments.router,
                 lifecycle.router,
                 customer_routes.router,
+                requesters.router,
                 inbound_email.router,
                 inbound_phone.router,
                 inbound_common.router,
@@ -42,7 +44,8 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
-            workers={"mailboxes": run_mailboxes} if settings.mailboxes_file else {},
+            workers={"requester-keys": run_key_publisher}
+            | ({"mailboxes": run_mailboxes} if settings.mailboxes_file else {}),
             # Raw mail is larger than JSON bodies; the routes refuse more than this themselves too.
             body_limits={"/v1/inbound/email": settings.max_email_bytes},
         )

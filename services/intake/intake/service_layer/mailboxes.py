@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from supportdesk_events import tracing
 from supportdesk_events.timers import pause
 from supportdesk_events.web import ServiceRuntime
 
@@ -105,6 +106,13 @@ class MailboxReader:
                 return
 
     async def _take(self, raw: bytes, uid: int, uidvalidity: int) -> None:
+        # A mail is where its ticket's trace begins (nothing upstream carries a context): the
+        # TicketOpened or CustomerReplied recorded here carries this span onward.
+        attributes: dict[str, str | int] = {"supportdesk.mailbox": self.spec.name, "supportdesk.imap_uid": uid}
+        with tracing.continued_span("intake receive mail", None, kind=tracing.SpanKind.CONSUMER, attributes=attributes):
+            await self._take_traced(raw, uid, uidvalidity)
+
+    async def _take_traced(self, raw: bytes, uid: int, uidvalidity: int) -> None:
         engine, clock = self.runtime.engine, self.runtime.clock
         headers = {"mailbox": self.spec.name, "uid": str(uid), "uidvalidity": str(uidvalidity)}
         async with engine.begin() as conn:

@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
 
 from intake.adapters.mailbox import Mailbox, MailboxSpec, Security
 from intake.service_layer import mailboxes
@@ -26,7 +30,7 @@ from intake.service_layer.mailboxes import MailboxReader
 from intake.settings import Settings
 from supportdesk_devstack.process import wait_until
 from supportdesk_devstack.testing import Sandbox, eventually, free_port
-from supportdesk_events import ManualClock
+from supportdesk_events import ManualClock, tracing
 from supportdesk_events.web import ServiceRuntime
 
 from .conftest import Intake, running_intake
@@ -281,3 +285,36 @@ async def _polled_by_second(intake: Intake, clock: ManualClock) -> bool:
 
         row = (await conn.execute(text("SELECT last_polled_at FROM mailboxes WHERE name = 'support'"))).first()
     return row is not None and row.last_polled_at is not None and row.last_polled_at >= clock.now()
+
+
+async def test_with_tracing_on_each_mail_taken_begins_a_trace_its_ticket_opened_carries(
+    imap_server: ImapServer, intake_at: tuple[Intake, ManualClock]
+) -> None:
+    assert not tracing.enabled(), "tracing is on from the environment (OTEL_TRACES_EXPORTER): this test sets its own"
+    exporter = InMemorySpanExporter()
+    assert tracing.configure("intake", processor=SimpleSpanProcessor(exporter))
+    intake, _ = intake_at
+    try:
+        await asyncio.to_thread(imap_server.append, mail(7, "traced@customer.example"))
+        runtime = runtime_of(intake)
+        settings = runtime.settings
+        assert isinstance(settings, Settings)
+        stop = asyncio.Event()
+        task = asyncio.create_task(MailboxReader(runtime, settings, spec(imap_server)).run(stop))
+        try:
+            await eventually(lambda: _at_least(intake, 1), what="the ticket from the mailbox")
+        finally:
+            stop.set()
+            await task
+        async with runtime.engine.connect() as conn:
+            stored = (
+                await conn.execute(text("SELECT trace_context FROM events WHERE event_type = 'TicketOpened'"))
+            ).scalar_one()
+    finally:
+        tracing.shutdown()
+    received = [s for s in exporter.get_finished_spans() if s.name == "intake receive mail"]
+    assert len(received) == 1 and received[0].context is not None
+    assert (received[0].attributes or {}).get("supportdesk.mailbox") == "support"
+    assert stored is not None
+    carried = trace.get_current_span(propagate.extract(stored)).get_span_context()
+    assert carried.trace_id == received[0].context.trace_id

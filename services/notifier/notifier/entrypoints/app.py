@@ -23,6 +23,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             handlers=handlers(notify),
             clock=clock or SystemClock(),
             description=notifier.__doc__ or "",
+            reads_personal=True,
             workers={"dispatcher": run_dispatcher},
         )
     )

@@ -2,13 +2,20 @@
 failing endpoint never holds up the others. Failures retry with exponential backoff and full
 jitter; after the last attempt the delivery is dead with its reason and NotificationFailed is
 emitted. A claimed delivery is leased, so a crash mid-send lets it be retried later; its
-Message-ID / webhook-id stay the same, so a resend is recognisably the same notification."""
+Message-ID / webhook-id stay the same, so a resend is recognisably the same notification.
+
+A send that succeeded while the database was away is not sent again: its outcome waits in memory
+(`Dispatcher.unsettled`) and is written to the ledger once the database answers, before anything
+new is claimed; the loop rides out the outage instead of restarting (which would forget it). Only
+a process that dies while holding such outcomes (or an outage longer than the lease, with another
+replica claiming first) resends, with the same Message-ID / webhook-id."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,15 +25,18 @@ from sqlalchemy import func, select, update
 
 from supportdesk_events import Envelope, record, signing, tracing
 from supportdesk_events.catalogue import NotificationFailed, NotificationSent
+from supportdesk_events.consumer import is_world_failure
 from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.channels import SendFailed, send_email, send_webhook
 from ..adapters.routing_file import load_routing
-from ..adapters.tables import deliveries
+from ..adapters.tables import deliveries, ticket_contacts
 from ..domain.deliveries import WEBHOOK_TYPES, Routing
 from ..settings import Settings
+
+REQUESTER = "requester"
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +44,10 @@ NOTIFICATIONS = Counter(
     "supportdesk_notifications_total",
     "Deliveries finished: sent, or failed after the last attempt",
     ["channel", "outcome"],
+)
+UNSETTLED = Counter(
+    "supportdesk_notifier_outcomes_held_total",
+    "Send outcomes held in memory because the ledger could not be written (the database was away)",
 )
 
 
@@ -50,6 +64,16 @@ def signing_secrets(routing: Routing, url: str, stored: str | None) -> tuple[str
     return (signing.webhook_secret_from_legacy(stored),)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What an attempt came to, kept until the ledger has it."""
+
+    row: Any
+    attempts: int
+    error: str | None
+    at: datetime
+
+
 def backoff(attempt: int, base: float) -> float:
     """Full jitter: uniformly up to base x 2^attempt seconds."""
     return random.uniform(0, base * (2**attempt))
@@ -59,24 +83,45 @@ class Dispatcher:
     def __init__(self, runtime: ServiceRuntime[Settings], settings: Settings, routing: Routing) -> None:
         self.runtime, self.settings, self.routing = runtime, settings, routing
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Outcomes of finished sends the ledger has not taken yet, by delivery key.
+        self.unsettled: dict[tuple[Any, ...], _Outcome] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
             self.client = client
             while not stop.is_set():
-                room = self.settings.dispatch_concurrency - len(self.in_flight)
-                if room <= 0:  # all slots busy: wait for one to free up, not poll the table
-                    await asyncio.wait(self.in_flight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                claimed = await self.claim(room)
-                for row in claimed:
-                    task = asyncio.create_task(self.deliver(row))
-                    self.in_flight.add(task)
-                    task.add_done_callback(self.in_flight.discard)
-                if not claimed:
-                    await pause_until(stop, self.runtime.clock, await self.next_due(), 0.5)
+                try:
+                    await self.step(stop)
+                except Exception as e:
+                    if not is_world_failure(e):
+                        raise
+                    log.warning("the ledger is unreachable (%s); %d outcomes held", e, len(self.unsettled))
+                    await pause_until(stop, self.runtime.clock, None, 1.0)
             if self.in_flight:
                 await asyncio.wait(self.in_flight, timeout=self.settings.send_timeout_seconds + 5)
+            if self.unsettled:
+                await self.settle_held()
+
+    async def step(self, stop: asyncio.Event) -> None:
+        if self.unsettled:
+            await self.settle_held()
+        room = self.settings.dispatch_concurrency - len(self.in_flight)
+        if room <= 0:  # all slots busy: wait for one to free up, not poll the table
+            await asyncio.wait(self.in_flight, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            return
+        claimed = await self.claim(room)
+        for row in claimed:
+            task = asyncio.create_task(self.deliver(row))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        if not claimed:
+            await pause_until(stop, self.runtime.clock, await self.next_due(), 0.5)
+
+    async def settle_held(self) -> None:
+        """Write the held outcomes, oldest first; stops at the first that fails (raises)."""
+        for key, outcome in list(self.unsettled.items()):
+            await self.settle(outcome)
+            del self.unsettled[key]
 
     async def next_due(self) -> datetime | None:
         async with self.runtime.engine.connect() as conn:
@@ -103,7 +148,12 @@ class Dispatcher:
             ).all()
             for r in rows:  # leased: no other dispatcher takes it while this one sends
                 await conn.execute(update(deliveries).where(*self._key(r)).values(next_attempt_at=lease))
-        return list(rows)
+        # One whose outcome this dispatcher holds was sent already (its lease ran out meanwhile).
+        return [r for r in rows if self._held_key(r) not in self.unsettled]
+
+    @staticmethod
+    def _held_key(r: Any) -> tuple[Any, ...]:
+        return (r.cause_event_id, r.recipient, r.channel)
 
     @staticmethod
     def _key(r: Any) -> tuple[Any, ...]:
@@ -174,7 +224,21 @@ class Dispatcher:
             error = f"{type(e).__name__}: {e}"
         if error is not None:
             tracing.failed(error)
-        now = clock.now()
+        outcome = _Outcome(r, attempts, error, clock.now())
+        try:
+            await self.settle(outcome)
+        except Exception as e:
+            if not is_world_failure(e):
+                raise
+            # Sent (or failed) but not written down: never let the lease hand it to a resend.
+            log.warning("holding the outcome of delivery %s until the ledger answers: %s", r.delivery_id, e)
+            UNSETTLED.inc()
+            self.unsettled[self._held_key(r)] = outcome
+
+    async def settle(self, outcome: _Outcome) -> None:
+        """The ledger row and, when the delivery is finished, its event, in one transaction."""
+        r, attempts, error, now = outcome.row, outcome.attempts, outcome.error, outcome.at
+        clock = self.runtime.clock
         common = dict(
             ticket_id=r.ticket_id,
             anchor=r.delivery_id,
@@ -185,6 +249,16 @@ class Dispatcher:
         )
         event: Envelope[Any] | None
         async with self.runtime.engine.begin() as conn:
+            # The requester's address stays out of the log (NotificationSent/Failed outlive an
+            # erasure, supportdesk_events.personal): they are named "requester" there.
+            requester = (
+                await conn.execute(
+                    select(ticket_contacts.c.requester_email).where(ticket_contacts.c.ticket_id == r.ticket_id)
+                )
+            ).scalar()
+            recipient = REQUESTER if requester and r.recipient.lower() == requester.lower() else r.recipient
+            if error is not None and recipient == REQUESTER:
+                error = error.replace(r.recipient, REQUESTER)
             if error is None:
                 values: dict[str, Any] = dict(
                     status="sent", attempts=attempts, sent_at=now, last_error=None, next_attempt_at=None
@@ -192,7 +266,7 @@ class Dispatcher:
                 event = anchored_envelope(
                     NotificationSent(
                         cause_event_id=r.cause_event_id,
-                        recipient=r.recipient,
+                        recipient=recipient,
                         channel=r.channel,
                         template=r.template,
                         sent_at=now,
@@ -205,7 +279,7 @@ class Dispatcher:
                 event = anchored_envelope(
                     NotificationFailed(
                         cause_event_id=r.cause_event_id,
-                        recipient=r.recipient,
+                        recipient=recipient,
                         channel=r.channel,
                         attempts=attempts,
                         reason=error,
@@ -220,8 +294,12 @@ class Dispatcher:
                     next_attempt_at=now + timedelta(seconds=backoff(attempts, self.settings.retry_base_seconds)),
                 )
                 event = None
-            await conn.execute(update(deliveries).where(*self._key(r)).values(**values))
-            if event is not None:
+            updated = await conn.execute(update(deliveries).where(*self._key(r)).values(**values))
+            if updated.rowcount == 0:
+                # The delivery is gone: its requester was erased while it was being sent. Nothing
+                # is recorded (the event would name an address the erasure has just forgotten).
+                event = None
+            elif event is not None:
                 await record(conn, [event])
         if event is not None:
             NOTIFICATIONS.labels(r.channel, "sent" if error is None else "failed").inc()

@@ -12,14 +12,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, Text, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql.dml import Insert
 
 from supportdesk_events import Envelope, HandlerContext, Handlers, tracing
 from supportdesk_events.catalogue import (
     AgentResponded,
     InfoRequested,
     PriorityChanged,
+    RequesterErased,
     SlaAtRisk,
     SlaBreached,
     SlaClockStarted,
@@ -31,6 +33,7 @@ from supportdesk_events.catalogue import (
     WorkaroundDelivered,
 )
 from supportdesk_events.envelope import read_recorded
+from supportdesk_events.personal import ERASED_TEXT
 from supportdesk_events.sealing import unseal
 
 from ..adapters.tables import deliveries, parked, ticket_contacts
@@ -52,6 +55,96 @@ DELIVERABLE = (
 _IDS = uuid.UUID("3f1d8e2a-5b7c-4e11-9a0d-6c2b8f4e7a19")
 
 
+def _insert(table: Table, names: list[str]) -> Insert:
+    """INSERT of `names`, each a parameter of its own name: built once, sent as an executemany."""
+    return insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
+
+
+_OPENED_FACTS = [
+    "number",
+    "requester_email",
+    "requester_phone",
+    "subject",
+    "customer_id",
+    "emergency_contact",
+    "requester_token_sealed",
+    "channel",
+    "policy",
+    "opened_by_staff",
+    "opened_event_id",
+    "updated_at",
+]
+_OPENED = _insert(ticket_contacts, ["ticket_id", *_OPENED_FACTS])
+_OPENED = _OPENED.on_conflict_do_update(
+    index_elements=["ticket_id"], set_={n: _OPENED.excluded[n] for n in _OPENED_FACTS}
+)
+
+
+def _routing_fact(names: list[str]) -> Insert:
+    # Upsert: triage may be consumed before the ticket's TicketOpened (number "" until then).
+    stmt = _insert(ticket_contacts, ["ticket_id", "number", "subject", *names])
+    return stmt.on_conflict_do_update(index_elements=["ticket_id"], set_={n: stmt.excluded[n] for n in names})
+
+
+_PRIORITY = _routing_fact(["priority", "updated_at"])
+_PRIORITY_AND_QUEUE = _routing_fact(["priority", "queue", "updated_at"])
+_PARK = _insert(parked, ["event_id", "ticket_id", "envelope", "parked_at"]).on_conflict_do_nothing()
+_UNPARK = delete(parked).where(parked.c.ticket_id == bindparam("ticket_id"))
+_DELIVERY_COLUMNS = [
+    "cause_event_id",
+    "recipient",
+    "channel",
+    "ticket_id",
+    "template",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "urgent",
+    "subject",
+    "body",
+    "secret",
+    "delivery_id",
+    "message_id",
+    "correlation_id",
+    "context",
+    "trace_context",
+]
+_DELIVERY = _insert(deliveries, _DELIVERY_COLUMNS).on_conflict_do_nothing()
+_ANY_TICKET = func.any(bindparam("ticket_ids", type_=ARRAY(Text)))
+_CONTACTS = select(ticket_contacts).where(ticket_contacts.c.ticket_id == _ANY_TICKET)
+_PARKED = (
+    select(parked.c.ticket_id, parked.c.envelope).where(parked.c.ticket_id == _ANY_TICKET).order_by(parked.c.parked_at)
+)
+
+
+class TicketsOfBatch:
+    """What a batch's events need to know of their tickets: each contact row and the events parked
+    for it, read for all of them at once and kept current as the batch's handlers queue changes."""
+
+    def __init__(self) -> None:
+        self.contacts: dict[str, dict[str, Any] | None] = {}
+        self.parked: dict[str, list[Envelope[Any]]] = {}
+
+    async def load(self, ctx: HandlerContext, ticket_id: str) -> None:
+        if ticket_id in self.contacts:
+            return
+        ids = sorted({ticket_id, *(e.ticket_id for e in ctx.batch)} - self.contacts.keys())
+        for t in ids:
+            self.contacts[t], self.parked[t] = None, []
+        for row in (await ctx.conn.execute(_CONTACTS, {"ticket_ids": ids})).mappings():
+            self.contacts[row["ticket_id"]] = dict(row)
+        for waiting in await ctx.conn.execute(_PARKED, {"ticket_ids": ids}):
+            self.parked[waiting.ticket_id].append(read_recorded(waiting.envelope))
+
+    async def contact(self, ctx: HandlerContext, ticket_id: str) -> dict[str, Any] | None:
+        await self.load(ctx, ticket_id)
+        return self.contacts[ticket_id]
+
+    async def queue(self, ctx: HandlerContext) -> None:
+        """Nothing of its own: every change was queued with `ctx.write` as it was made."""
+
+
 def delivery_id(cause: uuid.UUID, recipient: str, channel: str) -> uuid.UUID:
     return uuid.uuid5(_IDS, f"{cause}/{channel}/{recipient}")
 
@@ -65,23 +158,23 @@ class Notifier:
                 templates.check(rule.template)  # a missing template fails at start, not per ticket
 
     async def ticket_info(self, ctx: HandlerContext, ticket_id: str) -> TicketInfo | None:
-        row = (await ctx.conn.execute(select(ticket_contacts).where(ticket_contacts.c.ticket_id == ticket_id))).first()
-        if row is None or not row.number:  # triage facts may arrive first: no TicketOpened yet
+        row = await ctx.state(TicketsOfBatch).contact(ctx, ticket_id)
+        if row is None or not row["number"]:  # triage facts may arrive first: no TicketOpened yet
             return None
         return TicketInfo(
-            row.number,
-            row.subject,
-            row.requester_email,
-            row.customer_id,
-            row.queue,
-            row.priority,
-            row.emergency_contact,
+            row["number"],
+            row["subject"],
+            row["requester_email"],
+            row["customer_id"],
+            row["queue"],
+            row["priority"],
+            row["emergency_contact"],
             self.settings.ticket_status_url.format(ticket_id=ticket_id),
-            self.access_token(row.requester_token_sealed),
-            row.channel,
-            row.policy,
-            row.opened_by_staff,
-            row.opened_event_id,
+            self.access_token(row["requester_token_sealed"]),
+            row["channel"],
+            row["policy"],
+            row["opened_by_staff"],
+            row["opened_event_id"],
         )
 
     def access_token(self, sealed: str | None) -> str | None:
@@ -104,33 +197,39 @@ class Notifier:
             opened_event_id=env.event_id,
             updated_at=ctx.clock.now(),
         )
-        await ctx.conn.execute(
-            insert(ticket_contacts)
-            .values(ticket_id=env.ticket_id, **values)
-            .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
-        )
+        await self.remember(ctx, env.ticket_id, values)
+        ctx.write(env.ticket_id, _OPENED, {"ticket_id": env.ticket_id, **values})
         await self.on_deliverable(ctx, env)  # the customer's webhook hears `ticket.opened`
         await self.release_parked(ctx, env.ticket_id)
 
+    async def remember(self, ctx: HandlerContext, ticket_id: str, values: dict[str, Any]) -> None:
+        """The contact row as the queued upsert of `values` leaves it, for the rest of the batch."""
+        batch = ctx.state(TicketsOfBatch)
+        row = await batch.contact(ctx, ticket_id)
+        if row is None:
+            row = {c.name: None for c in ticket_contacts.c} | {"number": "", "subject": "", "emergency_contact": False}
+            batch.contacts[ticket_id] = row
+        row.update(values, ticket_id=ticket_id)
+
     async def release_parked(self, ctx: HandlerContext, ticket_id: str) -> None:
         """Decide again what waited for this ticket's facts (what still cannot be decided parks again)."""
-        query = select(parked.c.envelope).where(parked.c.ticket_id == ticket_id).order_by(parked.c.parked_at)
-        waiting = (await ctx.conn.execute(query)).all()
-        await ctx.conn.execute(delete(parked).where(parked.c.ticket_id == ticket_id))
-        for row in waiting:
-            await self.on_deliverable(ctx, read_recorded(row.envelope))
+        batch = ctx.state(TicketsOfBatch)
+        await batch.load(ctx, ticket_id)
+        waiting, batch.parked[ticket_id] = batch.parked[ticket_id], []
+        if not waiting:
+            return
+        ctx.write(ticket_id, _UNPARK, {"ticket_id": ticket_id})
+        for env in waiting:
+            await self.on_deliverable(ctx, env)
 
     async def on_routing_fact(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
         p = env.payload
         values: dict[str, Any] = {"priority": p.priority.value, "updated_at": ctx.clock.now()}
         if isinstance(p, TicketTriaged):
             values["queue"] = p.queue
-        # Upsert: triage may be consumed before the ticket's TicketOpened (number "" until then).
-        await ctx.conn.execute(
-            insert(ticket_contacts)
-            .values(ticket_id=env.ticket_id, number="", subject="", **values)
-            .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
-        )
+        await self.remember(ctx, env.ticket_id, values)
+        upsert = _PRIORITY_AND_QUEUE if isinstance(p, TicketTriaged) else _PRIORITY
+        ctx.write(env.ticket_id, upsert, {"ticket_id": env.ticket_id, "number": "", "subject": "", **values})
         if isinstance(p, TicketTriaged):
             if p.sla_exempt:  # no first-response clock will start: acknowledge without a target
                 await self.on_deliverable(ctx, env)
@@ -147,25 +246,29 @@ class Notifier:
         info = await self.ticket_info(ctx, env.ticket_id)
         needs_queue = isinstance(env.payload, SlaAtRisk | SlaBreached)  # told to the owning queue
         if info is None or (needs_queue and info.queue is None):
-            await ctx.conn.execute(
-                insert(parked)
-                .values(
+            ctx.write(
+                env.ticket_id,
+                _PARK,
+                dict(
                     event_id=str(env.event_id),
                     ticket_id=env.ticket_id,
                     envelope=env.model_dump(mode="json"),
                     parked_at=ctx.clock.now(),
-                )
-                .on_conflict_do_nothing()
+                ),
             )
+            batch = ctx.state(TicketsOfBatch)
+            if all(e.event_id != env.event_id for e in batch.parked[env.ticket_id]):
+                batch.parked[env.ticket_id].append(env)
             return
         now = ctx.clock.now()
         for d in decide(env.payload, info, self.routing):
             rendered = self.templates.render(d.template, ticket=info.__dict__, **d.context)
             cause = d.cause or env.event_id
             did = delivery_id(cause, d.recipient, d.channel)
-            await ctx.conn.execute(
-                insert(deliveries)
-                .values(
+            ctx.write(
+                env.ticket_id,
+                _DELIVERY,
+                dict(
                     cause_event_id=cause,
                     recipient=d.recipient,
                     channel=d.channel,
@@ -184,9 +287,41 @@ class Notifier:
                     correlation_id=env.correlation_id,
                     context={"event_type": env.event_type, "ticket": info.number, **d.context},
                     trace_context=tracing.capture(),  # each attempt's span continues this handler's trace
-                )
-                .on_conflict_do_nothing()
+                ),
             )
+
+
+async def on_requester_erased(ctx: HandlerContext, env: Envelope[Any]) -> None:
+    """Forget the requester of this ticket: their contact, their deliveries (sent or pending: the
+    ledger's rows exist to send once, and with the address gone nothing can be decided for them
+    again; a rebuild after the erasure makes none either), and the rendered texts of the ticket's
+    other deliveries (they quote the subject)."""
+    # What this batch's earlier events queued (a contact row, deliveries) goes in first, so that
+    # it is erased too; the batch's state is dropped with the flush and read again after this.
+    await ctx.flush()
+    contact = ticket_contacts.c
+    row = (await ctx.conn.execute(select(contact.requester_email).where(contact.ticket_id == env.ticket_id))).first()
+    address = row.requester_email if row is not None else None
+    await ctx.conn.execute(
+        update(ticket_contacts)
+        .where(contact.ticket_id == env.ticket_id)
+        .values(requester_email=None, requester_phone=None, subject=ERASED_TEXT, requester_token_sealed=None)
+    )
+    d = deliveries.c
+    if address:
+        await ctx.conn.execute(
+            delete(deliveries).where(d.ticket_id == env.ticket_id, func.lower(d.recipient) == address.lower())
+        )
+    await ctx.conn.execute(
+        update(deliveries)
+        .where(d.ticket_id == env.ticket_id)
+        .values(
+            subject=ERASED_TEXT,
+            body=ERASED_TEXT,
+            last_error=None,
+            context=func.jsonb_build_object("event_type", d.context["event_type"], "ticket", d.context["ticket"]),
+        )
+    )
 
 
 def handlers(notifier: Notifier) -> Handlers:
@@ -195,4 +330,5 @@ def handlers(notifier: Notifier) -> Handlers:
         .on(TicketOpened, do=notifier.on_opened)
         .on(TicketTriaged, PriorityChanged, do=notifier.on_routing_fact)
         .on(*DELIVERABLE, do=notifier.on_deliverable)
+        .on(RequesterErased, do=on_requester_erased)
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class PackagedHolidays:
         return f"{self.country}-{self.subdiv}" if self.subdiv else f"{self.country}"
 
     def _build(self, year: int) -> holidays.HolidayBase:
+        import holidays  # here: ~40 ms of start-up that only policies naming a packaged set need
+
         try:
             if self.financial is not None:
                 return holidays.financial_holidays(self.financial, years=year)

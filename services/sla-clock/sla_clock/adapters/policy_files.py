@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from supportdesk_events.catalogue import Priority, RequestType
+from supportdesk_events.vocabulary import Priority, RequestType
 from supportdesk_events.yaml_config import ConfigError, parse_yaml
 
 from ..domain.calendar import BusinessCalendar, WeeklyWindow

@@ -1,16 +1,19 @@
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-from supportdesk_events.cli import service_main
+# Imported by the commands that use them: `preview` (a pure calculation, often one process per
+# case in scripts) must not pay at start-up for the service's database, Kafka and web stack.
 
-from ..service_layer.preview import Previewer, PreviewError
-from ..settings import Settings
-from .rebuild import rebuild_spec
+if TYPE_CHECKING:  # the database stack is imported only by the commands that use it
+    from ..service_layer.what_if import WhatIfReport
 
 
 def preview(args: argparse.Namespace) -> int:
     """One JSON object in, one out (exit 2 on bad input); --batch: JSON lines in, one line out each."""
+    from ..service_layer.preview import Previewer, PreviewError
+
     answer = Previewer()
     if not args.batch:
         try:
@@ -55,6 +58,7 @@ def what_if(args: argparse.Namespace) -> int:
     from ..adapters.policy_files import PolicyError, load_policy_file
     from ..service_layer.what_if import WhatIfReport
     from ..service_layer.what_if import what_if as report
+    from ..settings import Settings
 
     settings = Settings()
     try:
@@ -80,20 +84,45 @@ def what_if(args: argparse.Namespace) -> int:
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    print(f"{result.policy}: live {result.live_version} vs draft {result.draft_version}, {result.tickets} tickets")
-    header = ("plan", "priority", "tickets", "live %", "draft %", "live p90 FR h", "draft p90 FR h")
-    print("{:<10} {:<9} {:>7} {:>7} {:>7} {:>13} {:>14}".format(*header))
-    for row in result.rows:
-        lp = row.live.first_response_p90_business_seconds
-        dp = row.draft.first_response_p90_business_seconds
-        print(
-            f"{row.plan:<10} {row.priority:<9} {row.live.tickets:>7} {row.live.attainment_percent or 0:>7.1f} "
-            f"{row.draft.attainment_percent or 0:>7.1f} {(lp or 0) / 3600:>13.2f} {(dp or 0) / 3600:>14.2f}"
-        )
-    print(f"outcomes that flip: {result.flips_total}")
-    for f in result.flips:
-        print(f"  {f.ticket_id} {f.clock}: {f.live} -> {f.draft}")
+    print("\n".join(what_if_table(result)))
     return 0
+
+
+def what_if_table(result: "WhatIfReport") -> list[str]:
+    """The report as a table: per plan x priority, live/draft for met, breached and open clocks,
+    attainment and first response (mean, p90) in business hours; "-" where nothing was decided
+    yet (not 0, which would read as every clock breached)."""
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    def hours(v: float | None) -> str:
+        return "-" if v is None else f"{v / 3600:.2f}"
+
+    def pair(live: str | int, draft: str | int) -> str:
+        return f"{live}/{draft}"
+
+    lines = [
+        f"{result.policy}: live {result.live_version} vs draft {result.draft_version}, {result.tickets} tickets"
+        f" opened {result.opened_from.isoformat()} to {result.opened_to.isoformat()},"
+        f" evaluated at {result.evaluated_at.isoformat()}; each column live/draft",
+        "{:<10} {:<9} {:>7} {:>9} {:>9} {:>9} {:>13} {:>13} {:>13}".format(
+            "plan", "priority", "tickets", "met", "breached", "open", "attainment %", "mean FR h", "p90 FR h"
+        ),
+    ]
+    for row in result.rows:
+        live, draft = row.live, row.draft
+        mean = (live.first_response_mean_business_seconds, draft.first_response_mean_business_seconds)
+        p90 = (live.first_response_p90_business_seconds, draft.first_response_p90_business_seconds)
+        lines.append(
+            f"{row.plan:<10} {row.priority:<9} {live.tickets:>7} {pair(live.met, draft.met):>9}"
+            f" {pair(live.breached, draft.breached):>9} {pair(live.open, draft.open):>9}"
+            f" {pair(pct(live.attainment_percent), pct(draft.attainment_percent)):>13}"
+            f" {pair(hours(mean[0]), hours(mean[1])):>13} {pair(hours(p90[0]), hours(p90[1])):>13}"
+        )
+    lines.append(f"outcomes that flip: {result.flips_total}")
+    lines += [f"  {f.ticket_id} {f.clock}: {f.live} -> {f.draft}" for f in result.flips]
+    return lines
 
 
 def policy_command(args: argparse.Namespace) -> int:
@@ -106,6 +135,7 @@ def policy_command(args: argparse.Namespace) -> int:
     from ..adapters.policy_book import policy_book
     from ..adapters.policy_files import PolicyError
     from ..service_layer import policy_admin
+    from ..settings import Settings
 
     settings = Settings()
     try:
@@ -153,10 +183,13 @@ def policy_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = sub.add_parser("preview", help="due instants for a described ticket (JSON on stdin)")
+def preview_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", action="store_true", help="JSON lines in, one JSON line out per input, in order")
     p.set_defaults(handler=preview)
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    preview_arguments(sub.add_parser("preview", help="due instants for a described ticket (JSON on stdin)"))
     w = sub.add_parser("what-if", help="try a draft policy on the tickets opened in a range (reads only)")
     w.add_argument("--policy", required=True, help="the draft policy file (YAML); replaces the live one of its name")
     w.add_argument("--from", dest="opened_from", required=True, help="opened at or after, ISO 8601 with offset")
@@ -178,6 +211,15 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["preview"]:  # straight to the calculation, without the service's commands
+        parser = argparse.ArgumentParser(prog="sla-clock preview")
+        preview_arguments(parser)
+        return preview(parser.parse_args(sys.argv[2:]))
+    from supportdesk_events.cli import service_main
+
+    from ..settings import Settings
+    from .rebuild import rebuild_spec
+
     return service_main(
         name="sla-clock",
         settings_factory=Settings,

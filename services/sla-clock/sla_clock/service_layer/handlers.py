@@ -7,7 +7,7 @@ interleave in any order; the clocks derive from the facts, so they converge.
 
 from __future__ import annotations
 
-from supportdesk_events import Envelope, Event, HandlerContext, Handlers, record
+from supportdesk_events import Envelope, Event, HandlerContext, Handlers
 from supportdesk_events.catalogue import (
     AgentResponded,
     CustomerReplied,
@@ -44,22 +44,25 @@ FACTS = (
 
 
 async def on_fact(ctx: HandlerContext, env: Envelope[Event], book: PolicyBook) -> None:
-    facts, known_correlation = await projection.load_facts(ctx.conn, env.ticket_id)
+    state = await projection.ticket_state(ctx, env.ticket_id)  # the batch's tickets, read at once
+    facts = state.facts
     before = facts.to_json()
     facts.apply(env.payload, env.occurred_at)
-    held = await policy_admin.held_by(ctx.conn, book, facts)
+    held = await policy_admin.held_by(ctx.conn, book, facts, ctx.state(projection.TicketsOfBatch).policy_activity)
     derived = book.clocks(facts)
     pin_versions(facts, book.versions(facts.policy), derived)
-    correlation_id = known_correlation or env.correlation_id
-    if known_correlation is None or facts.to_json() != before:
-        await projection.save_facts(ctx.conn, env.ticket_id, facts, correlation_id, ctx.clock.now())
-    await projection.sync(ctx.conn, env.ticket_id, facts, correlation_id, book, ctx.clock, env.event_id, derived)
+    if state.correlation_id is None or facts.to_json() != before:
+        state.correlation_id = state.correlation_id or env.correlation_id
+        state.facts_changed(ctx.clock.now())
+    projection.sync(ctx, env.ticket_id, state, book, env.event_id, derived)
     if held is not None:  # the ticket's history says why its clocks hold (each event once: derived ids)
         policy, by, reason = held
-        suspended = policy_admin.suspension_events(
-            env.ticket_id, facts, derived, policy, by, reason, ctx.clock, correlation_id
+        assert state.correlation_id is not None
+        ctx.record(
+            policy_admin.suspension_events(
+                env.ticket_id, facts, derived, policy, by, reason, ctx.clock, state.correlation_id
+            )
         )
-        await record(ctx.conn, await projection.not_yet_recorded(ctx.conn, suspended))
 
 
 def handlers(book: PolicyBook) -> Handlers:

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock as TimeSource
-from supportdesk_events import Envelope, Event, record
+from supportdesk_events import Envelope, Event, HandlerContext, record
 from supportdesk_events.catalogue import SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
 from supportdesk_events.envelope import anchored_envelope
 
@@ -35,7 +35,7 @@ from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import policy_activity
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
-from .projection import PRODUCER, SLA_CLOCKS, anchor, clock_key, load_facts, save_facts, sync
+from .projection import PRODUCER, SLA_CLOCKS, TicketState, anchor, clock_key, sync, ticket_state
 
 
 class PolicyAdminError(ValueError):
@@ -104,6 +104,15 @@ def _envelope(
     )
 
 
+async def _write(
+    ctx: HandlerContext, ticket_id: str, state: TicketState, book: PolicyBook, derived: list[tuple[Clock, Policy]]
+) -> None:
+    """The ticket's changed facts, its clocks and their lifetime events, now (as the consumer would)."""
+    state.facts_changed(ctx.clock.now())
+    sync(ctx, ticket_id, state, book, None, derived)
+    await ctx.flush()
+
+
 async def retarget(
     conn: AsyncConnection,
     book: PolicyBook,
@@ -125,8 +134,10 @@ async def retarget(
     report = RetargetReport(
         policy=name, to_version=target.version, dry_run=dry_run, tickets_examined=0, clocks_moved=0, changes=[]
     )
+    ctx = HandlerContext(conn, clock, PRODUCER)
     for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
-        facts, correlation_id = await load_facts(conn, ticket_id)
+        state = await ticket_state(ctx, ticket_id)
+        facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
             continue
         report.tickets_examined += 1
@@ -172,8 +183,8 @@ async def retarget(
             envelopes.append(_envelope(payload, ticket_id, disc, clock, correlation_id))
         if dry_run:
             continue
-        await save_facts(conn, ticket_id, moved, correlation_id, now)
-        await sync(conn, ticket_id, moved, correlation_id, book, clock, None)
+        state.facts = moved
+        await _write(ctx, ticket_id, state, book, book.clocks(moved))
         await record(conn, envelopes)
     return report
 
@@ -229,18 +240,25 @@ def suspension_events(
     ]
 
 
-async def held_by(conn: AsyncConnection, book: PolicyBook, facts: TicketFacts) -> tuple[str, str, str] | None:
+async def held_by(
+    conn: AsyncConnection, book: PolicyBook, facts: TicketFacts, known: dict[str, tuple[bool, Any]] | None = None
+) -> tuple[str, str, str] | None:
     """For the consumer: whether a cycle whose clocks start with this fact is held by a deactivated
     policy, as (policy, by, reason). A ticket triaged while its policy is inactive starts held (from
     its cycle's start, or the deactivation if later). Asked once per cycle, before its version is
-    pinned: a cycle pinned already has clock rows, which `deactivate` finds and holds itself."""
+    pinned: a cycle pinned already has clock rows, which `deactivate` finds and holds itself.
+    `known` (the batch's, `TicketsOfBatch.policy_activity`) keeps each policy's answer for the rest
+    of the batch: the shared lock taken with it is held until the commit, so it cannot change."""
     if not facts.triaged or facts.cycle_started_at is None or facts.closed_at is not None:
         return None
     name = book.versions(facts.policy).name
     if facts.policy_version is not None and facts.policy_version.partition("@")[0] == name:
         return None
-    # Two statements: the read after the lock gets a snapshot that sees a deactivation it waited for.
-    active, row = await is_active(conn, name, "shared")
+    known = {} if known is None else known
+    if name not in known:
+        # Two statements: the read after the lock gets a snapshot that sees a deactivation it waited for.
+        known[name] = await is_active(conn, name, "shared")
+    active, row = known[name]
     if active:
         return None
     if facts.suspended_since is None:
@@ -258,16 +276,17 @@ async def deactivate(
         return report
     now = clock.now()
     await _set_activity(conn, versions.name, False, now, by, reason)
+    ctx = HandlerContext(conn, clock, PRODUCER)
     for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
-        facts, correlation_id = await load_facts(conn, ticket_id)
+        state = await ticket_state(ctx, ticket_id)
+        facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
             continue
         if facts.suspended_since is not None or facts.closed_at is not None:
             continue
         facts.suspended_since = now
         derived = book.clocks(facts)
-        await save_facts(conn, ticket_id, facts, correlation_id, now)
-        await sync(conn, ticket_id, facts, correlation_id, book, clock, None, derived)
+        await _write(ctx, ticket_id, state, book, derived)
         held = suspension_events(ticket_id, facts, derived, versions.name, by, reason, clock, correlation_id)
         report.tickets += 1
         report.events += len(await record(conn, held))
@@ -284,8 +303,10 @@ async def activate(
         return report
     now = clock.now()
     await _set_activity(conn, versions.name, True, now, by, reason)
+    ctx = HandlerContext(conn, clock, PRODUCER)
     for ticket_id in await _tickets(conn, book, versions.name, _HELD):
-        facts, correlation_id = await load_facts(conn, ticket_id)
+        state = await ticket_state(ctx, ticket_id)
+        facts, correlation_id = state.facts, state.correlation_id
         since = facts.suspended_since
         if correlation_id is None or since is None or book.versions(facts.policy).name != versions.name:
             continue
@@ -293,8 +314,7 @@ async def activate(
             facts.suspensions.append((since, now))
         facts.suspended_since = None
         derived = book.clocks(facts)
-        await save_facts(conn, ticket_id, facts, correlation_id, now)
-        await sync(conn, ticket_id, facts, correlation_id, book, clock, None, derived)
+        await _write(ctx, ticket_id, state, book, derived)
         resumed = [
             _envelope(
                 SlaClockResumed(clock=c.kind, cycle=c.cycle, resumed_at=now, due_at=c.due_at),

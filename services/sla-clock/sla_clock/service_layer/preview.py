@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from supportdesk_events.catalogue import Priority, RequestType
+from supportdesk_events.vocabulary import Priority, RequestType
 
 from ..adapters.policy_files import PolicyError, load_policy_versions, load_shipped_policy_versions
 from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans

@@ -1,28 +1,33 @@
 """Keeping a ticket's clocks in step with its facts, and telling the world.
 
-`sync` derives the clocks from the facts, writes the rows that changed, and records the events of
-each clock's life so far (started, paused/resumed, stopped, met or breached) that are not recorded
-yet. Event ids derive from (ticket, clock, cycle, event, instant), so the outbox keeps each event
-once however often, and in whatever order, the facts arrive; a fact that changes nothing writes
-nothing. Warnings, breaches of running clocks and auto-close come from
-the scheduler (`fire_due`), which derives the same ids.
+`sync` derives the clocks from the facts, changes the rows that differ, and queues the events of
+each clock's life so far (started, paused/resumed, stopped, met or breached). Event ids derive from
+(ticket, clock, cycle, event, instant), so the outbox keeps each event once however often, and in
+whatever order, the facts arrive; a fact that changes nothing writes nothing. Warnings, breaches of
+running clocks and auto-close come from the scheduler (`fire_due`), which derives the same ids.
+
+A transaction (a consumer's batch, or one operator command) works on `TicketState`s: the first
+ticket asked for reads the facts and clock rows of every ticket of the batch in two locking
+queries; handlers change them in memory; at the flush each changed row is written once, in its
+final state, one executemany per statement, and the batch's events go in the outbox's one
+statement. Two facts of one ticket in a batch therefore cost one read and one write of its rows.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Row
+from sqlalchemy import Text, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock as TimeSource
-from supportdesk_events import Envelope, Event, record, tracing
+from supportdesk_events import Envelope, Event, HandlerContext, record, tracing
 from supportdesk_events.catalogue import (
     AutoCloseDue,
     ClockKind,
@@ -38,7 +43,7 @@ from supportdesk_events.envelope import anchored_envelope
 from supportdesk_events.ids import ticket_anchor
 
 from ..adapters.policy_book import PolicyBook
-from ..adapters.tables import clocks, events, sla_tickets
+from ..adapters.tables import clocks, sla_tickets
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
 
@@ -68,18 +73,6 @@ async def load_facts(
     if row is None:
         return TicketFacts(), None
     return TicketFacts.from_json(row.facts), row.correlation_id
-
-
-async def save_facts(
-    conn: AsyncConnection, ticket_id: str, facts: TicketFacts, correlation_id: uuid.UUID, now: datetime
-) -> None:
-    # The handler's trace context: the timers' warnings and breaches continue that trace.
-    values: dict[str, Any] = {"facts": facts.to_json(), "updated_at": now, "trace_context": tracing.capture()}
-    await conn.execute(
-        insert(sla_tickets)
-        .values(ticket_id=ticket_id, correlation_id=correlation_id, **values)
-        .on_conflict_do_update(index_elements=["ticket_id"], set_=values)
-    )
 
 
 def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[Event, str]]:
@@ -157,31 +150,126 @@ def next_check(c: Clock, warned: list[int], breached: bool, auto_close_emitted: 
     return next_wakeup(c.kind, c.warnings, c.due_at, warned, breached, auto_close_emitted)
 
 
-async def sync(
-    conn: AsyncConnection,
+@dataclass
+class TicketState:
+    """One ticket as this transaction knows it: read once, changed in memory, written at the flush."""
+
+    facts: TicketFacts
+    correlation_id: uuid.UUID | None  # None: no facts row yet
+    clocks: dict[tuple[str, int], dict[str, Any]]  # (clock, cycle) -> the row's columns
+    facts_changed_at: datetime | None = None  # set: the facts row is written at the flush
+    # Of the handler that last changed the facts: the timers' warnings and breaches continue it.
+    trace_context: dict[str, str] | None = None
+    changed: set[tuple[str, int]] = field(default_factory=set)  # clock rows written at the flush
+    queued: set[uuid.UUID] = field(default_factory=set)  # lifetime events queued this transaction
+
+    def facts_changed(self, now: datetime) -> None:
+        self.facts_changed_at = now
+        self.trace_context = tracing.capture()
+
+
+_IDS = bindparam("ticket_ids", type_=ARRAY(Text))
+# Both in ticket order, so that two writers (consumer replicas, an operator's command) lock the rows
+# of their tickets in one order and cannot deadlock on them.
+_LOAD_FACTS = (
+    select(sla_tickets).where(sla_tickets.c.ticket_id == any_(_IDS)).order_by(sla_tickets.c.ticket_id).with_for_update()
+)
+# Locked too: the scheduler (`fire_due`, SKIP LOCKED) leaves these clocks alone until this
+# transaction has written them back, so neither overwrites the other's warned/breached marks.
+_LOAD_CLOCKS = (
+    select(clocks)
+    .where(clocks.c.ticket_id == any_(_IDS))
+    .order_by(clocks.c.ticket_id, clocks.c.clock, clocks.c.cycle)
+    .with_for_update()
+)
+_FACTS_UPSERT = insert(sla_tickets)
+_FACTS_UPSERT = _FACTS_UPSERT.on_conflict_do_update(
+    index_elements=["ticket_id"],
+    set_={k: _FACTS_UPSERT.excluded[k] for k in ("facts", "updated_at", "trace_context")},
+)
+_CLOCK_UPSERT = insert(clocks)
+_CLOCK_UPSERT = _CLOCK_UPSERT.on_conflict_do_update(
+    index_elements=["ticket_id", "clock", "cycle"],
+    set_={c.name: _CLOCK_UPSERT.excluded[c.name] for c in clocks.c if not c.primary_key},
+)
+
+
+class TicketsOfBatch:
+    """The batch's tickets as this transaction knows them (`HandlerContext.state`): read at once,
+    changed in memory by the batch's handlers, each changed row written once at the flush."""
+
+    def __init__(self) -> None:
+        self.tickets: dict[str, TicketState] = {}
+        # Whether each policy is active, asked once per batch (`policy_admin.held_by`): the shared
+        # lock taken with the answer is held until the commit, so it cannot change meanwhile.
+        self.policy_activity: dict[str, tuple[bool, Any]] = {}
+
+    async def queue(self, ctx: HandlerContext) -> None:
+        """Each changed facts row and clock row once, in its final state."""
+        for tid, state in self.tickets.items():
+            if state.facts_changed_at is not None:
+                facts = {
+                    "ticket_id": tid,
+                    "facts": state.facts.to_json(),
+                    "correlation_id": state.correlation_id,
+                    "updated_at": state.facts_changed_at,
+                    "trace_context": state.trace_context,
+                }
+                ctx.write(tid, _FACTS_UPSERT, facts)
+                state.facts_changed_at = None
+            # Keyed by row, not ticket: the rows are independent, so all go in one executemany.
+            for key in sorted(state.changed):
+                ctx.write(f"{tid}/{key[0]}/{key[1]}", _CLOCK_UPSERT, state.clocks[key])
+            state.changed.clear()
+
+
+async def ticket_state(ctx: HandlerContext, ticket_id: str) -> TicketState:
+    """The ticket's facts and clocks, locked until the transaction ends. The first call reads every
+    ticket of `ctx.tickets` not read yet along with it (two queries); later calls answer from memory
+    (until the flush, after which the next call reads again)."""
+    tickets = ctx.state(TicketsOfBatch).tickets
+    known = tickets.get(ticket_id)
+    if known is not None:
+        return known
+    ids = sorted({ticket_id, *ctx.tickets} - tickets.keys())
+    for tid in ids:
+        tickets[tid] = TicketState(TicketFacts(), None, {})
+    for row in (await ctx.conn.execute(_LOAD_FACTS, {"ticket_ids": ids})).all():
+        loaded = tickets[row.ticket_id]
+        loaded.facts, loaded.correlation_id = TicketFacts.from_json(row.facts), row.correlation_id
+        loaded.trace_context = row.trace_context
+    for row in (await ctx.conn.execute(_LOAD_CLOCKS, {"ticket_ids": ids})).all():
+        tickets[row.ticket_id].clocks[(row.clock, row.cycle)] = dict(row._mapping)
+    return tickets[ticket_id]
+
+
+def sync(
+    ctx: HandlerContext,
     ticket_id: str,
-    facts: TicketFacts,
-    correlation_id: uuid.UUID,
+    state: TicketState,
     book: PolicyBook,
-    clock: TimeSource,
     causation_id: uuid.UUID | None,
     derived: list[tuple[Clock, Policy]] | None = None,
 ) -> None:
-    """`derived`: the clocks as `book.clocks(facts)` gave them, if the caller has them already."""
-    now = clock.now()
-    rows = {
-        (r.clock, r.cycle): r for r in (await conn.execute(select(clocks).where(clocks.c.ticket_id == ticket_id))).all()
-    }
+    """Bring the ticket's clocks in step with its facts (in `state`, written at the flush) and queue
+    their lifetime events not queued yet in this transaction (the outbox drops those recorded
+    before). `derived`: the clocks as `book.clocks(facts)` gave them, if the caller has them."""
+    facts, correlation_id = state.facts, state.correlation_id
+    assert correlation_id is not None, "sync after the facts have a correlation id"
+    now = ctx.clock.now()
+    anchor_id = anchor(ticket_id)  # a uuid5: once per ticket, not per event
+    rows = state.clocks
     envelopes: list[Envelope[Any]] = []
     for c, policy in book.clocks(facts) if derived is None else derived:
         plan = book.plan(policy, facts.plan)
-        row = rows.get((c.kind.value, c.cycle))
-        same_life = row is not None and row.started_at == c.started_at
-        warned: list[int] = list(row.warned) if row is not None and same_life else []
-        breached_at = row.breached_at if row is not None and same_life else None
+        key = (c.kind.value, c.cycle)
+        row = rows.get(key)
+        same_life = row is not None and row["started_at"] == c.started_at
+        warned: list[int] = list(row["warned"]) if row is not None and same_life else []
+        breached_at = row["breached_at"] if row is not None and same_life else None
         if c.kind in SLA_CLOCKS and c.met is False:
             breached_at = breached_at or c.due_at
-        emitted = bool(row.auto_close_emitted) if row is not None and same_life else False
+        emitted = bool(row["auto_close_emitted"]) if row is not None and same_life else False
         values: dict[str, Any] = dict(
             state=c.state.value,
             started_at=c.started_at,
@@ -202,37 +290,29 @@ async def sync(
             policy_version=policy.label,
         )
         if row is None or _differs(row, values):
-            values["updated_at"] = now
-            await conn.execute(
-                insert(clocks)
-                .values(ticket_id=ticket_id, clock=c.kind.value, cycle=c.cycle, **values)
-                .on_conflict_do_update(index_elements=["ticket_id", "clock", "cycle"], set_=values)
-            )
+            rows[key] = {"ticket_id": ticket_id, "clock": key[0], "cycle": key[1], **values, "updated_at": now}
+            state.changed.add(key)
         for payload, disc in lifetime_events(c, facts, policy):
             envelopes.append(
                 anchored_envelope(
                     payload,
                     ticket_id=ticket_id,
-                    anchor=anchor(ticket_id),
+                    anchor=anchor_id,
                     discriminator=disc,
                     producer=PRODUCER,
-                    clock=clock,
+                    clock=ctx.clock,
                     correlation_id=correlation_id,
                     causation_id=causation_id,
                 )
             )
     # Clocks of earlier cycles that never stopped (reopened without closing) stop being watched.
-    if any(cycle < facts.cycle and r.state != ClockState.STOPPED.value for (_, cycle), r in rows.items()):
-        await conn.execute(
-            update(clocks)
-            .where(
-                clocks.c.ticket_id == ticket_id,
-                clocks.c.cycle < facts.cycle,
-                clocks.c.state != ClockState.STOPPED.value,
-            )
-            .values(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
-        )
-    _count(await record(conn, await not_yet_recorded(conn, envelopes)))
+    for key, row in rows.items():
+        if key[1] < facts.cycle and row["state"] != ClockState.STOPPED.value:
+            row.update(state=ClockState.STOPPED.value, next_check_at=None, updated_at=now)
+            state.changed.add(key)
+    fresh = [e for e in envelopes if e.event_id not in state.queued]
+    state.queued.update(e.event_id for e in fresh)
+    ctx.record(fresh, then=_count)
 
 
 SIGNALS = Counter(
@@ -255,19 +335,9 @@ def _count(recorded: list[Envelope[Any]]) -> None:
             SIGNALS.labels(signal, env.payload.clock.value).inc()
 
 
-def _differs(row: Row[Any], values: dict[str, Any]) -> bool:
+def _differs(row: dict[str, Any], values: dict[str, Any]) -> bool:
     """Whether writing `values` would change the row (a spurious True only costs a write)."""
-    return any(row._mapping[k] != v for k, v in values.items())
-
-
-async def not_yet_recorded(conn: AsyncConnection, envelopes: list[Envelope[Any]]) -> list[Envelope[Any]]:
-    """The clocks' lifetime events are re-derived on every fact; one query finds the new ones instead
-    of one insert per event that the outbox's unique key would drop."""
-    if not envelopes:
-        return []
-    ids = [e.event_id for e in envelopes]
-    known = set((await conn.execute(select(events.c.event_id).where(events.c.event_id.in_(ids)))).scalars())
-    return [e for e in envelopes if e.event_id not in known]
+    return any(row[k] != v for k, v in values.items())
 
 
 async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -> int:

@@ -49,6 +49,7 @@ async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
             for fact in (opened(ticket), triaged(Priority.URGENT)):
                 env = new_envelope(fact, ticket_id=ticket, producer="test", clock=clock)
                 await on[env.event_type](ctx, env)
+            await ctx.flush()  # what the consumer does after a batch's handlers
 
 
 @pytest.fixture

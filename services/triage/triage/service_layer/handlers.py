@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from supportdesk_events import Envelope, Event, HandlerContext, Handlers
@@ -21,6 +21,15 @@ from supportdesk_events.catalogue import (
 
 from ..adapters.tables import ticket_triage
 from ..domain.rules import RuleSet, TicketFacts, triage
+
+# Built once: the consumer queues them with parameters (`ctx.write`) and sends a batch's worth of each
+# in one executemany.
+_TRIAGED = insert(ticket_triage).on_conflict_do_nothing()
+_OPEN_OR_CLOSED = (
+    update(ticket_triage)
+    .where(ticket_triage.c.ticket_id == bindparam("b_ticket_id"))
+    .values(is_open=bindparam("b_is_open"), updated_at=bindparam("b_now"))
+)
 
 
 def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
@@ -39,9 +48,10 @@ def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
 async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rules: RuleSet) -> None:
     opened = env.payload
     decision = triage(facts_of(opened), rules)
-    await ctx.conn.execute(
-        insert(ticket_triage)
-        .values(
+    ctx.write(
+        env.ticket_id,
+        _TRIAGED,
+        dict(
             ticket_id=env.ticket_id,
             number=opened.number,
             channel=opened.channel.value,
@@ -56,8 +66,7 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rul
             facts=opened.model_dump_json(),
             triaged_at=ctx.clock.now(),
             updated_at=ctx.clock.now(),
-        )
-        .on_conflict_do_nothing()
+        ),
     )
     await ctx.emit(
         env,
@@ -81,6 +90,7 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rul
 async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged], rules: RuleSet) -> None:
     """Seed 002: severity may change during the case; priority follows it unless an agent set it."""
     changed = env.payload
+    await ctx.flush()  # the row may have been queued by this batch's TicketOpened
     row = (await ctx.conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id))).first()
     if row is None or row.facts is None:
         return
@@ -101,11 +111,10 @@ async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged
 
 
 async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Event]) -> None:
-    is_open = isinstance(env.payload, TicketReopened)
-    await ctx.conn.execute(
-        update(ticket_triage)
-        .where(ticket_triage.c.ticket_id == env.ticket_id)
-        .values(is_open=is_open, updated_at=ctx.clock.now())
+    ctx.write(
+        env.ticket_id,
+        _OPEN_OR_CLOSED,
+        dict(b_ticket_id=env.ticket_id, b_is_open=isinstance(env.payload, TicketReopened), b_now=ctx.clock.now()),
     )
 
 

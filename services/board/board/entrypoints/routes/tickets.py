@@ -50,8 +50,8 @@ async def list_tickets(
     """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. Each row's
     `business_time` is the countdown to its next due instant in its policy's business calendar, as of
     the read (null without a running clock). With `as_of`, the tickets as they stood then
-    (`at_risk_within` and the countdowns count from `as_of`); slow on a large board: every event up
-    to the instant is folded again."""
+    (`at_risk_within` and the countdowns count from `as_of`): tickets with events after the instant
+    are folded again from their events up to it (seconds for ten thousand), the rest read as they are."""
     try:
         async with _board(runtime, as_of) as conn:
             now = as_of or runtime.clock.now()
@@ -80,8 +80,8 @@ async def get_ticket(ticket_id: str, runtime: Runtime, as_of: AsOf = None) -> di
 async def summary(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     """Open tickets per queue x priority x status, at risk, breached and still open, escalations
     per level, and today's and this ISO week's SLA attainment per plan x priority. With `as_of`:
-    the same figures as they stood then ("today" and "this week" around `as_of`); slow on a large
-    board: every event up to the instant is folded again."""
+    the same figures as they stood then ("today" and "this week" around `as_of`): tickets with
+    events after the instant are folded again from their events up to it, the rest read as they are."""
     settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
     async with _board(runtime, as_of) as conn:

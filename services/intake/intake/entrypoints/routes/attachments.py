@@ -60,12 +60,13 @@ def listing(ticket_id: str, history: list[dict[str, Any]]) -> list[AttachmentRef
     ]
 
 
-def _cache_dir(database_name: str, configured: str) -> Path:
+def attachment_cache_dir(database_name: str, configured: str) -> Path:
     return Path(configured or Path(tempfile.gettempdir()) / f"supportdesk-attachments-{database_name}")
 
 
-def _write_once(directory: Path, sha256: str, content: bytes) -> Path:
-    """Content-addressed: the file's name is its hash, written whole (temp file + rename)."""
+def _write_once(directory: Path, sha256: str, content: bytes, now: float) -> Path:
+    """Content-addressed: the file's name is its hash, written whole (temp file + rename). Its
+    modification time says when it was last served (set to `now`), for the sweep."""
     target = directory / sha256
     if not target.exists():
         directory.mkdir(parents=True, exist_ok=True)
@@ -73,7 +74,35 @@ def _write_once(directory: Path, sha256: str, content: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
         os.replace(tmp, target)
+    os.utime(target, (now, now))
     return target
+
+
+SWEEP_EVERY = 60.0  # seconds between sweeps of one cache directory, per process
+_swept: dict[Path, float] = {}
+
+
+def sweep(directory: Path, unused_for: float, now: float) -> int:
+    """Delete cached files (and stray temp files) last served more than `unused_for` seconds before
+    `now`; returns how many. A file being served now was touched by `_write_once` just before."""
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for entry in directory.iterdir():
+        try:
+            if entry.is_file() and now - entry.stat().st_mtime > unused_for:
+                entry.unlink()
+                removed += 1
+        except FileNotFoundError:  # another worker swept it first
+            continue
+    return removed
+
+
+def _cached(directory: Path, sha256: str, content: bytes, now: float, unused_for: float) -> Path:
+    if now - _swept.get(directory, 0.0) >= SWEEP_EVERY:
+        _swept[directory] = now
+        sweep(directory, unused_for, now)
+    return _write_once(directory, sha256, content, now)
 
 
 class AttachmentResponse(FileResponse):
@@ -141,7 +170,12 @@ async def get_attachment(
         )
     settings = settings_of(runtime)
     path = await asyncio.to_thread(
-        _write_once, _cache_dir(settings.database_name, settings.attachment_cache_dir), sha256, content
+        _cached,
+        attachment_cache_dir(settings.database_name, settings.attachment_cache_dir),
+        sha256,
+        content,
+        runtime.clock.now().timestamp(),
+        settings.attachment_cache_seconds,
     )
     return AttachmentResponse(
         path,

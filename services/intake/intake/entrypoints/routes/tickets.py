@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events.catalogue import Channel, RequestType, Severity
+from supportdesk_events.db import in_transaction
 from supportdesk_events.web import Problem, SafeText
 
 from ...adapters import inbound_store as store
@@ -93,10 +95,17 @@ async def open_ticket(
         severity=body.severity,
         request_type=body.request_type,
     )
-    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
-    async with runtime.engine.begin() as conn:
-        if idempotency_key is not None:
-            key = f"idempotency:{idempotency_key}"
+    token_key = settings.requester_token_key.get_secret_value()
+    prefix = settings.ticket_number_prefix
+    if idempotency_key is None:  # nothing else to write with it: no transaction needed
+        opened: commands.Opened | TicketAccepted = await commands.open_ticket_now(
+            runtime.engine, request, number_prefix=prefix, clock=runtime.clock, token_key=token_key
+        )
+    else:
+        fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()  # what a repeat must match
+        key = f"idempotency:{idempotency_key}"
+
+        async def work(conn: AsyncConnection) -> commands.Opened | TicketAccepted:
             first = await store.earlier_claim(conn, key, uuid.uuid4())
             if first is not None:
                 if (first.result or {}).get("fingerprint") != fingerprint:
@@ -106,23 +115,23 @@ async def open_ticket(
                         "this key was used for a different submission",
                         errors=[{"field": "header.idempotency-key", "message": "reused with another body"}],
                     )
-                response.status_code = 200
-                response.headers["Idempotent-Replayed"] = "true"
                 return TicketAccepted(
                     ticket_id=first.ticket_id,
                     number=first.result["number"],
                     access_token=None,
                     status_url=f"/v1/tickets/{first.ticket_id}",
                 )
-        opened = await commands.open_ticket(
-            conn,
-            request,
-            number_prefix=settings.ticket_number_prefix,
-            clock=runtime.clock,
-            token_key=settings.requester_token_key.get_secret_value(),
-        )
-        if idempotency_key is not None:
+            opened = await commands.open_ticket(
+                conn, request, number_prefix=prefix, clock=runtime.clock, token_key=token_key
+            )
             await store.settle(conn, key, opened.ticket_id, {"fingerprint": fingerprint, "number": opened.number})
+            return opened
+
+        opened = await in_transaction(runtime.engine, work)
+    if isinstance(opened, TicketAccepted):  # the first submission's ticket
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+        return opened
     response.headers["Location"] = f"/v1/tickets/{opened.ticket_id}"
     return TicketAccepted(
         ticket_id=opened.ticket_id,

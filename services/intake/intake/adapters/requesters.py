@@ -1,0 +1,220 @@
+"""Requesters: who asked, their data key, and erasing them (supportdesk_events.personal).
+
+Intake seals each requester's personal fields into the events it records under that requester's
+key (`seal_pending`), opens them again for its own reads (`open_recorded`), and publishes the keys
+to the compacted keys topic (service_layer.requesters). Erasure destroys the key here and scrubs
+intake's own tables; the other services learn of it by RequesterErased."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from supportdesk_events import Clock, new_envelope, record
+from supportdesk_events.catalogue import CarriesLongText, CarriesPersonalData, Event, RequesterErased
+from supportdesk_events.envelope import read_recorded
+from supportdesk_events.ids import NAMESPACE
+from supportdesk_events.personal import ERASED_TEXT, mask_event, new_data_key, open_event, seal_event
+
+from .tables import attachments, events, inbound_messages, long_texts, requesters, tickets
+
+PRODUCER = "intake"
+
+
+@dataclass(frozen=True)
+class Requester:
+    requester_id: str
+    data_key: str | None  # None: erased
+
+
+async def requester_for(conn: AsyncConnection, *, email: str | None, phone: str | None, now: datetime) -> Requester:
+    """The live requester with this address (or, without one, this phone), created if new; a
+    request with neither gets a requester of its own."""
+    r = requesters
+    if email:
+        where = [func.lower(r.c.email) == email.lower(), r.c.erased_at.is_(None)]
+    elif phone:
+        where = [r.c.email.is_(None), r.c.phone == phone, r.c.erased_at.is_(None)]
+    else:
+        where = []
+    for _ in range(2):  # a concurrent first ticket of the same address wins the insert; we read its row
+        if where:
+            # FOR KEY SHARE: an erasure (FOR UPDATE) waits for this ticket, and then scrubs it too;
+            # the key publisher (FOR NO KEY UPDATE) does not block it.
+            found = (
+                await conn.execute(
+                    select(r.c.requester_id, r.c.data_key).where(*where).with_for_update(read=True, key_share=True)
+                )
+            ).first()
+            if found is not None:
+                return Requester(found.requester_id, found.data_key)
+        created = Requester(str(uuid.uuid4()), new_data_key())
+        inserted = await conn.execute(
+            insert(r)
+            .values(
+                requester_id=created.requester_id, email=email, phone=phone, data_key=created.data_key, created_at=now
+            )
+            .on_conflict_do_nothing()
+            .returning(r.c.requester_id)
+        )
+        if inserted.first() is not None:
+            return created
+    raise RuntimeError("requester row neither found nor created")
+
+
+async def of_ticket(conn: AsyncConnection, ticket_id: str) -> Requester | None:
+    row = (
+        await conn.execute(
+            select(requesters.c.requester_id, requesters.c.data_key)
+            .select_from(tickets.join(requesters, tickets.c.requester_id == requesters.c.requester_id))
+            .where(tickets.c.ticket_id == ticket_id)
+            .with_for_update(of=requesters, read=True, key_share=True)
+        )
+    ).first()
+    return Requester(row.requester_id, row.data_key) if row is not None else None
+
+
+def seal_pending(pending: Sequence[Event], requester: Requester | None) -> list[Event]:
+    """Events as they go to the outbox: personal fields sealed under the requester's key; masked
+    if the requester was erased (a late reply on their ticket must not bring them back in clear).
+    Tickets from before requesters existed have none: their events stay as they were, in clear."""
+    if requester is None:
+        return list(pending)
+    if requester.data_key is None:
+        return [mask_event(e) for e in pending]
+    return [seal_event(e, requester.requester_id, requester.data_key) for e in pending]
+
+
+async def open_recorded(conn: AsyncConnection, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recorded envelopes (as JSON) with their personal fields opened, or masked once erased."""
+    sealed = [e for e in envelopes if e["payload"].get("sealed_personal") and e["payload"].get("requester_id")]
+    wanted = {e["payload"]["requester_id"] for e in sealed}
+    if not wanted:
+        return envelopes
+    found = await conn.execute(
+        select(requesters.c.requester_id, requesters.c.data_key).where(requesters.c.requester_id.in_(wanted))
+    )
+    keys = {row.requester_id: row.data_key for row in found}
+    out = []
+    for e in envelopes:
+        rid = e["payload"].get("requester_id")
+        if not e["payload"].get("sealed_personal") or rid is None:
+            out.append(e)
+            continue
+        payload = read_recorded(e).payload
+        key = keys.get(rid)
+        opened = open_event(payload, key) if key else None
+        out.append({**e, "payload": (opened or mask_event(payload)).model_dump(mode="json")})
+    return out
+
+
+async def find(conn: AsyncConnection, *, email: str | None, phone: str | None) -> list[dict[str, Any]]:
+    """Live requesters by address or phone (an admin looking for whom to erase)."""
+    r = requesters
+    where = []
+    if email:
+        where.append(func.lower(r.c.email) == email.lower())
+    if phone:
+        where.append(r.c.phone == phone)
+    if not where:
+        return []
+    rows = await conn.execute(
+        select(r.c.requester_id, r.c.email, r.c.phone, r.c.created_at, func.count(tickets.c.ticket_id).label("tickets"))
+        .select_from(r.outerjoin(tickets, tickets.c.requester_id == r.c.requester_id))
+        .where(*where, r.c.erased_at.is_(None))
+        .group_by(r.c.requester_id)
+        .order_by(r.c.created_at)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class Erasure:
+    requester_id: str
+    erased_at: datetime
+    tickets: list[str]
+    already: bool  # erased before: this call changed nothing new
+    files: list[str]  # sha256 of the attachments removed (the caller drops their cached copies)
+
+
+def _references(payloads: Iterable[Event]) -> tuple[set[str], set[str]]:
+    """The whole texts and attachments (by sha256) these events reference."""
+    texts: set[str] = set()
+    files: set[str] = set()
+    for p in payloads:
+        if isinstance(p, CarriesLongText):
+            texts |= {ref.sha256 for ref in p.full_text.values()}
+        for a in getattr(p, "attachments", ()) or ():
+            files.add(a.sha256)
+    return texts, files
+
+
+async def erase(conn: AsyncConnection, requester_id: str, clock: Clock) -> Erasure | None:
+    """Destroy the requester's key and scrub what intake holds of them, in one transaction, and
+    record RequesterErased for each of their tickets (ids derived: erasing again adds none).
+    None: no such requester."""
+    r = requesters
+    row = (
+        await conn.execute(
+            select(r.c.data_key, r.c.erased_at).where(r.c.requester_id == requester_id).with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    now = clock.now()
+    ticket_ids = list(
+        (await conn.execute(select(tickets.c.ticket_id).where(tickets.c.requester_id == requester_id))).scalars()
+    )
+    files: set[str] = set()
+    if ticket_ids:
+        # Before the key goes: open their events to learn which whole texts and files are theirs.
+        recorded = (await conn.execute(select(events.c.envelope).where(events.c.ticket_id.in_(ticket_ids)))).scalars()
+        mine: list[Event] = []
+        for envelope in recorded:
+            payload = read_recorded(envelope).payload
+            if not isinstance(payload, CarriesPersonalData):
+                continue
+            opened = open_event(payload, row.data_key) if row.data_key and payload.sealed_personal else None
+            mine.append(opened or payload)
+        texts, files = _references(mine)
+        if texts:
+            await conn.execute(delete(long_texts).where(long_texts.c.sha256.in_(texts)))
+        if files:
+            # Stored by content: a file someone else also sent goes for them too (rare; said in README).
+            await conn.execute(delete(attachments).where(attachments.c.sha256.in_(files)))
+        await conn.execute(
+            update(tickets)
+            .where(tickets.c.ticket_id.in_(ticket_ids))
+            .values(requester_email=None, requester_phone=None, subject=ERASED_TEXT)
+        )
+        # The raw mail and webhook bodies as they came in, kept before parsing.
+        await conn.execute(
+            update(inbound_messages)
+            .where(inbound_messages.c.ticket_id.in_(ticket_ids))
+            .values(body=b"", request_headers={}, detail=None)
+        )
+    erased_at = row.erased_at or now
+    await conn.execute(
+        update(r)
+        .where(r.c.requester_id == requester_id)
+        .values(email=None, phone=None, data_key=None, erased_at=erased_at, key_published=False)
+    )
+    envelopes = [
+        new_envelope(
+            RequesterErased(requester_id=requester_id, erased_at=erased_at),
+            ticket_id=ticket_id,
+            producer=PRODUCER,
+            clock=clock,
+            event_id=uuid.uuid5(NAMESPACE, f"requester-erased/{requester_id}/{ticket_id}"),
+        )
+        for ticket_id in ticket_ids
+    ]
+    await record(conn, envelopes)
+    return Erasure(requester_id, erased_at, ticket_ids, already=row.erased_at is not None, files=sorted(files))
