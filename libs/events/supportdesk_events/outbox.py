@@ -46,7 +46,7 @@ from .db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn
 from .envelope import Envelope, wire_headers
 from .health import HEALTHY, Health
 from .producers import needs_new_producer
-from .timers import pause
+from .timers import first_of, pause
 from .topics import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,9 @@ class OutboxRelay:
         self._database_error: str | None = None
         self._sending_since: float | None = None
         self._drained_seen = time.monotonic()
+        # Set on every NOTIFY of a commit that recorded events (on standby replicas too): work
+        # that must follow such commits (intake's key publisher) waits on it instead of polling.
+        self.commits = asyncio.Event()
 
     # --- running --------------------------------------------------------------------------
 
@@ -291,10 +294,15 @@ class OutboxRelay:
         conn.add_termination_listener(lambda _: lost.set())
         woken = asyncio.Event()
         try:
-            await conn.add_listener(OUTBOX_CHANNEL, lambda *_: woken.set())
+
+            def notified(*_: object) -> None:
+                woken.set()
+                self.commits.set()
+
+            await conn.add_listener(OUTBOX_CHANNEL, notified)
             self._database_error = None
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
-                await _first(self.idle_poll_seconds, stop, lost)
+                await first_of(self.idle_poll_seconds, stop, lost)
                 if stop.is_set():
                     return
                 if lost.is_set():
@@ -316,15 +324,15 @@ class OutboxRelay:
                         log.warning("outbox relay starts a new Kafka producer after %d failures", failures)
                         await self._renew_producer(stop)
                         failures = 0
-                    await _first(1.0, stop, lost)
+                    await first_of(1.0, stop, lost)
                     continue
                 failures = 0
                 if published < self.batch_size:
-                    await _first(self.idle_poll_seconds, stop, woken, lost)
+                    await first_of(self.idle_poll_seconds, stop, woken, lost)
                     if woken.is_set() and self.wake_linger_seconds:
                         # Commits arriving together (one NOTIFY each) go out as one batch: one read
                         # and one mark for them all instead of per ticket.
-                        await _first(self.wake_linger_seconds, stop, lost)
+                        await first_of(self.wake_linger_seconds, stop, lost)
         finally:
             self._set_active(False)
             try:
@@ -484,13 +492,3 @@ class OutboxRelay:
         if not self.active:
             return Health("ok", "standby: another replica holds the relay lock")
         return HEALTHY
-
-
-async def _first(seconds: float, *events: asyncio.Event) -> None:
-    """Wait until any of `events` is set, or `seconds` pass."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()

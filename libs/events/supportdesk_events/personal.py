@@ -136,8 +136,12 @@ class Keyring:
     No consumer group: every process reads the whole topic (it holds one small record per
     requester). `catch_up` reads to the end offsets as they are when it is called."""
 
-    def __init__(self, bootstrap_servers: str, topic_prefix: str = "") -> None:
+    def __init__(self, bootstrap_servers: str, topic_prefix: str = "", key_wait_seconds: float = 2.0) -> None:
         self.bootstrap_servers = bootstrap_servers
+        # A key is published beside the event that needs it, not before it: an event may come a
+        # moment ahead of its key. Waiting that moment here costs only the wait; KeyNotArrived
+        # would hold back the consumer's whole batch for its retry back-off.
+        self.key_wait_seconds = key_wait_seconds
         self.topic = topic_prefix + KEYS_TOPIC
         self._keys: dict[str, KeyState] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -173,6 +177,18 @@ class Keyring:
                 for records in batch.values():
                     for record in records:
                         self.learn(record)
+
+    async def await_key(self, requester_id: str, seconds: float) -> None:
+        """Read what arrives on the keys topic for up to `seconds`, until the requester's is seen."""
+        async with self._lock:
+            consumer = await self._started()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    while self.state(requester_id) is None:
+                        batch = await consumer.getmany(*self._partitions, timeout_ms=100)
+                        for records in batch.values():
+                            for record in records:
+                                self.learn(record)
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is not None:
@@ -227,6 +243,8 @@ class Keyring:
         requester_id = payload.requester_id or ""
         if self.state(requester_id) is None:
             await self.catch_up()
+        if self.state(requester_id) is None and self.key_wait_seconds > 0:
+            await self.await_key(requester_id, self.key_wait_seconds)
         key = self.state(requester_id)
         if key is None:
             raise KeyNotArrived(f"no key yet for requester {requester_id} on {self.topic}")

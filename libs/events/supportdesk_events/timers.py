@@ -21,3 +21,13 @@ async def pause_until(stop: asyncio.Event, clock: Clock, due: datetime | None, l
     meanwhile, or a clock that tests move, is noticed within that. True if asked to stop."""
     seconds = longest if due is None else min(longest, max(0.01, (due - clock.now()).total_seconds()))
     return await pause(stop, seconds)
+
+
+async def first_of(seconds: float, *events: asyncio.Event) -> None:
+    """Wait until any of `events` is set, or `seconds` pass."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

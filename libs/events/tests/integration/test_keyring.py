@@ -94,11 +94,25 @@ async def test_keyring_opens_masks_and_waits(space: Sandbox) -> None:
         masked = (await keyring.open(env(erased, erased_key))).payload
         assert (masked.requester_email, masked.subject) == (None, ERASED_TEXT)
 
+        keyring.key_wait_seconds = 0.5  # the key never comes: waited for, then KeyNotArrived
         with pytest.raises(KeyNotArrived) as waited:
             await keyring.open(env(late, late_key))
         assert is_world_failure(waited.value)  # retried with the batch, never dead-lettered
         await produce(space, KEYS_TOPIC, [(late.encode(), late_key.encode())])
         assert (await keyring.open(env(late, late_key))).payload.subject == "Cannot log in"
+
+        # A key on its way (published a moment after the event that needs it is read) is waited
+        # for: the event opens without KeyNotArrived, so the consumer's batch is not held back.
+        following, following_key = str(uuid.uuid4()), new_data_key()
+
+        async def publish_soon() -> None:
+            await asyncio.sleep(0.3)
+            await produce(space, KEYS_TOPIC, [(following.encode(), following_key.encode())])
+
+        keyring.key_wait_seconds = 30  # bounds a loaded machine's produce(); found long before
+        publishing = asyncio.create_task(publish_soon())
+        assert (await keyring.open(env(following, following_key))).payload.subject == "Cannot log in"
+        await publishing
 
         # A RequesterErased seen in the stream drops the key at once, before the marker arrives.
         ticket = str(uuid.uuid4())

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_events.personal import ERASED_MARKER, KEYS_TOPIC
-from supportdesk_events.timers import pause
+from supportdesk_events.timers import first_of
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.tables import requesters
@@ -27,6 +27,8 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH = 200
+IDLE_POLL_SECONDS = 2.0  # only a missed notification waits this long
+WAKE_LINGER_SECONDS = 0.005
 
 
 async def publish_pending(engine: AsyncEngine, producer: AIOKafkaProducer, topic: str) -> int:
@@ -54,12 +56,23 @@ async def publish_pending(engine: AsyncEngine, producer: AIOKafkaProducer, topic
 
 
 async def run_key_publisher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
+    """Publish keys as soon as the commits that create them (or erase them) are notified.
+
+    Every such commit also records an event (TicketOpened, RequesterErased), so the relay's NOTIFY
+    wakes us: the key is on its way within milliseconds of the event, and a consumer rarely has
+    to wait for it (the keyring waits a moment when it does). A commit from another process
+    without an event (an operator's CLI erasure records one too) is caught by the idle poll."""
     settings = runtime.settings
+    commits = runtime.relay.commits
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
     try:
         await producer.start()  # inside: a broker that is down fails the start, and the stop still runs
         while not stop.is_set():
-            if await publish_pending(runtime.engine, producer, settings.topic_prefix + KEYS_TOPIC) == 0:
-                await pause(stop, 0.2)
+            commits.clear()
+            if await publish_pending(runtime.engine, producer, settings.topic_prefix + KEYS_TOPIC) < BATCH:
+                await first_of(IDLE_POLL_SECONDS, stop, commits)
+                if commits.is_set():
+                    # Commits arriving together go out as one batch, as the relay's do.
+                    await first_of(WAKE_LINGER_SECONDS, stop)
     finally:
         await producer.stop()
