@@ -318,8 +318,12 @@ RETRY_AFTER_SECONDS = 5
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # SQLSTATE classes meaning "the database is not there for us now": connection exception,
-# insufficient resources (too many connections), operator intervention (shutting down, starting).
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+# insufficient resources (too many connections), operator intervention (shutting down, starting),
+# transaction rollback (serialization failure, deadlock: the same request succeeds when retried).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+# and of class 55, the two that are about other sessions, not this request: a lock not granted
+# within lock_timeout, an object in use. The rest of class 55 are our own faults (500).
+_UNAVAILABLE_SQLSTATES = ("55P03", "55006")
 _UNAVAILABLE = (
     SqlPoolTimeout,  # no pooled connection within the pool timeout
     ConnectionError,  # refused or reset while connecting (asyncpg raises the OSError itself)
@@ -335,14 +339,15 @@ def _sqlstate(exc: BaseException) -> str:
 
 
 def status_for(exc: BaseException) -> int:
-    """What an exception no route handled answers: 503 when the database is unreachable (the
-    client may retry), 422 when the database refused a value (the input's fault), else 500."""
+    """What an exception no route handled answers: 503 when the database is unreachable or
+    busy with other sessions (the client may retry), 422 when the database refused a value (the
+    input's fault), else 500."""
     if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         return status_for(exc.exceptions[0])
     code = _sqlstate(exc)
     if code.startswith("22"):  # data exception: NUL in text, a number or date out of range
         return 422
-    if code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or isinstance(exc, _UNAVAILABLE):
+    if code[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or code in _UNAVAILABLE_SQLSTATES or isinstance(exc, _UNAVAILABLE):
         return 503
     if isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
@@ -370,7 +375,7 @@ def unhandled_response(exc: Exception, correlation_id: str, method: str, path: s
         response = problem_response(
             503,
             "Service Unavailable",
-            "the database is unavailable; retry later",
+            "the database is unavailable or busy; retry later",
             correlation_id=correlation_id,
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
