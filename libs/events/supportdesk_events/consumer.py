@@ -100,6 +100,7 @@ class HandlerContext:
     _events: list[Envelope[Any]] = field(default_factory=list)
     _trace_contexts: list[str | None] = field(default_factory=list)
     _then: list[Recorded | None] = field(default_factory=list)
+    _told: list[tuple[Recorded, list[Envelope[Any]]]] = field(default_factory=list)
     _writes: list[tuple[str, Executable, dict[str, Any]]] = field(default_factory=list)
     _states: dict[type[Any], Any] = field(default_factory=dict)
 
@@ -125,7 +126,9 @@ class HandlerContext:
 
     def record(self, envelopes: Iterable[Envelope[Any]], then: Recorded | None = None) -> None:
         """Record `envelopes` (ids of the caller's making) at the next `flush`; an id recorded before
-        is dropped then. `then` is called at the flush with those of them that were new."""
+        is dropped then. `then` is called with those of them that were new once they are
+        committed (`committed`): a batch that fails at its commit and is applied again does not
+        tell twice."""
         context = stored_trace_context()  # the handler's span, not the flush's
         for env in envelopes:
             self._events.append(env)
@@ -165,12 +168,19 @@ class HandlerContext:
             if tell is not None and env.event_id in new:
                 new.discard(env.event_id)  # a repeat in the queue is new once
                 told.setdefault(id(tell), (tell, []))[1].append(env)
-        for tell, recorded in told.values():
+        self._told.extend(told.values())
+
+    def committed(self) -> None:
+        """Tell the `record(then=)` callbacks what the flushes recorded: call after the commit."""
+        told, self._told = self._told, []
+        for tell, recorded in told:
             tell(recorded)
 
     def discard(self) -> None:
-        """Forget what is queued and kept (its message failed and is rolled back)."""
+        """Forget what is queued and kept, and what was to be told (its message failed and is
+        rolled back)."""
         self._writes, self._events, self._trace_contexts, self._then, self._states = [], [], [], [], {}
+        self._told = []
 
 
 Handler = Callable[[HandlerContext, Envelope[Any]], Awaitable[None]]
@@ -453,13 +463,15 @@ class EventConsumer:
                     await self.handlers[w.env.event_type](ctx, w.env)
                 outcomes[(w.env.event_type, "applied")] += 1
             await ctx.flush()  # the batch's queued writes and events, in a few round trips
+        ctx.committed()
         return outcomes
 
     async def _apply_one_by_one(self, work: list[_Work], failed: list[Failure]) -> Counter[tuple[str, str]]:
         outcomes: Counter[tuple[str, str]] = Counter()
+        told: list[HandlerContext] = []  # each applied message's, told after the commit
         async with self.engine.begin() as conn:
-            ctx = HandlerContext(conn, self.clock, self.service)
             for w in work:
+                ctx = HandlerContext(conn, self.clock, self.service)
                 env = w.env
                 with event_context(env.ticket_id, env.correlation_id):
                     try:
@@ -480,6 +492,9 @@ class EventConsumer:
                         outcomes[(env.event_type, "dead_lettered")] += 1
                         continue
                 outcomes[(env.event_type, "applied")] += 1
+                told.append(ctx)
+        for ctx in told:
+            ctx.committed()
         return outcomes
 
     async def apply_one(self, conn: AsyncConnection, env: Envelope[Any], ctx: HandlerContext | None = None) -> bool:
@@ -493,6 +508,10 @@ class EventConsumer:
         context.batch = (env,)
         await self.handlers[env.event_type](context, env)
         await context.flush()  # in the caller's savepoint, if any: a failing write fails this message
+        if ctx is None:
+            # A redrive: its caller commits just after; a commit that fails is reported to the
+            # operator (who may redrive again: the only case told twice).
+            context.committed()
         return True
 
     async def _open(self, env: Envelope[Any]) -> Envelope[Any]:

@@ -48,8 +48,23 @@ async def test_record_tells_which_queued_events_were_new(engine: AsyncEngine) ->
         ctx.record([known, fresh, fresh], then=told.append)
         ctx.record([opened("t-3")])  # queued without asking: not told
         await ctx.flush()
+        assert told == []  # not before the commit: a commit that fails would have told too soon
+    ctx.committed()
     assert [[e.event_id for e in batch] for batch in told] == [[fresh.event_id]]
     assert await scalar(engine, "SELECT count(*) FROM events") == 3
+
+
+async def test_what_a_failed_message_recorded_is_never_told(engine: AsyncEngine) -> None:
+    told: list[list[Any]] = []
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, CLOCK, "probe")
+        async with conn.begin_nested() as savepoint:
+            ctx.record([opened("t-4")], then=told.append)
+            await ctx.flush()
+            await savepoint.rollback()  # the message failed after its flush (as a retry one by one does)
+        ctx.discard()
+    ctx.committed()
+    assert told == []
 
 
 class Counts:
