@@ -14,7 +14,7 @@ def preview(args: argparse.Namespace) -> int:
     """One JSON object in, one out (exit 2 on bad input); --batch: JSON lines in, one line out each."""
     from ..service_layer.preview import Previewer, PreviewError
 
-    answer = Previewer()
+    answer = Previewer(compiled=True)
     if not args.batch:
         try:
             result = answer(json.load(sys.stdin))

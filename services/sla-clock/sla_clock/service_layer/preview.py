@@ -22,7 +22,7 @@ from typing import Any
 
 from supportdesk_events.vocabulary import Priority, RequestType
 
-from ..adapters.policy_files import PolicyError, load_policy_versions, load_shipped_policy_versions
+from ..adapters import compiled_policies
 from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
 from ..domain.deadlines import deadlines
 from ..domain.policy import MissingInput, PolicyVersions, Target
@@ -74,6 +74,12 @@ def _target(t: Target | None) -> dict[str, Any] | None:
 MAX_PAUSES = 1000
 
 
+def _validating_loaders() -> tuple[Callable[[Path], PolicyVersions], Callable[[str], PolicyVersions]]:
+    from ..adapters.policy_files import load_policy_versions, load_shipped_policy_versions
+
+    return load_policy_versions, load_shipped_policy_versions
+
+
 class Previewer:
     """Answers preview requests; caches policy files by path and modification time.
 
@@ -81,11 +87,20 @@ class Previewer:
     consumer keeps clocks with: nothing a preview asks can change what the consumer computes.
     """
 
-    def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None) -> None:
+    def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None, *, compiled: bool = False) -> None:
         self._files: dict[tuple[str, float], PolicyVersions] = {}
         self._shipped: dict[str, PolicyVersions] = {}
         self._guard = policy_file_guard
         self._loading = threading.Lock()
+        # compiled: validated policies kept between processes (adapters/compiled_policies.py), for
+        # the command line, where start-up is most of a short run; imported lazily otherwise.
+        loaders = (
+            (compiled_policies.load_policy_versions, compiled_policies.load_shipped_policy_versions)
+            if compiled
+            else _validating_loaders()
+        )
+        self._load_file: Callable[[Path], PolicyVersions] = loaders[0]
+        self._load_shipped: Callable[[str], PolicyVersions] = loaders[1]
 
     def _policy(self, req: dict[str, Any]) -> PolicyVersions:
         name, path = req.get("policy"), req.get("policy_file")
@@ -98,7 +113,7 @@ class Previewer:
                 if name not in self._shipped:
                     with self._loading:
                         if name not in self._shipped:
-                            self._shipped[name] = load_shipped_policy_versions(name)
+                            self._shipped[name] = self._load_shipped(name)
                 return self._shipped[name]
             if not isinstance(path, str):
                 raise PreviewError("policy_file", "expected a path")
@@ -107,9 +122,16 @@ class Previewer:
                 p = self._guard(p)
             key = (str(p), p.stat().st_mtime if p.exists() else 0.0)
             if key not in self._files:
-                self._files[key] = load_policy_versions(p)
+                self._files[key] = self._load_file(p)
             return self._files[key]
-        except PolicyError as e:
+        except PreviewError:
+            raise
+        except ValueError as e:
+            # Imported only now: a valid policy, cached, is answered without the YAML and pydantic stack.
+            from ..adapters.policy_files import PolicyError
+
+            if not isinstance(e, PolicyError):
+                raise
             raise PreviewError("policy" if name is not None else "policy_file", str(e)) from None
 
     def __call__(self, req: Any) -> dict[str, Any]:
