@@ -35,7 +35,7 @@ def preview(args: argparse.Namespace) -> int:
         req = None
         try:
             req = loads(line)
-            out.write(dumps(answer(req)))
+            out.write(answer.answer_json(req))
         except json.JSONDecodeError as e:
             out.write(dumps({"id": None, "error": {"field": "(input)", "message": f"not JSON: {e}"}}))
         except PreviewError as e:
