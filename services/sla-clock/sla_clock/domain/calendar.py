@@ -263,6 +263,8 @@ class BusinessCalendar:
 
         Used up exactly at closing time: due at closing time, not at the next opening.
         """
+        if isinstance(pauses, list | tuple) and not pauses:  # most calls: skip merging nothing
+            return _from_epoch(self.add_epoch(_epoch(start), seconds))
         return _from_epoch(self.add_epoch(_epoch(start), seconds, _merged_pauses(pauses)))
 
     def add_epoch(self, start: float, seconds: float, pauses: Sequence[tuple[float, float]] = ()) -> float:
