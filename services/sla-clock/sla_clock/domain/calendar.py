@@ -107,6 +107,18 @@ class BusinessCalendar:
         self._building = threading.Lock()
         self._years: dict[int, list[tuple[float, float]]] = {}  # one year's open intervals, kept
 
+    def __getstate__(self) -> dict[str, object]:
+        # Pickled (the compiled-policy cache) without its lock and its derived tables, which are
+        # rebuilt on demand from the rules, so an unpickled calendar starts as a fresh one.
+        state = self.__dict__.copy()
+        del state["_building"]
+        state["_table"], state["_years"] = None, {}
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._building = threading.Lock()
+
     # --- building the table ------------------------------------------------------------------
 
     def _local_hours(self, day: date) -> list[Minutes]:
@@ -251,6 +263,8 @@ class BusinessCalendar:
 
         Used up exactly at closing time: due at closing time, not at the next opening.
         """
+        if isinstance(pauses, list | tuple) and not pauses:  # most calls: skip merging nothing
+            return _from_epoch(self.add_epoch(_epoch(start), seconds))
         return _from_epoch(self.add_epoch(_epoch(start), seconds, _merged_pauses(pauses)))
 
     def add_epoch(self, start: float, seconds: float, pauses: Sequence[tuple[float, float]] = ()) -> float:

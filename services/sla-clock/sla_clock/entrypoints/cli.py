@@ -14,7 +14,7 @@ def preview(args: argparse.Namespace) -> int:
     """One JSON object in, one out (exit 2 on bad input); --batch: JSON lines in, one line out each."""
     from ..service_layer.preview import Previewer, PreviewError
 
-    answer = Previewer()
+    answer = Previewer(compiled=True)
     if not args.batch:
         try:
             result = answer(json.load(sys.stdin))
@@ -35,7 +35,7 @@ def preview(args: argparse.Namespace) -> int:
         req = None
         try:
             req = loads(line)
-            out.write(dumps(answer(req)))
+            out.write(answer.answer_json(req))
         except json.JSONDecodeError as e:
             out.write(dumps({"id": None, "error": {"field": "(input)", "message": f"not JSON: {e}"}}))
         except PreviewError as e:

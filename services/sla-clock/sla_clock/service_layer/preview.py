@@ -12,6 +12,7 @@ PreviewError naming the field.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -22,12 +23,13 @@ from typing import Any
 
 from supportdesk_events.vocabulary import Priority, RequestType
 
-from ..adapters.policy_files import PolicyError, load_policy_versions, load_shipped_policy_versions
+from ..adapters import compiled_policies
 from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
-from ..domain.deadlines import deadlines
-from ..domain.policy import MissingInput, PolicyVersions, Target
+from ..domain.deadlines import Targets, due_instants, targets
+from ..domain.policy import MissingInput, Policy, PolicyVersions, Target
 
 _PRIORITIES = {p.value: p for p in Priority}
+_Described = tuple[str | None, Priority | None, int | None, RequestType]  # plan, priority, severity, type
 _REQUEST_TYPES = {t.value: t for t in RequestType}
 
 
@@ -61,10 +63,17 @@ def _instant(value: Any, field: str) -> float:
     return t.timestamp()
 
 
+_DAYS: dict[int, str] = {}  # day number since the epoch -> "YYYY-MM-DDT"; at most ~84,000 (to 2200)
+
+
 def _zulu(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(epoch - 1e-7)))
+    day, second = divmod(math.ceil(epoch - 1e-7), 86400)
+    date = _DAYS.get(day)
+    if date is None:  # strftime once per day: most of the per-case cost of formatting otherwise
+        date = _DAYS[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86400))
+    return f"{date}{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
 
 
 def _target(t: Target | None) -> dict[str, Any] | None:
@@ -74,6 +83,12 @@ def _target(t: Target | None) -> dict[str, Any] | None:
 MAX_PAUSES = 1000
 
 
+def _validating_loaders() -> tuple[Callable[[Path], PolicyVersions], Callable[[str], PolicyVersions]]:
+    from ..adapters.policy_files import load_policy_versions, load_shipped_policy_versions
+
+    return load_policy_versions, load_shipped_policy_versions
+
+
 class Previewer:
     """Answers preview requests; caches policy files by path and modification time.
 
@@ -81,11 +96,22 @@ class Previewer:
     consumer keeps clocks with: nothing a preview asks can change what the consumer computes.
     """
 
-    def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None) -> None:
+    def __init__(self, policy_file_guard: Callable[[Path], Path] | None = None, *, compiled: bool = False) -> None:
         self._files: dict[tuple[str, float], PolicyVersions] = {}
         self._shipped: dict[str, PolicyVersions] = {}
         self._guard = policy_file_guard
         self._loading = threading.Lock()
+        # answer_json's per policy version and ticket description: the targets and their JSON.
+        self._answers: dict[tuple[int, _Described], tuple[Policy, Targets, str, str]] = {}
+        # compiled: validated policies kept between processes (adapters/compiled_policies.py), for
+        # the command line, where start-up is most of a short run; imported lazily otherwise.
+        loaders = (
+            (compiled_policies.load_policy_versions, compiled_policies.load_shipped_policy_versions)
+            if compiled
+            else _validating_loaders()
+        )
+        self._load_file: Callable[[Path], PolicyVersions] = loaders[0]
+        self._load_shipped: Callable[[str], PolicyVersions] = loaders[1]
 
     def _policy(self, req: dict[str, Any]) -> PolicyVersions:
         name, path = req.get("policy"), req.get("policy_file")
@@ -98,7 +124,7 @@ class Previewer:
                 if name not in self._shipped:
                     with self._loading:
                         if name not in self._shipped:
-                            self._shipped[name] = load_shipped_policy_versions(name)
+                            self._shipped[name] = self._load_shipped(name)
                 return self._shipped[name]
             if not isinstance(path, str):
                 raise PreviewError("policy_file", "expected a path")
@@ -107,18 +133,28 @@ class Previewer:
                 p = self._guard(p)
             key = (str(p), p.stat().st_mtime if p.exists() else 0.0)
             if key not in self._files:
-                self._files[key] = load_policy_versions(p)
+                self._files[key] = self._load_file(p)
             return self._files[key]
-        except PolicyError as e:
+        except PreviewError:
+            raise
+        except ValueError as e:
+            # Imported only now: a valid policy, cached, is answered without the YAML and pydantic stack.
+            from ..adapters.policy_files import PolicyError
+
+            if not isinstance(e, PolicyError):
+                raise
             raise PreviewError("policy" if name is not None else "policy_file", str(e)) from None
 
-    def __call__(self, req: Any) -> dict[str, Any]:
+    def _ask(self, req: Any) -> tuple[Policy, _Described, float, float | None, list[tuple[float, float]]]:
+        """The request checked, field by field in a fixed order (the first bad one is reported)."""
         if not isinstance(req, dict):
             raise PreviewError("(input)", "expected a JSON object")
         versions = self._policy(req)
         policy = versions.latest
+        opened: float | None = None
         if len(versions.versions) > 1 and "opened_at" in req:  # the version a ticket opened then runs under
-            policy = versions.at(datetime.fromtimestamp(_instant(req["opened_at"], "opened_at"), UTC))
+            opened = _instant(req["opened_at"], "opened_at")
+            policy = versions.at(datetime.fromtimestamp(opened, UTC))
         plan = req.get("plan")
         if plan is not None and (not isinstance(plan, str) or plan not in policy.plans):
             raise PreviewError("plan", f"{plan!r} is not a plan of {policy.name}: {', '.join(policy.plans)}")
@@ -135,23 +171,27 @@ class Previewer:
             raise PreviewError("request_type", f"{rt_raw!r} is not one of {', '.join(_REQUEST_TYPES)}")
         if "opened_at" not in req:
             raise PreviewError("opened_at", "required")
-        opened = _instant(req["opened_at"], "opened_at")
+        if opened is None:
+            opened = _instant(req["opened_at"], "opened_at")
         started = req.get("resolution_started_at")
         resolution_started = None if started is None else _instant(started, "resolution_started_at")
         pauses = self._pauses(req.get("pauses"))
+        return policy, (plan, priority, severity, request_type), opened, resolution_started, pauses
+
+    @staticmethod
+    def _targets(policy: Policy, described: _Described) -> Targets:
+        plan, priority, severity, request_type = described
         try:
-            d = deadlines(
-                policy,
-                plan=plan,
-                priority=priority,
-                severity=severity,
-                request_type=request_type,
-                opened_at=opened,
-                resolution_started_at=resolution_started,
-                pauses=pauses,
-            )
+            return targets(policy, plan=plan, priority=priority, severity=severity, request_type=request_type)
         except MissingInput as e:
             raise PreviewError(e.field, str(e)) from None
+
+    def __call__(self, req: Any) -> dict[str, Any]:
+        policy, described, opened, resolution_started, pauses = self._ask(req)
+        chosen = self._targets(policy, described)
+        fr_due, res_due = (
+            (None, None) if chosen.sla_exempt else due_instants(policy, chosen, opened, resolution_started, pauses)
+        )
         out: dict[str, Any] = {}
         if "id" in req:
             out["id"] = req["id"]
@@ -159,12 +199,46 @@ class Previewer:
             policy=policy.name,
             policy_version=policy.version,
             calendar=policy.calendar.name,
-            sla_exempt=d.sla_exempt,
-            first_response_due=_zulu(d.first_response_due),
-            resolution_due=_zulu(d.resolution_due),
-            targets={"first_response": _target(d.first_response_target), "resolution": _target(d.resolution_target)},
+            sla_exempt=chosen.sla_exempt,
+            first_response_due=_zulu(fr_due),
+            resolution_due=_zulu(res_due),
+            targets={"first_response": _target(chosen.first_response), "resolution": _target(chosen.resolution)},
         )
         return out
+
+    def answer_json(self, req: Any) -> str:
+        """`json.dumps(self(req))`, the same text, for `preview --batch`: what every ticket described
+        alike shares (targets, names) is looked up and encoded once per policy version."""
+        policy, described, opened, resolution_started, pauses = self._ask(req)
+        key = (id(policy), described)
+        known = self._answers.get(key)
+        if known is None or known[0] is not policy:
+            chosen = self._targets(policy, described)
+            head = json.dumps(
+                {
+                    "policy": policy.name,
+                    "policy_version": policy.version,
+                    "calendar": policy.calendar.name,
+                    "sla_exempt": chosen.sla_exempt,
+                }
+            )[1:-1]
+            tail = json.dumps(
+                {"first_response": _target(chosen.first_response), "resolution": _target(chosen.resolution)}
+            )
+            known = (policy, chosen, head, tail)
+            self._answers[key] = known  # keeps `policy` alive, so its id is not reused under this key
+        _, chosen, head, tail = known
+        fr_due, res_due = (
+            (None, None) if chosen.sla_exempt else due_instants(policy, chosen, opened, resolution_started, pauses)
+        )
+        fr = "null" if fr_due is None else f'"{_zulu(fr_due)}"'
+        res = "null" if res_due is None else f'"{_zulu(res_due)}"'
+        body = f'{head}, "first_response_due": {fr}, "resolution_due": {res}, "targets": {tail}}}'
+        if "id" not in req:
+            return "{" + body
+        ident = req["id"]
+        # An int's JSON is its repr (a bool is not: type() tells them apart); anything else: dumps.
+        return f'{{"id": {repr(ident) if type(ident) is int else json.dumps(ident)}, {body}'
 
     @staticmethod
     def _pauses(raw: Any) -> list[tuple[float, float]]:

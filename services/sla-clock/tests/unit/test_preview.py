@@ -119,3 +119,64 @@ def test_cli_batch_answers_every_line_in_order_and_carries_on_after_errors(tmp_p
     assert out[1]["error"]["field"] == "priority"
     assert out[2]["error"]["field"] == "(input)"
     assert (out[3]["policy_version"], out[3]["first_response_due"]) == ("7", "2026-11-26T00:30:00Z")
+
+
+def test_batch_answers_are_the_json_of_the_answers(tmp_path: Path) -> None:
+    """`answer_json` (the --batch path, targets and names encoded once per description) writes
+    exactly `json.dumps` of what the previewer answers, and refuses what it refuses."""
+    policy = tmp_path / "mine.yaml"
+    policy.write_text(
+        'name: mine\nversion: "7"\ncalendar: {name: "c \\u00e9", zone: UTC, hours: {daily: [["00:00", "24:00"]]}}'
+        "\nfirst_response: {fixed: 90m}\n"
+    )
+    versioned = tmp_path / "versioned.yaml"
+    versioned.write_text(
+        'name: v\nversion: "1"\ncalendar: {name: c, zone: Europe/Berlin, hours: {mon-fri: [["09:00", "17:00"]]}}'
+        "\nfirst_response: {fixed: 2h}\n"
+        'versions: [{version: "2", effective_from: 2027-01-01, first_response: {fixed: 30m}}]\n'
+    )
+    requests: list[Any] = [
+        *(
+            {"id": i, "policy_file": str(versioned), "opened_at": f"20{y}-12-31T22:30:00Z"}
+            for i, y in enumerate((26, 27))
+        ),
+        GOLD_HIGH,
+        {**GOLD_HIGH, "id": 1},
+        {**GOLD_HIGH, "id": True},
+        {**GOLD_HIGH, "id": 2.5},
+        {**GOLD_HIGH, "id": 't\u00e9"1'},
+        {**GOLD_HIGH, "id": None},
+        {**GOLD_HIGH, "id": {"nested": [1, "x"]}},
+        {**GOLD_HIGH, "id": 10**30},
+        {**GOLD_HIGH, "request_type": "feature_request"},
+        {**GOLD_HIGH, "plan": "basic", "priority": "low", "resolution_started_at": "2026-12-01T09:00:00+01:00"},
+        {
+            **GOLD_HIGH,
+            "opened_at": "2026-11-25T10:00:00.250+00:00",
+            "pauses": [
+                ["2026-11-25T10:00:00Z", "2026-11-25T11:00:00.5Z"],
+                ["2026-11-25T10:30:00Z", "2026-11-26T00:00Z"],
+            ],
+        },
+        {"policy": "data-dynamics", "severity": 1, "opened_at": "2026-11-25T10:00:00.250+00:00"},
+        {"policy": "data-dynamics", "severity": 3, "request_type": "question", "opened_at": "2026-03-08T09:59:59Z"},
+        {"policy": "datopian", "opened_at": "2026-11-25T16:30:00Z"},
+        {"policy": "example-berlin", "plan": "standard", "priority": "urgent", "opened_at": "2027-01-04T08:00:00Z"},
+        {"policy": "example-berlin", "plan": "standard", "priority": "urgent", "opened_at": "2026-10-02T16:00:00Z"},
+        {"id": "f", "policy_file": str(policy), "opened_at": "2026-11-25T23:00:00Z"},
+        [1, 2],
+        {**GOLD_HIGH, "priority": "p1"},
+        {"policy": "data-dynamics", "opened_at": "2026-11-25T10:00:00Z"},
+        {**GOLD_HIGH, "opened_at": "9999-01-01T00:00:00Z"},
+    ]
+    ask = Previewer()
+    for request in requests * 2:  # the second time from what the first encoded
+        try:
+            expected: Any = json.dumps(Previewer()(request))
+        except PreviewError as e:
+            expected = e.as_json()
+        try:
+            got: Any = ask.answer_json(request)
+        except PreviewError as e:
+            got = e.as_json()
+        assert got == expected, request
