@@ -13,3 +13,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="chaos scenarios (tests/chaos): quick = the chaos_quick subset at bounded scale (what `make test` "
         "runs), bounded = every scenario at bounded scale, full = every scenario at full scale (`make chaos`)",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # `sla-clock preview` keeps validated policies in the user's cache directory; the suite's
+    # command-line runs (and the services it starts, which inherit this) keep theirs in .data.
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("SLA_CLOCK_POLICY_CACHE", str(Path(__file__).parent / ".data" / "policy-cache"))
