@@ -4,13 +4,18 @@ processes on an embedded Kafka broker and PostgreSQL, on ports of their own.
 It offers web tickets at a steady open-loop rate, then a burst (a backlog after an outage), and
 prints, from what it reads back on Kafka: tickets/s accepted and clocked, latency percentiles per hop
 from intake's 2xx (TicketOpened published, TicketTriaged, SlaClockStarted), and CPU per ticket per
-service. Floors run in the same process on the same servers: a bare FastAPI endpoint doing what
-intake's web form minimally must (ticket row + outbox row + NOTIFY in one transaction, SQLAlchemy
-async + asyncpg), against intake at the same concurrency.
+service. A hop's instant is its Kafka record's timestamp (stamped by the producing relay); the
+request's instants are taken by a load generator in a process of its own that does nothing else,
+so a busy loop here cannot move them. Floors run in the same process on the same servers: a bare
+FastAPI endpoint doing what intake's web form minimally must (ticket row + outbox row + NOTIFY in
+one transaction, SQLAlchemy async + asyncpg), against intake at the same concurrency; with
+`--peer django-helpdesk`, django-helpdesk's public ticket form too (its own virtualenv under
+.data/peers/, made once; never a dependency of the project).
 
-    .venv/bin/python bench/pipeline_bench.py                 # 100/s for 30 s, burst of 2,000
+    .venv/bin/python bench/pipeline_bench.py                 # 100/s for 60 s, burst of 2,000
     .venv/bin/python bench/pipeline_bench.py --rate 200 --seconds 60 --burst 5000
     .venv/bin/python bench/pipeline_bench.py --quick         # a small run (CI-sized)
+    .venv/bin/python bench/pipeline_bench.py --intake-only --peer django-helpdesk --rounds 3
 """
 
 from __future__ import annotations
@@ -151,13 +156,16 @@ async def _offer(url: str, rate: float, count: int, out: multiprocessing.Queue[O
             lateness.append(time.perf_counter() - due)
 
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    # Requests past the 64 connections wait here, not in httpcore's pool, which rescans all its
+    # waiters on every release: with a burst of thousands that kept this loop busy for seconds.
+    connections = asyncio.Semaphore(64)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         ticking = asyncio.create_task(ticker())
         start = time.time()
 
         async def one(i: int) -> None:
-            await asyncio.sleep(max(0.0, start + i / rate - time.time()))
-            offered = time.time()
+            offered = start + i / rate  # its slot in the open loop
+            await asyncio.sleep(max(0.0, offered - time.time()))
             instants: dict[str, float] = {}
 
             async def trace(event: str, info: dict[str, object]) -> None:
@@ -166,7 +174,8 @@ async def _offer(url: str, rate: float, count: int, out: multiprocessing.Queue[O
 
             body = {"requester_email": f"bench{i}@customer.example", "subject": f"Bench {i}", "description": "load"}
             try:
-                r = await client.post("/v1/tickets", json=body, extensions={"trace": trace})
+                async with connections:
+                    r = await client.post("/v1/tickets", json=body, extensions={"trace": trace})
             except httpx.HTTPError:
                 out.put(("refused", None, offered, offered, time.time()))
                 return
@@ -747,10 +756,11 @@ def compare_intake(
             print(f"  load average {os.getloadavg()[0]:.1f}")
     if peer is not None:
         print(
-            f"  {peer.name}: {', '.join(PEER_PINS)}; gunicorn, 2 sync workers; tickets through\n"
-            "  its public form (each client GETs it once for the CSRF cookie and token, then one POST per\n"
-            "  ticket, its 302 not followed), counted in its database; its CPU is gunicorn's master and\n"
-            "  workers; its acknowledgement mail is rendered, not sent"
+            f"  {peer.name}: {', '.join(PEER_PINS)};\n"
+            "  gunicorn, 2 sync workers; tickets through its public form (each client GETs it once for the\n"
+            "  CSRF cookie and token, then one POST per ticket, its 302 not followed), counted in its\n"
+            "  database; its CPU is gunicorn's master and workers; its acknowledgement mail is rendered,\n"
+            "  not sent"
         )
     return medians
 
