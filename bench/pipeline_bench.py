@@ -882,12 +882,14 @@ def main() -> None:
                 medians = compare_intake(space, work, intakes, floor_seconds, args.rounds, peer)
 
                 steady_p99 = pct(hop_latencies(steady, "SlaClockStarted"), 99) * 1000
+                wire_p99 = pct(hop_latencies(steady, "SlaClockStarted", steady.wire), 99) * 1000
                 print("\ngoals (issue 11):")
                 goal(
                     f"p99 2xx -> SlaClockStarted < 250 ms at {args.rate:.0f}/s for {args.seconds:.0f} s "
                     "(goal: 100/s for 60 s), every ticket clocked",
                     steady_p99 < 250 and clocked == len(steady.accepted) and not steady.refused,
-                    f"{steady_p99:.0f} ms, {clocked}/{len(steady.accepted)} clocked, {steady.refused} refused",
+                    f"{steady_p99:.0f} ms (from the request on the wire: {wire_p99:.0f} ms), "
+                    f"{clocked}/{len(steady.accepted)} clocked, {steady.refused} refused",
                 )
                 goal(
                     ">= 200 tickets/s sustained through the pipeline, every ticket clocked",
