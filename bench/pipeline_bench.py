@@ -575,6 +575,9 @@ def django_helpdesk(space: Sandbox, work: Path, cache_dir: Path) -> Iterator[Con
 
     try:
         wait_until(form_answers, timeout=60, what="django-helpdesk", alive=proc.alive, log=proc.log)
+        # CSRF is really checked: the same form without the cookie and token is refused.
+        bare = httpx.post(base + "/helpdesk/tickets/submit/", data={"queue": str(queue_id), "title": "t"}, timeout=10)
+        assert bare.status_code == 403, f"django-helpdesk took a form without its CSRF token: {bare.status_code}"
         cpu = partial(tree_cpu, proc.proc.pid)
         yield Contender("django-helpdesk", base, cpu, helpdesk_form(queue_id), stored)
     finally:
