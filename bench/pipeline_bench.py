@@ -635,8 +635,8 @@ def report_hops(title: str, run: Run) -> None:
         f"  a hop's instant is its Kafka record's timestamp ({stamp}: stamped by the producing relay's\n"
         "  client when the relay hands it the record; 1 ms resolution). 'wire' (request headers being\n"
         "  written) and '2xx' (response headers read) are the load generator's, a process of its own\n"
-        f"  that does nothing else ({'at nice -10' if run.generator_raised else 'at normal priority'}; its loop ran\n"
-        f"  late by p99 {run.generator_lag[0] * 1000:.1f} ms, max {run.generator_lag[1] * 1000:.1f} ms); one clock"
+        f"  that does nothing else, {'at nice -10' if run.generator_raised else 'at normal priority'} (its loop "
+        f"ran late by p99 {run.generator_lag[0] * 1000:.1f} ms, max {run.generator_lag[1] * 1000:.1f} ms); one clock"
     )
     print(f"  wire -> 2xx  (intake's answer)   {_ms([run.accepted[t] - run.wire[t] for t in run.accepted])}")
     for hop in HOPS:
