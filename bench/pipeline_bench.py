@@ -892,6 +892,10 @@ def main() -> None:
                     "(each ticket is consumed by triage, then sla-clock twice: lifecycle and triage)"
                 )
                 medians = compare_intake(space, work, intakes, floor_seconds, args.rounds, peer)
+                print(
+                    "  (here intake's tickets also go through the four other services on the same cores, the\n"
+                    "  floor's and the peer's through nothing: `--intake-only` compares intake alone)"
+                )
 
                 steady_p99 = pct(hop_latencies(steady, "SlaClockStarted"), 99) * 1000
                 wire_p99 = pct(hop_latencies(steady, "SlaClockStarted", steady.wire), 99) * 1000
