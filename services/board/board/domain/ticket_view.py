@@ -183,6 +183,10 @@ class TicketView(BaseModel):
         None has None as its default, which loading fills in again (a unit test checks both)."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def stored_json(self) -> bytes:
+        """`stored()` as JSON."""
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+
     def current_clocks(self) -> dict[str, ClockFacts]:
         """The clocks of the ticket's current cycle; a reopened ticket's old clocks are history."""
         cycle = max(self.lifecycle.cycle, self.sla.cycle)

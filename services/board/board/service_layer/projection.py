@@ -267,8 +267,8 @@ def _write_of(parts: tuple[str, ...]) -> TextClause:
     return stmt
 
 
-def _json_rows(rows: list[dict[str, Any]]) -> str:
-    return to_json(rows).decode()
+def _json_array(rows: list[bytes]) -> str:
+    return (b"[%b]" % b",".join(rows)).decode()
 
 
 @dataclass
@@ -292,8 +292,11 @@ class Fold:
 
     changes: bool = True
     tickets: dict[str, _Ticket] = field(default_factory=dict)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
+    # Timeline lines and changes as their JSON, made as each event folds: a batch holds bytes (which
+    # the garbage collector does not track) instead of dicts that live through the batch, get
+    # promoted and then cost full collections.
+    timeline: list[bytes] = field(default_factory=list)
+    changed: list[bytes] = field(default_factory=list)
 
     async def load(self, conn: AsyncConnection, ticket_ids: Iterable[str]) -> None:
         ids = sorted(set(ticket_ids) - self.tickets.keys())
@@ -316,17 +319,19 @@ class Fold:
         seq = view.apply(env.payload, env.occurred_at)
         entry = describe(env.payload, env.producer)
         self.timeline.append(
-            dict(
-                event_id=env.event_id,
-                ticket_id=env.ticket_id,
-                topic=env.topic,
-                topic_seq=seq,
-                event_type=env.event_type,
-                occurred_at=env.occurred_at,
-                producer=env.producer,
-                actor=entry.actor,
-                summary=entry.summary,
-                payload=env.payload,
+            to_json(
+                dict(
+                    event_id=env.event_id,
+                    ticket_id=env.ticket_id,
+                    topic=env.topic,
+                    topic_seq=seq,
+                    event_type=env.event_type,
+                    occurred_at=env.occurred_at,
+                    producer=env.producer,
+                    actor=entry.actor,
+                    summary=entry.summary,
+                    payload=env.payload,
+                )
             )
         )
         ticket.folded = True
@@ -339,14 +344,14 @@ class Fold:
             # The lines this batch folded already go in first, so that they are masked too.
             timeline, self.timeline = self.timeline, []
             if timeline:
-                await conn.execute(_TIMELINE, {"timeline": _json_rows(timeline)})
+                await conn.execute(_TIMELINE, {"timeline": _json_array(timeline)})
             await _mask_timeline(conn, env.ticket_id)
         if self.changes:
-            self.changed.append(dict(ticket_id=env.ticket_id, changed_at=env.occurred_at))
+            self.changed.append(to_json({"ticket_id": env.ticket_id, "changed_at": env.occurred_at}))
 
     async def write(self, conn: AsyncConnection) -> None:
         """What the folded events changed, in one statement (and a second when a count emptied)."""
-        rows: dict[str, list[dict[str, Any]]] = {}
+        rows: dict[str, list[bytes]] = {}
         timeline, self.timeline = self.timeline, []
         changed, self.changed = self.changed, []
         if timeline:
@@ -358,8 +363,10 @@ class Fold:
             row = ticket.view.row()  # once per ticket and batch, however many of its events folded
             texts = search_texts(row)
             search = ticket.stored is None or search_texts(ticket.stored) != texts
+            stored = {**row, "ticket_id": ticket_id}
+            # The state's JSON spliced in as pydantic writes it (no dicts made of it on the way).
             rows.setdefault("searched" if search else "unsearched", []).append(
-                {**row, "ticket_id": ticket_id, "state": ticket.view.stored()}
+                b'%b,"state":%b}' % (to_json(stored)[:-1], ticket.view.stored_json())
             )
             before = _count_key(ticket.stored) if ticket.stored is not None else None
             after = _count_key(row)
@@ -371,12 +378,12 @@ class Fold:
             ticket.stored, ticket.folded = {c.name: row[c.name] for c in (*COUNTED, *SEARCHED)}, False
         moved = sorted((key, n) for key, n in counts.items() if n)  # in key order: no deadlock between folds
         if moved:
-            rows["counts"] = [{**dict(zip(COUNT_NAMES, key, strict=True)), "tickets": n} for key, n in moved]
+            rows["counts"] = [to_json({**dict(zip(COUNT_NAMES, key, strict=True)), "tickets": n}) for key, n in moved]
         if changed:
             rows["changed"] = changed
         if rows:
             parts = tuple(p for p in _PARTS if p in rows)
-            await conn.execute(_write_of(parts), {p: _json_rows(rows[p]) for p in parts})
+            await conn.execute(_write_of(parts), {p: _json_array(rows[p]) for p in parts})
         emptied = [{f"b_{k}": v for k, v in zip(COUNT_NAMES, key, strict=True)} for key, n in moved if n < 0]
         if emptied:
             await conn.execute(_UNCOUNT, emptied)

@@ -169,6 +169,7 @@ def test_the_stored_state_drops_empty_fields_and_loads_back_the_same() -> None:
     for view in (TicketView(), fold(order[:1]), fold(order)):
         stored = view.stored()
         assert "null" not in json.dumps(stored)
+        assert json.loads(view.stored_json()) == stored
         assert TicketView.model_validate_json(json.dumps(stored)) == view
 
 
