@@ -123,7 +123,7 @@ def rows_of(tickets: dict[str, _Refold]) -> Folded:
         row = {
             "ticket_id": ticket_id,
             **folded.view.row(),
-            "state": folded.view.model_dump_json(),
+            "state": json.dumps(folded.view.stored()),
         }
         values = [json.dumps(row[c]) if c == "clocks" else row[c] for c in _TICKET_COLUMNS]
         rows.append((*values, *search_texts(row)))

@@ -3,11 +3,16 @@ right on its own (status, clocks of the current cycle, escalation holder, counts
 
 from __future__ import annotations
 
+import json
+import typing
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel
+
+from board.domain import ticket_view
 from board.domain.ticket_view import TicketView, describe
 from supportdesk_events.catalogue import (
     AgentResponded,
@@ -145,6 +150,27 @@ def test_every_interleaving_of_the_five_topics_gives_the_same_row() -> None:
     assert (row["next_due_at"], row["at_risk"], row["breached"]) == (T0 + 60 * M, True, False)
     assert (row["escalation_level"], row["escalation_holder"], row["notifications_sent"]) == (1, "lea", 1)
     assert (row["last_agent_activity_at"], row["updated_at"]) == (T0 + 30 * M, T0 + 47 * M)
+
+
+def test_the_stored_state_drops_empty_fields_and_loads_back_the_same() -> None:
+    """`stored()` leaves out None fields: lossless only while every field that may be None has None
+    as its default (a field with another default would load back as that default)."""
+    models = [
+        m
+        for m in vars(ticket_view).values()
+        if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == ticket_view.__name__
+    ]
+    assert TicketView in models
+    for model in models:
+        for name, info in model.model_fields.items():
+            if type(None) in typing.get_args(info.annotation):
+                assert info.default is None, f"{model.__name__}.{name}"
+    order = [(opened(), T0), (triaged(Priority.NORMAL), T0), (started(T0 + 60 * M), T0)]
+    for view in (TicketView(), fold(order[:1]), fold(order)):
+        stored = view.stored()
+        assert "null" not in json.dumps(stored)
+        assert json.loads(view.stored_json()) == stored
+        assert TicketView.model_validate_json(json.dumps(stored)) == view
 
 
 def test_a_changed_severity_on_the_ticket_wins_over_triage_whatever_the_order() -> None:
