@@ -40,6 +40,7 @@ from aiokafka.errors import (
     MessageSizeTooLargeError,
     RecordTooLargeError,
 )
+from prometheus_client import Gauge
 from sqlalchemy import bindparam, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
@@ -256,6 +257,9 @@ class EventConsumer:
         retry_max_seconds: float = 5.0,
         monotonic: Callable[[], float] = time.monotonic,
         opener: Opener | None = None,
+        fetch_max_wait_ms: int = 500,
+        fetch_min_bytes: int = 1,
+        idle_commit_seconds: float = 1.0,
     ) -> None:
         unknown = set(handlers) - set(REGISTRY)
         if unknown:
@@ -276,11 +280,15 @@ class EventConsumer:
         self.retry_max_seconds = retry_max_seconds
         self.consumer: AIOKafkaConsumer | None = None
         self.opener = opener
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_min_bytes = fetch_min_bytes
+        self.idle_commit_seconds = idle_commit_seconds
         # Progress is judged on a monotonic clock (elapsed time, not an instant), injectable for tests.
         self._monotonic = monotonic
         self._progress_at = monotonic()
         self._next_offset: dict[TopicPartition, int] = {}  # where each partition stands, applied
         self._lag: dict[TopicPartition, int] = {}
+        self._lag_gauges: dict[TopicPartition, Gauge] = {}
         self._world_failure: str | None = None  # set while a batch is being retried
         metrics.CONSUMER_PROGRESS_AGE.labels(service).set_function(self.progress_age)
 
@@ -311,6 +319,7 @@ class EventConsumer:
         for tp in [tp for tp in self._next_offset if tp not in assigned]:
             del self._next_offset[tp]  # a rebalance gave it to another member
             self._lag.pop(tp, None)
+            self._lag_gauges.pop(tp, None)
             with contextlib.suppress(KeyError):  # never measured
                 metrics.CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
         self._lag = {}
@@ -318,7 +327,12 @@ class EventConsumer:
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 self._lag[tp] = max(0, highwater - self._next_offset[tp])
-                metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(self._lag[tp])
+                gauge = self._lag_gauges.get(tp)
+                if gauge is None:  # labels() looked up once per partition, not twice per batch
+                    gauge = self._lag_gauges[tp] = metrics.CONSUMER_LAG.labels(
+                        self.service, tp.topic, str(tp.partition)
+                    )
+                gauge.set(self._lag[tp])
         if not fetched and not any(self._lag.values()):
             self._progress_at = self._monotonic()  # caught up: waiting is not stalling
 
@@ -332,6 +346,11 @@ class EventConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
+            # The broker holds a fetch until this many bytes wait or the time is up: at a trickle, a
+            # batch gathers what came in that time instead of paying the batch's fixed round trips
+            # (fetch, BEGIN, inbox, COMMIT, offset commit) for every event or two.
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
+            fetch_min_bytes=self.fetch_min_bytes,
         )
         dead_letters = self._dead_letter_producer()
         self.consumer = consumer
@@ -344,6 +363,12 @@ class EventConsumer:
         await consumer.start()
         await dead_letters.start()
         backoff = 0.5
+        # Offsets past batches that changed nothing (events on our topics that are not ours, e.g.
+        # intake's AutoCloseDue among every other sla event): committed with the next batch that
+        # changes something, or after `idle_commit_seconds`, not with a round trip of their own each.
+        # Re-reading them after a crash or a rebalance costs a skip each.
+        idle: dict[TopicPartition, int] = {}
+        committed_at = self._monotonic()
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
@@ -351,16 +376,29 @@ class EventConsumer:
                     self._next_offset[tp] = msgs[0].offset
                 self._observe(consumer, batch)
                 if not batch:
+                    if idle and self._monotonic() - committed_at >= self.idle_commit_seconds:
+                        try:
+                            await self._commit(consumer, idle, {})
+                        except KafkaError as e:  # a rebalance or the broker: skipped ones are skipped again
+                            log.info("offsets past skipped events not committed (%s)", e)
+                        idle = {}
+                        committed_at = self._monotonic()
                     continue
                 try:
                     with metrics.BATCH_SECONDS.labels(self.service).time():
-                        await self._apply(batch, dead_letters)
-                    await consumer.commit({tp: msgs[-1].offset + 1 for tp, msgs in batch.items()})
+                        changed = await self._apply(batch, dead_letters)
+                    offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
+                    if changed or self._monotonic() - committed_at >= self.idle_commit_seconds:
+                        idle = await self._commit(consumer, idle, offsets)
+                        committed_at = self._monotonic()
+                    else:
+                        idle.update(offsets)
                 except (CommitFailedError, IllegalStateError) as e:
                     # A rebalance took the partitions (during the commit, or before it: aiokafka then
                     # refuses to commit a partition no longer assigned); their new owner re-reads, the
                     # inbox dedupes. Not a world failure: seeking a revoked partition would raise.
                     log.warning("offset commit failed after rebalance (%s); events will be re-delivered", e)
+                    idle = {}
                     continue
                 except Exception as e:
                     # Only the world gets here (a message's failure is isolated inside _apply): never
@@ -372,6 +410,7 @@ class EventConsumer:
                     for tp, msgs in batch.items():
                         if tp in assigned:  # a revoked one is its new owner's to re-read
                             consumer.seek(tp, msgs[0].offset)
+                        idle.pop(tp, None)  # not past this batch's first offset
                     if await pause(stop, backoff):
                         return
                     if needs_new_producer(e, 0):  # the dead-letter producer lost step with the broker
@@ -387,9 +426,20 @@ class EventConsumer:
                     self._next_offset[tp] = msgs[-1].offset + 1
                 self._progress_at = self._monotonic()
                 self._observe(consumer, ())
+            if idle:  # stopping: what was skipped need not be read again
+                with contextlib.suppress(Exception):
+                    await self._commit(consumer, idle, {})
         finally:
             await dead_letters.stop()
             await consumer.stop()
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, idle: dict[TopicPartition, int], offsets: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """Commit `offsets` with the idle ones still assigned here; returns the idle offsets left (none)."""
+        assigned = consumer.assignment()
+        await consumer.commit({**{tp: o for tp, o in idle.items() if tp in assigned}, **offsets})
+        return {}
 
     def _dead_letter_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -403,7 +453,8 @@ class EventConsumer:
 
     async def _apply(
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]], dead_letters: AIOKafkaProducer
-    ) -> None:
+    ) -> bool:
+        """Apply a batch; whether it changed anything (applied or dead-lettered a message)."""
         failed: list[Failure] = []
         work: list[_Work] = []
         outcomes: Counter[tuple[str, str]] = Counter()
@@ -445,6 +496,7 @@ class EventConsumer:
             await self._send_dead_letter(dead_letters, f)
         for (event_type, outcome), n in outcomes.items():
             metrics.EVENTS_CONSUMED.labels(self.service, event_type, outcome).inc(n)
+        return bool(work or failed)
 
     async def _apply_as_set(self, work: list[_Work]) -> Counter[tuple[str, str]]:
         outcomes: Counter[tuple[str, str]] = Counter()

@@ -24,6 +24,14 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     consumer_batch_size: int = 200
+    # The broker answers a consumer's fetch once this many bytes wait, or after this long. The
+    # defaults (Kafka's) answer at the first event: right for consumers on the path a ticket waits
+    # on. A batch costs a fixed few round trips (fetch, BEGIN, inbox, COMMIT, offset commit), so a
+    # service off that path waits longer for more bytes (`LINGERING_FETCH_*`): batches of many for a
+    # fraction of the CPU, at most this much later while idle (a backlog is fetched at once). A
+    # short wait with many bytes is no good: the broker answers every wait, empty or not.
+    consumer_fetch_max_wait_ms: int = 500
+    consumer_fetch_min_bytes: int = 1
     # After a NOTIFY wakes the relay, it waits this long so commits arriving together are read,
     # sent and marked as one batch (0: publish at once, a batch per wake-up).
     outbox_wake_linger_ms: float = 5.0
@@ -46,6 +54,11 @@ class ServiceSettings(BaseSettings):
 
     def admin_key_names(self) -> list[tuple[str, str]]:
         return parse_keys(self.admin_api_keys.get_secret_value(), "admin")
+
+
+# For services off the path a ticket waits on (2xx -> TicketTriaged -> SlaClockStarted).
+LINGERING_FETCH_MAX_WAIT_MS = 250
+LINGERING_FETCH_MIN_BYTES = 64 * 1024
 
 
 def parse_keys(text: str, default_name: str = "agent") -> list[tuple[str, str]]:

@@ -100,6 +100,8 @@ class ServiceRuntime(Generic[S]):
                 topic_prefix=s.topic_prefix,
                 batch_size=s.consumer_batch_size,
                 stall_seconds=s.consumer_stall_seconds,
+                fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+                fetch_min_bytes=s.consumer_fetch_min_bytes,
                 opener=self.keyring.open if self.keyring is not None else None,
             )
             if definition.handlers

@@ -1,7 +1,7 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_events.settings import LINGERING_FETCH_MAX_WAIT_MS, LINGERING_FETCH_MIN_BYTES, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -9,6 +9,10 @@ class Settings(ServiceSettings):
 
     database_name: str = "supportdesk_intake"
     port: int = 8001
+    # Its consumer reads the whole sla topic for AutoCloseDue alone: a longer fetch wait reads the
+    # rest in fewer, larger batches (a timer's close is not in a hurry of milliseconds).
+    consumer_fetch_max_wait_ms: int = LINGERING_FETCH_MAX_WAIT_MS
+    consumer_fetch_min_bytes: int = LINGERING_FETCH_MIN_BYTES
     ticket_number_prefix: str = "TKT"
     # Shared with the notifier only: seals the requester's access token into TicketOpened.
     requester_token_key: SecretStr = Field(SecretStr(""), validation_alias="REQUESTER_TOKEN_KEY")

@@ -1,7 +1,7 @@
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_events.settings import LINGERING_FETCH_MAX_WAIT_MS, LINGERING_FETCH_MIN_BYTES, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -9,6 +9,10 @@ class Settings(ServiceSettings):
 
     database_name: str = "supportdesk_notifier"
     port: int = 8005
+    # Off the path a ticket waits on (2xx -> triaged -> clocked): a longer fetch wait gathers a
+    # ticket's lifecycle, triage and sla events into batches of many, for a fraction of the CPU.
+    consumer_fetch_max_wait_ms: int = LINGERING_FETCH_MAX_WAIT_MS
+    consumer_fetch_min_bytes: int = LINGERING_FETCH_MIN_BYTES
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025  # `make run` starts a local SMTP sink here
     mail_from: str = "support@supportdesk.example"

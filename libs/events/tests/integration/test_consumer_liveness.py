@@ -406,3 +406,56 @@ async def test_a_batch_is_applied_as_a_set_and_unhandled_events_never_touch_the_
 async def _when(probe: Any, expected: list[str]) -> list[str] | None:
     got = await probe
     return got if got == expected else None
+
+
+def reopened(ticket_id: str) -> Envelope[TicketReopened]:
+    payload = TicketReopened(by="agent", reason="r")
+    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
+
+
+class CountingCommits(EventConsumer):
+    """Counts the offset commits it sends (each one a round trip to the broker)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commits = 0
+
+    async def _commit(
+        self, consumer: Any, idle: dict[TopicPartition, int], offsets: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        self.commits += 1
+        return await super()._commit(consumer, idle, offsets)
+
+
+async def test_events_that_are_not_ours_are_committed_with_the_next_batch_that_changes_something(
+    space: Sandbox, engine: AsyncEngine, running: list[tuple[asyncio.Event, "asyncio.Task[None]"]]
+) -> None:
+    """Batches of events the consumer has no handler for send no offset commit of their own."""
+    consumer = CountingCommits(
+        engine,
+        service="probe",
+        handlers={"TicketOpened": remember},
+        bootstrap_servers=space.servers.bootstrap_servers,
+        clock=SystemClock(),
+        topic_prefix=space.prefix,
+        group_id=f"{space.prefix}probe",
+        idle_commit_seconds=3600,
+    )
+    start(consumer, running)
+    ignored = []
+    for _ in range(3):  # one at a time: batches of their own, most likely
+        ignored += await produce_raw(space, [wire(reopened("not-ours"))])
+        await asyncio.sleep(0.3)
+    await produce_raw(space, [wire(opened("not-ours", "ours"))])
+    assert await eventually(lambda: subjects(engine, "not-ours"), what="the event that is ours") == ["ours"]
+    for where in ignored:
+        await eventually(lambda where=where: _past(space, where), what="the offset committed past the skipped events")
+    assert consumer.commits == 1
+
+
+async def test_events_that_are_not_ours_are_committed_when_nothing_else_comes(
+    space: Sandbox, engine: AsyncEngine, running: list[tuple[asyncio.Event, "asyncio.Task[None]"]]
+) -> None:
+    start(make_consumer(space, engine, idle_commit_seconds=0.5), running)
+    where = await produce_raw(space, [wire(reopened("quiet")), wire(reopened("quiet"))])
+    await eventually(lambda: _past(space, where[1]), what="the offset committed past the skipped events")

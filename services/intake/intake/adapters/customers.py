@@ -22,6 +22,7 @@ from ..domain.customers import (
     normalise_email,
     normalise_phone,
 )
+from . import requesters
 from .tables import customer_contacts, customers, ticket_numbers
 
 
@@ -143,12 +144,38 @@ async def match(conn: AsyncConnection, *, email: str | None = None, phone: str |
     return _best((await conn.execute(_MATCH, _keys(email, phone))).all())
 
 
+# ... and the requester, found (share-locked) or created (`requesters.Lookup`), in the same round trip.
+_MATCH_NUMBERED_REQUESTER = {
+    by: text(
+        f"WITH {requesters.lookup_ctes(by)} "
+        "SELECT n.number, r.requester_id AS rq_requester_id, r.data_key AS rq_data_key, m.* "
+        f"FROM (SELECT nextval('{ticket_numbers.name}') AS number) n LEFT JOIN requester r ON true "
+        f"LEFT JOIN ({_MATCH_SQL}) m ON true"
+    )
+    for by in requesters.LOOKUPS
+}
+
+
 async def match_numbered(
     conn: AsyncConnection, *, email: str | None = None, phone: str | None = None
 ) -> tuple[int, CustomerMatch | None]:
     """The next ticket number and who the sender is (as `match`), in one statement."""
     rows = (await conn.execute(_MATCH_NUMBERED, _keys(email, phone))).all()
     return int(rows[0].number), _best([r for r in rows if r.kind is not None])
+
+
+async def match_numbered_requester(
+    conn: AsyncConnection, lookup: requesters.Lookup
+) -> tuple[int, CustomerMatch | None, requesters.Requester | None]:
+    """`match_numbered` and the requester of `lookup` in one statement; no requester when a
+    concurrent first ticket of the same address won its insert (`requesters.requester_for` then)."""
+    params = {**_keys(lookup.email, lookup.phone), **lookup.params()}
+    rows = (await conn.execute(_MATCH_NUMBERED_REQUESTER[lookup.by], params)).all()
+    first = rows[0]
+    requester = (
+        None if first.rq_requester_id is None else requesters.Requester(first.rq_requester_id, first.rq_data_key)
+    )
+    return int(first.number), _best([r for r in rows if r.kind is not None]), requester
 
 
 def _best(rows: Sequence[Row[Any]]) -> CustomerMatch | None:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_events import Clock, new_envelope, record
@@ -34,38 +33,68 @@ class Requester:
     data_key: str | None  # None: erased
 
 
+# The requester found (share-locked) or created in one statement: the lookup, then the insert only
+# when it found nothing. FOR KEY SHARE: an erasure (FOR UPDATE) waits for this ticket, and then
+# scrubs it too; the key publisher (FOR NO KEY UPDATE) does not block it. A concurrent first ticket
+# of the same address wins the insert (ON CONFLICT DO NOTHING, no row): the caller asks again.
+# Parameters are named rq_* so the CTEs can join another statement (`customers.match_numbered`).
+_FIND_OR_CREATE = """
+requester_found AS (
+    SELECT requester_id, data_key FROM requesters WHERE {where} FOR KEY SHARE
+), requester_created AS (
+    INSERT INTO requesters (requester_id, email, phone, data_key, created_at)
+    SELECT CAST(:rq_id AS text), CAST(:rq_email AS text), CAST(:rq_phone AS text), CAST(:rq_data_key AS text),
+           CAST(:rq_now AS timestamptz)
+    WHERE NOT EXISTS (SELECT 1 FROM requester_found)
+    ON CONFLICT DO NOTHING
+    RETURNING requester_id, data_key
+), requester AS (
+    SELECT requester_id, data_key FROM requester_found
+    UNION ALL SELECT requester_id, data_key FROM requester_created
+)"""
+_WHERE = {
+    "email": "lower(email) = lower(CAST(:rq_email AS text)) AND erased_at IS NULL",
+    "phone": "email IS NULL AND phone = CAST(:rq_phone AS text) AND erased_at IS NULL",
+    "neither": "false",  # a request with neither gets a requester of its own
+}
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Finding or creating the live requester with an address (or, without one, a phone)."""
+
+    email: str | None
+    phone: str | None
+    now: datetime
+
+    @property
+    def by(self) -> str:
+        return "email" if self.email else "phone" if self.phone else "neither"
+
+    def params(self) -> dict[str, Any]:
+        new = {"rq_id": str(uuid.uuid4()), "rq_data_key": new_data_key()}  # used only if none is found
+        return {**new, "rq_email": self.email, "rq_phone": self.phone, "rq_now": self.now}
+
+
+LOOKUPS = tuple(_WHERE)
+
+
+def lookup_ctes(by: str) -> str:
+    """`requester_found`, `requester_created` and `requester` (its one row; none on a lost race)."""
+    return _FIND_OR_CREATE.format(where=_WHERE[by])
+
+
+_BY = {by: text(f"WITH {lookup_ctes(by)} SELECT requester_id, data_key FROM requester") for by in LOOKUPS}
+
+
 async def requester_for(conn: AsyncConnection, *, email: str | None, phone: str | None, now: datetime) -> Requester:
     """The live requester with this address (or, without one, this phone), created if new; a
     request with neither gets a requester of its own."""
-    r = requesters
-    if email:
-        where = [func.lower(r.c.email) == email.lower(), r.c.erased_at.is_(None)]
-    elif phone:
-        where = [r.c.email.is_(None), r.c.phone == phone, r.c.erased_at.is_(None)]
-    else:
-        where = []
+    lookup = Lookup(email, phone, now)
     for _ in range(2):  # a concurrent first ticket of the same address wins the insert; we read its row
-        if where:
-            # FOR KEY SHARE: an erasure (FOR UPDATE) waits for this ticket, and then scrubs it too;
-            # the key publisher (FOR NO KEY UPDATE) does not block it.
-            found = (
-                await conn.execute(
-                    select(r.c.requester_id, r.c.data_key).where(*where).with_for_update(read=True, key_share=True)
-                )
-            ).first()
-            if found is not None:
-                return Requester(found.requester_id, found.data_key)
-        created = Requester(str(uuid.uuid4()), new_data_key())
-        inserted = await conn.execute(
-            insert(r)
-            .values(
-                requester_id=created.requester_id, email=email, phone=phone, data_key=created.data_key, created_at=now
-            )
-            .on_conflict_do_nothing()
-            .returning(r.c.requester_id)
-        )
-        if inserted.first() is not None:
-            return created
+        found = (await conn.execute(_BY[lookup.by], lookup.params())).first()
+        if found is not None:
+            return Requester(found.requester_id, found.data_key)
     raise RuntimeError("requester row neither found nor created")
 
 

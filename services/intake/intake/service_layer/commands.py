@@ -118,11 +118,11 @@ async def open_ticket(
     """Open a ticket from any channel, under the sender's customer (or none: first-level triages it).
     Its personal fields are sealed under the requester's key, whose row stays share-locked until the
     commit: an erasure waits for this ticket, and then scrubs it too."""
-    n, found = await customers.match_numbered(conn, email=request.requester_email, phone=request.requester_phone)
+    lookup = requesters.Lookup(request.requester_email, request.requester_phone, clock.now())
+    n, found, requester = await customers.match_numbered_requester(conn, lookup)
     opening = _opening(request, found, n, number_prefix=number_prefix, token_key=token_key)
-    requester = await requesters.requester_for(
-        conn, email=opening.request.requester_email, phone=opening.request.requester_phone, now=clock.now()
-    )
+    if requester is None:  # a concurrent first ticket of the same address created it: read that one
+        requester = await requesters.requester_for(conn, email=lookup.email, phone=lookup.phone, now=lookup.now)
     envelopes = await repository.save_new(conn, opening.ticket(clock), opening.access_token, clock, requester=requester)
     return _opened(opening, envelopes[0].correlation_id, found)
 
