@@ -14,7 +14,8 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import select, update
+from sqlalchemy import Text, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_events.personal import ERASED_MARKER, KEYS_TOPIC
@@ -51,7 +52,9 @@ async def publish_pending(engine: AsyncEngine, producer: AIOKafkaProducer, topic
             sent.append(await producer.send(topic, key=row.requester_id.encode(), value=value))
         await asyncio.gather(*sent)
         ids = [row.requester_id for row in rows]
-        await conn.execute(update(r).where(r.c.requester_id.in_(ids)).values(key_published=True))
+        # = ANY(array): one statement text whatever the batch size (IN (...) prepares one per size).
+        published = r.c.requester_id == any_(bindparam("ids", ids, type_=ARRAY(Text)))
+        await conn.execute(update(r).where(published).values(key_published=True))
     return len(rows)
 
 
