@@ -561,8 +561,8 @@ class EventConsumer:
         await self.handlers[env.event_type](context, env)
         await context.flush()  # in the caller's savepoint, if any: a failing write fails this message
         if ctx is None:
-            # A redrive: its caller commits just after; a commit that fails is reported to the
-            # operator (who may redrive again: the only case told twice).
+            # A redrive: told here, before its caller's commit (the redrive has no hook after
+            # it); a commit that fails then over-counts once, and is reported to the operator.
             context.committed()
         return True
 

@@ -320,12 +320,13 @@ RETRY_AFTER_SECONDS = 5
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # SQLSTATE classes meaning "the database is not there for us now": connection exception,
-# insufficient resources (too many connections), operator intervention (shutting down, starting),
-# transaction rollback (serialization failure, deadlock: the same request succeeds when retried).
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "40", "53", "57")
-# and of class 55, the two that are about other sessions, not this request: a lock not granted
-# within lock_timeout, an object in use. The rest of class 55 are our own faults (500).
-_UNAVAILABLE_SQLSTATES = ("55P03", "55006")
+# insufficient resources (too many connections), operator intervention (shutting down, starting).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+# and single states about other sessions, not this request, after which the transaction was
+# rolled back and the same request succeeds when retried: a serialization failure, a deadlock, a
+# lock not granted within lock_timeout, an object in use. (Not the rest of class 40: 40002 and
+# 40003 leave a commit's outcome unknown; nor the rest of class 55, our own faults.)
+_UNAVAILABLE_SQLSTATES = ("40001", "40P01", "55P03", "55006")
 _UNAVAILABLE = (
     SqlPoolTimeout,  # no pooled connection within the pool timeout
     ConnectionError,  # refused or reset while connecting (asyncpg raises the OSError itself)

@@ -3,9 +3,10 @@ made them first-time): each ticket's row, a timeline line per event, a decided S
 one entry per event in the change sequence the live stream follows.
 
 A consumer batch is one `Fold`: the rows of all its tickets are read and locked in one statement,
-events fold in memory, and at the flush each table gets one statement (an executemany) for the
-whole batch: timeline lines, ticket rows (each written once, however many of its events came),
-the net change of the open counts, the change sequence. SLA outcomes, which are rare and read
+events fold in memory, and at the flush the whole batch is written by one statement: timeline
+lines, ticket rows (each written once, however many of its events came), the net change of the
+open counts and the change sequence, each a JSON array unpacked in a data-modifying CTE (emptied
+count rows are deleted by a second statement, which must see the upsert). SLA outcomes, which are rare and read
 what earlier ones wrote, are written as they are decided."""
 
 from __future__ import annotations

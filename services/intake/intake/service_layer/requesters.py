@@ -28,7 +28,7 @@ from ..settings import Settings
 log = logging.getLogger(__name__)
 
 BATCH = 200
-IDLE_POLL_SECONDS = 2.0  # only a missed notification waits this long
+IDLE_POLL_SECONDS = 0.5  # a missed NOTIFY (a relay reconnecting): well within the keyring wait
 WAKE_LINGER_SECONDS = 0.005
 
 
@@ -64,7 +64,7 @@ async def run_key_publisher(runtime: ServiceRuntime[Settings], stop: asyncio.Eve
     Every such commit also records an event (TicketOpened, RequesterErased), so the relay's NOTIFY
     wakes us: the key is on its way within milliseconds of the event, and a consumer rarely has
     to wait for it (the keyring waits a moment when it does). A commit from another process
-    without an event (an operator's CLI erasure records one too) is caught by the idle poll."""
+    without an event, or one whose notification was missed, is caught by the idle poll."""
     settings = runtime.settings
     commits = runtime.relay.commits
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)

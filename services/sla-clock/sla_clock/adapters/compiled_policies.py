@@ -89,9 +89,13 @@ def _entry(text: str, source: str) -> Path | None:
 
 def _read(path: Path, text: str, source: str) -> PolicyVersions | None:
     try:
-        with open(path, "rb") as f:
+        # Unpickling runs code: only an entry of this user's, in a directory of this user's,
+        # neither writable by anyone else, and not reached through a symbolic link.
+        folder = os.stat(path.parent, follow_symlinks=False)
+        if folder.st_uid != os.getuid() or folder.st_mode & 0o022:
+            return None
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
             st = os.fstat(f.fileno())
-            # Unpickling runs code: only an entry of this user's, writable by no one else.
             if st.st_uid != os.getuid() or st.st_mode & 0o022:
                 return None
             header = pickle.load(f)
@@ -121,7 +125,7 @@ def _write(path: Path, text: str, source: str, versions: PolicyVersions) -> None
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError:  # a read-only or full cache directory costs speed, never an answer
+    except Exception:  # a read-only or full directory, or an object pickle cannot take: speed, never an answer
         pass
 
 

@@ -111,9 +111,6 @@ async def _write(
     state.facts_changed(ctx.clock.now())
     sync(ctx, ticket_id, state, book, None, derived)
     await ctx.flush()
-    # The operator's command commits when it is done; counted now, as a failed commit is told
-    # to the operator, who runs it again (the signals then counted twice: a rare overstatement).
-    ctx.committed()
 
 
 async def retarget(
@@ -189,6 +186,9 @@ async def retarget(
         state.facts = moved
         await _write(ctx, ticket_id, state, book, book.clocks(moved))
         await record(conn, envelopes)
+    # Counted at the end of the command, which its caller commits at once: a commit that fails is
+    # told to the operator, who runs the command again (its signals then counted twice).
+    ctx.committed()
     return report
 
 
@@ -293,6 +293,9 @@ async def deactivate(
         held = suspension_events(ticket_id, facts, derived, versions.name, by, reason, clock, correlation_id)
         report.tickets += 1
         report.events += len(await record(conn, held))
+    # Counted at the end of the command, which its caller commits at once: a commit that fails is
+    # told to the operator, who runs the command again (its signals then counted twice).
+    ctx.committed()
     return report
 
 
@@ -331,4 +334,7 @@ async def activate(
         ]
         report.tickets += 1
         report.events += len(await record(conn, resumed))
+    # Counted at the end of the command, which its caller commits at once: a commit that fails is
+    # told to the operator, who runs the command again (its signals then counted twice).
+    ctx.committed()
     return report

@@ -314,7 +314,7 @@ def sync(
             state.changed.add(key)
     fresh = [e for e in envelopes if e.event_id not in state.queued]
     state.queued.update(e.event_id for e in fresh)
-    ctx.record(fresh, then=_count)
+    ctx.record(fresh, then=count_signals)
 
 
 SIGNALS = Counter(
@@ -330,7 +330,7 @@ _SIGNALLED: dict[str, str] = {
 }
 
 
-def _count(recorded: list[Envelope[Any]]) -> None:
+def count_signals(recorded: list[Envelope[Any]]) -> None:
     for env in recorded:
         signal = _SIGNALLED.get(env.event_type)
         if signal is not None:
@@ -342,8 +342,13 @@ def _differs(row: dict[str, Any], values: dict[str, Any]) -> bool:
     return any(row[k] != v for k, v in values.items())
 
 
-async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -> int:
-    """Emit the warnings, breaches and auto-closes that are due by now; return how many clocks fired."""
+async def fire_due(
+    conn: AsyncConnection, clock: TimeSource, limit: int = 200, recorded: list[Envelope[Any]] | None = None
+) -> int:
+    """Emit the warnings, breaches and auto-closes that are due by now; return how many clocks fired.
+    The events newly recorded are appended to `recorded`, for the caller to count once its
+    transaction has committed (`count_signals`); without it they are counted at once."""
+    fresh: list[Envelope[Any]] = [] if recorded is None else recorded
     now = clock.now()
     rows = (
         await conn.execute(
@@ -358,11 +363,13 @@ async def fire_due(conn: AsyncConnection, clock: TimeSource, limit: int = 200) -
     for r in rows:
         attributes = {"supportdesk.ticket_id": r.ticket_id, "supportdesk.clock": r.clock}
         with tracing.continued_span(f"sla-clock fire {r.clock}", r.trace_context, attributes=attributes):
-            await _fire(conn, clock, r, now)
+            fresh += await _fire(conn, clock, r, now)
+    if recorded is None:
+        count_signals(fresh)
     return len(rows)
 
 
-async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime) -> None:
+async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime) -> list[Envelope[Any]]:
     kind = ClockKind(r.clock)
     key = life_key(kind, r.cycle, r.started_at)
     fired: list[tuple[Event, str]] = []
@@ -395,20 +402,18 @@ async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime)
         .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
         .values(warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now)
     )
-    _count(
-        await record(
-            conn,
-            [
-                anchored_envelope(
-                    p,
-                    ticket_id=r.ticket_id,
-                    anchor=anchor(r.ticket_id),
-                    discriminator=d,
-                    producer=PRODUCER,
-                    clock=clock,
-                    correlation_id=r.correlation_id,
-                )
-                for p, d in fired
-            ],
-        )
+    return await record(
+        conn,
+        [
+            anchored_envelope(
+                p,
+                ticket_id=r.ticket_id,
+                anchor=anchor(r.ticket_id),
+                discriminator=d,
+                producer=PRODUCER,
+                clock=clock,
+                correlation_id=r.correlation_id,
+            )
+            for p, d in fired
+        ],
     )

@@ -4,15 +4,17 @@ ticket), emits what is due, and survives restarts because all it knows is in the
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import func, select
 
+from supportdesk_events import Envelope
 from supportdesk_events.timers import pause_until
 from supportdesk_events.web import ServiceRuntime
 
 from ..adapters.tables import clocks
 from ..settings import Settings
-from .projection import fire_due
+from .projection import count_signals, fire_due
 
 BATCH = 200
 
@@ -20,8 +22,10 @@ BATCH = 200
 async def run_scheduler(runtime: ServiceRuntime[Settings], stop: asyncio.Event, max_sleep: float = 1.0) -> None:
     # max_sleep bounds how late a clock that the consumer just created or re-targeted is noticed.
     while not stop.is_set():
+        recorded: list[Envelope[Any]] = []
         async with runtime.engine.begin() as conn:
-            fired = await fire_due(conn, runtime.clock, BATCH)
+            fired = await fire_due(conn, runtime.clock, BATCH, recorded)
+        count_signals(recorded)  # committed: a failed commit fires (and counts) them again later
         if fired >= BATCH:
             continue
         async with runtime.engine.connect() as conn:

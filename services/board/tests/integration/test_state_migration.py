@@ -1,0 +1,50 @@
+"""Rows written before the board stored its state without empty fields are rewritten by migration
+0006 as the projection now writes them, so a rebuilt board (which compares every column) ends
+identical to one that was upgraded."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from board.service_layer.handlers import handlers
+from board.settings import Settings
+from supportdesk_devstack.testing import Sandbox, scalar
+from supportdesk_events import HandlerContext, ManualClock, new_envelope
+from supportdesk_events.catalogue import Channel, TicketOpened
+from supportdesk_events.db import create_engine
+from supportdesk_events.migrations import alembic_config, migrate
+
+pytestmark = pytest.mark.integration
+
+
+async def test_migration_0006_strips_the_empty_fields_of_states_written_before(space: Sandbox) -> None:
+    settings = Settings(DATABASE_URL=space.servers.database_url, database_name=space.database("board"))
+    await asyncio.to_thread(migrate, settings, "board:migrations")
+    engine = create_engine(settings.database_url, settings.database_name)
+    clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
+    opened = TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=clock.now())
+    env = new_envelope(opened, ticket_id="t-1", producer="intake", clock=clock)
+    try:
+        async with engine.begin() as conn:
+            ctx = HandlerContext(conn, clock, "board", [env])
+            await handlers()["TicketOpened"](ctx, env)
+            await ctx.flush()
+        as_written = await scalar(engine, "SELECT state::text FROM board_tickets")
+        # What the code before wrote: every empty field, as null (here one, in a part of the view).
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE board_tickets SET state = state"
+                    " || jsonb_build_object('lifecycle', state->'lifecycle' || '{\"requester_phone\": null}'::jsonb)"
+                )
+            )
+        assert await scalar(engine, "SELECT state::text FROM board_tickets") != as_written
+        config = alembic_config(settings, "board:migrations")
+        await asyncio.to_thread(command.downgrade, config, "0005")
+        await asyncio.to_thread(command.upgrade, config, "head")
+        assert await scalar(engine, "SELECT state::text FROM board_tickets") == as_written
+    finally:
+        await engine.dispose()
