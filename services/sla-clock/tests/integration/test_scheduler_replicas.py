@@ -11,6 +11,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +22,7 @@ from sla_clock.service_layer import scheduler
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
-from supportdesk_events import Clock, HandlerContext, ManualClock, new_envelope
+from supportdesk_events import Clock, Envelope, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import Priority
 from supportdesk_events.migrations import migrate
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
@@ -78,8 +79,10 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
     share: Counter[str] = Counter()
     real_fire_due = scheduler.fire_due
 
-    async def counted(conn: AsyncConnection, source: Clock, limit: int = 200) -> int:
-        fired = await real_fire_due(conn, source, limit)
+    async def counted(
+        conn: AsyncConnection, source: Clock, limit: int = 200, recorded: list[Envelope[Any]] | None = None
+    ) -> int:
+        fired = await real_fire_due(conn, source, limit, recorded)
         task = asyncio.current_task()
         share[task.get_name() if task else "?"] += fired
         return fired
