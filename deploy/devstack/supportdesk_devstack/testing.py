@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy import event
 
-from supportdesk_events import encode, new_envelope
+from supportdesk_events import EventConsumer, Handler, encode, new_envelope
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.catalogue import Event
 from supportdesk_events.clock import Clock
@@ -471,3 +472,33 @@ class StatementLog:
 
     def containing(self, part: str) -> int:
         return sum(part in s for s in self.sent)
+
+
+@asynccontextmanager
+async def consuming(
+    space: Sandbox,
+    engine: AsyncEngine,
+    service: str,
+    handlers: Mapping[str, Handler],
+    clock: Clock,
+    batch_size: int = 500,
+) -> AsyncIterator[EventConsumer]:
+    """`service`'s consumer with these handlers on the sandbox's topics (its own group), running
+    until the block ends, then stopped and waited for."""
+    stop = asyncio.Event()
+    consumer = EventConsumer(
+        engine,
+        service=service,
+        handlers=handlers,
+        clock=clock,
+        bootstrap_servers=space.servers.bootstrap_servers,
+        topic_prefix=space.prefix,
+        batch_size=batch_size,
+        group_id=f"{space.prefix}{service}",
+    )
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -12,8 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from board.service_layer.handlers import handlers
 from board.settings import Settings
-from supportdesk_devstack.testing import Sandbox, StatementLog, as_messages, equals, eventually, produce, scalar
-from supportdesk_events import Envelope, EventConsumer, Handler, HandlerContext, ManualClock, new_envelope
+from supportdesk_devstack.testing import (
+    Sandbox,
+    StatementLog,
+    as_messages,
+    consuming,
+    equals,
+    eventually,
+    produce,
+    scalar,
+)
+from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
@@ -85,41 +94,25 @@ async def test_a_batch_folds_each_ticket_once_and_a_poisoned_event_loses_nothing
     await produce(space, Topic.LIFECYCLE, as_messages(opened, clock))
     await produce(space, Topic.TRIAGE, as_messages([(t, triaged) for t in tickets], clock))
 
-    statements = StatementLog(engine).start()
-    stop = asyncio.Event()
-    consumer = EventConsumer(
-        engine,
-        service="board",
-        handlers=failing_response_of(POISONED),
-        clock=clock,
-        bootstrap_servers=space.servers.bootstrap_servers,
-        topic_prefix=space.prefix,
-        batch_size=500,
-        group_id=f"{space.prefix}board",
-    )
-    task = asyncio.create_task(consumer.run(stop))
-    applied = "SELECT count(*) FROM inbox"
-    try:
-        await eventually(lambda: equals(engine, applied, 2 * TICKETS), timeout=90, what="the openings applied")
-        # Each ticket row written once per batch, in one executemany, not once per event.
-        assert statements.count("INSERT INTO board_tickets") < TICKETS // 2
-        assert statements.count("SELECT board_tickets") < TICKETS // 2
-        # Then an answer and, for every other ticket, the close, in order on one partition: mostly
-        # in the same batch.
-        later: list[tuple[str, Event]] = []
-        for n, t in enumerate(tickets):
-            later.append((t, AgentResponded(agent="agent@support.example", body=f"answer {n}")))
-            if n % 2:
-                later.append((t, TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by="agent")))
-        await produce(space, Topic.LIFECYCLE, as_messages(later, clock))
-        total = 3 * TICKETS + TICKETS // 2 - 1
-        await eventually(lambda: equals(engine, applied, total), timeout=90, what="every event applied")
-        dead = "SELECT count(*) FROM dead_letters"
-        await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        statements.stop()
+    with StatementLog(engine) as statements:
+        async with consuming(space, engine, "board", failing_response_of(POISONED), clock):
+            applied = "SELECT count(*) FROM inbox"
+            await eventually(lambda: equals(engine, applied, 2 * TICKETS), timeout=90, what="the openings applied")
+            # Each ticket row written once per batch, in the batch's one write, not once per event.
+            assert statements.count("INSERT INTO board_tickets") < TICKETS // 2
+            assert statements.count("SELECT board_tickets") < TICKETS // 2
+            # Then an answer and, for every other ticket, the close, in order on one partition: mostly
+            # in the same batch.
+            later: list[tuple[str, Event]] = []
+            for n, t in enumerate(tickets):
+                later.append((t, AgentResponded(agent="agent@support.example", body=f"answer {n}")))
+                if n % 2:
+                    later.append((t, TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by="agent")))
+            await produce(space, Topic.LIFECYCLE, as_messages(later, clock))
+            total = 3 * TICKETS + TICKETS // 2 - 1
+            await eventually(lambda: equals(engine, applied, total), timeout=90, what="every event applied")
+            dead = "SELECT count(*) FROM dead_letters"
+            await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
     try:
         rows = "SELECT count(*) FROM board_tickets WHERE number IS NOT NULL AND queue = 'technical'"
         assert await scalar(engine, rows) == TICKETS

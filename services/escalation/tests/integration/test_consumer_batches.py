@@ -13,8 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_devstack.testing import Sandbox, StatementLog, as_messages, equals, eventually, produce, scalar
-from supportdesk_events import Envelope, EventConsumer, Handler, HandlerContext, ManualClock
+from supportdesk_devstack.testing import (
+    Sandbox,
+    StatementLog,
+    as_messages,
+    consuming,
+    equals,
+    eventually,
+    produce,
+    scalar,
+)
+from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock
 from supportdesk_events.catalogue import (
     Channel,
     ClockKind,
@@ -77,38 +86,22 @@ async def test_a_batch_is_loaded_and_saved_at_once_and_a_poisoned_event_loses_no
     await produce(space, Topic.LIFECYCLE, as_messages([(t, opened) for t in tickets], clock))
     await produce(space, Topic.TRIAGE, as_messages([(t, triaged) for t in tickets], clock))
 
-    statements = StatementLog(engine).start()
-    stop = asyncio.Event()
-    consumer = EventConsumer(
-        engine,
-        service="escalation",
-        handlers=failing_at_risk_of(POISONED),
-        clock=clock,
-        bootstrap_servers=space.servers.bootstrap_servers,
-        topic_prefix=space.prefix,
-        batch_size=500,
-        group_id=f"{space.prefix}escalation",
-    )
-    task = asyncio.create_task(consumer.run(stop))
-    applied = "SELECT count(*) FROM inbox"
-    try:
-        await eventually(lambda: equals(engine, applied, 2 * TICKETS), timeout=90, what="the facts applied")
-        # One executemany of escalation rows per batch, not one UPDATE per event.
-        assert statements.count("UPDATE ticket_escalations") < TICKETS // 2
-        # Then two signals per ticket on one partition, in order: mostly in the same batch.
-        due = T0 + timedelta(hours=4)
-        signals: list[tuple[str, Event]] = []
-        for t in tickets:
-            signals.append((t, SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=due)))
-            signals.append((t, SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=due)))
-        await produce(space, Topic.SLA, as_messages(signals, clock))
-        await eventually(lambda: equals(engine, applied, 4 * TICKETS - 1), timeout=90, what="every event applied")
-        dead = "SELECT count(*) FROM dead_letters"
-        await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        statements.stop()
+    with StatementLog(engine) as statements:
+        async with consuming(space, engine, "escalation", failing_at_risk_of(POISONED), clock):
+            applied = "SELECT count(*) FROM inbox"
+            await eventually(lambda: equals(engine, applied, 2 * TICKETS), timeout=90, what="the facts applied")
+            # One executemany of escalation rows per batch, not one UPDATE per event.
+            assert statements.count("UPDATE ticket_escalations") < TICKETS // 2
+            # Then two signals per ticket on one partition, in order: mostly in the same batch.
+            due = T0 + timedelta(hours=4)
+            signals: list[tuple[str, Event]] = []
+            for t in tickets:
+                signals.append((t, SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=due)))
+                signals.append((t, SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=due)))
+            await produce(space, Topic.SLA, as_messages(signals, clock))
+            await eventually(lambda: equals(engine, applied, 4 * TICKETS - 1), timeout=90, what="every event applied")
+            dead = "SELECT count(*) FROM dead_letters"
+            await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
     try:
         # The breach after the poisoned at-risk signal still took the poisoned ticket to the account manager.
         at_am = (

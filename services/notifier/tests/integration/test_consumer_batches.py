@@ -15,8 +15,17 @@ from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_devstack.testing import Sandbox, StatementLog, as_messages, equals, eventually, produce, scalar
-from supportdesk_events import Envelope, EventConsumer, Handler, HandlerContext, ManualClock, new_envelope
+from supportdesk_devstack.testing import (
+    Sandbox,
+    StatementLog,
+    as_messages,
+    consuming,
+    equals,
+    eventually,
+    produce,
+    scalar,
+)
+from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
@@ -66,50 +75,34 @@ async def test_a_batch_releases_parked_events_and_a_poisoned_event_loses_nothing
     # The first-response clock before the ticket is known: parked until its TicketOpened.
     await produce(space, Topic.SLA, as_messages([(t, started) for t in tickets], clock))
 
-    statements = StatementLog(engine).start()
-    stop = asyncio.Event()
-    consumer = EventConsumer(
-        engine,
-        service="notifier",
-        handlers=failing_response_of(handlers(notifier), POISONED),
-        clock=clock,
-        bootstrap_servers=space.servers.bootstrap_servers,
-        topic_prefix=space.prefix,
-        batch_size=500,
-        group_id=f"{space.prefix}notifier",
-    )
-    task = asyncio.create_task(consumer.run(stop))
-    applied = "SELECT count(*) FROM inbox"
-    try:
-        await eventually(lambda: equals(engine, applied, TICKETS), timeout=90, what="the clocks parked")
-        assert await scalar(engine, "SELECT count(*) FROM parked_events") == TICKETS
-        assert await scalar(engine, "SELECT count(*) FROM deliveries") == 0
-        # A read of the batch's contact rows and one executemany of parked events per batch, not
-        # one of each per event.
-        assert statements.count("INSERT INTO parked_events") < TICKETS // 2
-        assert statements.count("SELECT ticket_contacts") < TICKETS // 2
-        # Then the opening and an agent's answer of each ticket, in order on one partition: mostly in
-        # the same batch.
-        lifecycle: list[tuple[str, Event]] = []
-        for n, t in enumerate(tickets):
-            opened = TicketOpened(
-                number=f"TKT-{n}",
-                channel=Channel.EMAIL,
-                subject=f"s{n}",
-                description="d",
-                requester_email=f"requester{n}@customer.example",
-                opened_at=T0,
-            )
-            lifecycle.append((t, opened))
-            lifecycle.append((t, AgentResponded(agent="agent@support.example", body=f"answer {n}")))
-        await produce(space, Topic.LIFECYCLE, as_messages(lifecycle, clock))
-        await eventually(lambda: equals(engine, applied, 3 * TICKETS - 1), timeout=90, what="every event applied")
-        dead = "SELECT count(*) FROM dead_letters"
-        await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        statements.stop()
+    with StatementLog(engine) as statements:
+        async with consuming(space, engine, "notifier", failing_response_of(handlers(notifier), POISONED), clock):
+            applied = "SELECT count(*) FROM inbox"
+            await eventually(lambda: equals(engine, applied, TICKETS), timeout=90, what="the clocks parked")
+            assert await scalar(engine, "SELECT count(*) FROM parked_events") == TICKETS
+            assert await scalar(engine, "SELECT count(*) FROM deliveries") == 0
+            # A read of the batch's contact rows and one executemany of parked events per batch, not
+            # one of each per event.
+            assert statements.count("INSERT INTO parked_events") < TICKETS // 2
+            assert statements.count("SELECT ticket_contacts") < TICKETS // 2
+            # Then the opening and an agent's answer of each ticket, in order on one partition: mostly in
+            # the same batch.
+            lifecycle: list[tuple[str, Event]] = []
+            for n, t in enumerate(tickets):
+                opened = TicketOpened(
+                    number=f"TKT-{n}",
+                    channel=Channel.EMAIL,
+                    subject=f"s{n}",
+                    description="d",
+                    requester_email=f"requester{n}@customer.example",
+                    opened_at=T0,
+                )
+                lifecycle.append((t, opened))
+                lifecycle.append((t, AgentResponded(agent="agent@support.example", body=f"answer {n}")))
+            await produce(space, Topic.LIFECYCLE, as_messages(lifecycle, clock))
+            await eventually(lambda: equals(engine, applied, 3 * TICKETS - 1), timeout=90, what="every event applied")
+            dead = "SELECT count(*) FROM dead_letters"
+            await eventually(lambda: equals(engine, dead, 1), timeout=30, what="the poisoned event dead-lettered")
     try:
         assert await scalar(engine, "SELECT count(*) FROM parked_events") == 0
         acks = "SELECT count(*) FROM deliveries WHERE template = 'acknowledgement'"

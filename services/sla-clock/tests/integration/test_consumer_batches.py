@@ -16,8 +16,8 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, StatementLog, equals, eventually, scalar
-from supportdesk_events import Envelope, Event, EventConsumer, HandlerContext, ManualClock, new_envelope
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
+from supportdesk_events import Envelope, Event, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
     Channel,
@@ -168,24 +168,9 @@ async def test_a_poison_fact_among_a_ticket_s_others_is_dead_lettered_alone(spac
     lowered = PriorityChanged(priority=Priority.NORMAL, previous=Priority.HIGH, by="b", reason="r")
     await send(space, "mixed", Topic.TRIAGE, (triaged(Priority.HIGH), T0), (poison, T0), (lowered, T0))
     await send(space, "other", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
-    stop = asyncio.Event()
-    consumer = EventConsumer(
-        engine,
-        service="sla-clock",
-        handlers=ON,
-        clock=ManualClock(T0 + H / 2),
-        bootstrap_servers=space.servers.bootstrap_servers,
-        topic_prefix=space.prefix,
-        batch_size=500,
-        group_id=f"{space.prefix}sla-clock",
-    )
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with consuming(space, engine, "sla-clock", ON, ManualClock(T0 + H / 2)):
         await eventually(lambda: equals(engine, "SELECT count(*) FROM inbox", 5), timeout=90, what="applied")
         await eventually(lambda: equals(engine, "SELECT count(*) FROM dead_letters", 1), what="dead-lettered")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
     try:
         reason = await scalar(engine, "SELECT reason FROM dead_letters")
         assert reason.startswith("TicketTriaged handler failed: PolicyError: no shipped policy 'no-such-policy'")

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, StatementLog, eventually, produce
-from supportdesk_events import EventConsumer, ManualClock, encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce
+from supportdesk_events import ManualClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
@@ -46,29 +46,13 @@ async def test_a_batch_is_written_in_a_few_statements_and_reads_see_its_queued_r
             wire.append(encode(new_envelope(payload, ticket_id=ticket, producer="intake", clock=clock))[:2])
     await produce(space, Topic.LIFECYCLE, wire)
 
-    statements = StatementLog(engine).start()
-    stop = asyncio.Event()
-    consumer = EventConsumer(
-        engine,
-        service="triage",
-        handlers=handlers(load_rules()),
-        clock=clock,
-        bootstrap_servers=space.servers.bootstrap_servers,
-        topic_prefix=space.prefix,
-        batch_size=500,
-        group_id=f"{space.prefix}triage",
-    )
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    with StatementLog(engine) as statements:
+        async with consuming(space, engine, "triage", handlers(load_rules()), clock):
 
-        async def all_applied() -> bool:
-            return await scalar(engine, "SELECT count(*) FROM inbox") == 2 * TICKETS + TICKETS // 10
+            async def all_applied() -> bool:
+                return await scalar(engine, "SELECT count(*) FROM inbox") == 2 * TICKETS + TICKETS // 10
 
-        await eventually(all_applied, timeout=60, what="every event applied")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-        statements.stop()
+            await eventually(all_applied, timeout=60, what="every event applied")
     try:
         # The severity change read the row its ticket's TicketOpened queued in the same batch.
         closed = "SELECT count(*) FROM ticket_triage WHERE NOT is_open"
