@@ -1,9 +1,8 @@
 """With tracing on, a climb of the climber (a background worker: no incoming context) begins a
 trace, and the TicketEscalated it records carries that trace to the relay and onward."""
 
-import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from opentelemetry import propagate, trace
@@ -11,35 +10,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import text
 
-from escalation.adapters import directory
 from escalation.service_layer import climber
-from escalation.service_layer.handlers import HANDLERS
-from escalation.settings import Settings
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events import HandlerContext, ManualClock, new_envelope, tracing
-from supportdesk_events.catalogue import (
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaBreached,
-    TicketOpened,
-    TicketTriaged,
-)
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_events import ManualClock, tracing
+
+from .breached import T0, migrated, runtime, seed
 
 pytestmark = pytest.mark.integration
-
-T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
-DIRECTORY = directory.DirectorySpec.model_validate(
-    {
-        "tier_leads": {"technical": ["lead@support.example"]},
-        "account_managers": {"acme": ["am@acme-support.example"]},
-        "executives": ["exec@support.example"],
-        "climb_after_minutes": {2: 60},
-    }
-)
 
 
 @pytest.fixture
@@ -54,39 +31,11 @@ def spans() -> Iterator[InMemorySpanExporter]:
 async def test_a_climb_begins_a_trace_that_its_ticket_escalated_carries(
     space: Sandbox, spans: InMemorySpanExporter
 ) -> None:
-    settings = Settings(
-        DATABASE_URL=space.servers.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
-        KAFKA_TOPIC_PREFIX=space.prefix,
-        database_name=space.database("escalation"),
-    )
-    await asyncio.to_thread(migrate, settings, "escalation:migrations")
+    settings = await migrated(space)
     clock = ManualClock(T0)
-    rt = ServiceRuntime(ServiceDefinition(name="escalation", settings=settings, clock=clock))
+    rt = runtime(settings, clock)
     try:
-        async with rt.engine.begin() as conn:
-            await directory.replace(conn, DIRECTORY, clock.now())
-            ctx = HandlerContext(conn, clock, "escalation")
-            for fact in (
-                TicketOpened(
-                    number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"
-                ),
-                TicketTriaged(
-                    priority=Priority.NORMAL,
-                    severity=3,
-                    request_type=RequestType.PROBLEM,
-                    queue="technical",
-                    sla_exempt=False,
-                    swat=False,
-                    rule="r",
-                    channel=Channel.WEB,
-                    opened_at=T0,
-                ),
-                SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0),
-            ):
-                env = new_envelope(fact, ticket_id="esc-traced", producer="test", clock=clock)
-                await HANDLERS[env.event_type](ctx, env)
-            await ctx.flush()
+        await seed(rt, clock, ["esc-traced"])
         clock.set(T0 + timedelta(minutes=61))
         assert await climber.climb_due(rt) == 1
         async with rt.engine.connect() as conn:

@@ -10,91 +10,35 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 
-from escalation.adapters import directory
 from escalation.service_layer import climber
-from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
-from supportdesk_events import HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaBreached,
-    TicketOpened,
-    TicketTriaged,
-)
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_events import ManualClock
+from supportdesk_events.web import ServiceRuntime
+
+from .breached import T0, migrated, runtime, seed
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 TICKETS = 240
 REPLICAS = 3
 HELD = 30
 HANDOVER_BOUND = 10.0  # seconds from a replica's death until its escalations have climbed elsewhere
-DIRECTORY = directory.DirectorySpec.model_validate(
-    {
-        "tier_leads": {"technical": ["lead@support.example"]},
-        "account_managers": {"acme": ["am@acme-support.example"]},
-        "executives": ["exec@support.example"],
-        "climb_after_minutes": {2: 60},
-    }
-)
-
-
-def runtime(settings: Settings, clock: ManualClock) -> ServiceRuntime[Settings]:
-    return ServiceRuntime(ServiceDefinition(name="escalation", settings=settings, clock=clock))
-
-
-async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
-    """TICKETS tickets of customer acme whose first response breached: each at the account manager."""
-    async with rt.engine.begin() as conn:
-        await directory.replace(conn, DIRECTORY, clock.now())
-    facts = (
-        TicketOpened(number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"),
-        TicketTriaged(
-            priority=Priority.NORMAL,
-            severity=3,
-            request_type=RequestType.PROBLEM,
-            queue="technical",
-            sla_exempt=False,
-            swat=False,
-            rule="r",
-            channel=Channel.WEB,
-            opened_at=T0,
-        ),
-        SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0),
-    )
-    for n in range(TICKETS):
-        async with rt.engine.begin() as conn:
-            ctx = HandlerContext(conn, clock, "escalation")
-            for fact in facts:
-                env = new_envelope(fact, ticket_id=f"esc-{n:04d}", producer="test", clock=clock)
-                await HANDLERS[env.event_type](ctx, env)
-            await ctx.flush()  # what the handlers queued, as the consumer does at the end of a batch
 
 
 @pytest.fixture
 async def esc_db(space: Sandbox) -> AsyncIterator[tuple[Settings, ManualClock]]:
-    settings = Settings(
-        DATABASE_URL=space.servers.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
-        KAFKA_TOPIC_PREFIX=space.prefix,
-        database_name=space.database("escalation"),
-    )
-    await asyncio.to_thread(migrate, settings, "escalation:migrations")
+    """TICKETS tickets of customer acme whose first response breached: each at the account manager."""
+    settings = await migrated(space)
     clock = ManualClock(T0)
     rt = runtime(settings, clock)
     try:
-        await seed(rt, clock)
+        await seed(rt, clock, [f"esc-{n:04d}" for n in range(TICKETS)])
     finally:
         await rt.engine.dispose()
     yield settings, clock
