@@ -10,7 +10,6 @@ restores. The dispatcher runs under the same restart-on-crash policy as a servic
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,6 +41,34 @@ def through(link: CuttableLink, url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+async def pending_mail(rt: ServiceRuntime[Settings], ticket_id: str, recipient: str) -> uuid.UUID:
+    """A pending email delivery due now, as the handlers queue one for an agent's answer."""
+    now = SystemClock().now()
+    delivery_id = uuid.uuid4()
+    async with rt.engine.begin() as conn:
+        await conn.execute(
+            insert(deliveries),
+            dict(
+                cause_event_id=uuid.uuid4(),
+                recipient=recipient,
+                channel="email",
+                ticket_id=ticket_id,
+                template="agent_responded",
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                subject="Re: your ticket",
+                body="An answer.",
+                delivery_id=delivery_id,
+                message_id=f"<{delivery_id}@supportdesk.example>",
+                correlation_id=uuid.uuid4(),
+                context={"event_type": "AgentResponded"},
+            ),
+        )
+    return delivery_id
+
+
 @pytest.fixture
 async def ledger(space: Sandbox) -> AsyncIterator[tuple[Settings, CuttableLink]]:
     direct = urlsplit(space.servers.database_url)
@@ -63,29 +90,7 @@ async def test_a_mail_sent_while_the_ledger_is_unreachable_is_not_sent_again(
 ) -> None:
     settings, link = ledger
     observer = runtime(settings)  # straight to PostgreSQL, never cut
-    now = datetime.now(UTC)
-    delivery_id = uuid.uuid4()
-    async with observer.engine.begin() as conn:
-        await conn.execute(
-            insert(deliveries),
-            dict(
-                cause_event_id=uuid.uuid4(),
-                recipient="ann@customer.example",
-                channel="email",
-                ticket_id="tkt-0001",
-                template="agent_responded",
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                subject="Re: your ticket",
-                body="An answer.",
-                delivery_id=delivery_id,
-                message_id=f"<{delivery_id}@supportdesk.example>",
-                correlation_id=uuid.uuid4(),
-                context={"event_type": "AgentResponded"},
-            ),
-        )
+    delivery_id = await pending_mail(observer, "tkt-0001", "ann@customer.example")
 
     outage_over = asyncio.Event()
 
@@ -148,30 +153,8 @@ async def test_a_delivery_erased_while_it_is_sent_records_no_event_naming_the_ad
     NotificationSent would have carried the address into the permanent log."""
     settings, _ = ledger
     rt = runtime(settings)
-    now = datetime.now(UTC)
-    delivery_id = uuid.uuid4()
     address = "erased-while-sending@customer.example"
-    async with rt.engine.begin() as conn:
-        await conn.execute(
-            insert(deliveries),
-            dict(
-                cause_event_id=uuid.uuid4(),
-                recipient=address,
-                channel="email",
-                ticket_id="tkt-0002",
-                template="agent_responded",
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                subject="Re: your ticket",
-                body="An answer.",
-                delivery_id=delivery_id,
-                message_id=f"<{delivery_id}@supportdesk.example>",
-                correlation_id=uuid.uuid4(),
-                context={"event_type": "AgentResponded"},
-            ),
-        )
+    delivery_id = await pending_mail(rt, "tkt-0002", address)
 
     class ErasedMidSend(Dispatcher):
         async def send(self, r: Any) -> None:
