@@ -135,6 +135,26 @@ def test_a_damaged_or_foreign_entry_is_a_miss_and_is_replaced(
     assert validations == [str(path)] * 3
 
 
+def test_an_entry_in_a_directory_others_can_write_or_behind_a_link_is_never_unpickled(
+    cache: Path, validations: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(POLICY)
+    compiled_policies.load_policy_versions(path)
+    compiled_policies.load_policy_versions(path)
+    assert validations == [str(path)]  # a hit
+    cache.chmod(0o777)  # anyone could have put the entry there
+    compiled_policies.load_policy_versions(path)
+    assert validations == [str(path)] * 2
+    cache.chmod(0o700)
+    (entry,) = (e for e in cache.iterdir() if e.suffix == ".pickle")
+    elsewhere = tmp_path / "elsewhere.pickle"
+    entry.rename(elsewhere)
+    entry.symlink_to(elsewhere)  # a good entry, but reached through a link
+    compiled_policies.load_policy_versions(path)
+    assert validations == [str(path)] * 3
+
+
 def test_an_invalid_file_is_not_cached_and_its_error_names_the_line(
     cache: Path, validations: list[str], tmp_path: Path
 ) -> None:
