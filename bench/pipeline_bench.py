@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import queue
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -347,7 +346,6 @@ def _answers(url: str) -> bool:
 # django-helpdesk, the Python peer a team would otherwise pick: its own virtualenv under .data/
 # (never a dependency of ours), pinned so that figures from different runs compare.
 PEER_PINS = ("django-helpdesk==2.6.1", "Django==5.2.19", "gunicorn==27.0.1", "psycopg[binary]==3.3.9")
-PEER_PORTS = range(9400, 9500)
 
 PEER_SETTINGS = textwrap.dedent(
     """
@@ -486,18 +484,6 @@ def peer_venv(cache_dir: Path) -> Path:
     return venv
 
 
-def peer_port() -> int:
-    """A free port in the range kept for the peer."""
-    for port in PEER_PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit(f"django-helpdesk: no free port in {PEER_PORTS.start}-{PEER_PORTS.stop - 1}")
-
-
 def helpdesk_form(queue_id: int) -> Prepare:
     """django-helpdesk's public ticket form (`/helpdesk/tickets/submit/`, what its home page and
     "Submit a Ticket" link show a customer): load the form once for the CSRF cookie and token, as
@@ -560,7 +546,7 @@ def django_helpdesk(space: Sandbox, work: Path, cache_dir: Path) -> Iterator[Con
     if prepared.returncode != 0:
         raise SystemExit(f"django-helpdesk: migrate failed:\n{prepared.stdout}{prepared.stderr}")
     queue_id = int(prepared.stdout.strip().splitlines()[-1])
-    port = peer_port()
+    port = free_port()
     argv = [str(venv / "bin" / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     proc = ManagedProcess(
         "django-helpdesk",
