@@ -57,6 +57,9 @@ from supportdesk_events.db import create_engine, ensure_database, service_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consumer_bench import run_floor as consumer_floor
+from vegeta import attack as vegeta_attack
+from vegeta import binary as vegeta_binary
+from vegeta import closed_loop as vegeta_closed_loop
 
 PIPELINE = ("intake", "triage", "sla-clock", "escalation", "notifier")
 HOPS = ("TicketOpened", "TicketTriaged", "SlaClockStarted")
@@ -66,6 +69,31 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def family_cpu(pid: int) -> float:
+    """CPU seconds of a server and all its children, live and exited (PostgreSQL's backends)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    own = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
+    return own + sum(family_cpu(int(c)) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
+
+def machine_cpu() -> float:
+    """CPU seconds every core spent busy (not idle, not waiting for I/O), from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / TICKS
+
+
+def server_pids(servers: Servers) -> dict[str, int]:
+    """Kafka's JVM and PostgreSQL's postmaster, when this bench started them (not external ones)."""
+    pids = {}
+    if servers.kafka is not None and servers.kafka.process is not None:
+        pids["Kafka"] = servers.kafka.process.proc.pid
+    if servers.postgres is not None:
+        pids["PostgreSQL"] = int((servers.postgres.pgdata / "postmaster.pid").read_text().split()[0])
+    return pids
 
 
 @dataclass
@@ -83,6 +111,8 @@ class Run:
     timestamp_types: set[int] = field(default_factory=set)  # 0 CreateTime, 1 LogAppendTime
     generator_lag: tuple[float, float] = (float("nan"), float("nan"))  # p99, max of its loop's lateness
     generator_raised: bool = False  # did it get its higher priority (nice -10)
+    generator: str = "python"  # or "vegeta"
+    generator_cpu: float = float("nan")  # vegeta's CPU seconds over the phase
     refused: int = 0
 
 
@@ -180,7 +210,7 @@ async def _offer(url: str, rate: float, count: int, out: multiprocessing.Queue[O
         start = time.time()
 
         async def one(i: int) -> None:
-            offered = start + i / rate  # its slot in the open loop
+            offered = start + i / (rate or 10_000.0)  # its slot in the open loop (0: as fast as it goes)
             await asyncio.sleep(max(0.0, offered - time.time()))
             instants: dict[str, float] = {}
 
@@ -271,6 +301,7 @@ class Contender:
     cpu: Callable[[], float]
     prepare: Prepare
     stored: Callable[[], int] | None = None  # tickets really in its database, when we count them
+    json_path: str | None = None  # where it takes a ticket as one JSON POST (what vegeta can send)
 
 
 FLOOR_APP = textwrap.dedent(
@@ -628,12 +659,24 @@ def report_hops(title: str, run: Run) -> None:
     stamp = "/".join(kinds.get(k, str(k)) for k in sorted(run.timestamp_types)) or "none seen"
     print(
         f"  a hop's instant is its Kafka record's timestamp ({stamp}: stamped by the producing relay's\n"
-        "  client when the relay hands it the record; 1 ms resolution). 'wire' (request headers being\n"
-        "  written) and '2xx' (response headers read) are the load generator's, a process of its own\n"
-        f"  that does nothing else, {'at nice -10' if run.generator_raised else 'at normal priority'} (its loop "
-        f"ran late by p99 {run.generator_lag[0] * 1000:.1f} ms, max {run.generator_lag[1] * 1000:.1f} ms); one clock"
+        "  client when the relay hands it the record; 1 ms resolution); one clock."
     )
-    print(f"  wire -> 2xx  (intake's answer)   {_ms([run.accepted[t] - run.wire[t] for t in run.accepted])}")
+    if run.generator == "vegeta":
+        sent = "sent"
+        print(
+            "  'sent' (a vegeta worker began the request: its slot in the open loop, so waiting for one of\n"
+            "  the 64 connections counts) and '2xx' (the whole answer read) are vegeta's, a compiled load\n"
+            f"  generator in a process of its own (asked for nice -10); it used {run.generator_cpu:.1f} s of CPU"
+        )
+    else:
+        sent = "wire"
+        print(
+            "  'wire' (request headers being written) and '2xx' (response headers read) are the load\n"
+            "  generator's, a Python process of its own that does nothing else, "
+            f"{'at nice -10' if run.generator_raised else 'at normal priority'} (its loop ran late by p99 "
+            f"{run.generator_lag[0] * 1000:.1f} ms, max {run.generator_lag[1] * 1000:.1f} ms)"
+        )
+    print(f"  {sent} -> 2xx  (intake's answer)   {_ms([run.accepted[t] - run.wire[t] for t in run.accepted])}")
     for hop in HOPS:
         lat = hop_latencies(run, hop)
         missing = len(run.accepted) - len(lat)
@@ -643,7 +686,9 @@ def report_hops(title: str, run: Run) -> None:
             + (f"  ({missing} not seen)" if missing else "")
             + (f"  ({negative} published before the 2xx reached the client)" if negative else "")
         )
-        print(f"  wire -> {hop:<16}         {_ms(hop_latencies(run, hop, run.wire))}")
+        print(f"  {sent} -> {hop:<16}         {_ms(hop_latencies(run, hop, run.wire))}")
+    if run.generator == "vegeta":
+        return
     queued = [run.wire[t] - run.offered[t] for t in run.accepted]
     print(f"  offered -> wire (waiting for one of the generator's 64 connections) {_ms(queued)}")
     old = hop_latencies(run, "SlaClockStarted", run.noted)
@@ -654,9 +699,28 @@ def report_hops(title: str, run: Run) -> None:
     )
 
 
-async def phase(space: Sandbox, intake: RunningService, rate: float, count: int, drain_seconds: float) -> Run:
-    """The generator runs in a process of its own; its outcomes come back over a queue. This loop
-    reads Kafka, and also notes when it got round to each 2xx: the old method, for comparison."""
+def web_ticket(i: int) -> bytes:
+    return json.dumps(
+        {"requester_email": f"bench{i}@customer.example", "subject": f"Bench {i}", "description": "load"}
+    ).encode()
+
+
+async def phase(
+    space: Sandbox,
+    intake: RunningService,
+    rate: float,
+    count: int,
+    drain_seconds: float,
+    vegeta: Path | None,
+    work: Path,
+) -> Run:
+    """Offer `count` tickets at `rate`/s (0: as fast as 64 clients get answers) from a load
+    generator in a process of its own while this loop reads Kafka; then wait until every accepted
+    ticket is clocked. With vegeta its per-request record comes back when it is done; the Python
+    generator's outcomes come back over a queue as they happen, and this loop also notes when it got
+    round to each 2xx: the old method, for comparison."""
+    if vegeta is not None:
+        return await _phase_vegeta(space, intake, rate, count, drain_seconds, vegeta, work)
     run = Run()
     stop = asyncio.Event()
     done = asyncio.Event()
@@ -701,6 +765,30 @@ async def phase(space: Sandbox, intake: RunningService, rate: float, count: int,
     return run
 
 
+async def _phase_vegeta(
+    space: Sandbox, intake: RunningService, rate: float, count: int, drain_seconds: float, vegeta: Path, work: Path
+) -> Run:
+    run = Run(generator="vegeta")
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch(space, run, stop))
+    bodies = (web_ticket(i) for i in range(count))
+    url = intake.url + "/v1/tickets"
+    hits, run.generator_cpu = await asyncio.to_thread(
+        vegeta_attack, vegeta, work, url, bodies, rate=rate, workers=64, name="phase"
+    )
+    for hit in hits:
+        if hit.status == 202:
+            ticket = str(json.loads(hit.body)["ticket_id"])
+            run.offered[ticket] = run.wire[ticket] = hit.began
+            run.accepted[ticket] = hit.answered
+        else:
+            run.refused += 1
+    await drain(run, drain_seconds)
+    stop.set()
+    await watcher
+    return run
+
+
 def compare_intake(
     space: Sandbox,
     work: Path,
@@ -708,20 +796,32 @@ def compare_intake(
     seconds: float,
     rounds: int,
     peer: Contender | None = None,
+    vegeta: Path | None = None,
 ) -> dict[tuple[int, str], tuple[float, float, float, float]]:
     """Intake (and a baseline checkout's, if given) against the floor endpoint, and the peer if
     given, closed loop at c=1 and c=8 from one load generator, rounds interleaved (floor, intake,
     baseline, peer, floor, ...); medians, and ratios of the medians to the floor's. Returns the
     medians (rate, p50 ms, p99 ms, CPU ms per request) by (concurrency, name). Intake's CPU includes
     its relay publishing to Kafka; the floor has none. The peer's rate counts only the tickets that
-    are in its database afterwards."""
+    are in its database afterwards. The load generator is vegeta when given, unless a peer takes
+    part: the peer's form needs a client that keeps its CSRF cookie, and every contender gets the
+    same client."""
     medians: dict[tuple[int, str], tuple[float, float, float, float]] = {}
-    print(f"\nintake vs the floor (closed loop, same servers, same load generator, {rounds} round(s)):")
+    if peer is not None:
+        vegeta = None
+    client = "vegeta" if vegeta is not None else "a Python (httpx) client in this process"
+    print(f"\nintake vs the floor (closed loop, same servers, same load generator: {client}, {rounds} round(s)):")
     with floor_endpoint(space, work) as (floor_url, floor_pid):
-        contenders = [Contender("floor", floor_url, partial(cpu_seconds, floor_pid), json_tickets("/tickets"))]
+        contenders = [
+            Contender(
+                "floor", floor_url, partial(cpu_seconds, floor_pid), json_tickets("/tickets"), json_path="/tickets"
+            )
+        ]
         for name, svc in intakes.items():
             server_cpu = partial(cpu_seconds, svc.process.proc.pid)
-            contenders.append(Contender(name, svc.url, server_cpu, json_tickets("/v1/tickets")))
+            contenders.append(
+                Contender(name, svc.url, server_cpu, json_tickets("/v1/tickets"), json_path="/v1/tickets")
+            )
         if peer is not None:
             contenders.append(peer)
         for concurrency in (1, 8):
@@ -729,7 +829,14 @@ def compare_intake(
             for _ in range(rounds):
                 for c in contenders:
                     before = c.stored() if c.stored is not None else 0
-                    rate, p50, p99, cpu, sent = asyncio.run(closed_loop(c.url, concurrency, seconds, c.cpu, c.prepare))
+                    if vegeta is not None and c.json_path is not None:
+                        rate, p50, p99, cpu, sent = vegeta_closed_loop(
+                            vegeta, work, c.url + c.json_path, concurrency, seconds, c.cpu
+                        )
+                    else:
+                        rate, p50, p99, cpu, sent = asyncio.run(
+                            closed_loop(c.url, concurrency, seconds, c.cpu, c.prepare)
+                        )
                     if c.stored is not None:  # only what is really in its database counts
                         stored = c.stored() - before
                         print(f"  c={concurrency} {c.name}: {sent} answered as created, {stored} in its database")
@@ -811,6 +918,12 @@ def main() -> None:
         choices=["django-helpdesk"],
         help="also drive this peer in the intake comparison (its own virtualenv under .data/peers/, made once)",
     )
+    parser.add_argument(
+        "--generator",
+        choices=["vegeta", "python"],
+        default="vegeta",
+        help="the load generator: vegeta (compiled, built once with go install) or the Python one",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rate, args.seconds, args.burst = 20.0, 10.0, 300
@@ -828,6 +941,9 @@ def main() -> None:
             external_kafka=env.external_kafka,
             external_database_url=env.external_database_url,
         )
+        vegeta = vegeta_binary(env.cache_dir) if args.generator == "vegeta" else None
+        if args.generator == "vegeta" and vegeta is None:
+            print("no vegeta and no go to build it: the Python load generator it is")
         servers = Servers(config, durable=False)
         servers.start()
         space = Sandbox(servers, prefix=f"bench{uuid.uuid4().hex[:6]}.")
@@ -851,42 +967,60 @@ def main() -> None:
 
                 if args.intake_only:
                     print(f"intake bench: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
-                    intake_goal(compare_intake(space, work, intakes, floor_seconds, args.rounds, peer))
+                    intake_goal(compare_intake(space, work, intakes, floor_seconds, args.rounds, peer, vegeta))
                     return
                 print(f"pipeline bench: {os.cpu_count()} cores; services: {', '.join(PIPELINE)}")
                 print(f"load average {os.getloadavg()[0]:.1f} at the start")
-                before = {n: cpu_seconds(p) for n, p in pids.items()}
-                steady = asyncio.run(phase(space, by_name["intake"], args.rate, int(args.rate * args.seconds), 120.0))
-                after = {n: cpu_seconds(p) for n, p in pids.items()}
+                meters: dict[str, Callable[[], float]] = {n: partial(cpu_seconds, p) for n, p in pids.items()}
+                meters |= {n: partial(family_cpu, p) for n, p in server_pids(servers).items()}
+                meters["whole machine"] = machine_cpu
+
+                def cpu_per_ticket(run: Run, before: dict[str, float], after: dict[str, float]) -> None:
+                    """Every process's share, and the machine's: what 200 tickets/s on 2 cores must fit in."""
+                    n = max(1, len(run.accepted))
+                    ms = {k: (after[k] - before[k]) * 1000 / n for k in meters}
+                    services = sum(ms[k] for k in PIPELINE)
+                    print("  CPU per ticket (ms):", " ".join(f"{k} {ms[k]:.1f}" for k in PIPELINE), end="")
+                    print(f"; all services {services:.1f}", end="")
+                    print("".join(f"; {k} {ms[k]:.1f}" for k in meters if k not in PIPELINE and k != "whole machine"))
+                    if run.generator == "vegeta":
+                        print(f"  load generator {run.generator_cpu * 1000 / n:.2f}", end="; ")
+                    else:
+                        print("  ", end="")
+                    print(
+                        f"whole machine {ms['whole machine']:.1f} ms per ticket, i.e. at most "
+                        f"{(os.cpu_count() or 1) * 1000 / ms['whole machine']:.0f} tickets/s on {os.cpu_count()} cores "
+                        f"at this cost; load average {os.getloadavg()[0]:.1f}"
+                    )
+
+                before = {n: m() for n, m in meters.items()}
+                steady = asyncio.run(
+                    phase(space, by_name["intake"], args.rate, int(args.rate * args.seconds), 120.0, vegeta, work)
+                )
+                after = {n: m() for n, m in meters.items()}
                 report_hops(f"steady {args.rate:.0f} tickets/s offered for {args.seconds:.0f} s", steady)
                 clocked = len([t for t in steady.accepted if ("SlaClockStarted", t) in steady.seen])
-                print(f"  clocked {clocked}/{len(steady.accepted)}; CPU per ticket (ms):", end="")
-                total = 0.0
-                for n in PIPELINE:
-                    ms = (after[n] - before[n]) * 1000 / max(1, len(steady.accepted))
-                    total += ms
-                    print(f" {n} {ms:.1f}", end="")
-                print(f"; all services {total:.1f}; load average {os.getloadavg()[0]:.1f}")
+                print(f"  clocked {clocked}/{len(steady.accepted)}")
+                cpu_per_ticket(steady, before, after)
 
-                before = {n: cpu_seconds(p) for n, p in pids.items()}
-                burst = asyncio.run(phase(space, by_name["intake"], 10_000.0, args.burst, 300.0))
-                after = {n: cpu_seconds(p) for n, p in pids.items()}
+                before = {n: m() for n, m in meters.items()}
+                burst = asyncio.run(phase(space, by_name["intake"], 0.0, args.burst, 300.0, vegeta, work))
+                after = {n: m() for n, m in meters.items()}
                 report_hops(f"burst of {args.burst} tickets", burst)
                 burst_clocked = len([t for t in burst.accepted if ("SlaClockStarted", t) in burst.seen])
                 sustained = clocked_rate(burst)
-                cpu = sum(after[n] - before[n] for n in PIPELINE) * 1000 / max(1, len(burst.accepted))
                 print(
                     f"  sustained: {sustained:.0f} tickets/s clocked end to end ({burst_clocked}/"
-                    f"{len(burst.accepted)} clocked); {cpu:.1f} ms CPU per ticket, all services; "
-                    f"load average {os.getloadavg()[0]:.1f}"
+                    f"{len(burst.accepted)} clocked)"
                 )
+                cpu_per_ticket(burst, before, after)
                 floor_rate = bare_consumer_rate(space, len(steady.accepted) + len(burst.accepted))
                 print(
                     f"\nbare consumer (aiokafka batches + one inbox insert per batch) on the same lifecycle topic: "
                     f"{floor_rate:.0f} events/s; the pipeline clocks {sustained / floor_rate:.3f}x that in tickets/s "
                     "(each ticket is consumed by triage, then sla-clock twice: lifecycle and triage)"
                 )
-                medians = compare_intake(space, work, intakes, floor_seconds, args.rounds, peer)
+                medians = compare_intake(space, work, intakes, floor_seconds, args.rounds, peer, vegeta)
                 print(
                     "  (here intake's tickets also go through the four other services on the same cores, the\n"
                     "  floor's and the peer's through nothing: `--intake-only` compares intake alone)"
