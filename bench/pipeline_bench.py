@@ -40,10 +40,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 
@@ -64,6 +65,8 @@ from vegeta import closed_loop as vegeta_closed_loop
 PIPELINE = ("intake", "triage", "sla-clock", "escalation", "notifier")
 HOPS = ("TicketOpened", "TicketTriaged", "SlaClockStarted")
 TICKS = os.sysconf("SC_CLK_TCK")
+PARTITIONS = 12  # of every topic the bench makes
+IDLE_SECONDS = 10.0  # what the stack costs doing nothing, measured before the load
 
 
 def cpu_seconds(pid: int) -> float:
@@ -123,17 +126,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def watch(space: Sandbox, run: Run, stop: asyncio.Event) -> None:
-    """Read lifecycle, triage and sla as they are published. Each hop's instant is the record's
-    timestamp (CreateTime: the producing relay's client stamps it when the relay hands it the
-    record), so how late this loop reads it does not matter."""
+async def watch(space: Sandbox, run: Run, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    """Read lifecycle, triage and sla as they are published, from their ends when it starts (sets
+    `ready` once it is there: earlier phases' records are not read again). Each hop's instant is the
+    record's timestamp (CreateTime: the producing relay's client stamps it when the relay hands it
+    the record), so how late this loop reads it does not matter."""
+    topics = [space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)]
     for attempt in range(5):  # a broker starved of CPU (a loaded machine) may miss a bootstrap
-        consumer = AIOKafkaConsumer(
-            *(space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)),
-            bootstrap_servers=space.servers.bootstrap_servers,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
+        consumer = AIOKafkaConsumer(bootstrap_servers=space.servers.bootstrap_servers, enable_auto_commit=False)
         try:
             await consumer.start()
             break
@@ -143,6 +143,12 @@ async def watch(space: Sandbox, run: Run, stop: asyncio.Event) -> None:
                 raise
             await asyncio.sleep(2)
     try:
+        partitions = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for tp in partitions:  # resolves the end offsets now, before any ticket of this phase is sent
+            await consumer.position(tp)
+        ready.set()
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
             for messages in batch.values():
@@ -162,6 +168,18 @@ async def watch(space: Sandbox, run: Run, stop: asyncio.Event) -> None:
 Outcome = tuple[str, str | None, float, float, float]
 SENDING = "http11.send_request_headers.started"  # httpcore's trace events
 ANSWERED = "http11.receive_response_headers.complete"
+
+
+async def watching(space: Sandbox, run: Run, stop: asyncio.Event) -> asyncio.Task[None]:
+    """`watch` as a task, once it reads from the ends of the topics (or its error, if it failed)."""
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch(space, run, stop, ready))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait([watcher, waiting], return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        waiting.cancel()
+        await watcher  # raises what stopped it
+    return watcher
 
 
 def generate(url: str, rate: float, count: int, out: multiprocessing.Queue[Outcome]) -> None:
@@ -687,6 +705,10 @@ def report_hops(title: str, run: Run) -> None:
             + (f"  ({negative} published before the 2xx reached the client)" if negative else "")
         )
         print(f"  {sent} -> {hop:<16}         {_ms(hop_latencies(run, hop, run.wire))}")
+    for earlier, later in pairwise(HOPS):
+        both = [t for t in run.accepted if (earlier, t) in run.seen and (later, t) in run.seen]
+        gaps = [run.seen[(later, t)] - run.seen[(earlier, t)] for t in both]
+        print(f"  {earlier} -> {later} (one service's hop) {_ms(gaps)}")
     if run.generator == "vegeta":
         return
     queued = [run.wire[t] - run.offered[t] for t in run.accepted]
@@ -725,7 +747,7 @@ async def phase(
     stop = asyncio.Event()
     done = asyncio.Event()
     loop = asyncio.get_running_loop()
-    watcher = asyncio.create_task(watch(space, run, stop))
+    watcher = await watching(space, run, stop)
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no forked event loop or sockets
     outcomes: multiprocessing.Queue[Outcome] = ctx.Queue()
     generator = ctx.Process(target=generate, args=(intake.url, rate, count, outcomes), daemon=True)
@@ -770,7 +792,7 @@ async def _phase_vegeta(
 ) -> Run:
     run = Run(generator="vegeta")
     stop = asyncio.Event()
-    watcher = asyncio.create_task(watch(space, run, stop))
+    watcher = await watching(space, run, stop)
     bodies = (web_ticket(i) for i in range(count))
     url = intake.url + "/v1/tickets"
     hits, run.generator_cpu = await asyncio.to_thread(
@@ -883,7 +905,7 @@ def start_baseline(space: Sandbox, work: Path, checkout: Path, extra: dict[str, 
     """Intake from another checkout (e.g. `git archive main libs services | tar -x -C DIR`), on its
     own database: its modules come first on PYTHONPATH, ahead of this checkout's editable installs."""
     base = Sandbox(space.servers, prefix=space.prefix.rstrip(".") + "base.")
-    asyncio.run(ensure_topics(space.servers.bootstrap_servers, base.prefix, partitions=12))
+    asyncio.run(ensure_topics(space.servers.bootstrap_servers, base.prefix, partitions=PARTITIONS))
     path = os.pathsep.join(str(checkout / p) for p in ("libs/events", "services/intake"))
     return start_service("intake", base, work / "baseline", {**extra, "PYTHONPATH": path})
 
@@ -909,6 +931,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="tickets/s offered in the steady phase")
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the steady phase")
     parser.add_argument("--burst", type=int, default=2000, help="tickets sent as fast as intake takes them")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10.0,
+        help="seconds at the steady rate before anything is measured (the JVM's JIT, pools, caches)",
+    )
     parser.add_argument("--quick", action="store_true", help="20/s for 10 s, a burst of 300, short floors")
     parser.add_argument("--intake-only", action="store_true", help="only intake against the floor endpoint")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved intake/floor rounds (medians)")
@@ -926,7 +954,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.quick:
-        args.rate, args.seconds, args.burst = 20.0, 10.0, 300
+        args.rate, args.seconds, args.burst, args.warmup = 20.0, 10.0, 300, 2.0
     floor_seconds = 5.0 if args.quick else 10.0
 
     with tempfile.TemporaryDirectory(prefix="supportdesk-bench-") as tmp:
@@ -949,7 +977,7 @@ def main() -> None:
         space = Sandbox(servers, prefix=f"bench{uuid.uuid4().hex[:6]}.")
         running: list[RunningService] = []
         try:
-            asyncio.run(ensure_topics(servers.bootstrap_servers, space.prefix, partitions=12))
+            asyncio.run(ensure_topics(servers.bootstrap_servers, space.prefix, partitions=PARTITIONS))
             with ExitStack() as stack:
                 smtp = stack.enter_context(SmtpSink())
                 extra = {"NOTIFIER_SMTP_PORT": str(smtp.port), "LOG_LEVEL": "WARNING"}
@@ -973,6 +1001,7 @@ def main() -> None:
                 print(f"load average {os.getloadavg()[0]:.1f} at the start")
                 meters: dict[str, Callable[[], float]] = {n: partial(cpu_seconds, p) for n, p in pids.items()}
                 meters |= {n: partial(family_cpu, p) for n, p in server_pids(servers).items()}
+                meters["this bench, reading Kafka"] = time.process_time
                 meters["whole machine"] = machine_cpu
 
                 def cpu_per_ticket(run: Run, before: dict[str, float], after: dict[str, float]) -> None:
@@ -993,6 +1022,21 @@ def main() -> None:
                         f"at this cost; load average {os.getloadavg()[0]:.1f}"
                     )
 
+                before = {n: m() for n, m in meters.items()}
+                time.sleep(IDLE_SECONDS)
+                after = {n: m() for n, m in meters.items()}
+                print(
+                    f"idle for {IDLE_SECONDS:.0f} s (no tickets), CPU ms per second:",
+                    " ".join(f"{k} {(after[k] - before[k]) * 1000 / IDLE_SECONDS:.0f}" for k in meters),
+                )
+                if args.warmup > 0:
+                    warm = asyncio.run(
+                        phase(space, by_name["intake"], args.rate, int(args.rate * args.warmup), 120.0, vegeta, work)
+                    )
+                    print(
+                        f"warm-up, not measured: {len(warm.accepted)} tickets at {args.rate:.0f}/s "
+                        f"({args.warmup:.0f} s; the broker's JIT compiler, connection pools, caches)"
+                    )
                 before = {n: m() for n, m in meters.items()}
                 steady = asyncio.run(
                     phase(space, by_name["intake"], args.rate, int(args.rate * args.seconds), 120.0, vegeta, work)
