@@ -65,6 +65,7 @@ from supportdesk_events.catalogue import (
     Topic,
 )
 from supportdesk_events.db import create_engine, drop_database, ensure_database
+from supportdesk_events.envelope import Headers
 from supportdesk_events.migrations import migrate
 from supportdesk_events.settings import ServiceSettings
 
@@ -89,10 +90,11 @@ PER_TICKET: dict[str, tuple[str, ...]] = {
 }
 
 
-def backlog(service: str, events: int) -> list[tuple[str, bytes, bytes]]:
-    """(topic, key, value) of the events the service is asked to drain."""
+def backlog(service: str, events: int) -> list[tuple[str, bytes, bytes, Headers]]:
+    """(topic, key, value, headers) of the events the service is asked to drain: as the outbox
+    relay publishes them, with the event_type, schema_version and id headers consumers route by."""
     clock = ManualClock(T0)
-    out: list[tuple[str, bytes, bytes]] = []
+    out: list[tuple[str, bytes, bytes, Headers]] = []
     kinds = PER_TICKET[service]
     due = T0 + timedelta(hours=4)
     for n in range(events // len(kinds)):
@@ -143,8 +145,8 @@ def backlog(service: str, events: int) -> list[tuple[str, bytes, bytes]]:
         }
         for kind in kinds:
             payload, producer = payloads[kind]
-            key, value, _ = encode(new_envelope(payload, ticket_id=ticket, producer=producer, clock=clock))
-            out.append((payload.topic.value, key, value))
+            key, value, headers = encode(new_envelope(payload, ticket_id=ticket, producer=producer, clock=clock))
+            out.append((payload.topic.value, key, value, headers))
     return out
 
 
@@ -155,11 +157,14 @@ def topics_of(service: str) -> list[str]:
     return sorted({TOPIC_OF[kind].value for kind in PER_TICKET[service]})
 
 
-async def produce(bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes]]) -> None:
+async def produce(bootstrap: str, prefix: str, messages: list[tuple[str, bytes, bytes, Headers]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        sends = [await producer.send(prefix + topic, value=value, key=key) for topic, key, value in messages]
+        sends = [
+            await producer.send(prefix + topic, value=value, key=key, headers=headers)
+            for topic, key, value, headers in messages
+        ]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 import uuid
@@ -339,6 +340,7 @@ class EventConsumer:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        freeze_startup_heap()
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap_servers,
@@ -466,7 +468,7 @@ class EventConsumer:
                     outcomes[(event_type, "ignored")] += 1  # on our topic, not our business: not parsed
                     continue
                 try:
-                    env = decode(msg.value)
+                    env = decode(msg.value, event_type)
                 except UndeliverableEvent as e:
                     failed.append(Failure(msg, e.reason, e.kind))
                     outcomes[("undecodable", "dead_lettered")] += 1
@@ -608,6 +610,26 @@ class EventConsumer:
             " (truncated)" if letter.truncated else "",
             f.reason[:1000],
         )
+
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """Move what the process holds by now (modules, classes, compiled statements: ~120,000 objects)
+    out of the cyclic collector's reach, once per process. Every full collection walked all of it:
+    ~0.1 s of the ~0.7 s of CPU sla-clock's consumer spent on 3,000 events. What is frozen is never
+    collected, so the garbage of start-up is collected first; later objects are collected as
+    before. The youngest generation is collected every 10,000 net allocations instead of 700: a
+    batch's envelopes and rows are freed by reference counting long before that, so the ~150 young
+    collections of those 3,000 events (~0.04 s) become one or two."""
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(10_000, older, oldest)
 
 
 def _header(msg: ConsumerRecord[Any, Any], name: str) -> str | None:

@@ -181,12 +181,28 @@ def encode_recorded(env: dict[str, Any]) -> tuple[bytes, bytes, Headers]:
     return str(env["ticket_id"]).encode(), encode_value(env), headers
 
 
-def decode(value: bytes | None) -> Envelope[Event]:
+def decode(value: bytes | None, event_type: str | None = None) -> Envelope[Event]:
     """Parse and validate a message; raise UndeliverableEvent with the reason if we cannot.
 
     Nothing else escapes: whatever the parser or the validator raises on hostile input (a
     RecursionError from JSON nested thousands deep, a MemoryError, a ValueError from a library) is
-    a fact about the message, so it is a dead letter, never a retry."""
+    a fact about the message, so it is a dead letter, never a retry.
+
+    `event_type`, from the message's header, lets the common case (the current version of that
+    type) be parsed and validated in one pass by pydantic's own JSON parser, strictly, about half
+    the time of `json.loads` and validating the dict. The header is only a hint: anything that pass
+    does not accept as is (another type or version, a value the lax path would coerce, a lone
+    surrogate) goes the full way below, which alone decides what is a dead letter and why."""
+    if event_type is not None and value is not None:
+        cls = REGISTRY.get(event_type)
+        if cls is not None:
+            try:
+                env = envelope_of(cls).model_validate_json(value, strict=True)
+            except Exception:
+                pass
+            else:
+                if env.event_type == event_type and env.schema_version == cls.schema_version:
+                    return env
     try:
         return _decode(value)
     except UndeliverableEvent:

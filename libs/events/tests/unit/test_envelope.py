@@ -117,3 +117,21 @@ def test_naive_instants_are_refused() -> None:
 def test_every_event_type_is_registered_once_on_its_topic() -> None:
     assert len(REGISTRY) == len({cls.__name__ for cls in REGISTRY.values()})
     assert {cls.topic for cls in REGISTRY.values()} == set(Topic)
+
+
+def test_the_header_hint_reads_exactly_what_the_full_way_reads() -> None:
+    env = new_envelope(opened(), ticket_id="t-1", producer="intake", clock=ManualClock(T0))
+    _, value, _ = encode(env)
+    assert decode(value, "TicketOpened") == decode(value) == env
+    # A header that lies, or a value the strict pass refuses, goes the full way: same answer.
+    assert decode(value, "TicketTriaged") == env
+    assert decode(value, "NoSuchEvent") == env
+    assert decode(value.replace(b'"subject":"s"', b'"subject":"\\ud800"'), "TicketOpened").payload.subject == "\ud800"
+    # What the full way refuses stays refused with its reason, whatever the header says.
+    for bad in (b'"schema_version":1.0', b'"schema_version":"1"'):
+        with pytest.raises(UndeliverableEvent) as refused:
+            decode(value.replace(b'"schema_version":1', bad), "TicketOpened")
+        assert refused.value.kind == "unsupported_version"
+    with pytest.raises(UndeliverableEvent) as refused:
+        decode(b"[]", "TicketOpened")
+    assert refused.value.kind == "not_an_object"
