@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -36,7 +37,7 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from sqlalchemy import DateTime, Integer, Text, bindparam, text
+from sqlalchemy import DateTime, Integer, Text, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,9 +63,8 @@ _RELAY_LOCK_KEY = 0x5D_0B_0C
 # transaction once, at commit; a rolled-back savepoint takes its notifications with it, like its rows.
 # Rows are inserted in `ordinality` order, so `position` (the relay's publishing order) follows the
 # order of `envelopes`.
-_RECORD = text(
-    f"""
-WITH new AS (
+_RECORD_SQL = """
+WITH {ctes}new AS (
     INSERT INTO events (event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, trace_context)
     SELECT r.event_id, r.topic, r.ticket_id, r.stream_version, r.event_type, r.occurred_at, r.envelope::jsonb,
            r.trace_context::jsonb
@@ -72,22 +72,46 @@ WITH new AS (
                 :trace_contexts)
         WITH ORDINALITY AS r(event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope,
                              trace_context, n)
+    {where}
     ORDER BY r.n
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
 )
-SELECT new.event_id, pg_notify('{OUTBOX_CHANNEL}', '') FROM new
+SELECT new.event_id, pg_notify('{channel}', '') FROM new
 """
-).bindparams(
-    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("topics", type_=ARRAY(Text)),
-    bindparam("ticket_ids", type_=ARRAY(Text)),
-    bindparam("stream_versions", type_=ARRAY(Integer)),
-    bindparam("event_types", type_=ARRAY(Text)),
-    bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
-    bindparam("envelopes", type_=ARRAY(Text)),
-    bindparam("trace_contexts", type_=ARRAY(Text)),
-)
+
+
+@dataclass(frozen=True)
+class Along:
+    """What rides in `record`'s one statement (a round trip less): `ctes`, SQL of `name AS (...)`
+    items, comma-separated (e.g. the read model's INSERT), bound by `params` (named so as not to
+    clash; typed by CASTs), and `condition`, without which nothing is recorded (e.g. that a row a
+    CTE locked is still as the caller read it). The CTEs run whatever the condition says: guard
+    their writes with it too."""
+
+    ctes: str
+    condition: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def _record_statement(ctes: str = "", condition: str = "") -> TextClause:
+    """Built once per shape (asyncpg then prepares it once per connection)."""
+    sql = _RECORD_SQL.format(
+        ctes=f"{ctes},\n" if ctes else "",
+        where=f"WHERE {condition}" if condition else "",
+        channel=OUTBOX_CHANNEL,
+    )
+    return text(sql).bindparams(
+        bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+        bindparam("topics", type_=ARRAY(Text)),
+        bindparam("ticket_ids", type_=ARRAY(Text)),
+        bindparam("stream_versions", type_=ARRAY(Integer)),
+        bindparam("event_types", type_=ARRAY(Text)),
+        bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("envelopes", type_=ARRAY(Text)),
+        bindparam("trace_contexts", type_=ARRAY(Text)),
+    )
 
 
 async def record(
@@ -96,6 +120,7 @@ async def record(
     *,
     stream_version: int | None = None,
     trace_contexts: Sequence[str | None] | None = None,
+    along: Along | None = None,
 ) -> list[Envelope[Any]]:
     """Append events to the service's event table; return those that were new.
 
@@ -104,6 +129,7 @@ async def record(
     interleaving. Events whose id is already recorded (a re-derived event) are dropped.
     `trace_contexts` (one per envelope, from `stored_trace_context()`) is for events queued under
     one span and recorded later under another; by default every event gets the current span's.
+    `along`: further writes in the same statement, and a condition for recording anything.
     """
     if not envelopes:
         return []
@@ -121,7 +147,11 @@ async def record(
         # The recording span's context (SQL NULL while tracing is off), for the relay's Kafka headers.
         "trace_contexts": list(trace_contexts),
     }
-    new = set((await conn.execute(_RECORD, params)).scalars())
+    statement = _record_statement()
+    if along is not None:
+        statement = _record_statement(along.ctes, along.condition)
+        params.update(along.params)
+    new = set((await conn.execute(statement, params)).scalars())
     recorded: list[Envelope[Any]] = []
     for env in envelopes:
         if env.event_id in new:
