@@ -2,8 +2,9 @@
 
 Each requester row says what the topic must hold for it: its key, or the erased marker once its
 key is destroyed. Rows not yet published are marked and sent with acks=all in one transaction,
-which commits the mark once the broker has them, under a row lock (FOR NO KEY UPDATE SKIP LOCKED): an erasure (FOR UPDATE on the same
-row) waits for a key being sent and is then sent after it, so a stale key can never land last.
+which commits the mark once the broker has them, under a row lock (FOR NO KEY UPDATE SKIP LOCKED):
+an erasure (FOR UPDATE on the same row) waits for a key being sent and is then sent after it, so a
+stale key can never land last.
 Tickets being opened for the requester (FOR KEY SHARE) do not wait for it.
 Replicas share the work (the lock); sending one twice is harmless (compaction keeps the last)."""
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 BATCH = 200
 IDLE_POLL_SECONDS = 0.5  # a missed NOTIFY (a relay reconnecting): well within the keyring wait
 WAKE_LINGER_SECONDS = 0.005
+PRODUCER_WAIT_SECONDS = 0.05  # the relay's producer starting (or renewed): soon there
 
 
 # Claims the batch in one statement (a round trip less than SELECT ... FOR NO KEY UPDATE, then
@@ -77,7 +79,7 @@ async def run_key_publisher(runtime: ServiceRuntime[Settings], stop: asyncio.Eve
     while not stop.is_set():
         producer = relay.producer
         if producer is None:
-            await first_of(IDLE_POLL_SECONDS, stop)
+            await first_of(PRODUCER_WAIT_SECONDS, stop)
             continue
         commits.clear()
         try:
