@@ -183,6 +183,12 @@ ORDER BY e.position
 LIMIT $1
 """
 _MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE position = ANY($1::bigint[])"
+# The next read marks what the last batch published (a round trip less per batch while commits keep
+# coming). Its SELECT sees the rows as they were before the CTE's UPDATE, so it leaves them out itself.
+_MARK_AND_BATCH = _BATCH.replace(
+    "SELECT e.position,",
+    "WITH marked AS (UPDATE events SET published_at = now() WHERE position = ANY($2::bigint[]))\nSELECT e.position,",
+).replace("WHERE e.published_at IS NULL AND", "WHERE e.published_at IS NULL AND e.position <> ALL($2::bigint[]) AND")
 _MARK_PARKED = """
 UPDATE events SET failed_at = now(), failure_reason = r.reason
 FROM unnest($1::bigint[], $2::text[]) AS r(position, reason)
@@ -236,6 +242,8 @@ class OutboxRelay:
     ) -> None:
         self.engine = engine
         self.wake_linger_seconds = wake_linger_seconds
+        # Published, to be marked by the next batch's read, which follows at once (see publish_batch).
+        self._unmarked: list[int] = []
         self.service = service
         self.bootstrap_servers = bootstrap_servers
         self.topic_prefix = topic_prefix
@@ -339,13 +347,14 @@ class OutboxRelay:
                     raise _ConnectionLost("while standing by")
             self._set_active(True)
             log.info("outbox relay active", extra={"service": self.service})
+            self._unmarked = []  # a previous session's: published again (at least once)
             failures = 0
             while not stop.is_set():
                 if lost.is_set():
                     raise _ConnectionLost("while publishing")
                 woken.clear()
                 try:
-                    published = await self.publish_batch(conn)
+                    published = await self.publish_batch(conn, more=woken)
                 except KafkaError as e:  # the broker, not the rows: retry, never park
                     failures += 1
                     self._kafka_error = f"{type(e).__name__}: {e}"
@@ -365,21 +374,34 @@ class OutboxRelay:
                         await first_of(self.wake_linger_seconds, stop, lost)
         finally:
             self._set_active(False)
+            if self._unmarked and not lost.is_set():
+                with contextlib.suppress(*_DATABASE_DOWN, TimeoutError):  # else published again: at least once
+                    await asyncio.wait_for(self._mark_unmarked(conn), 5)
             try:
                 await asyncio.wait_for(conn.close(), 5)
             except Exception:  # a connection to a server that went away cannot close politely
                 conn.terminate()
 
+    async def _mark_unmarked(self, conn: asyncpg.Connection[Any]) -> None:
+        await conn.execute(_MARK_PUBLISHED, self._unmarked)
+        self._unmarked = []
+
     def _set_active(self, active: bool) -> None:
         self.active = active
         metrics.OUTBOX_RELAY_ACTIVE.labels(self.service).set(1 if active else 0)
 
-    async def publish_batch(self, conn: asyncpg.Connection[Any]) -> int:
+    async def publish_batch(self, conn: asyncpg.Connection[Any], more: asyncio.Event | None = None) -> int:
         """Publish the next batch on the relay's own (lock-holding) connection; return how many
         rows were published. Rows that can never be published are parked, and the rest of their
-        ticket's rows in this batch wait for the next (which skips them while the row is parked)."""
+        ticket's rows in this batch wait for the next (which skips them while the row is parked).
+        If `more` is set once they are sent (commits notified meanwhile), the rows are marked by
+        the next batch's read, which the caller runs at once: a round trip less while busy."""
         assert self.producer is not None
-        rows = await conn.fetch(_BATCH, self.batch_size)
+        if self._unmarked:
+            rows = await conn.fetch(_MARK_AND_BATCH, self.batch_size, self._unmarked)
+            self._unmarked = []
+        else:
+            rows = await conn.fetch(_BATCH, self.batch_size)
         if not rows:
             self._progress()
             return 0
@@ -440,6 +462,8 @@ class OutboxRelay:
                 if published:
                     await conn.execute(_MARK_PUBLISHED, published)
                 await conn.execute(_MARK_PARKED, [p for p, _ in parked], [r for _, r in parked])
+        elif published and broker_error is None and more is not None and more.is_set():
+            self._unmarked = published
         elif published:  # one statement is its own transaction: no BEGIN and COMMIT round trips
             await conn.execute(_MARK_PUBLISHED, published)
         for position, reason in parked:
