@@ -289,6 +289,7 @@ class OutboxRelay:
                 await watcher
             if self.producer is not None:
                 await self.producer.stop()
+                self.producer = None  # intake's key publisher sends through it: not a stopped one
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
