@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -36,7 +37,7 @@ from aiokafka.errors import (
     RecordListTooLargeError,
     RecordTooLargeError,
 )
-from sqlalchemy import DateTime, Integer, Text, bindparam, text
+from sqlalchemy import DateTime, Integer, Text, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,9 +63,8 @@ _RELAY_LOCK_KEY = 0x5D_0B_0C
 # transaction once, at commit; a rolled-back savepoint takes its notifications with it, like its rows.
 # Rows are inserted in `ordinality` order, so `position` (the relay's publishing order) follows the
 # order of `envelopes`.
-_RECORD = text(
-    f"""
-WITH new AS (
+_RECORD_SQL = """
+WITH {ctes}new AS (
     INSERT INTO events (event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope, trace_context)
     SELECT r.event_id, r.topic, r.ticket_id, r.stream_version, r.event_type, r.occurred_at, r.envelope::jsonb,
            r.trace_context::jsonb
@@ -72,22 +72,46 @@ WITH new AS (
                 :trace_contexts)
         WITH ORDINALITY AS r(event_id, topic, ticket_id, stream_version, event_type, occurred_at, envelope,
                              trace_context, n)
+    {where}
     ORDER BY r.n
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
 )
-SELECT new.event_id, pg_notify('{OUTBOX_CHANNEL}', '') FROM new
+SELECT new.event_id, pg_notify('{channel}', '') FROM new
 """
-).bindparams(
-    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("topics", type_=ARRAY(Text)),
-    bindparam("ticket_ids", type_=ARRAY(Text)),
-    bindparam("stream_versions", type_=ARRAY(Integer)),
-    bindparam("event_types", type_=ARRAY(Text)),
-    bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
-    bindparam("envelopes", type_=ARRAY(Text)),
-    bindparam("trace_contexts", type_=ARRAY(Text)),
-)
+
+
+@dataclass(frozen=True)
+class Along:
+    """What rides in `record`'s one statement (a round trip less): `ctes`, SQL of `name AS (...)`
+    items, comma-separated (e.g. the read model's INSERT), bound by `params` (named so as not to
+    clash; typed by CASTs), and `condition`, without which nothing is recorded (e.g. that a row a
+    CTE locked is still as the caller read it). The CTEs run whatever the condition says: guard
+    their writes with it too."""
+
+    ctes: str
+    condition: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def _record_statement(ctes: str = "", condition: str = "") -> TextClause:
+    """Built once per shape (asyncpg then prepares it once per connection)."""
+    sql = _RECORD_SQL.format(
+        ctes=f"{ctes},\n" if ctes else "",
+        where=f"WHERE {condition}" if condition else "",
+        channel=OUTBOX_CHANNEL,
+    )
+    return text(sql).bindparams(
+        bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+        bindparam("topics", type_=ARRAY(Text)),
+        bindparam("ticket_ids", type_=ARRAY(Text)),
+        bindparam("stream_versions", type_=ARRAY(Integer)),
+        bindparam("event_types", type_=ARRAY(Text)),
+        bindparam("occurred_ats", type_=ARRAY(DateTime(timezone=True))),
+        bindparam("envelopes", type_=ARRAY(Text)),
+        bindparam("trace_contexts", type_=ARRAY(Text)),
+    )
 
 
 async def record(
@@ -96,6 +120,7 @@ async def record(
     *,
     stream_version: int | None = None,
     trace_contexts: Sequence[str | None] | None = None,
+    along: Along | None = None,
 ) -> list[Envelope[Any]]:
     """Append events to the service's event table; return those that were new.
 
@@ -104,6 +129,7 @@ async def record(
     interleaving. Events whose id is already recorded (a re-derived event) are dropped.
     `trace_contexts` (one per envelope, from `stored_trace_context()`) is for events queued under
     one span and recorded later under another; by default every event gets the current span's.
+    `along`: further writes in the same statement, and a condition for recording anything.
     """
     if not envelopes:
         return []
@@ -121,7 +147,11 @@ async def record(
         # The recording span's context (SQL NULL while tracing is off), for the relay's Kafka headers.
         "trace_contexts": list(trace_contexts),
     }
-    new = set((await conn.execute(_RECORD, params)).scalars())
+    statement = _record_statement()
+    if along is not None:
+        statement = _record_statement(along.ctes, along.condition)
+        params.update(along.params)
+    new = set((await conn.execute(statement, params)).scalars())
     recorded: list[Envelope[Any]] = []
     for env in envelopes:
         if env.event_id in new:
@@ -153,6 +183,12 @@ ORDER BY e.position
 LIMIT $1
 """
 _MARK_PUBLISHED = "UPDATE events SET published_at = now() WHERE position = ANY($1::bigint[])"
+# The next read marks what the last batch published (a round trip less per batch while commits keep
+# coming). Its SELECT sees the rows as they were before the CTE's UPDATE, so it leaves them out itself.
+_MARK_AND_BATCH = _BATCH.replace(
+    "SELECT e.position,",
+    "WITH marked AS (UPDATE events SET published_at = now() WHERE position = ANY($2::bigint[]))\nSELECT e.position,",
+).replace("WHERE e.published_at IS NULL AND", "WHERE e.published_at IS NULL AND e.position <> ALL($2::bigint[]) AND")
 _MARK_PARKED = """
 UPDATE events SET failed_at = now(), failure_reason = r.reason
 FROM unnest($1::bigint[], $2::text[]) AS r(position, reason)
@@ -206,6 +242,8 @@ class OutboxRelay:
     ) -> None:
         self.engine = engine
         self.wake_linger_seconds = wake_linger_seconds
+        # Published, to be marked by the next batch's read, which follows at once (see publish_batch).
+        self._unmarked: list[int] = []
         self.service = service
         self.bootstrap_servers = bootstrap_servers
         self.topic_prefix = topic_prefix
@@ -251,6 +289,7 @@ class OutboxRelay:
                 await watcher
             if self.producer is not None:
                 await self.producer.stop()
+                self.producer = None  # intake's key publisher sends through it: not a stopped one
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -309,13 +348,14 @@ class OutboxRelay:
                     raise _ConnectionLost("while standing by")
             self._set_active(True)
             log.info("outbox relay active", extra={"service": self.service})
+            self._unmarked = []  # a previous session's: published again (at least once)
             failures = 0
             while not stop.is_set():
                 if lost.is_set():
                     raise _ConnectionLost("while publishing")
                 woken.clear()
                 try:
-                    published = await self.publish_batch(conn)
+                    published = await self.publish_batch(conn, more=woken)
                 except KafkaError as e:  # the broker, not the rows: retry, never park
                     failures += 1
                     self._kafka_error = f"{type(e).__name__}: {e}"
@@ -335,21 +375,34 @@ class OutboxRelay:
                         await first_of(self.wake_linger_seconds, stop, lost)
         finally:
             self._set_active(False)
+            if self._unmarked and not lost.is_set():
+                with contextlib.suppress(*_DATABASE_DOWN, TimeoutError):  # else published again: at least once
+                    await asyncio.wait_for(self._mark_unmarked(conn), 5)
             try:
                 await asyncio.wait_for(conn.close(), 5)
             except Exception:  # a connection to a server that went away cannot close politely
                 conn.terminate()
 
+    async def _mark_unmarked(self, conn: asyncpg.Connection[Any]) -> None:
+        await conn.execute(_MARK_PUBLISHED, self._unmarked)
+        self._unmarked = []
+
     def _set_active(self, active: bool) -> None:
         self.active = active
         metrics.OUTBOX_RELAY_ACTIVE.labels(self.service).set(1 if active else 0)
 
-    async def publish_batch(self, conn: asyncpg.Connection[Any]) -> int:
+    async def publish_batch(self, conn: asyncpg.Connection[Any], more: asyncio.Event | None = None) -> int:
         """Publish the next batch on the relay's own (lock-holding) connection; return how many
         rows were published. Rows that can never be published are parked, and the rest of their
-        ticket's rows in this batch wait for the next (which skips them while the row is parked)."""
+        ticket's rows in this batch wait for the next (which skips them while the row is parked).
+        If `more` is set once they are sent (commits notified meanwhile), the rows are marked by
+        the next batch's read, which the caller runs at once: a round trip less while busy."""
         assert self.producer is not None
-        rows = await conn.fetch(_BATCH, self.batch_size)
+        if self._unmarked:
+            rows = await conn.fetch(_MARK_AND_BATCH, self.batch_size, self._unmarked)
+            self._unmarked = []
+        else:
+            rows = await conn.fetch(_BATCH, self.batch_size)
         if not rows:
             self._progress()
             return 0
@@ -410,6 +463,8 @@ class OutboxRelay:
                 if published:
                     await conn.execute(_MARK_PUBLISHED, published)
                 await conn.execute(_MARK_PARKED, [p for p, _ in parked], [r for _, r in parked])
+        elif published and broker_error is None and more is not None and more.is_set():
+            self._unmarked = published
         elif published:  # one statement is its own transaction: no BEGIN and COMMIT round trips
             await conn.execute(_MARK_PUBLISHED, published)
         for position, reason in parked:

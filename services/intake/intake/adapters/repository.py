@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from supportdesk_events import Clock, Envelope, derived_envelope, new_envelope, record
 from supportdesk_events.catalogue import CarriesPersonalData, Event, TicketOpened, bound_long_texts
 from supportdesk_events.envelope import read_recorded
+from supportdesk_events.outbox import Along
 
 from ..domain.ticket import Ticket
 from . import requesters
@@ -29,10 +30,6 @@ class ConcurrentUpdate(Exception):
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-# Built once: `insert(...).values(...)` per ticket cost a construct and its cache key each time.
-_INSERT_TICKET = insert(tickets)
 
 
 async def load(conn: AsyncConnection, ticket_id: str, *, lock: bool = True) -> Ticket | None:
@@ -118,47 +115,89 @@ async def _keep_long_texts(conn: AsyncConnection, pending: list[Event]) -> list[
     return bounded
 
 
+class RequesterChanged(Exception):
+    """The requester's key is not what the ticket was sealed under any more (erased meanwhile)."""
+
+
+# The ticket's row rides in the outbox statement, both written only while the requester's row still
+# holds the key the events were sealed under, share-locked (FOR KEY SHARE) in that statement: an
+# erasure (FOR UPDATE) committed before it leaves nothing written; one after it finds the ticket.
+_TICKET_COLUMNS = {
+    "ticket_id": "text",
+    "number": "text",
+    "status": "text",
+    "channel": "text",
+    "requester_email": "text",
+    "requester_phone": "text",
+    "customer_id": "text",
+    "subject": "text",
+    "severity": "integer",
+    "request_type": "text",
+    "access_token_sha256": "text",
+    "version": "integer",
+    "cycle": "integer",
+    "opened_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "requester_id": "text",
+}
+_NEW_TICKET_CTES = f"""
+requester_live AS (
+    SELECT 1 FROM requesters
+    WHERE requester_id = CAST(:t_requester_id AS text) AND data_key = CAST(:t_data_key AS text)
+    FOR KEY SHARE
+), ticket_row AS (
+    INSERT INTO {tickets.name} ({", ".join(_TICKET_COLUMNS)})
+    SELECT {", ".join(f"CAST(:t_{c} AS {t})" for c, t in _TICKET_COLUMNS.items())}
+    WHERE EXISTS (SELECT 1 FROM requester_live)
+)"""
+_NEW_TICKET_CONDITION = "EXISTS (SELECT 1 FROM requester_live)"
+
+
 async def save_new(
     conn: AsyncConnection,
     ticket: Ticket,
     access_token: str,
     clock: Clock,
+    requester: requesters.Requester,
     correlation_id: uuid.UUID | None = None,
-    requester: requesters.Requester | None = None,
 ) -> list[Envelope[Any]]:
     """Record a new ticket's events (personal fields sealed under the requester's key) and its
-    read-model row, in clear (intake's own database; erasure scrubs it), in the caller's transaction."""
+    read-model row, in clear (intake's own database; erasure scrubs it), in one statement, which
+    may be a transaction of its own (autocommit): it writes nothing, and raises RequesterChanged,
+    unless the requester still has the key the events are sealed under (locked by the statement)."""
     opened = ticket.pending[0]
     assert isinstance(opened, TicketOpened)
+    if requester.data_key is None:  # the lookups find live requesters only
+        raise RequesterChanged(requester.requester_id)
     # A new ticket's id is new: no other writer can hold its stream, so no savepoint is needed.
     correlation = correlation_id or uuid.uuid4()
     envelopes = [
         new_envelope(e, ticket_id=ticket.id, producer=PRODUCER, clock=clock, correlation_id=correlation)
         for e in requesters.seal_pending(await _keep_long_texts(conn, ticket.pending), requester)
     ]
-    await record(conn, envelopes, stream_version=0)
+    row = {
+        "ticket_id": ticket.id,
+        "number": ticket.number,
+        "status": ticket.status.value,
+        "channel": opened.channel.value,
+        "requester_email": opened.requester_email,
+        "requester_phone": opened.requester_phone,
+        "customer_id": opened.customer_id,
+        "subject": opened.subject,
+        "severity": opened.severity,
+        "request_type": opened.request_type.value if opened.request_type else None,
+        "access_token_sha256": token_digest(access_token),
+        "version": ticket.version,
+        "cycle": ticket.cycle,
+        "opened_at": opened.opened_at,
+        "updated_at": envelopes[-1].occurred_at,  # the latest event's instant: what a read as of then shows
+        "requester_id": requester.requester_id,
+    }
+    params = {f"t_{k}": v for k, v in row.items()} | {"t_data_key": requester.data_key}
+    along = Along(_NEW_TICKET_CTES, _NEW_TICKET_CONDITION, params)
+    if not await record(conn, envelopes, stream_version=0, along=along):
+        raise RequesterChanged(requester.requester_id)
     ticket.pending.clear()
-    await conn.execute(
-        _INSERT_TICKET,
-        {
-            "ticket_id": ticket.id,
-            "number": ticket.number,
-            "status": ticket.status.value,
-            "channel": opened.channel.value,
-            "requester_email": opened.requester_email,
-            "requester_phone": opened.requester_phone,
-            "customer_id": opened.customer_id,
-            "subject": opened.subject,
-            "severity": opened.severity,
-            "request_type": opened.request_type.value if opened.request_type else None,
-            "access_token_sha256": token_digest(access_token),
-            "version": ticket.version,
-            "cycle": ticket.cycle,
-            "opened_at": opened.opened_at,
-            "updated_at": envelopes[-1].occurred_at,  # the latest event's instant: what a read as of then shows
-            "requester_id": requester.requester_id if requester is not None else None,
-        },
-    )
     return envelopes
 
 

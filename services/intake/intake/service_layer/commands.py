@@ -8,9 +8,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_events import Clock
+from supportdesk_events.catalogue import EXCERPT_CHARS
 from supportdesk_events.db import in_transaction
 from supportdesk_events.logs import event_context
 from supportdesk_events.sealing import seal
@@ -112,30 +114,72 @@ def _opened(opening: _Opening, correlation_id: uuid.UUID, found: CustomerMatch |
     return Opened(opening.ticket_id, opening.number, opening.access_token, request.customer_id)
 
 
+async def _numbered(
+    conn: AsyncConnection, request: OpenTicket, *, number_prefix: str, clock: Clock, token_key: str
+) -> tuple[_Opening, CustomerMatch | None, requesters.Requester]:
+    """The ticket's number, customer and requester (share-locked until the transaction ends)."""
+    lookup = requesters.Lookup(request.requester_email, request.requester_phone, clock.now())
+    n, found, requester = await customers.match_numbered_requester(conn, lookup)
+    opening = _opening(request, found, n, number_prefix=number_prefix, token_key=token_key)
+    if requester is None:  # a concurrent first ticket of the same address created it: read that one
+        requester = await requesters.requester_for(conn, email=lookup.email, phone=lookup.phone, now=lookup.now)
+    return opening, found, requester
+
+
+async def _save(
+    conn: AsyncConnection, opening: _Opening, found: CustomerMatch | None, requester: requesters.Requester, clock: Clock
+) -> Opened:
+    envelopes = await repository.save_new(conn, opening.ticket(clock), opening.access_token, clock, requester=requester)
+    return _opened(opening, envelopes[0].correlation_id, found)
+
+
 async def open_ticket(
     conn: AsyncConnection, request: OpenTicket, *, number_prefix: str, clock: Clock, token_key: str = ""
 ) -> Opened:
     """Open a ticket from any channel, under the sender's customer (or none: first-level triages it).
     Its personal fields are sealed under the requester's key, whose row stays share-locked until the
     commit: an erasure waits for this ticket, and then scrubs it too."""
-    lookup = requesters.Lookup(request.requester_email, request.requester_phone, clock.now())
-    n, found, requester = await customers.match_numbered_requester(conn, lookup)
-    opening = _opening(request, found, n, number_prefix=number_prefix, token_key=token_key)
-    if requester is None:  # a concurrent first ticket of the same address created it: read that one
-        requester = await requesters.requester_for(conn, email=lookup.email, phone=lookup.phone, now=lookup.now)
-    envelopes = await repository.save_new(conn, opening.ticket(clock), opening.access_token, clock, requester=requester)
-    return _opened(opening, envelopes[0].correlation_id, found)
+    opening, found, requester = await _numbered(
+        conn, request, number_prefix=number_prefix, clock=clock, token_key=token_key
+    )
+    return await _save(conn, opening, found, requester, clock)
+
+
+def _keeps_long_texts(request: OpenTicket) -> bool:
+    """Whether TicketOpened's texts (`long_texts`) are cut for the wire, the whole kept beside it."""
+    return len(request.subject) > EXCERPT_CHARS or len(request.description) > EXCERPT_CHARS
 
 
 async def open_ticket_now(
     engine: AsyncEngine, request: OpenTicket, *, number_prefix: str, clock: Clock, token_key: str = ""
 ) -> Opened:
-    """`open_ticket` in a transaction of its own (the web form without an Idempotency-Key), run once
-    more on a fresh connection if the connection dies before the commit. (A two-statement path
-    without a transaction was measured faster, but an erasure needs the requester's row locked from
-    the key's read to the ticket's insert: see README, Performance.)"""
+    """`open_ticket` without a transaction around it (the web form without an Idempotency-Key): two
+    statements, each its own transaction. The first takes the number, the customer and the requester
+    (found or created); the second writes the event, the relay's wake-up and the ticket's row only if
+    the requester still has the key the event is sealed under, locking its row while it does, so an
+    erasure either finds the ticket or committed before it (then the ticket opens again, in a
+    transaction). A connection dead before the first statement is swapped for a fresh one; the second
+    is not retried (it may have committed: 503). A long text, kept beside the event, takes the
+    transaction."""
 
-    async def opening(conn: AsyncConnection) -> Opened:
+    async def in_one(conn: AsyncConnection) -> Opened:
         return await open_ticket(conn, request, number_prefix=number_prefix, clock=clock, token_key=token_key)
 
-    return await in_transaction(engine, opening)
+    if _keeps_long_texts(request):
+        return await in_transaction(engine, in_one)
+    for fresh in (False, True):
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                opening, found, requester = await _numbered(
+                    conn, request, number_prefix=number_prefix, clock=clock, token_key=token_key
+                )
+            except DBAPIError as e:
+                if fresh or not e.connection_invalidated:
+                    raise
+                continue  # a number or requester it may have taken is harmless: a gap, a requester
+            try:
+                return await _save(conn, opening, found, requester, clock)
+            except repository.RequesterChanged:  # erased in between (rare): under its lock, this time
+                break
+    return await in_transaction(engine, in_one)

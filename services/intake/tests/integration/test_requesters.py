@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from intake.adapters import repository
+from intake.adapters import requesters as adapter
 from intake.service_layer import requesters as key_publisher
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
@@ -114,3 +116,35 @@ async def test_requesters_are_sealed_found_and_erased_from_http_and_the_command_
     # The other requester is untouched.
     view = (await intake.client.get(f"/v1/tickets/{other['ticket_id']}", headers=intake.as_agent())).json()
     assert view["history"][0]["payload"]["description"] == "Lee's"
+
+
+async def test_an_erasure_between_the_web_forms_two_statements_leaves_no_ticket_behind_it(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web form reads the requester's key, then writes the ticket in a second statement that
+    checks the key is still theirs: an erasure committed in between writes nothing under the erased
+    requester (whom the erasure could not scrub of it); the ticket opens under a new one."""
+    first = await intake.open_ticket(requester_email=ADDRESS)
+    erased = await scalar(intake, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=first["ticket_id"])
+    real = repository.save_new
+    calls: list[str] = []
+
+    async def erasing_first(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["requester"].requester_id)
+        if len(calls) == 1:  # between the lookup and the write, on another connection
+            runtime = intake.app.state.runtime
+            async with runtime.engine.begin() as other:
+                assert await adapter.erase(other, erased, runtime.clock) is not None
+        return await real(conn, *args, **kwargs)
+
+    monkeypatch.setattr(repository, "save_new", erasing_first)
+    second = await intake.open_ticket(requester_email=ADDRESS, subject="After", description="Biscuit again")
+    assert calls[0] == erased and len(calls) == 2 and calls[1] != erased  # refused, then a new requester
+    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE requester_id = :r", r=erased) == 1
+    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE ticket_id = :t", t=second["ticket_id"]) == 1
+    now = await scalar(intake, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=second["ticket_id"])
+    assert now == calls[1]
+    assert await scalar(intake, "SELECT erased_at IS NULL FROM requesters WHERE requester_id = :r", r=now)
+    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
+    view = (await intake.client.get(f"/v1/tickets/{second['ticket_id']}", headers=intake.as_agent())).json()
+    assert view["history"][0]["payload"]["description"] == "Biscuit again"
