@@ -133,7 +133,14 @@ async def watch(space: Sandbox, run: Run, stop: asyncio.Event, ready: asyncio.Ev
     the record), so how late this loop reads it does not matter."""
     topics = [space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)]
     for attempt in range(5):  # a broker starved of CPU (a loaded machine) may miss a bootstrap
-        consumer = AIOKafkaConsumer(bootstrap_servers=space.servers.bootstrap_servers, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=space.servers.bootstrap_servers,
+            enable_auto_commit=False,
+            # When it reads does not matter (instants are the records' own), so it asks for little:
+            # a fetch per quarter second at a trickle, not one per event (its CPU and the broker's).
+            fetch_max_wait_ms=250,
+            fetch_min_bytes=256 * 1024,
+        )
         try:
             await consumer.start()
             break

@@ -261,6 +261,7 @@ class EventConsumer:
         fetch_max_wait_ms: int = 500,
         fetch_min_bytes: int = 1,
         idle_commit_seconds: float = 1.0,
+        commit_interval_seconds: float = 0.5,
     ) -> None:
         unknown = set(handlers) - set(REGISTRY)
         if unknown:
@@ -284,6 +285,7 @@ class EventConsumer:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
         self.idle_commit_seconds = idle_commit_seconds
+        self.commit_interval_seconds = commit_interval_seconds
         # Progress is judged on a monotonic clock (elapsed time, not an instant), injectable for tests.
         self._monotonic = monotonic
         self._progress_at = monotonic()
@@ -365,12 +367,21 @@ class EventConsumer:
         await consumer.start()
         await dead_letters.start()
         backoff = 0.5
-        # Offsets past batches that changed nothing (events on our topics that are not ours, e.g.
-        # intake's AutoCloseDue among every other sla event): committed with the next batch that
-        # changes something, or after `idle_commit_seconds`, not with a round trip of their own each.
-        # Re-reading them after a crash or a rebalance costs a skip each.
+        # Offsets are committed at most every `commit_interval_seconds` while batches apply
+        # something, and after `idle_commit_seconds` when they only skipped events that are not ours
+        # (e.g. intake's AutoCloseDue among every other sla event), not with a round trip of their
+        # own per batch: at a steady trickle a batch is an event or two, and the commit (awaited
+        # before the next fetch, and a write to __consumer_offsets on the broker) cost more than the
+        # batch. The inbox, in each batch's transaction, makes the offset a hint: after a crash or
+        # a rebalance the events past it are read again and skipped.
         idle: dict[TopicPartition, int] = {}
+        applied_since_commit = False
         committed_at = self._monotonic()
+
+        def commit_due() -> bool:
+            wait = self.commit_interval_seconds if applied_since_commit else self.idle_commit_seconds
+            return self._monotonic() - committed_at >= wait
+
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
@@ -378,20 +389,23 @@ class EventConsumer:
                     self._next_offset[tp] = msgs[0].offset
                 self._observe(consumer, batch)
                 if not batch:
-                    if idle and self._monotonic() - committed_at >= self.idle_commit_seconds:
+                    if idle and commit_due():
                         try:
                             await self._commit(consumer, idle, {})
-                        except KafkaError as e:  # a rebalance or the broker: skipped ones are skipped again
-                            log.info("offsets past skipped events not committed (%s)", e)
+                        except KafkaError as e:  # a rebalance or the broker: the inbox skips what comes again
+                            log.info("offsets not committed (%s)", e)
                         idle = {}
+                        applied_since_commit = False
                         committed_at = self._monotonic()
                     continue
                 try:
                     with metrics.BATCH_SECONDS.labels(self.service).time():
                         changed = await self._apply(batch, dead_letters)
                     offsets = {tp: msgs[-1].offset + 1 for tp, msgs in batch.items()}
-                    if changed or self._monotonic() - committed_at >= self.idle_commit_seconds:
+                    applied_since_commit = applied_since_commit or changed
+                    if commit_due():
                         idle = await self._commit(consumer, idle, offsets)
+                        applied_since_commit = False
                         committed_at = self._monotonic()
                     else:
                         idle.update(offsets)
