@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := libs/events deploy/devstack services/intake services/triage services/sla-clock \
+PACKAGES := libs/contract libs/observability libs/messaging libs/service deploy/devstack services/intake services/triage services/sla-clock \
             services/escalation services/notifier services/board
 STAMP  := $(VENV)/.installed
 HELM_VERSION := v3.22.0
@@ -53,6 +53,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(BIN)/python $$b; done || echo "no benchmarks yet"

@@ -35,9 +35,7 @@ from board.service_layer import reads
 from board.service_layer.as_of import board_as_of, count_kept_in_step, refold, rows_of, write_folded
 from board.service_layer.projection import Fact, apply_event
 from board.settings import Settings as BoardSettings
-from supportdesk_devstack.postgres import PostgresServer
-from supportdesk_events import Envelope, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -50,8 +48,11 @@ from supportdesk_events.catalogue import (
     TicketOpened,
     TicketTriaged,
 )
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_devstack.postgres import PostgresServer
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ZONE = ZoneInfo("UTC")

@@ -41,11 +41,7 @@ from board.settings import Settings as BoardSettings
 from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer.handlers import handlers as sla_handlers
 from sla_clock.settings import Settings as SlaSettings
-from supportdesk_devstack.cli import Servers
-from supportdesk_devstack.config import StackConfig
-from supportdesk_events import EventConsumer, ManualClock, encode, new_envelope
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     CustomerReplied,
@@ -55,9 +51,15 @@ from supportdesk_events.catalogue import (
     TicketOpened,
     TicketTriaged,
 )
-from supportdesk_events.db import create_engine, drop_database
-from supportdesk_events.migrations import migrate
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_devstack.cli import Servers
+from supportdesk_devstack.config import StackConfig
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.consumer import EventConsumer
+from supportdesk_messaging.db import create_engine, drop_database
+from supportdesk_service.migrations import migrate
+from supportdesk_service.settings import ServiceSettings
 
 NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
 WORDS = [

@@ -16,7 +16,7 @@ the medians and the ratio ours / floor. Rates run from the first event in the in
 (joining the consumer group is not what is compared).
 
 With `--baseline DIR` (another checkout, e.g. `git archive main libs services | tar -x -C DIR`),
-each round also runs `ours` with that checkout's libs/events and services, in a child process on
+each round also runs `ours` with that checkout's libraries and services, in a child process on
 the same servers and backlog: before and after a change, paired in one run. With `--versus
 SERVICE` each round also runs that service's consumer on the same backlog (from the `--baseline`
 checkout when one is given), e.g. the board against sla-clock (issue 10).
@@ -48,11 +48,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.cli import Servers
-from supportdesk_devstack.config import StackConfig
-from supportdesk_events import EventConsumer, Handler, ManualClock, encode, new_envelope
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     Event,
@@ -64,10 +60,15 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.db import create_engine, drop_database, ensure_database
-from supportdesk_events.envelope import Headers
-from supportdesk_events.migrations import migrate
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Headers, encode, new_envelope
+from supportdesk_devstack.cli import Servers
+from supportdesk_devstack.config import StackConfig
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.db import create_engine, drop_database, ensure_database
+from supportdesk_service.migrations import migrate
+from supportdesk_service.settings import ServiceSettings
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)  # a Monday, 09:00 Pacific
 BATCH = 200
@@ -304,9 +305,10 @@ async def run_floor(servers: tuple[str, str], prefix: str, service: str, events:
 
 
 async def run_baseline(baseline: Path, servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
-    """`ours` with another checkout's libs/events and services (e.g. before a change), in a child
+    """`ours` with another checkout's libraries and services (e.g. before a change), in a child
     process on the same servers and backlog, so before and after are paired in one run."""
-    roots = [baseline / "libs" / "events", *(baseline / "services" / s for s in SERVICES)]
+    libs = sorted(os.listdir(baseline / "libs"))  # libs/events before the split, libs/* after
+    roots = [*(baseline / "libs" / lib for lib in libs), *(baseline / "services" / s for s in SERVICES)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r) for r in roots)}
     args = ["--service", service, "--events", str(events), "--only-ours", prefix, servers[0], servers[1]]
     child = await asyncio.create_subprocess_exec(
@@ -385,7 +387,7 @@ def main() -> None:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="a checkout to pair against (its libs/events and services), e.g. git archive main libs services",
+        help="a checkout to pair against (its libraries and services), e.g. git archive main libs services",
     )
     parser.add_argument(
         "--versus",

@@ -34,7 +34,7 @@ from vegeta import binary as vegeta_binary
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.testing import Sandbox, SmtpSink, free_port, start_service
-from supportdesk_events.admin import ensure_topics
+from supportdesk_messaging.admin import ensure_topics
 
 # (from span, its start (0) or end (1), to span, start or end, what that stretch is)
 STAGES = (

@@ -48,13 +48,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 
+from supportdesk_contract.catalogue import Topic
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.process import ManagedProcess, wait_until
 from supportdesk_devstack.testing import RunningService, Sandbox, SmtpSink, free_port, start_service
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import Topic
-from supportdesk_events.db import create_engine, ensure_database, service_url
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.db import create_engine, ensure_database, service_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consumer_bench import run_floor as consumer_floor
@@ -913,7 +913,10 @@ def start_baseline(space: Sandbox, work: Path, checkout: Path, extra: dict[str, 
     own database: its modules come first on PYTHONPATH, ahead of this checkout's editable installs."""
     base = Sandbox(space.servers, prefix=space.prefix.rstrip(".") + "base.")
     asyncio.run(ensure_topics(space.servers.bootstrap_servers, base.prefix, partitions=PARTITIONS))
-    path = os.pathsep.join(str(checkout / p) for p in ("libs/events", "services/intake"))
+    path = os.pathsep.join(
+        str(checkout / p)
+        for p in (*sorted(q.relative_to(checkout).as_posix() for q in checkout.glob("libs/*")), "services/intake")
+    )
     return start_service("intake", base, work / "baseline", {**extra, "PYTHONPATH": path})
 
 

@@ -5,7 +5,7 @@ KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). A backlog of N events is produced onc
 `consumer_bench.py`: TicketOpened, and TicketTriaged for sla-clock and the board); then:
 - live: the service's `EventConsumer` with its real handlers drains it into a migrated database
   (the peer: the same handlers, the same inbox, the service's own batch size);
-- rebuild: `supportdesk_events.rebuild.rebuild` on that live database: a shadow created and
+- rebuild: `supportdesk_service.rebuild.rebuild` on that live database: a shadow created and
   migrated, the log replayed into it, every compared table checked, the shadow dropped.
 Prints both rates, the ratio, the time the comparison took, whether the shadow was identical, and
 the time a million events would take at the measured rebuild rate.
@@ -26,14 +26,15 @@ import time
 import uuid
 from pathlib import Path
 
+from supportdesk_contract.clock import SystemClock
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
-from supportdesk_events import EventConsumer, SystemClock
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.db import create_engine, drop_database
-from supportdesk_events.migrations import migrate
-from supportdesk_events.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of, rebuild
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.consumer import EventConsumer
+from supportdesk_messaging.db import create_engine, drop_database
+from supportdesk_service.migrations import migrate
+from supportdesk_service.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of, rebuild
+from supportdesk_service.settings import ServiceSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from consumer_bench import backlog, produce  # a sibling script, not a package

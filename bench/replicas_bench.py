@@ -21,11 +21,11 @@ from pathlib import Path
 
 import httpx
 
+from supportdesk_contract.topics import SERVICE_NAMES
 from supportdesk_devstack.chaos import Desk
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.testing import SmtpSink, free_port
-from supportdesk_events.topics import SERVICE_NAMES
 
 
 async def one_run(servers: Servers, replicas: int, tickets: int, concurrency: int, work: Path) -> tuple[float, float]:

@@ -28,11 +28,11 @@ from sqlalchemy import text
 from sla_clock.service_layer.projection import fire_due
 from sla_clock.service_layer.scheduler import BATCH
 from sla_clock.settings import Settings
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
-from supportdesk_events import ManualClock
-from supportdesk_events.db import create_engine, drop_database
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.db import create_engine, drop_database
+from supportdesk_service.migrations import migrate
 
 NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
 

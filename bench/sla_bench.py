@@ -24,7 +24,7 @@ import businesstimedelta
 import pytz
 
 from sla_clock.adapters.policy_files import shipped_policy
-from supportdesk_events.catalogue import Priority
+from supportdesk_contract.catalogue import Priority
 
 SLA_CLOCK = str(Path(sys.executable).parent / "sla-clock")
 POLICY = shipped_policy("data-insights")

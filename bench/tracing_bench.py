@@ -42,14 +42,18 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy import text
 
+from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
-from supportdesk_events import EventConsumer, ManualClock, OutboxRelay, encode, new_envelope, tracing
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import Channel, TicketOpened, Topic
-from supportdesk_events.db import create_engine, drop_database
-from supportdesk_events.migrations import migrate
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.consumer import EventConsumer
+from supportdesk_messaging.db import create_engine, drop_database
+from supportdesk_messaging.outbox import OutboxRelay
+from supportdesk_observability import tracing
+from supportdesk_service.migrations import migrate
+from supportdesk_service.settings import ServiceSettings
 from triage.adapters.rule_files import load_rules
 from triage.service_layer.handlers import handlers as triage_handlers
 

@@ -39,10 +39,10 @@ from sla_clock.domain.policy import Policy
 from sla_clock.domain.what_if import compare
 from sla_clock.service_layer.what_if import what_if
 from sla_clock.settings import Settings
+from supportdesk_contract.catalogue import Priority, RequestType
 from supportdesk_devstack.postgres import PostgresServer
-from supportdesk_events.catalogue import Priority, RequestType
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 DRAFT = """
 name: data-insights

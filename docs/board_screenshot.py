@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Page, async_playwright, expect
 
-from supportdesk_events import SystemClock
+from supportdesk_contract.clock import SystemClock
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_TICKET = {  # a Town of Prairie Falls request (civicplus: 07:00-19:00 Central)

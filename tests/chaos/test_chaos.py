@@ -15,14 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import SERVICE_NAMES, dead_letter_topic
 from supportdesk_devstack.chaos import SUBSCRIPTIONS, Desk, Scale, Sent, during
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.process import wait_until
 from supportdesk_devstack.testing import TEST_API_KEY, WebhookSink, eventually
-from supportdesk_events import SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import Channel, TicketOpened, Topic
-from supportdesk_events.signing import new_webhook_secret
-from supportdesk_events.topics import SERVICE_NAMES, dead_letter_topic
+from supportdesk_service.signing import new_webhook_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from supportdesk_contract.catalogue import EXCERPT_CHARS, MAX_EVENT_BYTES, Topic
+from supportdesk_contract.envelope import decode
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, eventually, read_topic
-from supportdesk_events import decode
-from supportdesk_events.catalogue import EXCERPT_CHARS, MAX_EVENT_BYTES, Topic
-from supportdesk_events.personal import Keyring
+from supportdesk_messaging.personal import Keyring
 
 pytestmark = pytest.mark.e2e
 

@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, SmtpSink, eventually
-from supportdesk_events.db import create_engine
+from supportdesk_messaging.db import create_engine
 
 pytestmark = pytest.mark.e2e
 

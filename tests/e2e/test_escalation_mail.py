@@ -18,9 +18,7 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings as NotifierSettings
-from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, produce
-from supportdesk_events import ManualClock, SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     Priority,
@@ -30,8 +28,11 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_contract.clock import ManualClock, SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, produce
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)

@@ -29,13 +29,14 @@ from notifier.entrypoints.rebuild import rebuild_spec as notifier_spec
 from notifier.settings import Settings as NotifierSettings
 from sla_clock.entrypoints.rebuild import rebuild_spec as sla_spec
 from sla_clock.settings import Settings as SlaSettings
+from supportdesk_contract.catalogue import REGISTRY, ClockKind, SlaBreached
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, SmtpSink, eventually, produce, read_topic
-from supportdesk_events import SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import REGISTRY, ClockKind, SlaBreached
-from supportdesk_events.db import asyncpg_dsn, service_url
-from supportdesk_events.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of
-from supportdesk_events.topics import Topic
+from supportdesk_messaging.db import asyncpg_dsn, service_url
+from supportdesk_service.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of
 from triage.entrypoints.rebuild import rebuild_spec as triage_spec
 from triage.settings import Settings as TriageSettings
 

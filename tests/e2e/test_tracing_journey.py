@@ -31,9 +31,10 @@ from notifier.entrypoints.app import build_app as notifier_app
 from notifier.settings import Settings as NotifierSettings
 from sla_clock.entrypoints.app import build_app as sla_app
 from sla_clock.settings import Settings as SlaSettings
+from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually
-from supportdesk_events import ManualClock, SystemClock, tracing
-from supportdesk_events.migrations import migrate
+from supportdesk_observability import tracing
+from supportdesk_service.migrations import migrate
 from triage.entrypoints.app import build_app as triage_app
 from triage.settings import Settings as TriageSettings
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
-from supportdesk_events.topics import Topic
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection
 
 from supportdesk_devstack.config import SERVICES, ServiceSpec
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
+from supportdesk_service.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
 

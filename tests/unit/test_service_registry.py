@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from supportdesk_contract.topics import SERVICE_NAMES
 from supportdesk_devstack.config import SERVICES
-from supportdesk_events.topics import SERVICE_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDERS = sorted(p.parent for p in (REPO / "services").glob("*/pyproject.toml"))
@@ -45,7 +45,7 @@ def test_every_service_is_registered_everywhere(folder: Path) -> None:
             ("pyproject.toml [tool.mypy] mypy_path", f"services/{name}" in tools["mypy"]["mypy_path"]),
             ("pyproject.toml isort known-first-party", package in tools["ruff"]["lint"]["isort"]["known-first-party"]),
             ("devstack config SERVICES (port, make run)", any(s.name == name for s in SERVICES)),
-            ("supportdesk_events.topics.SERVICE_NAMES (its dead-letter topic)", name in SERVICE_NAMES),
+            ("supportdesk_contract.topics.SERVICE_NAMES (its dead-letter topic)", name in SERVICE_NAMES),
             ("the Helm chart's values.yaml services", name in helm_values["services"]),
             ("deploy/compose.yaml services", name in compose["services"]),
             ("the README's service table", re.search(rf"^\| {re.escape(name)} \| \d+ \|", readme, re.MULTILINE)),

@@ -27,10 +27,10 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from supportdesk_events import SystemClock
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.sealing import new_key
-from supportdesk_events.topics import SERVICE_NAMES, Topic, dead_letter_topic
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.topics import SERVICE_NAMES, Topic, dead_letter_topic
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.sealing import new_key
 
 from .cli import Servers
 from .testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, WebhookSink, start_replicas
@@ -133,7 +133,7 @@ class Verdict:
     duplicates: int = 0  # effects twice: a ticket opened twice, a mail sent twice
     # Events a relay sent again because a crash or a database restart came between publishing them
     # and marking them published: delivery is at least once by design (consumers' inboxes drop
-    # them). Two relays publishing at once is tested where it can be seen: libs/events'
+    # them). Two relays publishing at once is tested where it can be seen: the messaging library's
     # test_relay_liveness (one active relay, each event once, through a restart).
     republished: int = 0
     recover_s: float | None = None

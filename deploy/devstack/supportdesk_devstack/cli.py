@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from supportdesk_events.admin import DEFAULT_PARTITIONS, ensure_topics
-from supportdesk_events.clock import SystemClock
+from supportdesk_contract.clock import SystemClock
+from supportdesk_messaging.admin import DEFAULT_PARTITIONS, ensure_topics
 
 from . import demo
 from .config import REPO_ROOT, SERVICES, ServiceSpec, StackConfig, check_replicas, replicas_from_env
@@ -91,7 +91,7 @@ def _dev_api_key(data_dir: Path) -> str:
 
 def _dev_token_key(data_dir: Path) -> str:
     """The development key intake seals requesters' tokens with, for the notifier to open."""
-    from supportdesk_events.sealing import new_key
+    from supportdesk_messaging.sealing import new_key
 
     path = data_dir / "requester-token-key"
     if not path.exists():

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from supportdesk_events.clock import Clock
-from supportdesk_events.signing import hmac_hex
+from supportdesk_contract.clock import Clock
+from supportdesk_service.signing import hmac_hex
 
 MARKER = "demo-seeded"
 # `SUPPORTDESK_DEMO=0` (or `devstack run --no-demo`) starts an empty desk.

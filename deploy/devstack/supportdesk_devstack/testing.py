@@ -28,11 +28,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber
 from sqlalchemy import event
 
-from supportdesk_events import EventConsumer, Handler, encode, new_envelope
-from supportdesk_events.admin import ensure_topics
-from supportdesk_events.catalogue import Event
-from supportdesk_events.clock import Clock
-from supportdesk_events.db import drop_database
+from supportdesk_contract.catalogue import Event
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_messaging.admin import ensure_topics
+from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.db import drop_database
 
 from .cli import BIN, Servers
 from .config import StackConfig
@@ -111,7 +112,7 @@ async def space(servers: Servers) -> AsyncIterator[Sandbox]:
 async def make_database(space: Sandbox, name: str, metadata: Any) -> Any:
     """A fresh database on the shared server with `metadata`'s tables: for plumbing tests that
     need tables but not a service's migrations. Returns its AsyncEngine; dispose it after."""
-    from supportdesk_events.db import create_engine, ensure_database
+    from supportdesk_messaging.db import create_engine, ensure_database
 
     database = space.database(name)
     await ensure_database(space.servers.database_url, database)

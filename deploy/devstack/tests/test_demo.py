@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from supportdesk_contract.clock import SystemClock
 from supportdesk_devstack import cli, demo
 from supportdesk_devstack.config import REPO_ROOT
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService
-from supportdesk_events import SystemClock
 
 SECRETS = demo.Secrets(agent_key=TEST_API_KEY, inbound_basic_auth="inbound:demo-secret", phone_webhook_secret="p-s")
 

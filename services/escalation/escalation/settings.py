@@ -1,6 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
-from supportdesk_events.settings import LINGERING_FETCH_MAX_WAIT_MS, LINGERING_FETCH_MIN_BYTES, ServiceSettings
+from supportdesk_service.settings import LINGERING_FETCH_MAX_WAIT_MS, LINGERING_FETCH_MIN_BYTES, ServiceSettings
 
 
 class Settings(ServiceSettings):

@@ -1,6 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
-from supportdesk_events.settings import ServiceSettings
+from supportdesk_service.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

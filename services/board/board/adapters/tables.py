@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
-from supportdesk_events.db import plumbing_tables
+from supportdesk_messaging.db import plumbing_tables
 
 metadata = MetaData()
 events, inbox = plumbing_tables(metadata)

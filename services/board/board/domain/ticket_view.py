@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
+    ERASED_TEXT,
     AgentResponded,
     AutoCloseDue,
     CustomerReplied,
@@ -50,8 +51,7 @@ from supportdesk_events.catalogue import (
     TriageOverridden,
     WorkaroundDelivered,
 )
-from supportdesk_events.personal import ERASED_TEXT
-from supportdesk_events.topics import Topic
+from supportdesk_contract.topics import Topic
 
 DESCRIPTION_EXCERPT = 500
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}

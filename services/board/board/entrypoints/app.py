@@ -5,8 +5,9 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import board
-from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, create_app
+from supportdesk_contract.clock import Clock, SystemClock
+from supportdesk_service.app import create_app
+from supportdesk_service.runtime import ServiceDefinition
 
 from ..service_layer.change_feed import run_compactor
 from ..service_layer.handlers import handlers

@@ -1,4 +1,4 @@
-from supportdesk_events.cli import service_main
+from supportdesk_service.cli import service_main
 
 from ..settings import Settings
 from .rebuild import rebuild_spec

@@ -39,9 +39,8 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from supportdesk_events import REGISTRY
-from supportdesk_events.bulk import cycle_collection_paused
-from supportdesk_events.catalogue import Event, SlaBreached, SlaMet
+from supportdesk_contract.catalogue import REGISTRY, Event, SlaBreached, SlaMet
+from supportdesk_messaging.bulk import cycle_collection_paused
 
 from ..adapters.tables import board_sla_outcomes, board_tickets
 from ..domain.ticket_view import TicketView

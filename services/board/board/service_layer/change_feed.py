@@ -19,8 +19,8 @@ from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_events.timers import pause
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_messaging.timers import pause
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..settings import Settings
 

@@ -3,7 +3,10 @@ the ticket's row and timeline (the batch's `projection.Fold`). The board emits n
 
 from __future__ import annotations
 
-from supportdesk_events import REGISTRY, Envelope, Event, HandlerContext, Handlers
+from supportdesk_contract.catalogue import REGISTRY, Event
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
 
 from . import projection
 

@@ -24,9 +24,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from supportdesk_events import Envelope, HandlerContext
-from supportdesk_events.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
-from supportdesk_events.personal import mask_event
+from supportdesk_contract.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.personal import mask_event
 
 from ..adapters.tables import (
     board_attainment,

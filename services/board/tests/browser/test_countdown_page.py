@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from supportdesk_events import SystemClock
+from supportdesk_contract.clock import SystemClock
 
 CHROMIUM = os.environ.get("BOARD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 STATIC = Path(__file__).resolve().parents[2] / "board" / "static"

@@ -24,11 +24,11 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer.handlers import handlers as sla_handlers
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.settings import Settings as SlaSettings
+from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_devstack.config import REPO_ROOT
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, eventually
-from supportdesk_events import ManualClock, SystemClock
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
-from supportdesk_events import Clock, SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -35,7 +33,9 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.clock import ManualClock
+from supportdesk_contract.clock import Clock, ManualClock, SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
 
 pytestmark = pytest.mark.integration
 

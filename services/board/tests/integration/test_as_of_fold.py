@@ -19,9 +19,7 @@ from board.adapters.tables import metadata
 from board.service_layer import reads
 from board.service_layer.as_of import board_as_of
 from board.service_layer.projection import apply_event
-from supportdesk_devstack.testing import Sandbox, make_database
-from supportdesk_events import Envelope, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -43,6 +41,9 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_devstack.testing import Sandbox, make_database
 
 pytestmark = pytest.mark.integration
 

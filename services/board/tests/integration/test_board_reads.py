@@ -16,10 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from supportdesk_devstack.cli import BIN
-from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
-from supportdesk_events import SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -39,8 +36,11 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.clock import ManualClock
-from supportdesk_events.db import create_engine
+from supportdesk_contract.clock import ManualClock, SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_devstack.cli import BIN
+from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
+from supportdesk_messaging.db import create_engine
 
 pytestmark = pytest.mark.integration
 

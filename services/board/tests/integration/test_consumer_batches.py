@@ -12,18 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from board.service_layer.handlers import handlers
 from board.settings import Settings
-from supportdesk_devstack.testing import (
-    Sandbox,
-    StatementLog,
-    as_messages,
-    consuming,
-    equals,
-    eventually,
-    produce,
-    scalar,
-)
-from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClosureCode,
@@ -36,8 +25,21 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_devstack.testing import (
+    Sandbox,
+    StatementLog,
+    as_messages,
+    consuming,
+    equals,
+    eventually,
+    produce,
+    scalar,
+)
+from supportdesk_messaging.consumer import Handler, HandlerContext
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,13 @@ from sqlalchemy import text
 
 from board.service_layer.handlers import handlers
 from board.settings import Settings
+from supportdesk_contract.catalogue import Channel, TicketOpened
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import new_envelope
 from supportdesk_devstack.testing import Sandbox, scalar
-from supportdesk_events import HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import Channel, TicketOpened
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import alembic_config, migrate
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import alembic_config, migrate
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from board.service_layer.countdowns import Countdowns
 from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.adapters.policy_files import shipped_policy
 from sla_clock.domain.clocks import TicketFacts
-from supportdesk_events.catalogue import ClockKind, Priority, RequestType
+from supportdesk_contract.catalogue import ClockKind, Priority, RequestType
 
 LA = ZoneInfo("America/Los_Angeles")
 DATA_INSIGHTS = shipped_policy("data-insights").calendar

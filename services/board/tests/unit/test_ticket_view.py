@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from board.domain import ticket_view
 from board.domain.ticket_view import TicketView, describe
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -38,7 +38,7 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
-from supportdesk_events.personal import ERASED_TEXT, mask_event, new_data_key, seal_event
+from supportdesk_messaging.personal import ERASED_TEXT, mask_event, new_data_key, seal_event
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -174,7 +174,7 @@ def test_the_stored_state_drops_empty_fields_and_loads_back_the_same() -> None:
 
 
 def test_a_changed_severity_on_the_ticket_wins_over_triage_whatever_the_order() -> None:
-    from supportdesk_events.catalogue import SeverityChanged
+    from supportdesk_contract.catalogue import SeverityChanged
 
     changed = (SeverityChanged(severity=1, previous=2, by="bob", reason="outage"), T0 + M)
     a = fold([(opened(), T0), changed, (triaged(), T0)]).row()

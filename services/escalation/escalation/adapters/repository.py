@@ -11,9 +11,10 @@ from sqlalchemy import RowMapping, Text, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock, Envelope, record
-from supportdesk_events.envelope import anchored_envelope
-from supportdesk_events.ids import ticket_anchor
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import Envelope, anchored_envelope
+from supportdesk_contract.ids import ticket_anchor
+from supportdesk_messaging.outbox import record
 
 from ..domain.escalation import Escalation
 from ..domain.levels import Directory

@@ -1,7 +1,7 @@
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from supportdesk_events.db import plumbing_tables
+from supportdesk_messaging.db import plumbing_tables
 
 metadata = MetaData()
 events, inbox = plumbing_tables(metadata)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     HIGH_PRIORITIES,
     EscalationAcknowledged,
     EscalationResolved,

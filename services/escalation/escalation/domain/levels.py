@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from supportdesk_events.catalogue import EscalationRoute
+from supportdesk_contract.catalogue import EscalationRoute
 
 SUPPORT_TIER, TIER_LEAD, ACCOUNT_MANAGER, EXECUTIVE = 0, 1, 2, 3
 ROUTES = {

@@ -1,9 +1,10 @@
 from fastapi import FastAPI
 
 import escalation
-from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
-from supportdesk_events.yaml_config import load_yaml
+from supportdesk_contract.clock import Clock, SystemClock
+from supportdesk_service.app import create_app
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
+from supportdesk_service.yaml_config import load_yaml
 
 from ..adapters import directory
 from ..service_layer.climber import run_climber

@@ -1,4 +1,4 @@
 from escalation.adapters.tables import metadata
-from supportdesk_events.migrations import run_env
+from supportdesk_service.migrations import run_env
 
 run_env(metadata)

@@ -8,9 +8,9 @@ import asyncio
 from prometheus_client import Counter
 from sqlalchemy import func, select
 
-from supportdesk_events import tracing
-from supportdesk_events.timers import pause_until
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_messaging.timers import pause_until
+from supportdesk_observability import tracing
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters.tables import ticket_escalations
 from ..settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_events import Clock
+from supportdesk_contract.clock import Clock
 
 from ..adapters import repository
 from ..domain.escalation import NothingToAcknowledge

@@ -7,8 +7,7 @@ priority, severity) keep the escalation current for routing; they may arrive in 
 
 from __future__ import annotations
 
-from supportdesk_events import Envelope, HandlerContext, Handlers
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     EscalationRequested,
     SlaAtRisk,
     SlaBreached,
@@ -17,6 +16,9 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
 
 from .unit_of_work import escalation_in_batch
 

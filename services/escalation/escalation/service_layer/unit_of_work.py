@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock, HandlerContext
+from supportdesk_contract.clock import Clock
+from supportdesk_messaging.consumer import HandlerContext
 
 from ..adapters import repository
 from ..domain.escalation import Escalation

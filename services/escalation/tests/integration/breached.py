@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_devstack.testing import Sandbox
-from supportdesk_events import HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     Priority,
@@ -19,8 +17,12 @@ from supportdesk_events.catalogue import (
     TicketOpened,
     TicketTriaged,
 )
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import new_envelope
+from supportdesk_devstack.testing import Sandbox
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 DIRECTORY = directory.DirectorySpec.model_validate(

@@ -11,8 +11,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 from escalation.service_layer import climber
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events import ManualClock, tracing
+from supportdesk_observability import tracing
 
 from .breached import T0, migrated, runtime, seed
 

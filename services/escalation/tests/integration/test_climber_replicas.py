@@ -17,9 +17,9 @@ from sqlalchemy import text
 
 from escalation.service_layer import climber
 from escalation.settings import Settings
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
-from supportdesk_events import ManualClock
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_service.runtime import ServiceRuntime
 
 from .breached import T0, migrated, runtime, seed
 

@@ -13,18 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_devstack.testing import (
-    Sandbox,
-    StatementLog,
-    as_messages,
-    consuming,
-    equals,
-    eventually,
-    produce,
-    scalar,
-)
-from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     Event,
@@ -36,8 +25,21 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope
+from supportdesk_devstack.testing import (
+    Sandbox,
+    StatementLog,
+    as_messages,
+    consuming,
+    equals,
+    eventually,
+    produce,
+    scalar,
+)
+from supportdesk_messaging.consumer import Handler, HandlerContext
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration
 

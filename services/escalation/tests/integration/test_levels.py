@@ -12,9 +12,7 @@ import pytest
 
 from escalation.entrypoints.app import build_app
 from escalation.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, produce
-from supportdesk_events import ManualClock, encode, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     ClosureCode,
@@ -27,7 +25,10 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.migrations import migrate
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)

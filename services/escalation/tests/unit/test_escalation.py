@@ -7,7 +7,7 @@ import pytest
 
 from escalation.domain.escalation import Escalation, NothingToAcknowledge
 from escalation.domain.levels import ACCOUNT_MANAGER, EXECUTIVE, TIER_LEAD, Directory
-from supportdesk_events.catalogue import EscalationAcknowledged, EscalationResolved, SwatEngaged, TicketEscalated
+from supportdesk_contract.catalogue import EscalationAcknowledged, EscalationResolved, SwatEngaged, TicketEscalated
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 D = Directory(

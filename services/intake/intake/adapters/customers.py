@@ -11,7 +11,7 @@ from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events.yaml_config import ConfigError, load_yaml
+from supportdesk_service.yaml_config import ConfigError, load_yaml
 
 from ..domain.customers import (
     ContactKind,

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events.catalogue import Attachment
+from supportdesk_contract.catalogue import Attachment
 
 from ..domain.inbound import RawAttachment
 from .tables import attachments, inbound_dedupe, inbound_messages, known_message_ids, seen_tokens, tickets

@@ -19,7 +19,7 @@ from pathlib import Path
 import aioimaplib
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from supportdesk_events.yaml_config import load_yaml
+from supportdesk_service.yaml_config import load_yaml
 
 
 class Security(StrEnum):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from supportdesk_events.catalogue import Priority, Severity
+from supportdesk_contract.catalogue import Priority, Severity
 
 from .email_formats import UnreadablePayload
 

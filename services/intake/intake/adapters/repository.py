@@ -12,10 +12,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock, Envelope, derived_envelope, new_envelope, record
-from supportdesk_events.catalogue import CarriesPersonalData, Event, TicketOpened, bound_long_texts
-from supportdesk_events.envelope import read_recorded
-from supportdesk_events.outbox import Along
+from supportdesk_contract.catalogue import CarriesPersonalData, Event, TicketOpened, bound_long_texts
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import Envelope, derived_envelope, new_envelope, read_recorded
+from supportdesk_messaging.outbox import Along, record
 
 from ..domain.ticket import Ticket
 from . import requesters

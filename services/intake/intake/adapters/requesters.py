@@ -1,4 +1,4 @@
-"""Requesters: who asked, their data key, and erasing them (supportdesk_events.personal).
+"""Requesters: who asked, their data key, and erasing them (supportdesk_messaging.personal).
 
 Intake seals each requester's personal fields into the events it records under that requester's
 key (`seal_pending`), opens them again for its own reads (`open_recorded`), and publishes the keys
@@ -16,11 +16,12 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock, new_envelope, record
-from supportdesk_events.catalogue import CarriesLongText, CarriesPersonalData, Event, RequesterErased
-from supportdesk_events.envelope import read_recorded
-from supportdesk_events.ids import NAMESPACE
-from supportdesk_events.personal import ERASED_TEXT, mask_event, new_data_key, open_event, seal_event
+from supportdesk_contract.catalogue import ERASED_TEXT, CarriesLongText, CarriesPersonalData, Event, RequesterErased
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import new_envelope, read_recorded
+from supportdesk_contract.ids import NAMESPACE
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.personal import mask_event, new_data_key, open_event, seal_event
 
 from .tables import attachments, events, inbound_messages, long_texts, requesters, tickets
 

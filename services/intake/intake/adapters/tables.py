@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from supportdesk_events.db import plumbing_tables
+from supportdesk_messaging.db import plumbing_tables
 
 metadata = MetaData()
 events, inbox = plumbing_tables(metadata)
@@ -45,7 +45,7 @@ tickets = Table(
     Index("ix_tickets_requester", "requester_id"),
 )
 
-# Who asked (supportdesk_events.personal): a random id (nothing anyone could recompute from the
+# Who asked (supportdesk_messaging.personal): a random id (nothing anyone could recompute from the
 # address) and the data key their personal fields are sealed under in events. The key lives here
 # and on the compacted keys topic, never in `events`; erasure nulls it, the address and the phone.
 # One live requester per address (or per phone, for those without one); after an erasure the same

@@ -1,8 +1,9 @@
 from fastapi import FastAPI
 
 import intake
-from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime, create_app
+from supportdesk_contract.clock import Clock, SystemClock
+from supportdesk_service.app import create_app
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 from ..adapters import customers
 from ..service_layer.handlers import HANDLERS

@@ -5,9 +5,9 @@ import json
 import sys
 from typing import Any
 
-from supportdesk_events.cli import service_main
-from supportdesk_events.clock import SystemClock
-from supportdesk_events.db import create_engine
+from supportdesk_contract.clock import SystemClock
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.cli import service_main
 
 from ..adapters import requesters
 from ..settings import Settings

@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from supportdesk_events import Clock
-from supportdesk_events.catalogue import EXCERPT_CHARS
-from supportdesk_events.db import in_transaction
-from supportdesk_events.logs import event_context
-from supportdesk_events.sealing import seal
+from supportdesk_contract.catalogue import EXCERPT_CHARS
+from supportdesk_contract.clock import Clock
+from supportdesk_messaging.db import in_transaction
+from supportdesk_messaging.sealing import seal
+from supportdesk_observability.logs import event_context
 
 from ..adapters import customers, repository, requesters
 from ..domain.customers import CustomerMatch

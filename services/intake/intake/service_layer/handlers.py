@@ -6,8 +6,10 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from supportdesk_events import Envelope, HandlerContext, Handlers
-from supportdesk_events.catalogue import AutoCloseDue
+from supportdesk_contract.catalogue import AutoCloseDue
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
 
 from ..adapters import repository
 

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from supportdesk_events import Clock
-from supportdesk_events.catalogue import Channel
+from supportdesk_contract.catalogue import Channel
+from supportdesk_contract.clock import Clock
 
 from ..adapters import customers
 from ..adapters import inbound_store as store

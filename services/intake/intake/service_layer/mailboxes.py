@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import tracing
-from supportdesk_events.timers import pause
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_messaging.timers import pause
+from supportdesk_observability import tracing
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters import email_formats
 from ..adapters import inbound_store as store

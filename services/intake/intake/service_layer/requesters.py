@@ -19,9 +19,9 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_events.personal import ERASED_MARKER, KEYS_TOPIC
-from supportdesk_events.timers import first_of
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_messaging.personal import ERASED_MARKER, KEYS_TOPIC
+from supportdesk_messaging.timers import first_of
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..settings import Settings
 

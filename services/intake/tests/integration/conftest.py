@@ -10,10 +10,10 @@ import pytest
 
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
+from supportdesk_contract.clock import Clock
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events.clock import Clock
-from supportdesk_events.migrations import migrate
-from supportdesk_events.sealing import new_key
+from supportdesk_messaging.sealing import new_key
+from supportdesk_service.migrations import migrate
 
 AGENT_KEY = "ann-key"
 TOKEN_KEY = new_key()  # shared with the notifier in a deployment

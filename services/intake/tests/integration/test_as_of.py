@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events.clock import ManualClock
 
 from .conftest import running_intake
 

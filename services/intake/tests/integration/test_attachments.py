@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from supportdesk_events.sealing import unseal
+from supportdesk_messaging.sealing import unseal
 
 from .conftest import TOKEN_KEY, Intake
 from .test_email import post_raw, ticket

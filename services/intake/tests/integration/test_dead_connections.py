@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events.db import asyncpg_dsn, service_url
+from supportdesk_messaging.db import asyncpg_dsn, service_url
 
 from .conftest import Intake
 

@@ -298,7 +298,7 @@ async def test_staff_forwarding_a_phone_request_files_it_for_the_caller(intake: 
 
 
 async def test_an_email_requester_gets_a_sealed_token_that_opens_only_their_ticket(intake: Intake) -> None:
-    from supportdesk_events.sealing import unseal
+    from supportdesk_messaging.sealing import unseal
 
     from .conftest import TOKEN_KEY
 

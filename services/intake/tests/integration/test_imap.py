@@ -28,10 +28,11 @@ from intake.adapters.mailbox import Mailbox, MailboxSpec, Security
 from intake.service_layer import mailboxes
 from intake.service_layer.mailboxes import MailboxReader
 from intake.settings import Settings
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.process import wait_until
 from supportdesk_devstack.testing import Sandbox, eventually, free_port
-from supportdesk_events import ManualClock, tracing
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_observability import tracing
+from supportdesk_service.runtime import ServiceRuntime
 
 from .conftest import Intake, running_intake
 

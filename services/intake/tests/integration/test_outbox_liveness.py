@@ -12,11 +12,11 @@ from sqlalchemy import text
 
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
+from supportdesk_contract.catalogue import TicketReopened, Topic
+from supportdesk_contract.envelope import Envelope
 from supportdesk_devstack.testing import Sandbox, eventually, free_port, read_topic
-from supportdesk_events.catalogue import TicketReopened, Topic
-from supportdesk_events.envelope import Envelope
-from supportdesk_events.migrations import migrate
-from supportdesk_events.outbox import record
+from supportdesk_messaging.outbox import record
+from supportdesk_service.migrations import migrate
 
 from .conftest import Intake
 

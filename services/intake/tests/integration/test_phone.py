@@ -12,8 +12,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox
-from supportdesk_events import ManualClock
 
 from .conftest import Intake, running_intake
 

@@ -16,7 +16,7 @@ from intake.adapters import requesters as adapter
 from intake.service_layer import requesters as key_publisher
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
-from supportdesk_events.personal import ERASED_MARKER, ERASED_TEXT, KEYS_TOPIC
+from supportdesk_messaging.personal import ERASED_MARKER, ERASED_TEXT, KEYS_TOPIC
 
 from .conftest import Intake
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
-from supportdesk_events.catalogue import EXCERPT_CHARS
+from supportdesk_contract.catalogue import EXCERPT_CHARS
 
 from .conftest import Intake
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from intake.domain.ticket import OpenTicket, Ticket, TicketStatus, TransitionRefused
-from supportdesk_events.catalogue import AutoCloseDue, Channel, ClockKind, ClosureCode
+from supportdesk_contract.catalogue import AutoCloseDue, Channel, ClockKind, ClosureCode
 
 NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
 

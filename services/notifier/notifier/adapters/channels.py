@@ -14,7 +14,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from supportdesk_events import signing
+from supportdesk_service import signing
 
 
 class SendFailed(Exception):

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, EmailStr, HttpUrl, field_validator
 
-from supportdesk_events import signing
-from supportdesk_events.yaml_config import load_yaml
+from supportdesk_service import signing
+from supportdesk_service.yaml_config import load_yaml
 
 from ..domain.deliveries import Acknowledgements, AckRule, Contact, Routing
 from ..domain.quiet_hours import StaffHours

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     ClosureCode,
     Event,

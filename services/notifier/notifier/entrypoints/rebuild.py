@@ -1,4 +1,4 @@
-"""What `notifier rebuild` replays and compares (the rest is `supportdesk_events.rebuild`).
+"""What `notifier rebuild` replays and compares (the rest is `supportdesk_service.rebuild`).
 
 A rebuild never sends anything: no dispatcher runs on the shadow, and on swap every delivery takes
 the live ledger's state; a delivery only the rebuild made, for an event the live notifier had
@@ -7,7 +7,7 @@ now). One made from an event the live notifier had not reached yet stays pending
 the swap as the live notifier would have; a live delivery still pending that the rebuild did not
 make is kept, so no notification in flight is dropped."""
 
-from supportdesk_events.rebuild import Carried, Compared, RebuildSpec
+from supportdesk_service.rebuild import Carried, Compared, RebuildSpec
 
 from ..adapters.routing_file import load_routing
 from ..adapters.templates import Templates

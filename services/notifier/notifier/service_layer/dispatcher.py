@@ -23,12 +23,14 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy import func, select, update
 
-from supportdesk_events import Envelope, record, signing, tracing
-from supportdesk_events.catalogue import NotificationFailed, NotificationSent
-from supportdesk_events.consumer import is_world_failure
-from supportdesk_events.envelope import anchored_envelope
-from supportdesk_events.timers import pause_until
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_contract.catalogue import NotificationFailed, NotificationSent
+from supportdesk_contract.envelope import Envelope, anchored_envelope
+from supportdesk_messaging.consumer import is_world_failure
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.timers import pause_until
+from supportdesk_observability import tracing
+from supportdesk_service import signing
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters.channels import SendFailed, send_email, send_webhook
 from ..adapters.routing_file import load_routing
@@ -250,7 +252,7 @@ class Dispatcher:
         event: Envelope[Any] | None
         async with self.runtime.engine.begin() as conn:
             # The requester's address stays out of the log (NotificationSent/Failed outlive an
-            # erasure, supportdesk_events.personal): they are named "requester" there.
+            # erasure, supportdesk_messaging.personal): they are named "requester" there.
             requester = (
                 await conn.execute(
                     select(ticket_contacts.c.requester_email).where(ticket_contacts.c.ticket_id == r.ticket_id)

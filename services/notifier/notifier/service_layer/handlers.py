@@ -16,8 +16,8 @@ from sqlalchemy import Table, Text, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.dialects.postgresql.dml import Insert
 
-from supportdesk_events import Envelope, HandlerContext, Handlers, tracing
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
+    ERASED_TEXT,
     AgentResponded,
     InfoRequested,
     PriorityChanged,
@@ -32,9 +32,11 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     WorkaroundDelivered,
 )
-from supportdesk_events.envelope import read_recorded
-from supportdesk_events.personal import ERASED_TEXT
-from supportdesk_events.sealing import unseal
+from supportdesk_contract.envelope import Envelope, read_recorded
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
+from supportdesk_messaging.sealing import unseal
+from supportdesk_observability import tracing
 
 from ..adapters.tables import deliveries, parked, ticket_contacts
 from ..adapters.templates import Templates

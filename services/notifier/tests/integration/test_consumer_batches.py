@@ -15,6 +15,18 @@ from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
+from supportdesk_contract.catalogue import (
+    AgentResponded,
+    Channel,
+    ClockKind,
+    Event,
+    RequesterErased,
+    SlaClockStarted,
+    TicketOpened,
+    Topic,
+)
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import (
     Sandbox,
     StatementLog,
@@ -25,19 +37,9 @@ from supportdesk_devstack.testing import (
     produce,
     scalar,
 )
-from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
-    AgentResponded,
-    Channel,
-    ClockKind,
-    Event,
-    RequesterErased,
-    SlaClockStarted,
-    TicketOpened,
-    Topic,
-)
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.consumer import Handler, HandlerContext
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration
 

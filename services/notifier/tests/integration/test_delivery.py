@@ -29,9 +29,7 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
-from supportdesk_events import Envelope, SystemClock, encode, new_envelope, tracing
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,
@@ -43,10 +41,14 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     Topic,
 )
-from supportdesk_events.migrations import migrate
-from supportdesk_events.sealing import new_key, seal
-from supportdesk_events.signing import new_webhook_secret
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import Envelope, encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
+from supportdesk_messaging.sealing import new_key, seal
+from supportdesk_observability import tracing
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
+from supportdesk_service.signing import new_webhook_secret
 
 pytestmark = pytest.mark.integration
 # The customer's integrator is rotating: both secrets configured, every delivery signed with each.

@@ -20,10 +20,10 @@ from notifier.adapters.tables import deliveries
 from notifier.domain.deliveries import Routing
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import Settings
+from supportdesk_contract.clock import SystemClock
 from supportdesk_devstack.testing import CuttableLink, Sandbox, SmtpSink, equals, eventually, scalar
-from supportdesk_events import SystemClock
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 pytestmark = pytest.mark.integration
 

@@ -28,11 +28,11 @@ from notifier.adapters.tables import deliveries
 from notifier.domain.deliveries import Routing
 from notifier.service_layer.dispatcher import Dispatcher
 from notifier.settings import Settings
+from supportdesk_contract.clock import SystemClock
 from supportdesk_devstack.testing import Sandbox, SmtpSink, equals, eventually, free_port, scalar
-from supportdesk_events import SystemClock
-from supportdesk_events.migrations import migrate
-from supportdesk_events.signing import new_webhook_secret
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
+from supportdesk_service.signing import new_webhook_secret
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from notifier.domain.deliveries import (
     business_time_in_words,
     decide,
 )
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     Channel,
     ClockKind,
     Priority,

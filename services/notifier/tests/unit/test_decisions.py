@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.domain.deliveries import Contact, Routing, TicketInfo, decide
 from notifier.domain.quiet_hours import StaffHours
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     ClockKind,
     SlaAtRisk,

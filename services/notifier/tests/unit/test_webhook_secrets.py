@@ -6,8 +6,8 @@ import pytest
 
 from notifier.adapters.routing_file import load_routing
 from notifier.service_layer.dispatcher import signing_secrets
-from supportdesk_events.signing import new_webhook_secret, webhook_secret_key
-from supportdesk_events.yaml_config import ConfigError
+from supportdesk_service.signing import new_webhook_secret, webhook_secret_key
+from supportdesk_service.yaml_config import ConfigError
 
 URL = "https://hooks.acme.example/desk"
 

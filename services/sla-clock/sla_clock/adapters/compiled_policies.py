@@ -4,7 +4,7 @@ A policy file is parsed and validated (adapters/policy_files.py: ruamel.yaml and
 a cold start) the first time; its domain objects are then pickled under the user's cache directory
 (`$XDG_CACHE_HOME/supportdesk/sla-clock-policies`, or `SLA_CLOCK_POLICY_CACHE=<dir>`; `off`
 disables it). A later start takes them from there only if the entry holds the file's exact text and
-was written by the same code: this package's policy and calendar sources, the `supportdesk_events`
+was written by the same code: this package's policy and calendar sources, the shared
 vocabulary and YAML reader, the Python version and every installed distribution (pydantic,
 ruamel.yaml, holidays...) as named in the environment's site-packages. Anything else, a damaged or
 foreign entry included, is a miss: the file is validated again and the entry rewritten. Invalid
@@ -47,16 +47,20 @@ def code_key() -> bytes:
     """What the cached objects were built by; any change makes every entry a miss."""
     global _code_key
     if _code_key is None:
-        import supportdesk_events.vocabulary as vocabulary
+        import importlib.util
 
-        events = Path(vocabulary.__file__).resolve().parent
+        import supportdesk_contract.vocabulary as vocabulary
+
+        # Found, not imported: importing the YAML reader would load ruamel.yaml, which the cache avoids.
+        yaml_spec = importlib.util.find_spec("supportdesk_service.yaml_config")
+        assert yaml_spec is not None and yaml_spec.origin is not None
         sources = [
             *sorted((_PACKAGE / "domain").glob("*.py")),
             _PACKAGE / "adapters" / "policy_files.py",
             _PACKAGE / "adapters" / "holiday_packages.py",
             Path(__file__).resolve(),
-            events / "vocabulary.py",
-            events / "yaml_config.py",
+            Path(vocabulary.__file__).resolve(),
+            Path(yaml_spec.origin).resolve(),
         ]
         parts = [f"{_FORMAT} {pickle.HIGHEST_PROTOCOL} {sys.version}".encode()]
         parts += [str(p).encode() + b"\0" + p.read_bytes() for p in sources]

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from supportdesk_events.vocabulary import Priority, RequestType
-from supportdesk_events.yaml_config import ConfigError, parse_yaml
+from supportdesk_contract.vocabulary import Priority, RequestType
+from supportdesk_service.yaml_config import ConfigError, parse_yaml
 
 from ..domain.calendar import BusinessCalendar, WeeklyWindow
 from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff

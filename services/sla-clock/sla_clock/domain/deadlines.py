@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from supportdesk_events.vocabulary import Priority, RequestType
+from supportdesk_contract.vocabulary import Priority, RequestType
 
 from .policy import Policy, Target
 

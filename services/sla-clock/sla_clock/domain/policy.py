@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from supportdesk_events.vocabulary import Priority, RequestType
+from supportdesk_contract.vocabulary import Priority, RequestType
 
 from .calendar import BusinessCalendar
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from supportdesk_events.catalogue import ClockKind
+from supportdesk_contract.catalogue import ClockKind
 
 from .clocks import ClockState, TicketFacts, derive_clocks
 from .policy import Policy

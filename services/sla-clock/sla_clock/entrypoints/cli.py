@@ -51,8 +51,8 @@ def what_if(args: argparse.Namespace) -> int:
     import asyncio
     from datetime import datetime
 
-    from supportdesk_events.clock import SystemClock
-    from supportdesk_events.db import create_engine
+    from supportdesk_contract.clock import SystemClock
+    from supportdesk_messaging.db import create_engine
 
     from ..adapters.policy_book import policy_book
     from ..adapters.policy_files import PolicyError, load_policy_file
@@ -129,8 +129,8 @@ def policy_command(args: argparse.Namespace) -> int:
     """retarget, deactivate, activate: an operator's change to a policy's open clocks."""
     import asyncio
 
-    from supportdesk_events.clock import SystemClock
-    from supportdesk_events.db import create_engine
+    from supportdesk_contract.clock import SystemClock
+    from supportdesk_messaging.db import create_engine
 
     from ..adapters.policy_book import policy_book
     from ..adapters.policy_files import PolicyError
@@ -215,7 +215,7 @@ def main() -> int:
         parser = argparse.ArgumentParser(prog="sla-clock preview")
         preview_arguments(parser)
         return preview(parser.parse_args(sys.argv[2:]))
-    from supportdesk_events.cli import service_main
+    from supportdesk_service.cli import service_main
 
     from ..settings import Settings
     from .rebuild import rebuild_spec

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from supportdesk_events import Envelope, Event, HandlerContext, Handlers
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     CustomerReplied,
+    Event,
     InfoRequested,
     IssueReplicated,
     PriorityChanged,
@@ -24,6 +24,9 @@ from supportdesk_events.catalogue import (
     TicketTriaged,
     WorkaroundDelivered,
 )
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
 
 from ..adapters.policy_book import PolicyBook
 from ..domain.clocks import TicketFacts, pin_versions

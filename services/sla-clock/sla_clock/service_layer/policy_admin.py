@@ -26,10 +26,11 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock as TimeSource
-from supportdesk_events import Envelope, Event, HandlerContext, record
-from supportdesk_events.catalogue import SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
-from supportdesk_events.envelope import anchored_envelope
+from supportdesk_contract.catalogue import Event, SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
+from supportdesk_contract.clock import Clock as TimeSource
+from supportdesk_contract.envelope import Envelope, anchored_envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.outbox import record
 
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import policy_activity

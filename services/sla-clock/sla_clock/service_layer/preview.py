@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from supportdesk_events.vocabulary import Priority, RequestType
+from supportdesk_contract.vocabulary import Priority, RequestType
 
 from ..adapters import compiled_policies
 from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans

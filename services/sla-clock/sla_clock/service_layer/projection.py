@@ -27,11 +27,10 @@ from sqlalchemy import Text, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import Clock as TimeSource
-from supportdesk_events import Envelope, Event, HandlerContext, record, tracing
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AutoCloseDue,
     ClockKind,
+    Event,
     SlaAtRisk,
     SlaBreached,
     SlaClockPaused,
@@ -40,8 +39,12 @@ from supportdesk_events.catalogue import (
     SlaClockStopped,
     SlaMet,
 )
-from supportdesk_events.envelope import anchored_envelope
-from supportdesk_events.ids import ticket_anchor
+from supportdesk_contract.clock import Clock as TimeSource
+from supportdesk_contract.envelope import Envelope, anchored_envelope
+from supportdesk_contract.ids import ticket_anchor
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.outbox import record
+from supportdesk_observability import tracing
 
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import clocks, sla_tickets

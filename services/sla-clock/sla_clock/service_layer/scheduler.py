@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from supportdesk_events import Envelope
-from supportdesk_events.timers import pause_until
-from supportdesk_events.web import ServiceRuntime
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.timers import pause_until
+from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters.tables import clocks
 from ..settings import Settings

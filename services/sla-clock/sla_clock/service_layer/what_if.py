@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row as ResultRow
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events.bulk import cycle_collection_paused
+from supportdesk_messaging.bulk import cycle_collection_paused
 
 from ..adapters.policy_book import PolicyBook
 from ..domain.clocks import TicketFacts

@@ -3,9 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from supportdesk_contract.catalogue import Channel, Event, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, produce
-from supportdesk_events import ManualClock, encode, new_envelope
-from supportdesk_events.catalogue import Channel, Event, Priority, RequestType, TicketOpened, TicketTriaged, Topic
 
 LA = ZoneInfo("America/Los_Angeles")
 T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific

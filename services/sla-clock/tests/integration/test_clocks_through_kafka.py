@@ -19,9 +19,7 @@ from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.projection import SIGNALS
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
-from supportdesk_events import ManualClock, decode, encode, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     CustomerReplied,
@@ -30,8 +28,11 @@ from supportdesk_events.catalogue import (
     Priority,
     Topic,
 )
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import decode, encode, new_envelope
+from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 from .facts import LA, T0, H, opened, send, triaged
 

@@ -16,19 +16,22 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
-from supportdesk_events import Envelope, Event, HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     CustomerReplied,
+    Event,
     InfoRequested,
     Priority,
     PriorityChanged,
     Topic,
 )
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 from .facts import T0, H, opened, send, triaged
 

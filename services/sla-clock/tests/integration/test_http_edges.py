@@ -14,10 +14,12 @@ import pytest
 from sla_clock.entrypoints.app import build_app
 from sla_clock.service_layer.preview import Previewer
 from sla_clock.settings import Settings
+from supportdesk_contract.catalogue import Priority
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import dead_letter_topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
-from supportdesk_events import ManualClock, dead_letter_topic, encode, new_envelope
-from supportdesk_events.catalogue import Priority
-from supportdesk_events.migrations import migrate
+from supportdesk_service.migrations import migrate
 
 from .facts import opened, triaged
 

@@ -18,11 +18,11 @@ from sqlalchemy import text
 from sla_clock.adapters.policy_book import policy_book
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
+from supportdesk_contract.catalogue import Priority, Topic
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, eventually
-from supportdesk_events import ManualClock
-from supportdesk_events.catalogue import Priority, Topic
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 from .facts import T0, opened, send, triaged
 from .test_policy_versions import VERSION_BLOCK

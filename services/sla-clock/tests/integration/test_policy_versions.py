@@ -17,11 +17,12 @@ from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.service_layer.what_if import what_if
+from supportdesk_contract.catalogue import AgentResponded, Priority, Topic
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import decode
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
-from supportdesk_events import ManualClock, decode
-from supportdesk_events.catalogue import AgentResponded, Priority, Topic
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 from .facts import LA, T0, H, opened, send, triaged
 from .test_clocks_through_kafka import SlaClockService, clock_row

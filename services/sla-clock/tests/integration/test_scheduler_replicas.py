@@ -21,11 +21,13 @@ from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer import scheduler
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
+from supportdesk_contract.catalogue import Priority
+from supportdesk_contract.clock import Clock, ManualClock
+from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
-from supportdesk_events import Clock, Envelope, HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import Priority
-from supportdesk_events.migrations import migrate
-from supportdesk_events.web import ServiceDefinition, ServiceRuntime
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_service.migrations import migrate
+from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 from .facts import T0, opened, triaged
 

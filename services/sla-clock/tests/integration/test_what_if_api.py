@@ -16,16 +16,11 @@ from sqlalchemy import text
 
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
+from supportdesk_contract.catalogue import AgentResponded, Channel, TicketOpened, Topic
+from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, eventually
-from supportdesk_events import ManualClock
-from supportdesk_events.catalogue import (
-    AgentResponded,
-    Channel,
-    TicketOpened,
-    Topic,
-)
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 
 from .facts import T0, H, send, triaged
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from sla_clock.adapters.policy_files import shipped_policy
 from sla_clock.domain.clocks import Clock, ClockState, TicketFacts, derive_clocks
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,

@@ -11,7 +11,7 @@ import pytest
 from sla_clock.adapters import compiled_policies, policy_files
 from sla_clock.adapters.policy_files import PolicyError, shipped_policy_names
 from sla_clock.domain.policy import PolicyVersions
-from supportdesk_events.vocabulary import Priority
+from supportdesk_contract.vocabulary import Priority
 
 POLICY = """\
 name: cached-example

@@ -15,7 +15,7 @@ from sla_clock.adapters.policy_files import (
 from sla_clock.domain.clocks import TicketFacts, derive_versioned, pin_versions
 from sla_clock.domain.policy import Policy, PolicyVersions
 from sla_clock.service_layer.preview import Previewer
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
     AgentResponded,
     Channel,
     ClockKind,

@@ -10,7 +10,7 @@ from sla_clock.adapters.policy_files import parse_policy, shipped_policy
 from sla_clock.domain.clocks import TicketFacts
 from sla_clock.domain.policy import Policy
 from sla_clock.domain.what_if import Flip, Outcome, compare, outcomes
-from supportdesk_events.catalogue import ClockKind, Priority, RequestType
+from supportdesk_contract.catalogue import ClockKind, Priority, RequestType
 
 LA = ZoneInfo("America/Los_Angeles")
 MONDAY_9 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)

@@ -8,11 +8,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from supportdesk_contract.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
+from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce
-from supportdesk_events import ManualClock, encode, new_envelope
-from supportdesk_events.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
-from supportdesk_events.db import create_engine
-from supportdesk_events.migrations import migrate
+from supportdesk_messaging.db import create_engine
+from supportdesk_service.migrations import migrate
 from triage.adapters.rule_files import load_rules
 from triage.service_layer.handlers import handlers
 from triage.settings import Settings

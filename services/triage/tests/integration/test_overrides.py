@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from supportdesk_contract.catalogue import Channel, SeverityChanged, TicketOpened, Topic
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import decode, encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
-from supportdesk_events import SystemClock, decode, encode, new_envelope
-from supportdesk_events.catalogue import Channel, SeverityChanged, TicketOpened, Topic
-from supportdesk_events.migrations import migrate
+from supportdesk_service.migrations import migrate
 from triage.entrypoints.app import build_app
 from triage.settings import Settings
 

@@ -1,7 +1,7 @@
 """An agent's override of triage, without a database: one event per changed field, none for a
 field set to what it already is."""
 
-from supportdesk_events.catalogue import Priority, PriorityChanged, RequestType, TriageOverridden
+from supportdesk_contract.catalogue import Priority, PriorityChanged, RequestType, TriageOverridden
 from triage.domain.overrides import CurrentTriage, Override, override
 
 NOW = CurrentTriage(Priority.NORMAL, RequestType.QUESTION, "first-level")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from supportdesk_events.catalogue import Channel, Priority, RequestType
-from supportdesk_events.yaml_config import ConfigError
+from supportdesk_contract.catalogue import Channel, Priority, RequestType
+from supportdesk_service.yaml_config import ConfigError
 from triage.adapters.rule_files import load_rules
 from triage.domain.rules import TicketFacts, triage
 

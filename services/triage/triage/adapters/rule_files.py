@@ -8,8 +8,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from supportdesk_events.catalogue import Channel, Priority, RequestType
-from supportdesk_events.yaml_config import ConfigError, load_yaml, parse_yaml
+from supportdesk_contract.catalogue import Channel, Priority, RequestType
+from supportdesk_service.yaml_config import ConfigError, load_yaml, parse_yaml
 
 from ..domain.rules import FROM_SEVERITY, FROM_SUGGESTION, Conditions, PriorityRule, QueueRule, RuleSet
 

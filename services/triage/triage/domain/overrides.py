@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supportdesk_events.catalogue import Event, Priority, PriorityChanged, RequestType, TriagedField, TriageOverridden
+from supportdesk_contract.catalogue import Event, Priority, PriorityChanged, RequestType, TriagedField, TriageOverridden
 
 
 @dataclass(frozen=True)

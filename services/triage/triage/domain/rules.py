@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from supportdesk_events.catalogue import Channel, Priority, RequestType
+from supportdesk_contract.catalogue import Channel, Priority, RequestType
 
 SEVERITY_PRIORITY = {1: Priority.URGENT, 2: Priority.HIGH, 3: Priority.NORMAL, 4: Priority.LOW}
 FROM_SUGGESTION = "from_suggestion"

@@ -1,8 +1,9 @@
 from fastapi import FastAPI
 
 import triage
-from supportdesk_events.clock import Clock, SystemClock
-from supportdesk_events.web import ServiceDefinition, create_app
+from supportdesk_contract.clock import Clock, SystemClock
+from supportdesk_service.app import create_app
+from supportdesk_service.runtime import ServiceDefinition
 
 from ..adapters.rule_files import load_rules
 from ..service_layer.handlers import handlers

@@ -1,4 +1,4 @@
-from supportdesk_events.migrations import run_env
+from supportdesk_service.migrations import run_env
 from triage.adapters.tables import metadata
 
 run_env(metadata)

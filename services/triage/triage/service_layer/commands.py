@@ -7,8 +7,10 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_events import Clock, new_envelope, record
-from supportdesk_events.catalogue import Priority, RequestType
+from supportdesk_contract.catalogue import Priority, RequestType
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import new_envelope
+from supportdesk_messaging.outbox import record
 
 from ..adapters.tables import ticket_triage
 from ..domain.overrides import CurrentTriage, Override, override

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_events import Envelope, Event, HandlerContext, Handlers
-from supportdesk_events.catalogue import (
+from supportdesk_contract.catalogue import (
+    Event,
     Priority,
     PriorityChanged,
     SeverityChanged,
@@ -18,6 +18,9 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
+from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handlers import Handlers
 
 from ..adapters.tables import ticket_triage
 from ..domain.rules import RuleSet, TicketFacts, triage

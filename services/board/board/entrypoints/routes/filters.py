@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import AwareDatetime, Field
 
-from supportdesk_events.web import Problem
+from supportdesk_service.problems import Problem
 
 from ...service_layer.reads import TicketFilter
 

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Header
 from pydantic_core import to_json
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from supportdesk_events.web import AgentAuth, Problem, ServiceRuntime
+from supportdesk_service.auth import AgentAuth
+from supportdesk_service.problems import Problem
+from supportdesk_service.runtime import ServiceRuntime
 
 from ...service_layer import reads
 from ...service_layer.countdowns import for_settings

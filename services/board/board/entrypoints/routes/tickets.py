@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events.web import AgentAuth, Problem
+from supportdesk_service.auth import AgentAuth
+from supportdesk_service.problems import Problem
 
 from ...service_layer import reads
 from ...service_layer.as_of import board_as_of

@@ -4,7 +4,7 @@ events of its own, but every service's tables have one shape
 Revision ID: 0002
 """
 
-from supportdesk_events.migrations import add_outbox_parking_v2, drop_outbox_parking_v2
+from supportdesk_service.migrations import add_outbox_parking_v2, drop_outbox_parking_v2
 
 revision = "0002"
 down_revision = "0001"

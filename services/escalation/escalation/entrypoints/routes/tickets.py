@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AdminAuth, Agent, AgentAuth, Problem
+from supportdesk_service.auth import AdminAuth, Agent, AgentAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters import directory as directory_store
 from ...adapters.directory import DirectorySpec

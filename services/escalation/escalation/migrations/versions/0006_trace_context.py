@@ -3,7 +3,7 @@
 Revision ID: 0006
 """
 
-from supportdesk_events.migrations import add_trace_context_v3, drop_trace_context_v3
+from supportdesk_service.migrations import add_trace_context_v3, drop_trace_context_v3
 
 revision = "0006"
 down_revision = "0005"

@@ -10,8 +10,9 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from supportdesk_events.requester_view import requester_view
-from supportdesk_events.web import Problem, agent_for
+from supportdesk_contract.requester_view import requester_view
+from supportdesk_service.auth import agent_for
+from supportdesk_service.problems import Problem
 
 from ...adapters.repository import token_digest
 from ...adapters.tables import tickets
@@ -53,7 +54,7 @@ TicketCaller = Annotated[Caller, Depends(ticket_caller)]
 
 def visible_history(caller: Caller, envelopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What of a ticket's history the caller may see: all of it for an agent; for the requester,
-    what `supportdesk_events.requester_view` declares public (events dropped, fields cut)."""
+    what `supportdesk_contract.requester_view` declares public (events dropped, fields cut)."""
     if caller.kind == "agent":
         return envelopes
     out = []

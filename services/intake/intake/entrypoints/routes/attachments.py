@@ -21,8 +21,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
-from supportdesk_events.catalogue import Attachment
-from supportdesk_events.web import Problem, problem_response
+from supportdesk_contract.catalogue import Attachment
+from supportdesk_service.problems import Problem, problem_response
 
 from ...adapters import inbound_store as store
 from ...adapters import repository

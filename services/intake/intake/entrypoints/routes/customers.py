@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from supportdesk_events.web import AdminAuth, Problem
+from supportdesk_service.auth import AdminAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters import customers as directory
 from ...adapters.customers import Customer

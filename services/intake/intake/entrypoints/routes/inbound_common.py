@@ -17,8 +17,10 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
-from supportdesk_events import signing
-from supportdesk_events.web import PROBLEM_JSON, AdminAuth, Problem, ServiceRuntime
+from supportdesk_service import signing
+from supportdesk_service.auth import AdminAuth
+from supportdesk_service.problems import PROBLEM_JSON, Problem
+from supportdesk_service.runtime import ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload

@@ -18,8 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportdesk_events import signing
-from supportdesk_events.web import Problem, ServiceRuntime
+from supportdesk_service import signing
+from supportdesk_service.problems import Problem
+from supportdesk_service.runtime import ServiceRuntime
 
 from ...adapters import email_formats
 from ...adapters import inbound_store as store

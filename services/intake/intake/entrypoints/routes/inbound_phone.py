@@ -16,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events import signing
-from supportdesk_events.web import Problem, ServiceRuntime
+from supportdesk_service import signing
+from supportdesk_service.problems import Problem
+from supportdesk_service.runtime import ServiceRuntime
 
 from ...adapters import inbound_store as store
 from ...adapters import phone_formats

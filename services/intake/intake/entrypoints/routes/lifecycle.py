@@ -8,8 +8,10 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from supportdesk_events.catalogue import Channel, ClosureCode, Severity
-from supportdesk_events.web import Agent, Problem, SafeText
+from supportdesk_contract.catalogue import Channel, ClosureCode, Severity
+from supportdesk_service.auth import Agent
+from supportdesk_service.guard import SafeText
+from supportdesk_service.problems import Problem
 
 from ...domain.ticket import Ticket, TransitionRefused
 from ...service_layer.commands import TicketBusy, TicketNotFound, run_command

@@ -1,5 +1,5 @@
 """Requesters, for admins: find one by address or phone, and erase one (their personal data goes,
-the ticket facts and SLA statistics stay). See supportdesk_events.personal for what erasure
+the ticket facts and SLA statistics stay). See supportdesk_messaging.personal for what erasure
 guarantees."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from supportdesk_events.web import AdminAuth, Problem
+from supportdesk_service.auth import AdminAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters import requesters
 from . import Runtime

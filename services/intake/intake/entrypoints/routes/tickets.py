@@ -12,9 +12,10 @@ from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_events.catalogue import Channel, RequestType, Severity
-from supportdesk_events.db import in_transaction
-from supportdesk_events.web import Problem, SafeText
+from supportdesk_contract.catalogue import Channel, RequestType, Severity
+from supportdesk_messaging.db import in_transaction
+from supportdesk_service.guard import SafeText
+from supportdesk_service.problems import Problem
 
 from ...adapters import inbound_store as store
 from ...adapters import repository
@@ -153,7 +154,7 @@ async def get_ticket(
 ) -> TicketView:
     """A ticket and its history, for an agent or for the requester holding its access token.
 
-    The requester sees only what `supportdesk_events.requester_view` declares public: no internal
+    The requester sees only what `supportdesk_contract.requester_view` declares public: no internal
     notes, no sealed token, no agent-only fields. With `as_of`, the ticket folded from its events
     up to that instant (the aggregate's own fold) and its history up to then."""
     async with runtime.engine.connect() as conn:

@@ -6,7 +6,7 @@ Revision ID: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from supportdesk_events.migrations import create_plumbing_v1
+from supportdesk_service.migrations import create_plumbing_v1
 
 revision = "0001"
 down_revision = None

@@ -3,7 +3,7 @@
 Revision ID: 0009
 """
 
-from supportdesk_events.migrations import add_trace_context_v3, drop_trace_context_v3
+from supportdesk_service.migrations import add_trace_context_v3, drop_trace_context_v3
 
 revision = "0009"
 down_revision = "0008"

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AgentAuth
+from supportdesk_service.auth import AgentAuth
 
 from ...adapters.tables import deliveries
 from . import Runtime

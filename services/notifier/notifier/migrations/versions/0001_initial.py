@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
-from supportdesk_events.migrations import create_plumbing_v1
+from supportdesk_service.migrations import create_plumbing_v1
 
 revision = "0001"
 down_revision = None

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from supportdesk_events.web import ServiceRuntime, get_runtime
+from supportdesk_service.runtime import ServiceRuntime, get_runtime
 
 from ...settings import Settings
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from supportdesk_events.web import AdminAuth, Problem
+from supportdesk_service.auth import AdminAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters.policy_book import PolicyBook, policy_book
 from ...adapters.policy_files import PolicyError

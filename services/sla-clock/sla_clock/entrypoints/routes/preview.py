@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from supportdesk_events.web import RETRY_AFTER_SECONDS, Problem
+from supportdesk_service.problems import RETRY_AFTER_SECONDS, Problem
 
 from ...service_layer.preview import Previewer, PreviewError
 from . import Runtime

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from supportdesk_events.web import AgentAuth, Problem
+from supportdesk_service.auth import AgentAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
 from ...adapters.tables import clocks

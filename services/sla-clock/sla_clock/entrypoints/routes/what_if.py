@@ -7,7 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from supportdesk_events.web import AgentAuth, Problem
+from supportdesk_service.auth import AgentAuth
+from supportdesk_service.problems import Problem
 
 from ...adapters.policy_book import policy_book
 from ...adapters.policy_files import PolicyError, parse_policy

@@ -3,7 +3,7 @@
 Revision ID: 0004
 """
 
-from supportdesk_events.migrations import add_dead_letters_v3, drop_dead_letters_v3
+from supportdesk_service.migrations import add_dead_letters_v3, drop_dead_letters_v3
 
 revision = "0004"
 down_revision = "0003"

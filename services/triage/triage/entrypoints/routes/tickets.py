@@ -8,8 +8,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select
 
-from supportdesk_events.catalogue import Priority, RequestType
-from supportdesk_events.web import Agent, AgentAuth, Problem, SafeText
+from supportdesk_contract.catalogue import Priority, RequestType
+from supportdesk_service.auth import Agent, AgentAuth
+from supportdesk_service.guard import SafeText
+from supportdesk_service.problems import Problem
 
 from ...adapters.tables import ticket_triage
 from ...domain.overrides import Override

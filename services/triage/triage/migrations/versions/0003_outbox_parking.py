@@ -3,7 +3,7 @@
 Revision ID: 0003
 """
 
-from supportdesk_events.migrations import add_outbox_parking_v2, drop_outbox_parking_v2
+from supportdesk_service.migrations import add_outbox_parking_v2, drop_outbox_parking_v2
 
 revision = "0003"
 down_revision = "0002"

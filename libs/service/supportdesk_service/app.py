@@ -1,0 +1,92 @@
+"""What every service's HTTP app has: lifespan running its relay and consumer, health, readiness,
+metrics, the shared ops and dead-letter routes, and problem+json errors that name the field."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from supportdesk_messaging.redrive import refresh_pending_gauge
+from supportdesk_observability import tracing
+from supportdesk_service import dead_letter_routes, ops
+from supportdesk_service.guard import RequestGuard, refuse_unstorable_text
+from supportdesk_service.problems import install_problem_handlers
+from supportdesk_service.runtime import Runtime, S, ServiceDefinition, ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+async def _refresh_dead_letter_gauge(runtime: ServiceRuntime[Any]) -> None:
+    """Dead letters not yet redriven, counted in the database on each scrape (every replica and the
+    command line redrive the same rows); a database that does not answer leaves the last count."""
+    try:
+        async with asyncio.timeout(2):
+            await refresh_pending_gauge(runtime.engine, runtime.definition.name)
+    except Exception as e:
+        log.warning("dead letters not counted for /metrics: %s", e)
+
+
+def create_app(definition: ServiceDefinition[S]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = ServiceRuntime(definition)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    settings = definition.settings
+    app = FastAPI(
+        title=f"supportdesk {definition.name}",
+        description=definition.description,
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_text)],
+    )
+    app.state.definition = definition  # the command line's redrive builds its consumer from it
+    install_problem_handlers(app)
+    # Once per process, and only if OTEL_TRACES_EXPORTER asks for it: off, nothing is set up.
+    if tracing.configure(definition.name):
+        tracing.instrument_app(app)
+    # Request rate and latency per route (http_requests_total, http_request_duration_seconds).
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app)
+    app.add_middleware(
+        RequestGuard,
+        body_timeout=settings.http_body_timeout_seconds,
+        max_body=settings.http_max_body_bytes,
+        body_limits=definition.body_limits,
+    )
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is up and serving HTTP."""
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready: a part cannot do its job now"}})
+    async def readyz(runtime: Runtime) -> JSONResponse:
+        """Can do its job now: `ready` or `degraded` (200, with the reason in `checks`), or
+        `not ready` (503: the database is unreachable, or the relay, consumer or a worker is stuck)."""
+        readiness = await runtime.readiness()
+        return JSONResponse(readiness.as_json(), status_code=readiness.status_code)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics(runtime: Runtime) -> Response:
+        if runtime.consumer is not None:
+            await _refresh_dead_letter_gauge(runtime)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(ops.router)
+    if definition.handlers:
+        app.include_router(dead_letter_routes.router)
+    for router in definition.routers:
+        app.include_router(router)
+    return app
