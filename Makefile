@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HELM_VERSION := v3.22.0
 HELM   := $(HOME)/go/bin/helm
 
-.PHONY: setup run test unit lint bench bench-board chaos clean
+.PHONY: setup run test unit lint bench bench-board chaos docs clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,10 @@ bench: setup
 # The board's read benchmark on 1,000,000 tickets (BOARD_BENCH_TICKETS to change); not part of `make test`.
 bench-board: setup
 	$(BIN)/python bench/board_bench.py
+
+# The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d .data/site
 
 clean:
 	rm -rf .data

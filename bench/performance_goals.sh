@@ -1,6 +1,6 @@
 #!/bin/bash
-# Every figure of the README's "Where it stands" table (issue 11's goals, and issue 10's board
-# speed), one command after another; run it on a machine with nothing else running. Each bench
+# Every figure of the "Where it stands" table (docs/performance/index.md: the performance goals,
+# the board's speed among them), one command after another; run it on a machine with nothing else running. Each bench
 # prints its ratios; this keeps their output in .data/bench/<name>.log and the load average
 # before and after each in .data/bench/index.txt.
 #     bash bench/performance_goals.sh
