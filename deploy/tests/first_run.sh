@@ -142,7 +142,8 @@ cd "$desk"
 ran=$(date +%s)
 in_env "${ports_env[@]}" make run >"$log" 2>&1 &
 make_pid=$!
-tail --pid="$make_pid" -n +1 -f "$log" | sed -u 's/^/  | /' &
+tail --pid="$make_pid" -n +1 -f "$log" | while IFS= read -r line; do printf '  | %4ss %s\n' "$(elapsed)" "$line"; done &
+set +m # the process groups are made; no job notices in the output from here
 
 # Polls: every service's /healthz and /readyz, then each demo ticket on the board.
 probe() {
