@@ -174,22 +174,22 @@ EOF
 
 deadline=$((ran + timeout))
 waiting_for() {
-  kill -0 "$make_pid" 2>/dev/null || { wait "$make_pid" || true; fail "make run exited before $1"; }
-  [ "$(date +%s)" -lt "$deadline" ] || fail "$1 not reached ${timeout}s after make run started (FIRST_RUN_TIMEOUT)"
+  kill -0 "$make_pid" 2>/dev/null || { wait "$make_pid" || true; fail "make run exited while the check waited for $1"; }
+  [ "$(date +%s)" -lt "$deadline" ] || fail "still waiting for $1 ${timeout}s after make run started (FIRST_RUN_TIMEOUT)"
   sleep 3
 }
-until probe services "${ports[@]:0:6}" >/dev/null; do waiting_for "every service answered /healthz and /readyz"; done
+until probe services "${ports[@]:0:6}" >/dev/null; do waiting_for "every service to answer /healthz and /readyz"; done
 ready=$(date +%s)
 say "every service answers /healthz and /readyz with 200, $((ready - ran))s after make run started"
 
 until [ -f "$desk/.data/demo-seeded" ]; do
   grep -q "the demo tickets were not all opened" "$log" && fail "make run could not open the demo tickets"
-  waiting_for "the demo tickets were opened"
+  waiting_for "the demo tickets to be opened"
 done
 mapfile -t demo_ids <"$desk/.data/demo-seeded"
 [ "${#demo_ids[@]}" -gt 0 ] || fail "the demo marker lists no tickets"
 key=$(cat "$desk/.data/dev-api-key")
-until probe board "${ports[5]}" "$key" "${demo_ids[@]}" >/dev/null; do waiting_for "the demo tickets on the board"; done
+until probe board "${ports[5]}" "$key" "${demo_ids[@]}" >/dev/null; do waiting_for "the demo tickets to reach the board"; done
 on_board=$(date +%s)
 say "all ${#demo_ids[@]} demo tickets are on the board, $((on_board - ran))s after make run started"
 
