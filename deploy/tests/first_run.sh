@@ -38,7 +38,20 @@ make_pid=
 passed=
 
 # Every process the stack left running: its children's command lines all name the clone's path.
-leftovers() { pgrep -f -- "$desk/" || true; }
+# (/proc read by python3 rather than pgrep: procps is not on every fresh machine.)
+leftovers() {
+  python3 - "$desk/" <<'EOF'
+import os, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        continue
+    if sys.argv[1] in cmdline and int(pid) != os.getpid():
+        print(pid)
+EOF
+}
 
 finish() {
   local status=$?
