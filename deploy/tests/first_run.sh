@@ -161,7 +161,7 @@ set +m # the process groups are made; no job notices in the output from here
 # Polls: every service's /healthz and /readyz, then each demo ticket on the board.
 probe() {
   python3 - "$@" <<'EOF'
-import json, sys, urllib.error, urllib.request
+import sys, urllib.error, urllib.request
 
 def status(url: str, key: str | None = None) -> int:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
@@ -191,7 +191,9 @@ waiting_for() {
   [ "$(date +%s)" -lt "$deadline" ] || fail "still waiting for $1 ${timeout}s after make run started (FIRST_RUN_TIMEOUT)"
   sleep 3
 }
-until probe services "${ports[@]:0:6}" >/dev/null; do waiting_for "every service to answer /healthz and /readyz"; done
+until left=$(probe services "${ports[@]:0:6}"); do
+  waiting_for "every service to answer /healthz and /readyz (not yet: $left)"
+done
 ready=$(date +%s)
 say "every service answers /healthz and /readyz with 200, $((ready - ran))s after make run started"
 
@@ -202,7 +204,9 @@ done
 mapfile -t demo_ids <"$desk/.data/demo-seeded"
 [ "${#demo_ids[@]}" -gt 0 ] || fail "the demo marker lists no tickets"
 key=$(cat "$desk/.data/dev-api-key")
-until probe board "${ports[5]}" "$key" "${demo_ids[@]}" >/dev/null; do waiting_for "the demo tickets to reach the board"; done
+until left=$(probe board "${ports[5]}" "$key" "${demo_ids[@]}"); do
+  waiting_for "the demo tickets to reach the board (not yet: $left)"
+done
 on_board=$(date +%s)
 say "all ${#demo_ids[@]} demo tickets are on the board, $((on_board - ran))s after make run started"
 
@@ -222,6 +226,7 @@ stopped=$(date +%s)
 [ "$status" = 0 ] || [ "$status" = 130 ] || fail "make run exited with $status after Ctrl-C"
 grep -q "^stopped\.$" "$log" || fail "devstack did not report 'stopped.'"
 grep -q "Traceback (most recent call last)" "$log" && fail "a traceback in make run's output"
+grep -q "^error: " "$log" && fail "make run reported an error"
 [ -z "$(leftovers)" ] || fail "processes left running after Ctrl-C: $(leftovers | tr '\n' ' ')"
 python3 - "${ports[@]}" <<'EOF' || fail "ports still taken after Ctrl-C"
 import socket, sys
