@@ -175,7 +175,8 @@ def status(url: str, key: str | None = None) -> int:
 
 mode, *args = sys.argv[1:]
 if mode == "services":
-    waiting = [f"{port}{path}" for port in args for path in ("/healthz", "/readyz")
+    named = [arg.split("=") for arg in args]  # service=port
+    waiting = [f"{name}{path}" for name, port in named for path in ("/healthz", "/readyz")
                if status(f"http://127.0.0.1:{port}{path}") != 200]
 elif mode == "board":
     port, key, *ids = args
@@ -191,7 +192,9 @@ waiting_for() {
   [ "$(date +%s)" -lt "$deadline" ] || fail "still waiting for $1 ${timeout}s after make run started (FIRST_RUN_TIMEOUT)"
   sleep 3
 }
-until left=$(probe services "${ports[@]:0:6}"); do
+service_ports=()
+for i in "${!services[@]}"; do service_ports+=("${services[$i]}=${ports[$i]}"); done
+until left=$(probe services "${service_ports[@]}"); do
   waiting_for "every service to answer /healthz and /readyz (not yet: $left)"
 done
 ready=$(date +%s)
