@@ -1,24 +1,46 @@
 # supportdesk: `make run` starts everything on this machine; `make test` runs the whole suite.
+# `make setup` installs what `make run` needs and no more (a virtualenv with the packages, Kafka's
+# jars; needs Python 3.11, Java 17 and Maven). `make setup-test` adds what the tests need: the
+# development packages (pytest, ruff, mypy, ...; all `make lint` needs), Helm (built with Go),
+# Dovecot and Chromium. A stamp in .venv for each step, so nothing is redone until its inputs change.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := libs/contract libs/observability libs/messaging libs/service deploy/devstack services/intake services/triage services/sla-clock \
             services/escalation services/notifier services/board
 STAMP  := $(VENV)/.installed
+DEV_STAMP  := $(VENV)/.dev-packages
+TEST_STAMP := $(VENV)/.test-tools
 HELM_VERSION := v3.22.0
 HELM   := $(HOME)/go/bin/helm
 
-.PHONY: setup run test unit lint bench bench-board chaos docs clean
+.PHONY: setup setup-test run test unit lint bench bench-board chaos docs first-run-check clean
 
 setup: $(STAMP)
 
-$(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+setup-test: $(TEST_STAMP)
+
+$(STAMP): Makefile constraints.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	  || { echo "error: $(PYTHON) is missing or older than Python 3.11"; exit 1; }
 	@command -v java >/dev/null || { echo "error: java not found (Kafka runs on Java 17)"; exit 1; }
 	@command -v mvn  >/dev/null || { echo "error: mvn not found (Kafka's jars come from Maven Central)"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { echo "creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing the desk's Python packages into $(VENV) (a minute or two, once)"
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	$(BIN)/pip install -q -c constraints.txt $(addprefix -e ,$(PACKAGES))
 	$(BIN)/devstack fetch-kafka
+	touch $(STAMP)
+
+# requirements-dev.txt: the test and lint tools, in the same virtualenv.
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	@echo "installing the development packages (pytest, ruff, mypy, playwright, ...; a minute or two, once)"
+	$(BIN)/pip install -q -c constraints.txt -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+# What only the tests use, outside Python: Helm (the deploy tests lint the chart), Dovecot (the
+# IMAP tests) and Chromium (the board's browser tests).
+$(TEST_STAMP): $(DEV_STAMP)
 	@command -v helm >/dev/null || test -x $(HELM) || { \
 	  command -v go >/dev/null || { echo "error: helm not found and no go to build it (the deploy tests lint the chart)"; exit 1; }; \
 	  echo "installing helm $(HELM_VERSION) with go install (a few minutes, once)"; \
@@ -33,38 +55,43 @@ $(STAMP): Makefile requirements-dev.txt constraints.txt $(addsuffix /pyproject.t
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
 	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 \
 	    || echo "warning: could not install chromium; only the board's browser tests will be skipped"; }
-	touch $(STAMP)
+	touch $(TEST_STAMP)
 
 run: setup
 	$(BIN)/devstack run
 
-test: setup
+test: setup-test
 	$(BIN)/pytest
 
 # Every chaos scenario (tests/chaos) at full scale; CHAOS_BOUNDED=1 for the bounded scale.
 # `make test` runs the chaos_quick ones, bounded. The summary lands in .data/chaos-summary.md.
-chaos: setup
+chaos: setup-test
 	$(BIN)/pytest tests/chaos --chaos=$(if $(CHAOS_BOUNDED),bounded,full)
 
-unit: setup
+unit: setup-test
 	$(BIN)/pytest -m "not integration and not e2e"
 
-lint: setup
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-bench: setup
+bench: $(DEV_STAMP)
 	@ls bench/*.py >/dev/null 2>&1 && for b in bench/*.py; do $(BIN)/python $$b; done || echo "no benchmarks yet"
 
 # The board's read benchmark on 1,000,000 tickets (BOARD_BENCH_TICKETS to change); not part of `make test`.
-bench-board: setup
+bench-board: $(DEV_STAMP)
 	$(BIN)/python bench/board_bench.py
 
 # The documentation site (mkdocs.yml, docs/), built strictly: a broken link or anchor fails.
-docs: setup
+docs: $(DEV_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d .data/site
+
+# A fresh clone's `make run` with only python3, java and mvn on the PATH: every service ready, the
+# demo tickets on the board, a clean stop on Ctrl-C (deploy/tests/first_run.sh).
+first-run-check:
+	deploy/tests/first_run.sh
 
 clean:
 	rm -rf .data

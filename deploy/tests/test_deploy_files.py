@@ -36,7 +36,7 @@ SECRET_NAMES = {
 
 def helm() -> str:
     found = shutil.which("helm") or str(Path.home() / "go" / "bin" / "helm")
-    assert os.access(found, os.X_OK), "helm is missing: `make setup` installs it (go install helm.sh/helm/v3/cmd/helm)"
+    assert os.access(found, os.X_OK), "helm is missing: `make setup-test` installs it with go install"
     return found
 
 

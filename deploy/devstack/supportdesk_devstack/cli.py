@@ -189,6 +189,7 @@ def run(config: StackConfig, replicas: int = 1, *, with_demo: bool = True) -> in
         )
         if created:
             print(f"created topics: {', '.join(created)}", flush=True)
+        print(f"migrating the {len(SERVICES)} services' databases ...", flush=True)
         for spec in SERVICES:
             migrate_service(spec, env)
         log_dir = config.data_dir / "logs"
@@ -203,6 +204,7 @@ def run(config: StackConfig, replicas: int = 1, *, with_demo: bool = True) -> in
                 )
             )
             env["NOTIFIER_SMTP_PORT"] = str(smtp_port)
+        print(f"starting the {len(SERVICES)} services and waiting until each is ready ...", flush=True)
         replica_ports: list[tuple[str, int]] = []
         for spec in SERVICES:
             for i in range(replicas):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -31,6 +33,14 @@ def fetch_jars(cache_dir: Path) -> Path:
     if stamp.exists() and stamp.read_text() == pom:
         return libs
     mvn = _require("mvn", "Maven resolves the Kafka broker from Maven Central (apt-get install maven)")
+    # Maven runs quietly (its log is only shown on failure) and a fresh cache takes a minute or more.
+    version = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    kafka = f"Kafka {version.group(1)}" if version else "Kafka"
+    print(
+        f"fetching {kafka}'s jars from Maven Central into {libs} (once; a minute or more on a fresh Maven cache) ...",
+        file=sys.stderr,
+        flush=True,
+    )
     shutil.rmtree(libs, ignore_errors=True)
     libs.mkdir(parents=True)
     result = subprocess.run(

@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - only where the dev requirements are no
 
 if CHROMIUM is None:
     pytest.skip(
-        "browser tests need Debian's chromium (apt-get install chromium; `make setup` does it); skipped: "
+        "browser tests need Debian's chromium (apt-get install chromium; `make setup-test` does it); skipped: "
         "no chromium binary on the PATH",
         allow_module_level=True,
     )

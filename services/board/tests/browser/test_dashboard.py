@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - only where the dev requirements are no
 
 if async_playwright is None or CHROMIUM is None:
     pytest.skip(
-        "browser tests need Debian's chromium (apt-get install chromium; `make setup` does it) and the"
+        "browser tests need Debian's chromium (apt-get install chromium; `make setup-test` does it) and the"
         " playwright package; skipped: "
         + ("playwright is not installed" if async_playwright is None else "no chromium binary on the PATH"),
         allow_module_level=True,

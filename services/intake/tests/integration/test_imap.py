@@ -65,7 +65,7 @@ class ImapServer:
 @pytest.fixture
 def imap_server() -> Iterator[ImapServer]:
     if not os.access(DOVECOT, os.X_OK):
-        pytest.skip("no IMAP server here: `make setup` installs Debian's dovecot-imapd (apt-get) when it can")
+        pytest.skip("no IMAP server here: `make setup-test` installs Debian's dovecot-imapd (apt-get) when it can")
     # Not under pytest's tmp_path (mode 0700, root's): Dovecot's own users must reach these files.
     with tempfile.TemporaryDirectory(prefix="supportdesk-imap-") as tmp:
         Path(tmp).chmod(0o755)
