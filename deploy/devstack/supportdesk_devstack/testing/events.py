@@ -25,7 +25,7 @@ from supportdesk_events.catalogue import (
     TicketReopened,
     TicketTriaged,
 )
-from supportdesk_events.clock import Clock, ManualClock
+from supportdesk_events.clock import Clock, SystemClock
 from supportdesk_events.envelope import Envelope
 
 from ..config import REPO_ROOT
@@ -85,16 +85,20 @@ def triaged(*, clock: Clock | None = None, **overrides: object) -> TicketTriaged
     return build(TicketTriaged, plain, overrides)
 
 
-def started(*, clock: Clock | None = None, **overrides: object) -> SlaClockStarted:
-    """A first-response clock's first cycle, started at `clock`'s now under the data-insights
-    policy, with a one-hour target (`due_at` and `target_seconds` do not follow each other)."""
-    at = _now(clock)
+def started(
+    *, kind: ClockKind = ClockKind.FIRST_RESPONSE, clock: Clock | None = None, **overrides: object
+) -> SlaClockStarted:
+    """`kind`'s clock started at `clock`'s now (first cycle, under the data-insights policy) with a
+    one-hour target, due when the target runs out unless `due_at` says otherwise."""
+    at = overrides.get("started_at", _now(clock))
+    target = overrides.get("target_seconds", 3600)
+    due = at + timedelta(seconds=target) if isinstance(at, datetime) and isinstance(target, int) else None
     plain = {
-        "clock": ClockKind.FIRST_RESPONSE,
+        "clock": kind,
         "cycle": 1,
         "started_at": at,
-        "due_at": at + timedelta(hours=1),
-        "target_seconds": 3600,
+        "due_at": due,
+        "target_seconds": target,
         "opened_in_hours": None,
         "policy_version": "data-insights@1",
     }
@@ -107,8 +111,9 @@ def reopened(**overrides: object) -> TicketReopened:
 
 
 def envelope(payload: E, ticket_id: str = TICKET, *, clock: Clock | None = None, producer: str = "test") -> Envelope[E]:
-    """`payload` as its producer publishes it, at `clock`'s now (the sample's instant without one)."""
-    return new_envelope(payload, ticket_id=ticket_id, producer=producer, clock=clock or ManualClock(AT))
+    """`payload` as its producer publishes it, stamped at `clock`'s now (the system clock's without
+    one, as a real producer stamps it)."""
+    return new_envelope(payload, ticket_id=ticket_id, producer=producer, clock=clock or SystemClock())
 
 
 def as_messages(
