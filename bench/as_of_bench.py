@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -36,6 +35,7 @@ from board.service_layer.as_of import board_as_of, count_kept_in_step, refold, r
 from board.service_layer.projection import Fact, apply_event
 from board.settings import Settings as BoardSettings
 from supportdesk_devstack.postgres import PostgresServer
+from supportdesk_devstack.process import free_port
 from supportdesk_events import Envelope, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
@@ -55,12 +55,6 @@ from supportdesk_events.migrations import migrate
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ZONE = ZoneInfo("UTC")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ticket_events(i: int, note_at: datetime) -> list[Envelope[Any]]:

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import tempfile
 import time
 import uuid
@@ -43,6 +42,7 @@ from sla_clock.service_layer.handlers import handlers as sla_handlers
 from sla_clock.settings import Settings as SlaSettings
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_events import EventConsumer, ManualClock, encode, new_envelope
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.catalogue import (
@@ -123,12 +123,6 @@ GROUP BY t.plan, t.priority ORDER BY t.plan, t.priority
 """
 
 DUE_SQL = "(coalesce(next_due_at, 'infinity'::timestamptz))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p99(samples: list[float]) -> float:

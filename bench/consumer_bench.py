@@ -33,7 +33,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_events import EventConsumer, Handler, ManualClock, encode, new_envelope
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.catalogue import (
@@ -71,12 +71,6 @@ from supportdesk_events.settings import ServiceSettings
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)  # a Monday, 09:00 Pacific
 BATCH = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 SERVICES = ("triage", "sla-clock", "escalation", "notifier", "board")

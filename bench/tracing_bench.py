@@ -26,7 +26,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from sqlalchemy import text
 
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_events import EventConsumer, ManualClock, OutboxRelay, encode, new_envelope, tracing
 from supportdesk_events.admin import ensure_topics
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
@@ -72,12 +72,6 @@ class Receiver(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def produce(bootstrap: str, prefix: str, events: int, traced: bool) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-from supportdesk_events.catalogue import Attachment, Channel, CustomerReplied, TicketOpened
+from supportdesk_devstack.testing.events import opened
+from supportdesk_events.catalogue import Attachment, Channel, CustomerReplied
 from supportdesk_events.envelope import decode, encode_value
 from supportdesk_events.personal import (
     ERASED_TEXT,
@@ -17,15 +17,15 @@ from supportdesk_events.personal import (
     seal_fields,
 )
 
-OPENED = TicketOpened(
+PASSPORT = Attachment(name="mara-passport.pdf", content_type="application/pdf", size=3, sha256="ab")
+OPENED = opened(
     number="TKT-1",
     channel=Channel.EMAIL,
     requester_email="mara.quill@customer.example",
     requester_phone="+1 555 0100",
     subject="Invoice export broken",
     description="My cat Biscuit walked over the keyboard and the export died",
-    attachments=(Attachment(name="mara-passport.pdf", content_type="application/pdf", size=3, sha256="ab"),),
-    opened_at=datetime(2026, 11, 23, 10, tzinfo=UTC),
+    attachments=(PASSPORT,),
 )
 
 

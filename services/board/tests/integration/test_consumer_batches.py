@@ -18,6 +18,7 @@ from supportdesk_devstack.testing import (
     as_messages,
     consuming,
     equals,
+    events,
     eventually,
     produce,
     scalar,
@@ -30,10 +31,8 @@ from supportdesk_events.catalogue import (
     Event,
     Priority,
     RequesterErased,
-    RequestType,
     TicketClosed,
     TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_events.db import create_engine
@@ -76,21 +75,8 @@ async def test_a_batch_folds_each_ticket_once_and_a_poisoned_event_loses_nothing
     engine: AsyncEngine = create_engine(settings.database_url, settings.database_name)
     clock = ManualClock(T0)
     tickets = [f"brd-{n:04d}" for n in range(TICKETS)]
-    triaged = TicketTriaged(
-        priority=Priority.HIGH,
-        severity=2,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    )
-    opened = [
-        (t, TicketOpened(number=f"TKT-{n}", channel=Channel.WEB, subject=f"s{n}", description="d", opened_at=T0))
-        for n, t in enumerate(tickets)
-    ]
+    triaged = events.triaged(priority=Priority.HIGH, severity=2, opened_at=T0)
+    opened = [(t, events.opened(number=f"TKT-{n}", subject=f"s{n}", opened_at=T0)) for n, t in enumerate(tickets)]
     await produce(space, Topic.LIFECYCLE, as_messages(opened, clock))
     await produce(space, Topic.TRIAGE, as_messages([(t, triaged) for t in tickets], clock))
 
