@@ -3,7 +3,8 @@
 Each builder starts from its event type's golden sample (the envelope frozen per type and schema
 version, libs/events/tests/golden), keeps the sample's required fields, sets what decides how a
 ticket is handled to the ordinary case (no severity, not exempt, no SWAT, no requester), and takes
-keyword overrides for what a test is about. Instants come from a given clock, or are the sample's.
+keyword overrides for what a test is about. A payload's instants come from a given clock, or are
+the sample's; an envelope is stamped by a given clock, or the system clock as a producer would.
 """
 
 from __future__ import annotations

@@ -8,16 +8,11 @@ from datetime import UTC, datetime
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_devstack.testing import Sandbox
+from supportdesk_devstack.testing import Sandbox, events
 from supportdesk_events import HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
-    Channel,
     ClockKind,
-    Priority,
-    RequestType,
     SlaBreached,
-    TicketOpened,
-    TicketTriaged,
 )
 from supportdesk_events.migrations import migrate
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
@@ -32,18 +27,8 @@ DIRECTORY = directory.DirectorySpec.model_validate(
     }
 )
 FACTS = (
-    TicketOpened(number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"),
-    TicketTriaged(
-        priority=Priority.NORMAL,
-        severity=3,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    ),
+    events.opened(customer_id="acme", opened_at=T0),
+    events.triaged(severity=3, opened_at=T0),
     SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0),
 )
 

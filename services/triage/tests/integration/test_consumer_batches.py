@@ -5,10 +5,8 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce, scalar
 from supportdesk_events import ManualClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
 from supportdesk_events.db import create_engine
@@ -21,11 +19,6 @@ pytestmark = pytest.mark.integration
 
 TICKETS = 60
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
-
-
-async def scalar(engine: AsyncEngine, sql: str) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
 
 
 async def test_a_batch_is_written_in_a_few_statements_and_reads_see_its_queued_rows(space: Sandbox) -> None:

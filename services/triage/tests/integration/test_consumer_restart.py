@@ -4,10 +4,9 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_devstack.testing import Sandbox, eventually, produce, scalar
 from supportdesk_events import EventConsumer, SystemClock, encode, new_envelope
 from supportdesk_events.catalogue import Channel, TicketOpened, Topic
 from supportdesk_events.db import create_engine
@@ -32,11 +31,6 @@ def consumer(space: Sandbox, engine: AsyncEngine) -> EventConsumer:
         batch_size=20,
         group_id=f"{space.prefix}triage",
     )
-
-
-async def scalar(engine: AsyncEngine, sql: str) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
 
 
 async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_exactly_once(space: Sandbox) -> None:
