@@ -15,11 +15,10 @@ from sla_clock.entrypoints.app import build_app
 from sla_clock.service_layer.preview import Previewer
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing.events import GOLD, opened, triaged
 from supportdesk_events import ManualClock, dead_letter_topic, encode, new_envelope
 from supportdesk_events.catalogue import Priority
 from supportdesk_events.migrations import migrate
-
-from .facts import opened, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +44,7 @@ async def http(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def open_real_ticket(space: Sandbox, ticket: str, opened_at: datetime = T0) -> None:
-    events = [opened(ticket, opened_at), triaged(Priority.HIGH, opened_at)]
+    events = [opened(opened_at=opened_at), triaged(priority=Priority.HIGH, opened_at=opened_at, **GOLD)]
     for event in events:
         env = new_envelope(event, ticket_id=ticket, producer="test", clock=ManualClock(opened_at))
         await produce(space, event.topic, [encode(env)[:2]])

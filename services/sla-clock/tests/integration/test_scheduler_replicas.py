@@ -22,12 +22,13 @@ from sla_clock.service_layer import scheduler
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_events import Clock, Envelope, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import Priority
 from supportdesk_events.migrations import migrate
 from supportdesk_events.web import ServiceDefinition, ServiceRuntime
 
-from .facts import T0, opened, triaged
+from .facts import OPENED, T0, TRIAGED
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
         ticket = f"due-{n:04d}"
         async with rt.engine.begin() as conn:
             ctx = HandlerContext(conn, clock, "sla-clock")
-            for fact in (opened(ticket), triaged(Priority.URGENT)):
+            for fact in (opened(**OPENED), triaged(priority=Priority.URGENT, **TRIAGED)):
                 env = new_envelope(fact, ticket_id=ticket, producer="test", clock=clock)
                 await on[env.event_type](ctx, env)
             await ctx.flush()  # what the consumer does after a batch's handlers
