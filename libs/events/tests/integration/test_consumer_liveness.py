@@ -68,6 +68,7 @@ def tables() -> MetaData:
 
 @pytest.fixture(autouse=True)
 async def lock_rows(engine: AsyncEngine) -> None:
+    """The two rows the deadlock test's handler and agent update in opposite orders."""
     async with engine.begin() as conn:
         await conn.execute(insert(locks).values([{"name": "a", "n": 0}, {"name": "b", "n": 0}]))
 

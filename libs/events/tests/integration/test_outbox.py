@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -10,9 +9,9 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
-from supportdesk_devstack.testing.events import envelope, reopened
-from supportdesk_events import OutboxRelay, SystemClock, decode, new_envelope, record
-from supportdesk_events.catalogue import Channel, TicketOpened, Topic
+from supportdesk_devstack.testing.events import envelope, opened, reopened
+from supportdesk_events import OutboxRelay, decode, record
+from supportdesk_events.catalogue import Topic
 from supportdesk_events.db import OUTBOX_CHANNEL, asyncpg_dsn
 
 pytestmark = pytest.mark.integration
@@ -66,12 +65,7 @@ async def _zero(engine: AsyncEngine) -> bool:
 async def test_recording_the_same_event_twice_keeps_one_and_stream_versions_serialise_writers(
     space: Sandbox, engine: AsyncEngine
 ) -> None:
-    env = new_envelope(
-        TicketOpened(number="TKT-9", channel=Channel.WEB, subject="s", description="d", opened_at=datetime.now(UTC)),
-        ticket_id="t",
-        producer="probe",
-        clock=SystemClock(),
-    )
+    env = envelope(opened(), "t", producer="probe")
     async with engine.begin() as conn:
         assert await record(conn, [env], stream_version=0) == [env]
     async with engine.begin() as conn:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from supportdesk_devstack.testing.events import opened
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_events import (
     REGISTRY,
     ManualClock,
@@ -13,7 +13,7 @@ from supportdesk_events import (
     encode,
     new_envelope,
 )
-from supportdesk_events.catalogue import Channel, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_events.catalogue import TicketOpened, Topic
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
@@ -45,17 +45,7 @@ def test_a_causal_chain_keeps_its_correlation_id() -> None:
     assert cause.correlation_id == cause.event_id
     child = derived_envelope(
         cause,
-        TicketTriaged(
-            priority=Priority.NORMAL,
-            severity=None,
-            request_type=RequestType.PROBLEM,
-            queue="q",
-            sla_exempt=False,
-            swat=False,
-            rule="r",
-            channel=Channel.WEB,
-            opened_at=T0,
-        ),
+        triaged(queue="q", opened_at=T0),
         producer="triage",
         clock=clock,
     )

@@ -26,13 +26,11 @@ from supportdesk_devstack.testing import (
 from supportdesk_events import Envelope, Handler, HandlerContext, ManualClock, new_envelope
 from supportdesk_events.catalogue import (
     AgentResponded,
-    Channel,
     ClosureCode,
     Event,
     Priority,
     RequesterErased,
     TicketClosed,
-    TicketOpened,
     Topic,
 )
 from supportdesk_events.db import create_engine
@@ -130,11 +128,8 @@ async def test_an_erasure_in_the_same_batch_as_the_tickets_opening_masks_that_ti
     clock = ManualClock(T0)
     real = handlers()
     address = "gone@customer.example"
-    opened = TicketOpened(
-        number="TKT-9", channel=Channel.WEB, requester_email=address, subject="s", description="d", opened_at=T0
-    )
     batch = [
-        new_envelope(opened, ticket_id="brd-erased", producer="test", clock=clock),
+        events.envelope(events.opened(requester_email=address, opened_at=T0), "brd-erased", clock=clock),
         new_envelope(
             RequesterErased(requester_id="r-1", erased_at=T0), ticket_id="brd-erased", producer="test", clock=clock
         ),

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from board.service_layer.handlers import handlers
 from board.settings import Settings
 from supportdesk_devstack.testing import Sandbox, scalar
-from supportdesk_events import HandlerContext, ManualClock, new_envelope
-from supportdesk_events.catalogue import Channel, TicketOpened
+from supportdesk_devstack.testing.events import envelope, opened
+from supportdesk_events import HandlerContext, ManualClock
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import alembic_config, migrate
 
@@ -25,8 +25,7 @@ async def test_migration_0006_strips_the_empty_fields_of_states_written_before(s
     await asyncio.to_thread(migrate, settings, "board:migrations")
     engine = create_engine(settings.database_url, settings.database_name)
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
-    opened = TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=clock.now())
-    env = new_envelope(opened, ticket_id="t-1", producer="intake", clock=clock)
+    env = envelope(opened(clock=clock), "t-1", producer="intake", clock=clock)
     try:
         async with engine.begin() as conn:
             ctx = HandlerContext(conn, clock, "board", [env])
