@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce, scalar
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, events, eventually, produce, scalar
 from supportdesk_events import ManualClock, encode, new_envelope
-from supportdesk_events.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
+from supportdesk_events.catalogue import ClosureCode, SeverityChanged, TicketClosed, Topic
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
 from triage.adapters.rule_files import load_rules
@@ -29,9 +29,7 @@ async def test_a_batch_is_written_in_a_few_statements_and_reads_see_its_queued_r
     wire: list[tuple[bytes, bytes]] = []
     for n in range(TICKETS):
         ticket = f"ticket-{n}"
-        opened = TicketOpened(
-            number=f"TKT-{n}", channel=Channel.WEB, subject=f"s{n}", description="d", opened_at=T0, severity=3
-        )
+        opened = events.opened(number=f"TKT-{n}", severity=3, opened_at=T0)
         # Same key, same partition: the severity change (every tenth ticket) and the close follow
         # the opening in order, mostly inside the same batch.
         changed = [SeverityChanged(severity=1, previous=3, by="agent", reason="production down")] if n % 10 == 0 else []

@@ -1,14 +1,13 @@
 """Triage's consumer killed mid-stream and started again: every ticket once, none missing."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_devstack.testing import Sandbox, eventually, produce, scalar
-from supportdesk_events import EventConsumer, SystemClock, encode, new_envelope
-from supportdesk_events.catalogue import Channel, TicketOpened, Topic
+from supportdesk_devstack.testing import Sandbox, events, eventually, produce, scalar
+from supportdesk_events import EventConsumer, SystemClock, encode
+from supportdesk_events.catalogue import Channel, Topic
 from supportdesk_events.db import create_engine
 from supportdesk_events.migrations import migrate
 from triage.adapters.rule_files import load_rules
@@ -37,18 +36,13 @@ async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_e
     settings = Settings(DATABASE_URL=space.servers.database_url, database_name=space.database("triage"))
     await asyncio.to_thread(migrate, settings, "triage:migrations")
     engine = create_engine(settings.database_url, settings.database_name)
+    clock = SystemClock()
     opened = [
-        new_envelope(
-            TicketOpened(
-                number=f"TKT-{n}",
-                channel=Channel.EMAIL if n % 2 else Channel.WEB,
-                subject=f"s{n}",
-                description="d",
-                opened_at=datetime.now(UTC),
-            ),
-            ticket_id=f"ticket-{n}",
+        events.envelope(
+            events.opened(number=f"TKT-{n}", channel=Channel.EMAIL if n % 2 else Channel.WEB, clock=clock),
+            f"ticket-{n}",
             producer="intake",
-            clock=SystemClock(),
+            clock=clock,
         )
         for n in range(TICKETS)
     ]
