@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -51,17 +50,12 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.postgres import PostgresServer
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ZONE = ZoneInfo("UTC")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ticket_events(i: int, note_at: datetime) -> list[Envelope[Any]]:

@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import tempfile
 import time
 import uuid
@@ -55,6 +54,7 @@ from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database
@@ -125,12 +125,6 @@ GROUP BY t.plan, t.priority ORDER BY t.plan, t.priority
 """
 
 DUE_SQL = "(coalesce(next_due_at, 'infinity'::timestamptz))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def p99(samples: list[float]) -> float:

@@ -33,7 +33,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -64,6 +63,7 @@ from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Headers, encode, new_envelope
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer, Handler
 from supportdesk_messaging.db import create_engine, drop_database, ensure_database
@@ -72,12 +72,6 @@ from supportdesk_service.settings import ServiceSettings
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)  # a Monday, 09:00 Pacific
 BATCH = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 SERVICES = ("triage", "sla-clock", "escalation", "notifier", "board")

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import resource
-import socket
 import tempfile
 import time
 import uuid
@@ -31,16 +30,11 @@ from sla_clock.settings import Settings
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.db import create_engine, drop_database
 from supportdesk_service.migrations import migrate
 
 NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def peak_mib() -> float:

@@ -26,7 +26,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database
@@ -76,12 +76,6 @@ class Receiver(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def produce(bootstrap: str, prefix: str, events: int, traced: bool) -> None:

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ from sla_clock.service_layer.what_if import what_if
 from sla_clock.settings import Settings
 from supportdesk_contract.catalogue import Priority, RequestType
 from supportdesk_devstack.postgres import PostgresServer
+from supportdesk_devstack.process import free_port
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 
@@ -110,12 +110,6 @@ def generated(n: int, seed: int = 7) -> list[tuple[str, TicketFacts]]:
                     f.closed_at = f.delivered_at + timedelta(days=rng.uniform(0, 7))
         out.append((f"t{i}", f))
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def from_database(tickets: list[tuple[str, TicketFacts]], draft_file: Path, now: datetime) -> None:

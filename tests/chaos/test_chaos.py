@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.envelope import encode
 from supportdesk_contract.topics import SERVICE_NAMES, dead_letter_topic
 from supportdesk_devstack.chaos import SUBSCRIPTIONS, Desk, Scale, Sent, during
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.process import wait_until
-from supportdesk_devstack.testing import TEST_API_KEY, WebhookSink, eventually
+from supportdesk_devstack.testing import TEST_API_KEY, WebhookSink, events, eventually
 from supportdesk_service.signing import new_webhook_secret
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
@@ -110,19 +110,10 @@ async def test_postgres_restart(private_servers: Servers, desk_on: StartDesk, sc
 def poison_messages(ticket_id: str) -> list[tuple[str, bytes, bytes]]:
     """(what, key, value) for each kind of message no consumer can apply."""
     clock = SystemClock()
-    opened = new_envelope(
-        TicketOpened(
-            number="TKT-POISON",
-            channel=Channel.WEB,
-            subject="poison",
-            description="poison",
-            requester_email="poison@chaos.example",
-            opened_at=clock.now(),
-        ),
-        ticket_id=ticket_id,
-        producer="chaos",
-        clock=clock,
+    poison = events.opened(
+        number="TKT-POISON", subject="poison", description="poison", requester_email="poison@chaos.example", clock=clock
     )
+    opened = events.envelope(poison, ticket_id, producer="chaos", clock=clock)
     _, value, _ = encode(opened)
     unknown = json.loads(value) | {"event_type": "TicketTeleported", "event_id": str(uuid.uuid4())}
     newer = json.loads(value) | {"schema_version": 99, "event_id": str(uuid.uuid4())}

@@ -18,19 +18,10 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings as NotifierSettings
-from supportdesk_contract.catalogue import (
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaBreached,
-    TicketOpened,
-    TicketTriaged,
-    Topic,
-)
+from supportdesk_contract.catalogue import Channel, ClockKind, Priority, SlaBreached, Topic
 from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
-from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, produce
+from supportdesk_devstack.testing import Sandbox, SmtpSink, events, eventually, produce
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
@@ -107,35 +98,15 @@ async def test_breach_to_account_manager_then_executive_each_mailed_once(
 ) -> None:
     escalation, clock, inbox = desk
     ticket, c = "esc-1", ManualClock(T0)
-    opened = new_envelope(
-        TicketOpened(
-            number="TKT-9",
-            channel=Channel.PHONE,
-            customer_id="acme",
-            subject="Down",
-            description="d",
-            requester_phone="+15550100",
-            opened_at=T0,
-        ),
-        ticket_id=ticket,
+    by_phone = {"channel": Channel.PHONE, "opened_at": T0}
+    opened = events.envelope(
+        events.opened(number="TKT-9", customer_id="acme", subject="Down", requester_phone="+15550100", **by_phone),
+        ticket,
         producer="intake",
         clock=c,
     )
-    triaged = new_envelope(
-        TicketTriaged(
-            priority=Priority.HIGH,
-            severity=2,
-            request_type=RequestType.PROBLEM,
-            queue="technical",
-            sla_exempt=False,
-            swat=True,
-            rule="r",
-            channel=Channel.PHONE,
-            opened_at=T0,
-        ),
-        ticket_id=ticket,
-        producer="triage",
-        clock=c,
+    triaged = events.envelope(
+        events.triaged(priority=Priority.HIGH, severity=2, swat=True, **by_phone), ticket, producer="triage", clock=c
     )
     breach = new_envelope(
         SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0), ticket_id=ticket, producer="sla-clock", clock=c

@@ -13,22 +13,20 @@ from supportdesk_contract.catalogue import (
     REGISTRY,
     AgentResponded,
     CarriesLongText,
-    Channel,
     TicketOpened,
     bound_long_texts,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
+from supportdesk_devstack.testing.events import opened
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
 
-def opened(subject: str, description: str) -> TicketOpened:
-    return TicketOpened(number="TKT-1", channel=Channel.WEB, subject=subject, description=description, opened_at=T0)
-
-
 def test_non_ascii_is_written_as_utf8_not_escapes() -> None:
-    env = new_envelope(opened("s", "\U0001f600" * 1000), ticket_id="t", producer="intake", clock=ManualClock(T0))
+    env = new_envelope(
+        opened(subject="s", description="\U0001f600" * 1000), ticket_id="t", producer="intake", clock=ManualClock(T0)
+    )
     _, value, _ = encode(env)
     assert "\U0001f600".encode() * 1000 in value
     assert b"\\ud83d" not in value
@@ -39,7 +37,9 @@ def test_non_ascii_is_written_as_utf8_not_escapes() -> None:
 def test_an_event_with_the_longest_accepted_texts_stays_under_the_limit(char: str) -> None:
     # 100,000 characters is what the API accepts per field; \x01 is the worst case of JSON (6 bytes).
     whole = char * 100_000
-    env = new_envelope(opened(whole, whole), ticket_id="t", producer="intake", clock=ManualClock(T0))
+    env = new_envelope(
+        opened(subject=whole, description=whole), ticket_id="t", producer="intake", clock=ManualClock(T0)
+    )
     _, value, _ = encode(env)
     assert len(value) < MAX_EVENT_BYTES
     payload = decode(value).payload
@@ -62,7 +62,9 @@ def test_bounding_returns_the_whole_texts_it_cut_and_is_idempotent() -> None:
 
 
 def test_an_event_written_before_bounding_still_decodes_whole() -> None:
-    written = new_envelope(opened("s", "d"), ticket_id="t", producer="intake", clock=ManualClock(T0))
+    written = new_envelope(
+        opened(subject="s", description="d"), ticket_id="t", producer="intake", clock=ManualClock(T0)
+    )
     raw = written.model_dump(mode="json")
     del raw["payload"]["full_text"]
     raw["payload"]["description"] = "\U0001f600" * 100_000  # as the old writer left it

@@ -3,28 +3,18 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from supportdesk_contract.catalogue import REGISTRY, Channel, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_contract.catalogue import REGISTRY, TicketOpened, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import UndeliverableEvent, decode, derived_envelope, encode, new_envelope
+from supportdesk_devstack.testing.events import opened, triaged
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
 
 
-def opened(**overrides: object) -> TicketOpened:
-    fields: dict[str, object] = dict(
-        number="TKT-1001",
-        channel=Channel.WEB,
-        requester_email="a@example.com",
-        subject="s",
-        description="d",
-        opened_at=T0,
-    )
-    fields.update(overrides)
-    return TicketOpened.model_validate(fields)
-
-
 def test_round_trip_keeps_every_field_and_keys_by_ticket() -> None:
-    env = new_envelope(opened(), ticket_id="t-1", producer="intake", clock=ManualClock(T0))
+    env = new_envelope(
+        opened(requester_email="a@example.com"), ticket_id="t-1", producer="intake", clock=ManualClock(T0)
+    )
     key, value, headers = encode(env)
     assert key == b"t-1"
     assert dict(headers)["event_type"] == b"TicketOpened"
@@ -48,17 +38,7 @@ def test_a_causal_chain_keeps_its_correlation_id() -> None:
     assert cause.correlation_id == cause.event_id
     child = derived_envelope(
         cause,
-        TicketTriaged(
-            priority=Priority.NORMAL,
-            severity=None,
-            request_type=RequestType.PROBLEM,
-            queue="q",
-            sla_exempt=False,
-            swat=False,
-            rule="r",
-            channel=Channel.WEB,
-            opened_at=T0,
-        ),
+        triaged(queue="q", opened_at=T0),
         producer="triage",
         clock=clock,
     )
@@ -113,7 +93,7 @@ def test_every_event_type_is_registered_once_on_its_topic() -> None:
 
 
 def test_the_header_hint_reads_exactly_what_the_full_way_reads() -> None:
-    env = new_envelope(opened(), ticket_id="t-1", producer="intake", clock=ManualClock(T0))
+    env = new_envelope(opened(subject="s"), ticket_id="t-1", producer="intake", clock=ManualClock(T0))
     _, value, _ = encode(env)
     assert decode(value, "TicketOpened") == decode(value) == env
     # A header that lies, or a value the strict pass refuses, goes the full way: same answer.

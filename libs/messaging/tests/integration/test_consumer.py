@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,11 +9,12 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
-from supportdesk_devstack.testing import Sandbox, eventually, make_database, produce, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import EventConsumer, HandlerContext
 from supportdesk_messaging.db import plumbing_tables
 
@@ -37,10 +37,8 @@ async def count_once_per_delivery(ctx: HandlerContext, env: Envelope[Any]) -> No
 
 
 @pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    eng = await make_database(space, "consumer", metadata)
-    yield eng
-    await eng.dispose()
+def tables() -> MetaData:
+    return metadata
 
 
 @pytest.fixture
@@ -61,13 +59,6 @@ async def consumer(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[EventCo
     await asyncio.wait_for(task, 30)
 
 
-def opened(ticket_id: str, subject: str = "s") -> Envelope[TicketOpened]:
-    payload = TicketOpened(
-        number="TKT-1", channel=Channel.WEB, subject=subject, description="d", opened_at=datetime.now(UTC)
-    )
-    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
-
-
 def wire(env: Envelope[Any]) -> tuple[bytes, bytes]:
     key, value, _ = encode(env)
     return key, value
@@ -81,8 +72,8 @@ async def times_applied(engine: AsyncEngine, ticket_id: str) -> int | None:
 async def test_the_same_event_delivered_twice_changes_the_read_model_once(
     space: Sandbox, engine: AsyncEngine, consumer: EventConsumer
 ) -> None:
-    twice = opened("dup")
-    sentinel = opened("after")
+    twice = envelope(opened(), "dup")
+    sentinel = envelope(opened(), "after")
     await produce(space, Topic.LIFECYCLE, [wire(twice), wire(twice), wire(sentinel)])
     # Same key, same partition: once the sentinel is applied, both copies have been through.
     await eventually(lambda: times_applied(engine, "after"), what="the event after the duplicates")
@@ -97,7 +88,7 @@ async def test_the_same_event_delivered_twice_changes_the_read_model_once(
 async def test_a_malformed_message_is_dead_lettered_and_the_next_good_one_is_processed(
     space: Sandbox, engine: AsyncEngine, consumer: EventConsumer
 ) -> None:
-    good = opened("good")
+    good = envelope(opened(), "good")
     key = good.ticket_id.encode()  # same key as the good one: same partition, right before it
     await produce(space, Topic.LIFECYCLE, [(key, b"{not json"), wire(good)])
     assert await eventually(lambda: times_applied(engine, "good"), what="the good message") == 1
@@ -112,8 +103,8 @@ async def test_a_malformed_message_is_dead_lettered_and_the_next_good_one_is_pro
 async def test_a_handler_failure_is_rolled_back_dead_lettered_and_the_partition_moves_on(
     space: Sandbox, engine: AsyncEngine, consumer: EventConsumer
 ) -> None:
-    poison = opened("poison", subject="poison")
-    after = opened("poison-next")
+    poison = envelope(opened(subject="poison"), "poison")
+    after = envelope(opened(), "poison-next")
     unknown = (b"poison", b'{"event_type": "TicketTeleported", "schema_version": 1}')
     await produce(space, Topic.LIFECYCLE, [wire(poison), unknown, wire(after)])
     await eventually(lambda: times_applied(engine, "poison-next"), what="the message after the poison")
@@ -135,7 +126,7 @@ async def test_events_of_types_the_service_does_not_handle_are_skipped_quietly(
     from supportdesk_contract.catalogue import TicketReopened
 
     other = new_envelope(TicketReopened(by="a", reason="r"), ticket_id="x", producer="t", clock=SystemClock())
-    after = opened("x")
+    after = envelope(opened(), "x")
     await produce(space, Topic.LIFECYCLE, [wire(other), wire(after)])
     await eventually(lambda: times_applied(engine, "x"), what="the handled event")
     assert await read_topic(space, dead_letter_topic("probe"), expect=1, timeout=2) == []

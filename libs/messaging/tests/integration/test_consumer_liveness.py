@@ -7,7 +7,6 @@ as SQLAlchemy sends them.
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,11 +17,12 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, event, select, up
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, TicketReopened, Topic
+from supportdesk_contract.catalogue import TicketReopened, Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
-from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
+from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, read_topic
+from supportdesk_devstack.testing.events import envelope, opened, reopened
 from supportdesk_messaging.consumer import EventConsumer, HandlerContext
 from supportdesk_messaging.db import asyncpg_dsn, plumbing_tables
 from supportdesk_messaging.dead_letters import read_dead_letters
@@ -57,12 +57,15 @@ async def remember(ctx: HandlerContext, env: Envelope[Any]) -> None:
 
 
 @pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    eng = await make_database(space, "liveness", metadata)
-    async with eng.begin() as conn:
+def tables() -> MetaData:
+    return metadata
+
+
+@pytest.fixture(autouse=True)
+async def lock_rows(engine: AsyncEngine) -> None:
+    """The two rows the deadlock test's handler and agent update in opposite orders."""
+    async with engine.begin() as conn:
         await conn.execute(insert(locks).values([{"name": "a", "n": 0}, {"name": "b", "n": 0}]))
-    yield eng
-    await eng.dispose()
 
 
 def make_consumer(space: Sandbox, engine: AsyncEngine, **options: Any) -> EventConsumer:
@@ -90,13 +93,6 @@ async def running() -> AsyncIterator[list[tuple[asyncio.Event, "asyncio.Task[Non
 def start(consumer: EventConsumer, running: list[tuple[asyncio.Event, "asyncio.Task[None]"]]) -> None:
     stop = asyncio.Event()
     running.append((stop, asyncio.create_task(consumer.run(stop))))
-
-
-def opened(ticket_id: str, subject: str) -> Envelope[TicketOpened]:
-    payload = TicketOpened(
-        number="TKT-1", channel=Channel.WEB, subject=subject, description="d", opened_at=datetime.now(UTC)
-    )
-    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
 
 
 def wire(env: Envelope[Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -149,7 +145,7 @@ async def test_deeply_nested_json_is_a_dead_letter_and_the_partition_moves_on(
 ) -> None:
     start(make_consumer(space, engine), running)
     nested = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError, not a JSON error
-    after = opened("nested", "after")
+    after = envelope(opened(subject="after"), "nested")
     where = await produce_raw(space, [(b"nested", nested, []), wire(after)])
     assert await eventually(lambda: subjects(engine, "nested"), what="the message after the nested one") == ["after"]
     dead = await read_topic(space, dead_letter_topic("probe"), expect=1)
@@ -194,7 +190,7 @@ async def test_a_dead_letter_producer_out_of_step_with_the_broker_is_replaced(
         group_id=f"{space.prefix}probe",
     )
     start(consumer, running)
-    after = opened("out-of-step", "after")
+    after = envelope(opened(subject="after"), "out-of-step")
     where = await produce_raw(space, [(b"out-of-step", b"not json", []), wire(after)])
     dead = await read_topic(space, dead_letter_topic("probe"), expect=1)
     assert [d.value for d in dead] == [b"not json"]
@@ -212,7 +208,7 @@ async def test_a_message_near_the_broker_limit_has_a_dead_letter_that_fits(
     head = b'{"event_type": "TicketTeleported", "pad": "'
     big = head + b"x" * (1_048_400 - len(head) - 2) + b'"}'
     original_headers = [("origin", b"a raw producer")]
-    after = opened("big", "after")
+    after = envelope(opened(subject="after"), "big")
     where = await produce_raw(space, [(b"big", big, original_headers), wire(after)])
     assert await eventually(lambda: subjects(engine, "big"), what="the message after the big one") == ["after"]
     dead = await read_topic(space, dead_letter_topic("probe"), expect=1)
@@ -248,7 +244,7 @@ async def test_a_poison_message_in_the_middle_of_a_batch_is_isolated_and_the_res
     for i in range(10):
         for ticket in ("t1", "t2", "t3"):
             subject = "poison" if (ticket, i) == ("t2", 4) else f"{ticket}-{i}"
-            messages.append(wire(opened(ticket, subject)))
+            messages.append(wire(envelope(opened(subject=subject), ticket)))
     where = await produce_raw(space, messages)
     start(make_consumer(space, engine), running)
 
@@ -281,7 +277,7 @@ async def test_a_deadlock_is_retried_not_dead_lettered(
         await tx.start()
         await agent.execute("SET LOCAL deadlock_timeout = '20s'")  # so the consumer is the victim
         await agent.execute("UPDATE locks SET n = n + 1 WHERE name = 'b'")
-        await produce_raw(space, [wire(opened("dl", "deadlock"))])
+        await produce_raw(space, [wire(envelope(opened(subject="deadlock"), "dl"))])
 
         async def handler_waits_for_b() -> bool:
             return bool(
@@ -318,7 +314,7 @@ async def test_a_database_outage_retries_the_batch_skips_nothing_and_health_says
 ) -> None:
     consumer = make_consumer(space, engine, stall_seconds=1.0, retry_max_seconds=0.5)
     start(consumer, running)
-    await produce_raw(space, [wire(opened("warm", "up"))])
+    await produce_raw(space, [wire(envelope(opened(subject="up"), "warm"))])
     await eventually(lambda: subjects(engine, "warm"), what="the consumer running")
     assert consumer.health().state == "ok"
     database = engine.url.database
@@ -326,7 +322,7 @@ async def test_a_database_outage_retries_the_batch_skips_nothing_and_health_says
     admin_url = space.servers.database_url
     await _database_outage(admin_url, database, allow=False)
     try:
-        await produce_raw(space, [wire(opened(f"o{n % 3}", f"during-{n}")) for n in range(30)])
+        await produce_raw(space, [wire(envelope(opened(subject=f"during-{n}"), f"o{n % 3}")) for n in range(30)])
 
         async def failing() -> bool:
             return consumer.health().state == "failing"
@@ -374,7 +370,7 @@ async def test_a_batch_is_applied_as_a_set_and_unhandled_events_never_touch_the_
     event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     event.listen(engine.sync_engine.pool, "checkout", lambda *a: checkouts.append(1))
     # One ticket's events (one partition), with each of the first five delivered twice in a row.
-    envs = [opened("set", f"s{i}") for i in range(40)]
+    envs = [envelope(opened(subject=f"s{i}"), "set") for i in range(40)]
     messages = [wire(e) for e in envs[:5] for _ in range(2)] + [wire(e) for e in envs[5:]]
     await produce_raw(space, messages)
     start(make_consumer(space, engine, batch_size=500), running)
@@ -401,11 +397,6 @@ async def test_a_batch_is_applied_as_a_set_and_unhandled_events_never_touch_the_
 async def _when(probe: Any, expected: list[str]) -> list[str] | None:
     got = await probe
     return got if got == expected else None
-
-
-def reopened(ticket_id: str) -> Envelope[TicketReopened]:
-    payload = TicketReopened(by="agent", reason="r")
-    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
 
 
 class CountingCommits(EventConsumer):
@@ -439,9 +430,9 @@ async def test_events_that_are_not_ours_are_committed_with_the_next_batch_that_c
     start(consumer, running)
     ignored = []
     for _ in range(3):  # one at a time: batches of their own, most likely
-        ignored += await produce_raw(space, [wire(reopened("not-ours"))])
+        ignored += await produce_raw(space, [wire(envelope(reopened(), "not-ours"))])
         await asyncio.sleep(0.3)
-    await produce_raw(space, [wire(opened("not-ours", "ours"))])
+    await produce_raw(space, [wire(envelope(opened(subject="ours"), "not-ours"))])
     assert await eventually(lambda: subjects(engine, "not-ours"), what="the event that is ours") == ["ours"]
     for where in ignored:
         await eventually(lambda where=where: _past(space, where), what="the offset committed past the skipped events")
@@ -452,5 +443,5 @@ async def test_events_that_are_not_ours_are_committed_when_nothing_else_comes(
     space: Sandbox, engine: AsyncEngine, running: list[tuple[asyncio.Event, "asyncio.Task[None]"]]
 ) -> None:
     start(make_consumer(space, engine, idle_commit_seconds=0.5), running)
-    where = await produce_raw(space, [wire(reopened("quiet")), wire(reopened("quiet"))])
+    where = await produce_raw(space, [wire(envelope(reopened(), "quiet")), wire(envelope(reopened(), "quiet"))])
     await eventually(lambda: _past(space, where[1]), what="the offset committed past the skipped events")

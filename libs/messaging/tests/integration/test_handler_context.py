@@ -2,7 +2,6 @@
 with `record` (the caller told which were new), a batch's `state` that writes itself once at the
 flush, and `discard` forgetting both when a message fails."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,10 +10,9 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened
 from supportdesk_contract.clock import ManualClock
-from supportdesk_contract.envelope import Envelope, new_envelope
-from supportdesk_devstack.testing import Sandbox, make_database, scalar
+from supportdesk_devstack.testing import scalar
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import plumbing_tables
 
@@ -29,26 +27,19 @@ CLOCK = ManualClock(datetime(2026, 11, 23, 17, tzinfo=UTC))
 
 
 @pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    eng = await make_database(space, "handler_context", metadata)
-    yield eng
-    await eng.dispose()
-
-
-def opened(ticket_id: str) -> Envelope[TicketOpened]:
-    payload = TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=CLOCK.now())
-    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=CLOCK)
+def tables() -> MetaData:
+    return metadata
 
 
 async def test_record_tells_which_queued_events_were_new(engine: AsyncEngine) -> None:
-    known, fresh = opened("t-1"), opened("t-2")
+    known, fresh = envelope(opened(), "t-1", clock=CLOCK), envelope(opened(), "t-2", clock=CLOCK)
     told: list[list[Any]] = []
     async with engine.begin() as conn:
         ctx = HandlerContext(conn, CLOCK, "probe")
         ctx.record([known])
         await ctx.flush()
         ctx.record([known, fresh, fresh], then=told.append)
-        ctx.record([opened("t-3")])  # queued without asking: not told
+        ctx.record([envelope(opened(), "t-3", clock=CLOCK)])  # queued without asking: not told
         await ctx.flush()
         assert told == []  # not before the commit: a commit that fails would have told too soon
     ctx.committed()
@@ -61,7 +52,7 @@ async def test_what_a_failed_message_recorded_is_never_told(engine: AsyncEngine)
     async with engine.begin() as conn:
         ctx = HandlerContext(conn, CLOCK, "probe")
         async with conn.begin_nested() as savepoint:
-            ctx.record([opened("t-4")], then=told.append)
+            ctx.record([envelope(opened(), "t-4", clock=CLOCK)], then=told.append)
             await ctx.flush()
             await savepoint.rollback()  # the message failed after its flush (as a retry one by one does)
         ctx.discard()
@@ -90,7 +81,9 @@ async def count(ctx: HandlerContext, ticket_id: str) -> None:
 
 async def test_a_batch_state_is_written_once_at_each_flush_and_discard_forgets_it(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        ctx = HandlerContext(conn, CLOCK, "probe", [opened("a"), opened("b")])
+        ctx = HandlerContext(
+            conn, CLOCK, "probe", [envelope(opened(), "a", clock=CLOCK), envelope(opened(), "b", clock=CLOCK)]
+        )
         assert ctx.tickets == {"a", "b"}
         first = ctx.state(Counts)
         assert ctx.state(Counts) is first  # one per batch
@@ -101,7 +94,7 @@ async def test_a_batch_state_is_written_once_at_each_flush_and_discard_forgets_i
         await count(ctx, "a")
         await ctx.flush()
         await count(ctx, "b")
-        ctx.record([opened("b")])
+        ctx.record([envelope(opened(), "b", clock=CLOCK)])
         ctx.discard()  # this message failed: nothing it queued or kept survives
         await ctx.flush()
     async with engine.connect() as conn:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from supportdesk_contract.catalogue import ERASED_TEXT, Channel, RequesterErased, TicketOpened
+from supportdesk_contract.catalogue import ERASED_TEXT, RequesterErased, TicketOpened
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, produce
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import is_world_failure
 from supportdesk_messaging.personal import (
     ERASED_MARKER,
@@ -26,21 +26,6 @@ from supportdesk_messaging.personal import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def opened(requester_id: str, key: str) -> TicketOpened:
-    return seal_event(
-        TicketOpened(
-            number="TKT-7",
-            channel=Channel.WEB,
-            requester_email="ines.vale@customer.example",
-            subject="Cannot log in",
-            description="since the update",
-            opened_at=datetime(2026, 11, 23, 9, tzinfo=UTC),
-        ),
-        requester_id,
-        key,
-    )
 
 
 async def test_the_keys_topic_is_compacted(space: Sandbox) -> None:
@@ -82,7 +67,8 @@ async def test_keyring_opens_masks_and_waits(space: Sandbox) -> None:
     try:
 
         def env(rid: str, key: str) -> Envelope[TicketOpened]:
-            return new_envelope(opened(rid, key), ticket_id=str(uuid.uuid4()), producer="intake", clock=clock)
+            sealed = seal_event(opened(requester_email="ines.vale@customer.example", subject="Cannot log in"), rid, key)
+            return envelope(sealed, str(uuid.uuid4()), producer="intake", clock=clock)
 
         got = (await keyring.open(env(alive, alive_key))).payload
         assert (got.requester_email, got.subject, got.sealed_personal) == (

@@ -2,30 +2,20 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from sqlalchemy import MetaData, event, text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, TicketReopened, Topic
-from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import decode, new_envelope
-from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
-from supportdesk_messaging.db import OUTBOX_CHANNEL, asyncpg_dsn, plumbing_tables
+from supportdesk_contract.catalogue import Topic
+from supportdesk_contract.envelope import decode
+from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing.events import envelope, opened, reopened
+from supportdesk_messaging.db import OUTBOX_CHANNEL, asyncpg_dsn
 from supportdesk_messaging.outbox import OutboxRelay, record
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    metadata = MetaData()
-    plumbing_tables(metadata)
-    eng = await make_database(space, "outbox", metadata)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture
@@ -45,12 +35,6 @@ async def relay(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[OutboxRela
     await asyncio.wait_for(task, 30)
 
 
-def reopened(ticket_id: str, n: int):  # type: ignore[no-untyped-def]
-    return new_envelope(
-        TicketReopened(by="agent", reason=str(n)), ticket_id=ticket_id, producer="probe", clock=SystemClock()
-    )
-
-
 async def unpublished(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(text("SELECT count(*) FROM events WHERE published_at IS NULL"))).scalar_one())
@@ -59,13 +43,13 @@ async def unpublished(engine: AsyncEngine) -> int:
 async def test_committed_events_are_published_in_order_per_ticket_and_rolled_back_ones_never(
     space: Sandbox, engine: AsyncEngine, relay: OutboxRelay
 ) -> None:
-    envs = [reopened("ticket-a", n) for n in range(120)]
+    envs = [envelope(reopened(reason=str(n)), "ticket-a", producer="probe") for n in range(120)]
     for i in range(0, 120, 10):  # many small transactions, as a service makes them
         async with engine.begin() as conn:
             await record(conn, envs[i : i + 10])
     with pytest.raises(RuntimeError):
         async with engine.begin() as conn:
-            await record(conn, [reopened("ticket-a", 999)])
+            await record(conn, [envelope(reopened(reason="999"), "ticket-a", producer="probe")])
             raise RuntimeError("the read-model change failed")
     # The relay idles for 30 s between polls here: only NOTIFY can wake it this fast.
     await eventually(lambda: _zero(engine), timeout=20, what="every event marked published")
@@ -82,12 +66,7 @@ async def _zero(engine: AsyncEngine) -> bool:
 async def test_recording_the_same_event_twice_keeps_one_and_stream_versions_serialise_writers(
     space: Sandbox, engine: AsyncEngine
 ) -> None:
-    env = new_envelope(
-        TicketOpened(number="TKT-9", channel=Channel.WEB, subject="s", description="d", opened_at=datetime.now(UTC)),
-        ticket_id="t",
-        producer="probe",
-        clock=SystemClock(),
-    )
+    env = envelope(opened(), "t", producer="probe")
     async with engine.begin() as conn:
         assert await record(conn, [env], stream_version=0) == [env]
     async with engine.begin() as conn:
@@ -96,18 +75,18 @@ async def test_recording_the_same_event_twice_keeps_one_and_stream_versions_seri
 
     with pytest.raises(IntegrityError):  # a second writer that also read version 0 loses
         async with engine.begin() as conn:
-            await record(conn, [reopened("t", 1)], stream_version=0)
+            await record(conn, [envelope(reopened(reason="1"), "t", producer="probe")], stream_version=0)
     async with engine.begin() as conn:
-        assert len(await record(conn, [reopened("t", 1)], stream_version=1)) == 1
+        assert len(await record(conn, [envelope(reopened(reason="1"), "t", producer="probe")], stream_version=1)) == 1
 
 
 async def test_one_call_records_its_events_in_one_statement_in_order_and_wakes_the_relay_once(
     space: Sandbox, engine: AsyncEngine
 ) -> None:
-    earlier = reopened("ticket-b", -1)
+    earlier = envelope(reopened(reason="-1"), "ticket-b", producer="probe")
     async with engine.begin() as conn:
         await record(conn, [earlier])
-    envs = [reopened(f"ticket-{n % 7}", n) for n in range(300)]
+    envs = [envelope(reopened(reason=str(n)), f"ticket-{n % 7}", producer="probe") for n in range(300)]
     # A re-derived event (already recorded) and a repeat within the call are each dropped.
     batch = [*envs[:150], earlier, envs[3], *envs[150:]]
     statements: list[str] = []
@@ -122,7 +101,9 @@ async def test_one_call_records_its_events_in_one_statement_in_order_and_wakes_t
     try:
         async with engine.begin() as conn:
             assert await record(conn, batch) == envs
-            assert await record(conn, [reopened("ticket-c", 1)]) != []  # a second call, same transaction
+            assert (
+                await record(conn, [envelope(reopened(reason="1"), "ticket-c", producer="probe")]) != []
+            )  # a second call, same transaction
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 2  # one round trip per call, however many events
@@ -157,7 +138,7 @@ async def test_commits_arriving_together_are_published_as_one_batch(space: Sandb
         await asyncio.sleep(0.5)  # its first (empty) read is done: it waits for a NOTIFY
         for n in range(5):  # five requests 0.3 s apart, each its own transaction, all within the linger
             async with engine.begin() as conn:
-                await record(conn, [reopened(f"ticket-{n}", n)])
+                await record(conn, [envelope(reopened(reason=str(n)), f"ticket-{n}", producer="probe")])
             await asyncio.sleep(0.3)
         await eventually(lambda: _zero(engine), timeout=20, what="every event marked published")
         async with engine.connect() as conn:

@@ -11,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,10 +22,11 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import Envelope, encode, new_envelope
+from supportdesk_contract.envelope import Envelope, encode
 from supportdesk_devstack.testing import Sandbox, eventually, free_port, produce
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine, ensure_database, plumbing_tables
 from supportdesk_service.app import create_app
@@ -78,18 +78,6 @@ def build_probe() -> FastAPI:
             name="probe", settings=DESK.settings, handlers={"TicketOpened": open_ticket}, clock=SystemClock()
         )
     )
-
-
-def opened(ticket_id: str, customer: str) -> Envelope[TicketOpened]:
-    payload = TicketOpened(
-        number=f"TKT-{ticket_id}",
-        channel=Channel.WEB,
-        subject="printer on fire",
-        description="d",
-        opened_at=datetime.now(UTC),
-        customer_id=customer,
-    )
-    return new_envelope(payload, ticket_id=ticket_id, producer="test", clock=SystemClock())
 
 
 async def publish(space: Sandbox, envs: list[Envelope[Any]]) -> None:
@@ -192,8 +180,8 @@ async def test_a_dead_letter_fixed_and_redriven_is_applied_once_and_http_and_cli
     dead_lettered_before = sample(
         "supportdesk_dead_lettered_messages_total", consumer="probe", reason="handler_failed", topic=topic
     )
-    stranger = opened("T-stranger", customer="globex")
-    after = opened("T-after", customer="acme")
+    stranger = envelope(opened(customer_id="globex"), "T-stranger")
+    after = envelope(opened(customer_id="acme"), "T-after")
     async with probe_service(space) as http:
         # Same key as the poisoned one: same partition, right behind it.
         await publish(space, [stranger])
@@ -283,8 +271,8 @@ async def test_a_dead_letter_the_consumer_applied_since_is_a_duplicate_on_redriv
     space: Sandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     DESK.known_customers = {"acme"}
-    stranger = opened("T-later", customer="initech")
-    behind = opened("T-behind", customer="acme")
+    stranger = envelope(opened(customer_id="initech"), "T-later")
+    behind = envelope(opened(customer_id="acme"), "T-behind")
     async with probe_service(space) as http:
         await publish(space, [stranger])
         await produce(space, Topic.LIFECYCLE, [(b"T-later", b"{not json"), (b"T-later", encode(behind)[1])])
@@ -333,7 +321,7 @@ async def test_two_operators_redriving_one_dead_letter_at_once_apply_it_once(spa
     the letter redriven (without the lock both would apply, and the inbox would make the second a
     'duplicate' only because it happens to be there too)."""
     DESK.known_customers, DESK.pause = {"acme"}, 0.0
-    stranger = opened("T-raced", customer="umbrella")
+    stranger = envelope(opened(customer_id="umbrella"), "T-raced")
     async with probe_service(space) as http:
         await publish(space, [stranger])
         letter = (await eventually(lambda: _listed(http), what="the dead letter"))["dead_letters"][0]

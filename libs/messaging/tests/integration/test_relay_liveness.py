@@ -3,9 +3,7 @@ published is parked without blocking other tickets, a broker outage is waited ou
 a stuck outbox says so, and two relays through a PostgreSQL restart publish each event once."""
 
 import asyncio
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,33 +11,18 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_contract.catalogue import MAX_EVENT_BYTES, TicketReopened, Topic
-from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import Envelope, decode, new_envelope
-from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
-from supportdesk_messaging.db import asyncpg_dsn, plumbing_tables
+from supportdesk_contract.envelope import Envelope, decode
+from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, free_port, read_topic
+from supportdesk_devstack.testing.events import envelope, reopened
+from supportdesk_messaging.db import asyncpg_dsn
 from supportdesk_messaging.outbox import OutboxRelay, record
 from supportdesk_messaging.timers import pause
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    metadata = MetaData()
-    plumbing_tables(metadata)
-    eng = await make_database(space, "relay", metadata)
-    yield eng
-    await eng.dispose()
-
-
-def reopened(ticket_id: str, reason: str) -> Envelope[Any]:
-    return new_envelope(
-        TicketReopened(by="agent", reason=reason), ticket_id=ticket_id, producer="probe", clock=SystemClock()
-    )
 
 
 def unbounded(ticket_id: str, reason: str) -> Envelope[Any]:
@@ -93,8 +76,8 @@ async def test_a_row_that_can_never_be_published_is_parked_its_ticket_waits_and_
     big = unbounded("ticket-big", "\U0001f600" * 300_000)  # 1.2 MB of UTF-8: over every limit
     async with engine.begin() as conn:
         await record(conn, [big])
-        await record(conn, [reopened("ticket-big", "after the big one")])
-        await record(conn, [reopened(f"ticket-{n}", str(n)) for n in range(5)])
+        await record(conn, [envelope(reopened(reason="after the big one"), "ticket-big", producer="probe")])
+        await record(conn, [envelope(reopened(reason=str(n)), f"ticket-{n}", producer="probe") for n in range(5)])
     r = relay(space, engine)
     stop, tasks = await run_relays([r])
     try:
@@ -118,23 +101,18 @@ async def test_a_row_that_can_never_be_published_is_parked_its_ticket_waits_and_
 
         # Later events of other tickets keep flowing past the parked row.
         async with engine.begin() as conn:
-            await record(conn, [reopened("ticket-late", "late")])
+            await record(conn, [envelope(reopened(reason="late"), "ticket-late", producer="probe")])
         got = await read_topic(space, Topic.LIFECYCLE, expect=6, timeout=30)
         assert b"ticket-late" in {m.key for m in got}
     finally:
         await stop_relays(stop, tasks)
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed again on return: nothing listens there
-
-
 async def test_a_broker_that_is_down_is_waited_out_degraded_never_parked(space: Sandbox, engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await record(conn, [reopened(f"ticket-{n}", str(n)) for n in range(3)])
-    r = relay(space, engine, bootstrap_servers=f"127.0.0.1:{closed_port()}")
+        await record(conn, [envelope(reopened(reason=str(n)), f"ticket-{n}", producer="probe") for n in range(3)])
+    nowhere = free_port()  # nothing listens there
+    r = relay(space, engine, bootstrap_servers=f"127.0.0.1:{nowhere}")
     stop, tasks = await run_relays([r])
     try:
 
@@ -175,7 +153,7 @@ async def test_a_producer_out_of_step_with_the_broker_is_replaced_and_the_outbox
     """Seen in the broker-restart chaos scenario: intake's relay retried OutOfOrderSequenceNumber
     once a second for minutes while the broker was fine, and no ticket reached Kafka."""
     async with engine.begin() as conn:
-        await record(conn, [reopened(f"ticket-{n}", str(n)) for n in range(3)])
+        await record(conn, [envelope(reopened(reason=str(n)), f"ticket-{n}", producer="probe") for n in range(3)])
     r = RelayWhoseFirstProducerIsOutOfStep(
         engine,
         service="probe",
@@ -214,7 +192,7 @@ async def test_an_outbox_nobody_drains_is_failing_and_recovers_when_the_lock_hol
     stop, tasks = await run_relays([r])
     try:
         async with engine.begin() as conn:
-            await record(conn, [reopened("ticket-stuck", "stuck")])
+            await record(conn, [envelope(reopened(reason="stuck"), "ticket-stuck", producer="probe")])
 
         async def failing() -> bool:
             return r.health().state == "failing"
@@ -246,14 +224,14 @@ async def test_two_relays_through_a_postgres_restart_publish_each_event_once_and
         await eventually(lambda: _one_active(relays), what="one relay active")
         for n in range(20):
             async with engine.begin() as conn:
-                await record(conn, [reopened(f"ticket-{n % 4}", f"before-{n}")])
+                await record(conn, [envelope(reopened(reason=f"before-{n}"), f"ticket-{n % 4}", producer="probe")])
         await read_topic(space, Topic.LIFECYCLE, expect=20, timeout=30)
 
         await asyncio.to_thread(space.servers.restart_postgres)
 
         for n in range(20):
             async with engine.begin() as conn:
-                await record(conn, [reopened(f"ticket-{n % 4}", f"after-{n}")])
+                await record(conn, [envelope(reopened(reason=f"after-{n}"), f"ticket-{n % 4}", producer="probe")])
         got = await read_topic(space, Topic.LIFECYCLE, expect=40, timeout=15)
         assert len(got) == 40, f"only {len(got)} of 40 events published within 15 s of the restart"
         await eventually(lambda: _one_active(relays), what="exactly one relay active after the restart")

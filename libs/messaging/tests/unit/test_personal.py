@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
-from supportdesk_contract.catalogue import ERASED_TEXT, Attachment, Channel, CustomerReplied, TicketOpened
+from supportdesk_contract.catalogue import ERASED_TEXT, Attachment, Channel, CustomerReplied
 from supportdesk_contract.envelope import decode, encode_value
+from supportdesk_devstack.testing.events import opened
 from supportdesk_messaging.personal import (
     mask_event,
     new_data_key,
@@ -16,15 +16,15 @@ from supportdesk_messaging.personal import (
     seal_fields,
 )
 
-OPENED = TicketOpened(
+PASSPORT = Attachment(name="mara-passport.pdf", content_type="application/pdf", size=3, sha256="ab")
+OPENED = opened(
     number="TKT-1",
     channel=Channel.EMAIL,
     requester_email="mara.quill@customer.example",
     requester_phone="+1 555 0100",
     subject="Invoice export broken",
     description="My cat Biscuit walked over the keyboard and the export died",
-    attachments=(Attachment(name="mara-passport.pdf", content_type="application/pdf", size=3, sha256="ab"),),
-    opened_at=datetime(2026, 11, 23, 10, tzinfo=UTC),
+    attachments=(PASSPORT,),
 )
 
 

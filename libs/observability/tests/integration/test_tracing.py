@@ -4,7 +4,6 @@ handler -> what the handler records; with tracing off nothing is stored or added
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,10 +15,11 @@ from opentelemetry.trace import SpanContext, SpanKind
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, TicketReopened, Topic
+from supportdesk_contract.catalogue import TicketReopened, Topic
 from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import Envelope, derived_envelope, new_envelope
-from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
+from supportdesk_contract.envelope import Envelope, derived_envelope
+from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import EventConsumer, HandlerContext
 from supportdesk_messaging.db import plumbing_tables
 from supportdesk_messaging.outbox import OutboxRelay, record
@@ -39,10 +39,8 @@ async def reopen_on_open(ctx: HandlerContext, env: Envelope[Any]) -> None:
 
 
 @pytest.fixture
-async def engine(space: Sandbox) -> AsyncIterator[AsyncEngine]:
-    eng = await make_database(space, "tracing", metadata)
-    yield eng
-    await eng.dispose()
+def tables() -> MetaData:
+    return metadata
 
 
 @pytest.fixture
@@ -76,13 +74,6 @@ async def desk(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[None]:
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
 
-def opened(ticket_id: str) -> Envelope[TicketOpened]:
-    payload = TicketOpened(
-        number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=datetime.now(UTC)
-    )
-    return new_envelope(payload, ticket_id=ticket_id, producer="probe", clock=SystemClock())
-
-
 async def stored_context(engine: AsyncEngine, event_id: Any) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(select(EVENTS.c.trace_context).where(EVENTS.c.event_id == event_id))).scalar()
@@ -110,7 +101,7 @@ def one(spans: InMemorySpanExporter, name: str, event_type: str) -> ReadableSpan
 async def test_the_recorded_context_travels_in_the_kafka_headers_to_the_handlers_span_and_onward(
     space: Sandbox, engine: AsyncEngine, spans: InMemorySpanExporter, desk: None
 ) -> None:
-    env = opened("traced")
+    env = envelope(opened(), "traced", producer="probe")
     with tracing.continued_span("POST /v1/tickets", None, kind=SpanKind.SERVER):  # the request's span
         request = trace.get_current_span().get_span_context()
         async with engine.begin() as conn:
@@ -157,7 +148,7 @@ async def test_with_tracing_off_nothing_is_stored_no_header_is_added_and_events_
     space: Sandbox, engine: AsyncEngine, desk: None
 ) -> None:
     assert not tracing.enabled()
-    env = opened("untraced")
+    env = envelope(opened(), "untraced", producer="probe")
     async with engine.begin() as conn:
         await record(conn, [env])
     assert await stored_context(engine, env.event_id) is None

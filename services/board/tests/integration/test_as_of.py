@@ -15,73 +15,29 @@ import pytest
 
 from supportdesk_contract.catalogue import (
     AgentResponded,
-    Channel,
     ClockKind,
     ClosureCode,
     Event,
     NotificationSent,
     Priority,
-    RequestType,
     SlaAtRisk,
     SlaBreached,
-    SlaClockStarted,
     SlaClockStopped,
     SlaMet,
     TicketClosed,
     TicketEscalated,
-    TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_contract.clock import Clock, ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
+from supportdesk_devstack.testing.events import GOLD, opened, started, triaged
 
 pytestmark = pytest.mark.integration
 
 CLOCK = SystemClock()  # the board process runs on the system clock: the instants are on the same one
 M = timedelta(minutes=1)
-
-
-def opened(number: str) -> TicketOpened:
-    return TicketOpened(
-        number=number,
-        channel=Channel.WEB,
-        requester_email="ann@acme.example",
-        customer_id="acme",
-        plan="gold",
-        policy="data-insights",
-        subject=f"{number}: exports fail",
-        description="details",
-        opened_at=CLOCK.now(),
-    )
-
-
-def triaged(priority: Priority, queue: str) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=None,
-        request_type=RequestType.PROBLEM,
-        queue=queue,
-        sla_exempt=False,
-        swat=False,
-        rule="web-default",
-        channel=Channel.WEB,
-        plan="gold",
-        policy="data-insights",
-        opened_at=CLOCK.now(),
-    )
-
-
-def started(due: datetime) -> SlaClockStarted:
-    return SlaClockStarted(
-        clock=ClockKind.FIRST_RESPONSE,
-        started_at=CLOCK.now(),
-        due_at=due,
-        target_seconds=4 * 3600,
-        calendar="pacific",
-        policy_version="data-insights@1",
-    )
+ACME = {"customer_id": "acme", "requester_email": "ann@acme.example", **GOLD}
 
 
 async def send(space: Sandbox, ticket: str, topic: Topic, producer: str, *events: Event, clock: Clock = CLOCK) -> None:
@@ -145,10 +101,12 @@ async def test_reads_as_of_an_instant_equal_what_the_board_showed_live_then(
     moments: list[Moment] = []
     async with svc.client() as board:
         # 1. Two tickets open; the export's first response due in 10 minutes (at risk within 30).
-        await send(space, export, Topic.LIFECYCLE, "intake", opened("TKT-1"))
-        await send(space, export, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
-        await send(space, export, Topic.SLA, "sla-clock", started(CLOCK.now() + 10 * M))
-        await send(space, login, Topic.LIFECYCLE, "intake", opened("TKT-2"))
+        await send(space, export, Topic.LIFECYCLE, "intake", opened(number="TKT-1", clock=CLOCK, **ACME))
+        await send(space, export, Topic.TRIAGE, "triage", triaged(priority=Priority.HIGH, clock=CLOCK, **GOLD))
+        await send(
+            space, export, Topic.SLA, "sla-clock", started(due_at=CLOCK.now() + 10 * M, calendar="pacific", clock=CLOCK)
+        )
+        await send(space, login, Topic.LIFECYCLE, "intake", opened(number="TKT-2", clock=CLOCK, **ACME))
         await eventually(lambda: has(board, export, lambda t: t["next_due_at"] is not None), what="stage 1")
         await eventually(lambda: has(board, login, lambda t: t["number"] == "TKT-2"), what="stage 1")
         moments.append(await snapshot(board, ids))
@@ -165,13 +123,13 @@ async def test_reads_as_of_an_instant_equal_what_the_board_showed_live_then(
             SlaClockStopped(clock=ClockKind.FIRST_RESPONSE, stopped_at=CLOCK.now(), elapsed_business_seconds=60),
             SlaMet(clock=ClockKind.FIRST_RESPONSE, due_at=CLOCK.now() + 10 * M, elapsed_business_seconds=60),
         )
-        await send(space, login, Topic.TRIAGE, "triage", triaged(Priority.URGENT, "technical"))
+        await send(space, login, Topic.TRIAGE, "triage", triaged(priority=Priority.URGENT, clock=CLOCK, **GOLD))
         await send(
             space,
             login,
             Topic.SLA,
             "sla-clock",
-            started(CLOCK.now() - M),
+            started(due_at=CLOCK.now() - M, calendar="pacific", clock=CLOCK),
             SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=80, due_at=CLOCK.now()),
             SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=CLOCK.now() - M),
         )

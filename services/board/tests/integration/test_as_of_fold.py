@@ -29,69 +29,28 @@ from supportdesk_contract.catalogue import (
     NotificationSent,
     Priority,
     PriorityChanged,
-    RequestType,
     SlaAtRisk,
     SlaBreached,
-    SlaClockStarted,
     SlaClockStopped,
     SlaMet,
     TicketClosed,
     TicketEscalated,
-    TicketOpened,
     TicketReopened,
-    TicketTriaged,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, make_database
+from supportdesk_devstack.testing.events import opened, started, triaged
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
 FR, RES = ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION
-
-
-def opened(number: str, plan: str) -> TicketOpened:
-    return TicketOpened(
-        number=number,
-        channel=Channel.EMAIL,
-        requester_email=f"{number.lower()}@acme.example",
-        customer_id="acme",
-        plan=plan,
-        policy="data-insights",
-        subject=f"{number}: exports fail",
-        description="the nightly export stops at 2 GB",
-        opened_at=T0,
-    )
-
-
-def triaged(priority: Priority, plan: str) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=2,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="email-default",
-        channel=Channel.EMAIL,
-        plan=plan,
-        policy="data-insights",
-        opened_at=T0,
-    )
-
-
-def started(clock: ClockKind, at: datetime, cycle: int = 1) -> SlaClockStarted:
-    return SlaClockStarted(
-        clock=clock,
-        cycle=cycle,
-        started_at=at,
-        due_at=at + 30 * M,
-        target_seconds=1800,
-        calendar="pacific",
-        policy_version="data-insights@1",
-    )
+# What every ticket here shares: an email from acme under the data-insights policy, opened at T0.
+ACME = {"channel": Channel.EMAIL, "customer_id": "acme", "policy": "data-insights", "opened_at": T0}
+HALF_HOUR = {"target_seconds": 1800, "calendar": "pacific"}  # the SLA clocks' target
+TRIAGE = {"severity": 2, "channel": Channel.EMAIL, "policy": "data-insights", "opened_at": T0}
 
 
 def history() -> list[Envelope[Any]]:
@@ -103,9 +62,15 @@ def history() -> list[Envelope[Any]]:
         facts.extend((ticket, minute, producer, e) for e in events)
 
     a, b, c = "tkt-export", "tkt-login", "tkt-invoice"
-    at(a, 0, "intake", opened("TKT-1", "gold"))
-    at(a, 1, "triage", triaged(Priority.HIGH, "gold"))
-    at(a, 2, "sla-clock", started(FR, T0 + 2 * M), started(RES, T0 + 2 * M))
+    at(a, 0, "intake", opened(number="TKT-1", plan="gold", **ACME))
+    at(a, 1, "triage", triaged(priority=Priority.HIGH, plan="gold", **TRIAGE))
+    at(
+        a,
+        2,
+        "sla-clock",
+        started(kind=FR, started_at=T0 + 2 * M, **HALF_HOUR),
+        started(kind=RES, started_at=T0 + 2 * M, **HALF_HOUR),
+    )
     at(a, 5, "intake", AgentResponded(agent="bob", body="on it", confirms_receipt=True))
     at(a, 6, "sla-clock", SlaClockStopped(clock=FR, stopped_at=T0 + 6 * M, elapsed_business_seconds=240))
     at(a, 7, "sla-clock", SlaMet(clock=FR, due_at=T0 + 32 * M, elapsed_business_seconds=240))
@@ -127,15 +92,15 @@ def history() -> list[Envelope[Any]]:
     )
     at(a, 40, "intake", TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by="customer"))
     at(a, 50, "intake", TicketReopened(by="ann@acme.example", reason="it is back"))
-    at(a, 51, "sla-clock", started(FR, T0 + 51 * M, cycle=2))
+    at(a, 51, "sla-clock", started(kind=FR, started_at=T0 + 51 * M, cycle=2, **HALF_HOUR))
     at(a, 60, "sla-clock", SlaMet(clock=FR, cycle=2, due_at=T0 + 81 * M, elapsed_business_seconds=540))
-    at(b, 3, "triage", triaged(Priority.NORMAL, "silver"))  # triage heard before intake
-    at(b, 4, "intake", opened("TKT-2", "silver"))
-    at(b, 4, "sla-clock", started(FR, T0 + 4 * M))
+    at(b, 3, "triage", triaged(priority=Priority.NORMAL, plan="silver", **TRIAGE))  # triage heard before intake
+    at(b, 4, "intake", opened(number="TKT-2", plan="silver", **ACME))
+    at(b, 4, "sla-clock", started(kind=FR, started_at=T0 + 4 * M, **HALF_HOUR))
     at(b, 20, "sla-clock", SlaMet(clock=FR, due_at=T0 + 34 * M, elapsed_business_seconds=900))
     at(b, 36, "sla-clock", SlaBreached(clock=FR, due_at=T0 + 34 * M))  # a breach after a met stands
     at(b, 70, "intake", AgentResponded(agent="bob", body="looking", public=False))  # folded again up to here
-    at(c, 45, "intake", opened("TKT-3", "gold"))
+    at(c, 45, "intake", opened(number="TKT-3", plan="gold", **ACME))
     envs = []
     for k, (ticket, minute, producer, event) in enumerate(facts):
         instant = T0 + minute * M + timedelta(milliseconds=k)  # in order within each ticket's topic

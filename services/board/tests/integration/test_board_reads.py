@@ -9,7 +9,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,6 @@ from sqlalchemy import text
 
 from supportdesk_contract.catalogue import (
     AgentResponded,
-    Channel,
     ClockKind,
     ClosureCode,
     EscalationAcknowledged,
@@ -26,67 +25,26 @@ from supportdesk_contract.catalogue import (
     NotificationSent,
     Priority,
     PriorityChanged,
-    RequestType,
     SlaBreached,
-    SlaClockStarted,
     SlaMet,
     TicketClosed,
     TicketEscalated,
-    TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
+from supportdesk_devstack.testing.events import GOLD, opened, started, triaged
 from supportdesk_messaging.db import create_engine
 
 pytestmark = pytest.mark.integration
 
 NOW = SystemClock().now()  # the board process runs on the system clock; due instants are set around it
 M = timedelta(minutes=1)
-
-
-def opened(number: str, subject: str, email: str, customer: str = "acme") -> TicketOpened:
-    return TicketOpened(
-        number=number,
-        channel=Channel.WEB,
-        requester_email=email,
-        customer_id=customer,
-        plan="gold",
-        policy="data-insights",
-        subject=subject,
-        description=f"{subject}: details from the customer",
-        opened_at=NOW - 30 * M,
-    )
-
-
-def triaged(priority: Priority, queue: str) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=None,
-        request_type=RequestType.PROBLEM,
-        queue=queue,
-        sla_exempt=False,
-        swat=False,
-        rule="web-default",
-        channel=Channel.WEB,
-        plan="gold",
-        policy="data-insights",
-        opened_at=NOW - 30 * M,
-    )
-
-
-def clock_started(due: datetime) -> SlaClockStarted:
-    return SlaClockStarted(
-        clock=ClockKind.FIRST_RESPONSE,
-        started_at=NOW - 30 * M,
-        due_at=due,
-        target_seconds=4 * 3600,
-        calendar="pacific",
-        policy_version="data-insights@1",
-    )
+OPENED = {"opened_at": NOW - 30 * M, **GOLD}
+TRIAGED = {"rule": "web-default", "opened_at": NOW - 30 * M, **GOLD}
+STARTED = {"started_at": NOW - 30 * M, "target_seconds": 4 * 3600, "calendar": "pacific"}
 
 
 async def send(space: Sandbox, ticket: str, topic: Topic, producer: str, *events: Event) -> list[bytes]:
@@ -121,13 +79,25 @@ async def scenario(space: Sandbox) -> dict[str, str]:
         customer = email.split("@")[1].split(".")[0]
         # Triage and SLA first for some: the board must not depend on topic order.
         if name in ("login", "slow"):
-            await send(space, ids[name], Topic.SLA, "sla-clock", clock_started(due))
-            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority, queue))
-            await send(space, ids[name], Topic.LIFECYCLE, "intake", opened(number, subject, email, customer))
+            await send(space, ids[name], Topic.SLA, "sla-clock", started(due_at=due, **STARTED))
+            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority=priority, queue=queue, **TRIAGED))
+            await send(
+                space,
+                ids[name],
+                Topic.LIFECYCLE,
+                "intake",
+                opened(number=number, subject=subject, requester_email=email, customer_id=customer, **OPENED),
+            )
         else:
-            await send(space, ids[name], Topic.LIFECYCLE, "intake", opened(number, subject, email, customer))
-            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority, queue))
-            await send(space, ids[name], Topic.SLA, "sla-clock", clock_started(due))
+            await send(
+                space,
+                ids[name],
+                Topic.LIFECYCLE,
+                "intake",
+                opened(number=number, subject=subject, requester_email=email, customer_id=customer, **OPENED),
+            )
+            await send(space, ids[name], Topic.TRIAGE, "triage", triaged(priority=priority, queue=queue, **TRIAGED))
+            await send(space, ids[name], Topic.SLA, "sla-clock", started(due_at=due, **STARTED))
     login = ids["login"]
     await send(space, login, Topic.SLA, "sla-clock", SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=NOW - 5 * M))
     await send(
@@ -252,7 +222,15 @@ async def test_events_in_reads_out(space: Sandbox, services: Callable[..., Runni
 async def test_redelivered_events_count_once(space: Sandbox, services: Callable[..., RunningService]) -> None:
     svc = services("board")
     ticket = f"tkt-dup-{uuid.uuid4().hex[:6]}"
-    await send(space, ticket, Topic.LIFECYCLE, "intake", opened("TKT-9", "Printer on fire", "fi@acme.example"))
+    await send(
+        space,
+        ticket,
+        Topic.LIFECYCLE,
+        "intake",
+        opened(
+            number="TKT-9", subject="Printer on fire", requester_email="fi@acme.example", customer_id="acme", **OPENED
+        ),
+    )
     values = await send(
         space,
         ticket,
@@ -274,7 +252,7 @@ async def test_redelivered_events_count_once(space: Sandbox, services: Callable[
         await asyncio.sleep(1.0)  # the duplicate, on its own topic, has had time to arrive too
         detail = (await board.get(f"/v1/board/tickets/{ticket}")).json()
         # The summary's counts follow the ticket through triage and closing.
-        await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(priority=Priority.HIGH, queue="technical", **TRIAGED))
 
         async def counted(expected: list[dict[str, Any]]) -> bool:
             return bool((await board.get("/v1/board/summary")).json()["open"] == expected)
@@ -333,9 +311,19 @@ async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_ch
         ready = asyncio.create_task(_sse(board, {"queue": "live"}, {}, covers(set(tickets[:2]))))
         await asyncio.sleep(1.0)
         for i, ticket in enumerate(tickets[:2]):
-            await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "live"))
+            await send(space, ticket, Topic.TRIAGE, "triage", triaged(priority=Priority.HIGH, queue="live", **TRIAGED))
             await send(
-                space, ticket, Topic.LIFECYCLE, "intake", opened(f"TKT-{500 + i}", "Live one", "li@acme.example")
+                space,
+                ticket,
+                Topic.LIFECYCLE,
+                "intake",
+                opened(
+                    number=f"TKT-{500 + i}",
+                    subject="Live one",
+                    requester_email="li@acme.example",
+                    customer_id="acme",
+                    **OPENED,
+                ),
             )
         first = await ready  # the connection is dropped here, mid-stream
         assert first[0][0] == "ready"
@@ -343,10 +331,22 @@ async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_ch
         last_id = [e[1] for e in first][-1]
         # While nobody listens: four more tickets, and a ticket of another queue the filter drops.
         for i, ticket in enumerate(tickets[2:]):
-            await send(space, ticket, Topic.LIFECYCLE, "intake", opened(f"TKT-{510 + i}", "Later", "la@acme.example"))
-            await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.LOW, "live"))
+            await send(
+                space,
+                ticket,
+                Topic.LIFECYCLE,
+                "intake",
+                opened(
+                    number=f"TKT-{510 + i}",
+                    subject="Later",
+                    requester_email="la@acme.example",
+                    customer_id="acme",
+                    **OPENED,
+                ),
+            )
+            await send(space, ticket, Topic.TRIAGE, "triage", triaged(priority=Priority.LOW, queue="live", **TRIAGED))
         other = f"tkt-other-{uuid.uuid4().hex[:6]}"
-        await send(space, other, Topic.TRIAGE, "triage", triaged(Priority.LOW, "elsewhere"))
+        await send(space, other, Topic.TRIAGE, "triage", triaged(priority=Priority.LOW, queue="elsewhere", **TRIAGED))
 
         async def all_in() -> bool:
             return len(await list_ids(board, queue="live", priority="low")) == 4
@@ -382,8 +382,16 @@ async def test_attainment_counts_follow_a_ticket_whose_priority_changes_after_th
             return await week() == expected
 
         await eventually(lambda: week_is({(None, None): (1, 1)}), what="the outcome counted without a plan")
-        await send(space, ticket, Topic.LIFECYCLE, "intake", opened("TKT-77", "Sync stalls", "fa@acme.example"))
-        await send(space, ticket, Topic.TRIAGE, "triage", triaged(Priority.HIGH, "technical"))
+        await send(
+            space,
+            ticket,
+            Topic.LIFECYCLE,
+            "intake",
+            opened(
+                number="TKT-77", subject="Sync stalls", requester_email="fa@acme.example", customer_id="acme", **OPENED
+            ),
+        )
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(priority=Priority.HIGH, queue="technical", **TRIAGED))
         await eventually(lambda: week_is({("gold", "high"): (1, 1)}), what="the outcome moved to gold / high")
         reprioritised = PriorityChanged(priority=Priority.URGENT, previous=Priority.HIGH, by="bob", reason="outage")
         await send(space, ticket, Topic.TRIAGE, "triage", reprioritised)

@@ -14,15 +14,11 @@ from board.service_layer.handlers import handlers
 from board.settings import Settings
 from supportdesk_contract.catalogue import (
     AgentResponded,
-    Channel,
     ClosureCode,
     Event,
     Priority,
     RequesterErased,
-    RequestType,
     TicketClosed,
-    TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_contract.clock import ManualClock
@@ -33,6 +29,7 @@ from supportdesk_devstack.testing import (
     as_messages,
     consuming,
     equals,
+    events,
     eventually,
     produce,
     scalar,
@@ -78,21 +75,8 @@ async def test_a_batch_folds_each_ticket_once_and_a_poisoned_event_loses_nothing
     engine: AsyncEngine = create_engine(settings.database_url, settings.database_name)
     clock = ManualClock(T0)
     tickets = [f"brd-{n:04d}" for n in range(TICKETS)]
-    triaged = TicketTriaged(
-        priority=Priority.HIGH,
-        severity=2,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    )
-    opened = [
-        (t, TicketOpened(number=f"TKT-{n}", channel=Channel.WEB, subject=f"s{n}", description="d", opened_at=T0))
-        for n, t in enumerate(tickets)
-    ]
+    triaged = events.triaged(priority=Priority.HIGH, severity=2, opened_at=T0)
+    opened = [(t, events.opened(number=f"TKT-{n}", subject=f"s{n}", opened_at=T0)) for n, t in enumerate(tickets)]
     await produce(space, Topic.LIFECYCLE, as_messages(opened, clock))
     await produce(space, Topic.TRIAGE, as_messages([(t, triaged) for t in tickets], clock))
 
@@ -146,11 +130,8 @@ async def test_an_erasure_in_the_same_batch_as_the_tickets_opening_masks_that_ti
     clock = ManualClock(T0)
     real = handlers()
     address = "gone@customer.example"
-    opened = TicketOpened(
-        number="TKT-9", channel=Channel.WEB, requester_email=address, subject="s", description="d", opened_at=T0
-    )
     batch = [
-        new_envelope(opened, ticket_id="brd-erased", producer="test", clock=clock),
+        events.envelope(events.opened(requester_email=address, opened_at=T0), "brd-erased", clock=clock),
         new_envelope(
             RequesterErased(requester_id="r-1", erased_at=T0), ticket_id="brd-erased", producer="test", clock=clock
         ),

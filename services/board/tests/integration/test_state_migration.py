@@ -11,10 +11,9 @@ from sqlalchemy import text
 
 from board.service_layer.handlers import handlers
 from board.settings import Settings
-from supportdesk_contract.catalogue import Channel, TicketOpened
 from supportdesk_contract.clock import ManualClock
-from supportdesk_contract.envelope import new_envelope
 from supportdesk_devstack.testing import Sandbox, scalar
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import alembic_config, migrate
@@ -27,8 +26,7 @@ async def test_migration_0006_strips_the_empty_fields_of_states_written_before(s
     await asyncio.to_thread(migrate, settings, "board:migrations")
     engine = create_engine(settings.database_url, settings.database_name)
     clock = ManualClock(datetime(2026, 11, 23, 9, tzinfo=UTC))
-    opened = TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=clock.now())
-    env = new_envelope(opened, ticket_id="t-1", producer="intake", clock=clock)
+    env = envelope(opened(clock=clock), "t-1", producer="intake", clock=clock)
     try:
         async with engine.begin() as conn:
             ctx = HandlerContext(conn, clock, "board", [env])

@@ -26,66 +26,24 @@ from supportdesk_contract.catalogue import (
     Priority,
     PriorityChanged,
     RequesterErased,
-    RequestType,
     SlaAtRisk,
     SlaBreached,
     SlaClockRetargeted,
-    SlaClockStarted,
     SlaClockSuspended,
     TicketClosed,
     TicketEscalated,
-    TicketOpened,
     TicketReopened,
-    TicketTriaged,
 )
+from supportdesk_devstack.testing.events import GOLD, opened, started, triaged
 from supportdesk_messaging.personal import ERASED_TEXT, mask_event, new_data_key, seal_event
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 M = timedelta(minutes=1)
 Timed = tuple[Event, datetime]
-
-
-def opened(severity: int | None = 2) -> TicketOpened:
-    return TicketOpened(
-        number="TKT-7",
-        channel=Channel.EMAIL,
-        requester_email="ann@acme.example",
-        customer_id="acme",
-        plan="gold",
-        policy="data-insights",
-        subject="Export fails",
-        description="The nightly export fails with a timeout",
-        severity=severity,
-        opened_at=T0,
-    )
-
-
-def triaged(priority: Priority = Priority.NORMAL) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=3,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="email-defaults-normal",
-        channel=Channel.EMAIL,
-        plan="gold",
-        policy="data-insights",
-        opened_at=T0,
-    )
-
-
-def started(due: datetime, cycle: int = 1, kind: ClockKind = ClockKind.FIRST_RESPONSE) -> SlaClockStarted:
-    return SlaClockStarted(
-        clock=kind,
-        cycle=cycle,
-        started_at=T0,
-        due_at=due,
-        target_seconds=3600,
-        calendar="pacific-business",
-        policy_version="data-insights@1",
-    )
+# One ticket: an email from acme on the data-insights policy's gold plan, opened at T0.
+OPENED = {"number": "TKT-7", "channel": Channel.EMAIL, "customer_id": "acme", "severity": 2, "opened_at": T0, **GOLD}
+TRIAGED = {"severity": 3, "rule": "email-defaults-normal", "channel": Channel.EMAIL, "opened_at": T0, **GOLD}
+STARTED = {"started_at": T0, "calendar": "pacific-business"}
 
 
 def fold(events: Sequence[Timed]) -> TicketView:
@@ -109,16 +67,16 @@ def interleavings(streams: list[list[Timed]]) -> Iterator[list[Timed]]:
 
 def test_every_interleaving_of_the_five_topics_gives_the_same_row() -> None:
     lifecycle = [
-        (opened(), T0),
+        (opened(**OPENED), T0),
         (AgentResponded(agent="bob", body="on it", confirms_receipt=True), T0 + 20 * M),
         (InfoRequested(agent="bob", question="which version?"), T0 + 30 * M),
     ]
     triage = [
-        (triaged(Priority.NORMAL), T0),
+        (triaged(priority=Priority.NORMAL, **TRIAGED), T0),
         (PriorityChanged(priority=Priority.HIGH, previous=Priority.NORMAL, by="bob", reason="exec"), T0 + 5 * M),
     ]
     sla = [
-        (started(T0 + 60 * M), T0),
+        (started(due_at=T0 + 60 * M, **STARTED), T0),
         (SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=T0 + 60 * M), T0 + 45 * M),
     ]
     escalation = [(TicketEscalated(level=1, route="tier_lead", reason="at risk", recipients=("lea",)), T0 + 46 * M)]
@@ -165,7 +123,11 @@ def test_the_stored_state_drops_empty_fields_and_loads_back_the_same() -> None:
         for name, info in model.model_fields.items():
             if type(None) in typing.get_args(info.annotation):
                 assert info.default is None, f"{model.__name__}.{name}"
-    order = [(opened(), T0), (triaged(Priority.NORMAL), T0), (started(T0 + 60 * M), T0)]
+    order = [
+        (opened(**OPENED), T0),
+        (triaged(priority=Priority.NORMAL, **TRIAGED), T0),
+        (started(due_at=T0 + 60 * M, **STARTED), T0),
+    ]
     for view in (TicketView(), fold(order[:1]), fold(order)):
         stored = view.stored()
         assert "null" not in json.dumps(stored)
@@ -177,17 +139,17 @@ def test_a_changed_severity_on_the_ticket_wins_over_triage_whatever_the_order() 
     from supportdesk_contract.catalogue import SeverityChanged
 
     changed = (SeverityChanged(severity=1, previous=2, by="bob", reason="outage"), T0 + M)
-    a = fold([(opened(), T0), changed, (triaged(), T0)]).row()
-    b = fold([(triaged(), T0), (opened(), T0), changed]).row()
+    a = fold([(opened(**OPENED), T0), changed, (triaged(**TRIAGED), T0)]).row()
+    b = fold([(triaged(**TRIAGED), T0), (opened(**OPENED), T0), changed]).row()
     assert a["severity"] == b["severity"] == 1
 
 
 def test_a_reopened_ticket_shows_only_the_new_cycles_clocks() -> None:
     view = fold(
         [
-            (opened(), T0),
-            (triaged(), T0),
-            (started(T0 + 60 * M), T0),
+            (opened(**OPENED), T0),
+            (triaged(**TRIAGED), T0),
+            (started(due_at=T0 + 60 * M, **STARTED), T0),
             (SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0 + 60 * M), T0 + 60 * M),
             (TicketClosed(closure_code=ClosureCode.USAGE_INFORMATION_PROVIDED, by="bob"), T0 + 70 * M),
         ]
@@ -199,7 +161,7 @@ def test_a_reopened_ticket_shows_only_the_new_cycles_clocks() -> None:
     row = view.row()
     # Reopened, sla-clock has not spoken about cycle 2 yet: no stale clocks of cycle 1.
     assert (row["status"], row["cycle"], row["clocks"], row["breached"]) == ("new", 2, {}, False)
-    view.apply(started(T0 + 200 * M, cycle=2), T0 + 80 * M)
+    view.apply(started(due_at=T0 + 200 * M, cycle=2, **STARTED), T0 + 80 * M)
     row = view.row()
     assert (row["next_due_at"], row["breached"], list(row["clocks"])) == (T0 + 200 * M, False, ["first_response"])
     assert row["clocks"]["first_response"]["policy_version"] == "data-insights@1"
@@ -208,7 +170,7 @@ def test_a_reopened_ticket_shows_only_the_new_cycles_clocks() -> None:
 def test_a_customer_reply_returns_an_awaiting_ticket_to_where_it_was() -> None:
     row = fold(
         [
-            (opened(), T0),
+            (opened(**OPENED), T0),
             (AgentResponded(agent="bob", body="hi", confirms_receipt=True), T0 + M),
             (InfoRequested(agent="bob", question="q"), T0 + 2 * M),
             (CustomerReplied(channel=Channel.EMAIL, body="a"), T0 + 3 * M),
@@ -223,8 +185,8 @@ def test_the_timeline_says_who_and_why() -> None:
         PriorityChanged(priority=Priority.HIGH, previous=Priority.NORMAL, by="bob", reason="VIP"), "triage"
     )
     assert (override.actor, override.summary) == ("bob", "priority normal -> high: VIP")
-    assert "rule email-defaults-normal" in describe(triaged(), "triage").summary
-    assert "policy data-insights@1" in describe(started(T0), "sla-clock").summary
+    assert "rule email-defaults-normal" in describe(triaged(**TRIAGED), "triage").summary
+    assert "policy data-insights@1" in describe(started(due_at=T0, **STARTED), "sla-clock").summary
 
 
 def test_a_retargeted_or_suspended_clock_shows_its_new_due_and_why() -> None:
@@ -239,7 +201,14 @@ def test_a_retargeted_or_suspended_clock_shows_its_new_due_and_why() -> None:
         by="lead",
         reason="new contract",
     )
-    view = fold([(opened(), T0), (triaged(), T0), (started(T0 + 60 * M), T0), (retargeted, T0 + 5 * M)])
+    view = fold(
+        [
+            (opened(**OPENED), T0),
+            (triaged(**TRIAGED), T0),
+            (started(due_at=T0 + 60 * M, **STARTED), T0),
+            (retargeted, T0 + 5 * M),
+        ]
+    )
     clock = view.row()["clocks"]["first_response"]
     assert (clock["due_at"], clock["target_seconds"], clock["policy_version"]) == (
         "2026-11-23T17:30:00Z",
@@ -268,20 +237,14 @@ def test_a_retargeted_or_suspended_clock_shows_its_new_due_and_why() -> None:
 def test_an_erased_requester_folds_the_same_whether_the_board_saw_them_in_clear_or_not() -> None:
     """Live, the board folds the ticket in clear and then RequesterErased; a rebuild after the
     erasure folds the events masked (the key is gone) and then RequesterErased: one row."""
-    opened = TicketOpened(
-        number="TKT-9",
-        channel=Channel.EMAIL,
-        requester_email="mara.quill@customer.example",
-        requester_phone="+1 415 555 0199",
-        subject="Invoice export broken",
-        description="Biscuit the tabby walked across the keyboard",
-        opened_at=T0,
-    )
-    sealed = seal_event(opened, "req-9", new_data_key())
+    mara = {"requester_email": "mara.quill@customer.example", "requester_phone": "+1 415 555 0199"}
+    told = {"subject": "Invoice export broken", "description": "Biscuit the tabby walked across the keyboard"}
+    clear = opened(number="TKT-9", channel=Channel.EMAIL, opened_at=T0, **mara, **told)
+    sealed = seal_event(clear, "req-9", new_data_key())
     erased = RequesterErased(requester_id="req-9", erased_at=T0 + 5 * M)
     reply = CustomerReplied(channel=Channel.EMAIL, body="my landlord unplugged it")
     live, replayed = TicketView(), TicketView()
-    for e, at in [(opened.model_copy(update={"requester_id": "req-9"}), T0), (reply, T0 + M), (erased, T0 + 5 * M)]:
+    for e, at in [(clear.model_copy(update={"requester_id": "req-9"}), T0), (reply, T0 + M), (erased, T0 + 5 * M)]:
         live.apply(e, at)
     for e, at in [(mask_event(sealed), T0), (mask_event(reply), T0 + M), (erased, T0 + 5 * M)]:
         replayed.apply(e, at)

@@ -8,18 +8,10 @@ from datetime import UTC, datetime
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_contract.catalogue import (
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaBreached,
-    TicketOpened,
-    TicketTriaged,
-)
+from supportdesk_contract.catalogue import ClockKind, SlaBreached
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import new_envelope
-from supportdesk_devstack.testing import Sandbox
+from supportdesk_devstack.testing import Sandbox, events
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
@@ -34,18 +26,8 @@ DIRECTORY = directory.DirectorySpec.model_validate(
     }
 )
 FACTS = (
-    TicketOpened(number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"),
-    TicketTriaged(
-        priority=Priority.NORMAL,
-        severity=3,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    ),
+    events.opened(customer_id="acme", opened_at=T0),
+    events.triaged(severity=3, opened_at=T0),
     SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0),
 )
 

@@ -13,18 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_contract.catalogue import (
-    Channel,
-    ClockKind,
-    Event,
-    Priority,
-    RequestType,
-    SlaAtRisk,
-    SlaBreached,
-    TicketOpened,
-    TicketTriaged,
-    Topic,
-)
+from supportdesk_contract.catalogue import ClockKind, Event, Priority, SlaAtRisk, SlaBreached, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope
 from supportdesk_devstack.testing import (
@@ -33,6 +22,7 @@ from supportdesk_devstack.testing import (
     as_messages,
     consuming,
     equals,
+    events,
     eventually,
     produce,
     scalar,
@@ -70,20 +60,8 @@ async def test_a_batch_is_loaded_and_saved_at_once_and_a_poisoned_event_loses_no
     async with engine.begin() as conn:
         await directory.replace(conn, DIRECTORY, clock.now())
     tickets = [f"esc-{n:04d}" for n in range(TICKETS)]
-    opened = TicketOpened(
-        number="n", channel=Channel.WEB, subject="s", description="d", opened_at=T0, customer_id="acme"
-    )
-    triaged = TicketTriaged(
-        priority=Priority.HIGH,
-        severity=2,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    )
+    opened = events.opened(customer_id="acme", opened_at=T0)
+    triaged = events.triaged(priority=Priority.HIGH, severity=2, opened_at=T0)
     # Facts first (so what the SLA signals decide does not depend on how topics interleave).
     await produce(space, Topic.LIFECYCLE, as_messages([(t, opened) for t in tickets], clock))
     await produce(space, Topic.TRIAGE, as_messages([(t, triaged) for t in tickets], clock))

@@ -13,21 +13,18 @@ import pytest
 from escalation.entrypoints.app import build_app
 from escalation.settings import Settings
 from supportdesk_contract.catalogue import (
-    Channel,
     ClockKind,
     ClosureCode,
     EscalationRequested,
     Priority,
-    RequestType,
     SlaAtRisk,
     TicketClosed,
-    TicketOpened,
-    TicketTriaged,
     Topic,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration
@@ -60,24 +57,6 @@ async def esc(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[httpx.Async
         yield client, clock
 
 
-def opened() -> TicketOpened:
-    return TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
-
-
-def triaged(severity: int) -> TicketTriaged:
-    return TicketTriaged(
-        priority=Priority.URGENT if severity == 1 else Priority.NORMAL,
-        severity=severity,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=severity <= 2,
-        rule="r",
-        channel=Channel.WEB,
-        opened_at=T0,
-    )
-
-
 async def send(space: Sandbox, topic: Topic, ticket: str, *payloads: Any) -> None:
     envs = [new_envelope(p, ticket_id=ticket, producer="t", clock=ManualClock(T0)) for p in payloads]
     await produce(space, topic, [encode(e)[:2] for e in envs])
@@ -92,8 +71,8 @@ async def test_acknowledged_escalations_stop_climbing_and_closing_resolves(
     space: Sandbox, esc: tuple[httpx.AsyncClient, ManualClock]
 ) -> None:
     client, clock = esc
-    await send(space, Topic.LIFECYCLE, "a", opened())
-    await send(space, Topic.TRIAGE, "a", triaged(3))
+    await send(space, Topic.LIFECYCLE, "a", opened(opened_at=T0))
+    await send(space, Topic.TRIAGE, "a", triaged(severity=3, opened_at=T0))
     await send(space, Topic.SLA, "a", SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=T0))
 
     async def at(level: int) -> bool:
@@ -129,8 +108,8 @@ async def test_severity_one_goes_to_the_tier_lead_and_swat_at_once(
     space: Sandbox, esc: tuple[httpx.AsyncClient, ManualClock]
 ) -> None:
     client, _ = esc
-    await send(space, Topic.LIFECYCLE, "s1", opened())
-    await send(space, Topic.TRIAGE, "s1", triaged(1))
+    await send(space, Topic.LIFECYCLE, "s1", opened(opened_at=T0))
+    await send(space, Topic.TRIAGE, "s1", triaged(priority=Priority.URGENT, severity=1, swat=True, opened_at=T0))
     s = await eventually(lambda: state(client, "s1"), what="the escalation")
     await eventually(lambda: _swat(client), what="SWAT engaged")
     s = await state(client, "s1")

@@ -23,6 +23,11 @@ class Intake:
     def __init__(self, client: httpx.AsyncClient, settings: Settings, app: Any) -> None:
         self.client, self.settings, self.app = client, settings, app
 
+    @property
+    def engine(self) -> Any:
+        """Intake's own database engine (an AsyncEngine), for what a test reads behind the API."""
+        return self.app.state.runtime.engine
+
     def as_agent(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {AGENT_KEY}"}
 

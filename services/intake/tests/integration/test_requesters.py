@@ -15,7 +15,7 @@ from intake.adapters import repository
 from intake.adapters import requesters as adapter
 from intake.service_layer import requesters as key_publisher
 from supportdesk_devstack.cli import BIN
-from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, read_topic, scalar
 from supportdesk_messaging.personal import ERASED_MARKER, ERASED_TEXT, KEYS_TOPIC
 
 from .conftest import Intake
@@ -23,11 +23,6 @@ from .conftest import Intake
 pytestmark = pytest.mark.integration
 ADMIN = {"Authorization": "Bearer admin-key"}
 ADDRESS = "mara.quill@customer.example"
-
-
-async def scalar(intake: Intake, sql: str, **params: Any) -> Any:
-    async with intake.app.state.runtime.engine.connect() as conn:
-        return (await conn.execute(text(sql), params)).scalar()
 
 
 def cli(intake: Intake, space: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
@@ -47,12 +42,14 @@ async def test_requesters_are_sealed_found_and_erased_from_http_and_the_command_
     mine = sorted([first["ticket_id"], second["ticket_id"]])
 
     # One requester for both (case-insensitive); the outbox holds ciphertext and no key.
-    assert await scalar(intake, "SELECT count(*) FROM requesters") == 2
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%mara.quill%'") == 0
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope->'payload' ? 'sealed_personal'") == 3
-    key = await scalar(intake, "SELECT data_key FROM requesters WHERE lower(email) = :a", a=ADDRESS)
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE position(:k in envelope::text) > 0", k=key) == 0
+    assert await scalar(intake.engine, "SELECT count(*) FROM requesters") == 2
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%mara.quill%'") == 0
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE envelope->'payload' ? 'sealed_personal'") == 3
+    key = await scalar(intake.engine, "SELECT data_key FROM requesters WHERE lower(email) = :a", a=ADDRESS)
+    assert (
+        await scalar(intake.engine, "SELECT count(*) FROM events WHERE position(:k in envelope::text) > 0", k=key) == 0
+    )
     # Intake's own read opens them.
     view = (await intake.client.get(f"/v1/tickets/{first['ticket_id']}", headers=intake.as_agent())).json()
     opened = view["history"][0]["payload"]
@@ -88,12 +85,12 @@ async def test_requesters_are_sealed_found_and_erased_from_http_and_the_command_
     gone = await asyncio.to_thread(cli, intake, space, "requesters", "erase", "nobody")
     assert gone.returncode == 1
 
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE event_type = 'RequesterErased'") == 2
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE event_type = 'RequesterErased'") == 2
     row = "SELECT email, phone, data_key FROM requesters WHERE requester_id = :r"
     async with intake.app.state.runtime.engine.connect() as conn:
         assert tuple((await conn.execute(text(row), {"r": requester_id})).one()) == (None, None, None)
-    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE subject = :e", e=ERASED_TEXT) == 2
-    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE requester_email ILIKE '%mara%'") == 0
+    assert await scalar(intake.engine, "SELECT count(*) FROM tickets WHERE subject = :e", e=ERASED_TEXT) == 2
+    assert await scalar(intake.engine, "SELECT count(*) FROM tickets WHERE requester_email ILIKE '%mara%'") == 0
     view = (await intake.client.get(f"/v1/tickets/{first['ticket_id']}", headers=intake.as_agent())).json()
     assert view["history"][0]["payload"]["description"] == ERASED_TEXT
     assert view["history"][0]["payload"]["requester_email"] is None
@@ -105,7 +102,7 @@ async def test_requesters_are_sealed_found_and_erased_from_http_and_the_command_
         headers=intake.as_requester(first["access_token"]),
     )
     assert r.status_code == 200, r.text
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
 
     async def marked() -> bool:
         records = await read_topic(space, KEYS_TOPIC, expect=3, timeout=5)
@@ -125,7 +122,7 @@ async def test_an_erasure_between_the_web_forms_two_statements_leaves_no_ticket_
     checks the key is still theirs: an erasure committed in between writes nothing under the erased
     requester (whom the erasure could not scrub of it); the ticket opens under a new one."""
     first = await intake.open_ticket(requester_email=ADDRESS)
-    erased = await scalar(intake, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=first["ticket_id"])
+    erased = await scalar(intake.engine, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=first["ticket_id"])
     real = repository.save_new
     calls: list[str] = []
 
@@ -140,11 +137,11 @@ async def test_an_erasure_between_the_web_forms_two_statements_leaves_no_ticket_
     monkeypatch.setattr(repository, "save_new", erasing_first)
     second = await intake.open_ticket(requester_email=ADDRESS, subject="After", description="Biscuit again")
     assert calls[0] == erased and len(calls) == 2 and calls[1] != erased  # refused, then a new requester
-    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE requester_id = :r", r=erased) == 1
-    assert await scalar(intake, "SELECT count(*) FROM tickets WHERE ticket_id = :t", t=second["ticket_id"]) == 1
-    now = await scalar(intake, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=second["ticket_id"])
+    assert await scalar(intake.engine, "SELECT count(*) FROM tickets WHERE requester_id = :r", r=erased) == 1
+    assert await scalar(intake.engine, "SELECT count(*) FROM tickets WHERE ticket_id = :t", t=second["ticket_id"]) == 1
+    now = await scalar(intake.engine, "SELECT requester_id FROM tickets WHERE ticket_id = :t", t=second["ticket_id"])
     assert now == calls[1]
-    assert await scalar(intake, "SELECT erased_at IS NULL FROM requesters WHERE requester_id = :r", r=now)
-    assert await scalar(intake, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
+    assert await scalar(intake.engine, "SELECT erased_at IS NULL FROM requesters WHERE requester_id = :r", r=now)
+    assert await scalar(intake.engine, "SELECT count(*) FROM events WHERE envelope::text ILIKE '%biscuit%'") == 0
     view = (await intake.client.get(f"/v1/tickets/{second['ticket_id']}", headers=intake.as_agent())).json()
     assert view["history"][0]["payload"]["description"] == "Biscuit again"

@@ -5,7 +5,7 @@ both reach the ledger, and a message whose handler fails is isolated without los
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,16 +15,7 @@ from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    Channel,
-    ClockKind,
-    Event,
-    RequesterErased,
-    SlaClockStarted,
-    TicketOpened,
-    Topic,
-)
+from supportdesk_contract.catalogue import AgentResponded, Channel, Event, RequesterErased, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import (
@@ -33,6 +24,7 @@ from supportdesk_devstack.testing import (
     as_messages,
     consuming,
     equals,
+    events,
     eventually,
     produce,
     scalar,
@@ -66,14 +58,7 @@ async def test_a_batch_releases_parked_events_and_a_poisoned_event_loses_nothing
     clock = ManualClock(T0)
     notifier = Notifier(settings, load_routing(settings.routing_file), Templates(settings.template_dir))
     tickets = [f"ntf-{n:04d}" for n in range(TICKETS)]
-    started = SlaClockStarted(
-        clock=ClockKind.FIRST_RESPONSE,
-        started_at=T0,
-        due_at=T0 + timedelta(hours=4),
-        target_seconds=4 * 3600,
-        calendar="pacific",
-        policy_version="data-insights@1",
-    )
+    started = events.started(started_at=T0, target_seconds=4 * 3600, calendar="pacific")  # due T0 + 4 h
     # The first-response clock before the ticket is known: parked until its TicketOpened.
     await produce(space, Topic.SLA, as_messages([(t, started) for t in tickets], clock))
 
@@ -91,11 +76,9 @@ async def test_a_batch_releases_parked_events_and_a_poisoned_event_loses_nothing
             # the same batch.
             lifecycle: list[tuple[str, Event]] = []
             for n, t in enumerate(tickets):
-                opened = TicketOpened(
+                opened = events.opened(
                     number=f"TKT-{n}",
                     channel=Channel.EMAIL,
-                    subject=f"s{n}",
-                    description="d",
                     requester_email=f"requester{n}@customer.example",
                     opened_at=T0,
                 )
@@ -137,19 +120,7 @@ async def test_an_erasure_in_the_same_batch_as_the_tickets_earlier_events_leaves
     real = handlers(Notifier(settings, load_routing(settings.routing_file), Templates(settings.template_dir)))
     address = "gone@customer.example"
     batch = [
-        new_envelope(
-            TicketOpened(
-                number="TKT-9",
-                channel=Channel.WEB,
-                requester_email=address,
-                subject="s",
-                description="d",
-                opened_at=T0,
-            ),
-            ticket_id="ntf-erased",
-            producer="test",
-            clock=clock,
-        ),
+        events.envelope(events.opened(requester_email=address, opened_at=T0), "ntf-erased", clock=clock),
         new_envelope(AgentResponded(agent="ann", body="Fixed."), ticket_id="ntf-erased", producer="test", clock=clock),
         new_envelope(
             RequesterErased(requester_id="r-1", erased_at=T0), ticket_id="ntf-erased", producer="test", clock=clock

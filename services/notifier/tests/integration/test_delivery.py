@@ -29,21 +29,10 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaBreached,
-    SlaClockStarted,
-    TicketOpened,
-    TicketTriaged,
-    Topic,
-)
+from supportdesk_contract.catalogue import AgentResponded, Channel, ClockKind, Priority, SlaBreached, Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
-from supportdesk_devstack.testing import Sandbox, SmtpSink, eventually, free_port, produce
+from supportdesk_devstack.testing import Sandbox, SmtpSink, events, eventually, free_port, produce
 from supportdesk_messaging.sealing import new_key, seal
 from supportdesk_observability import tracing
 from supportdesk_service.migrations import migrate
@@ -129,18 +118,16 @@ customer_webhooks:
 def envelopes(ticket: str) -> tuple[list[Envelope[Any]], list[Envelope[Any]], list[Envelope[Any]]]:
     now = datetime.now(UTC)
     clock = SystemClock()
-    opened = new_envelope(
-        TicketOpened(
+    opened = events.envelope(
+        events.opened(
             number="TKT-7",
-            channel=Channel.WEB,
             requester_email="dana@acme.example",
             customer_id="acme",
             subject="Export fails",
-            description="d",
             opened_at=now,
             requester_token_sealed=seal(TOKEN_KEY, "dana-s-token"),
         ),
-        ticket_id=ticket,
+        ticket,
         producer="intake",
         clock=clock,
     )
@@ -150,19 +137,9 @@ def envelopes(ticket: str) -> tuple[list[Envelope[Any]], list[Envelope[Any]], li
         producer="intake",
         clock=clock,
     )
-    triaged = new_envelope(
-        TicketTriaged(
-            priority=Priority.HIGH,
-            severity=2,
-            request_type=RequestType.PROBLEM,
-            queue="technical",
-            sla_exempt=False,
-            swat=True,
-            rule="r",
-            channel=Channel.WEB,
-            opened_at=now,
-        ),
-        ticket_id=ticket,
+    triaged = events.envelope(
+        events.triaged(priority=Priority.HIGH, severity=2, swat=True, opened_at=now),
+        ticket,
         producer="triage",
         clock=clock,
     )
@@ -251,32 +228,27 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
 
 def email_ticket(ticket: str, number: str, requester: str, staff: str | None = None) -> list[Envelope[Any]]:
     clock = SystemClock()
-    opened = TicketOpened(
+    sealed = seal(TOKEN_KEY, f"{number}-token")
+    opened = events.opened(
         number=number,
         channel=Channel.EMAIL,
         requester_email=requester,
         subject="Export fails",
-        description="d",
         policy="data-insights",
-        opened_at=datetime.now(UTC),
-        requester_token_sealed=seal(TOKEN_KEY, f"{number}-token"),
+        requester_token_sealed=sealed,
         opened_by_staff=staff,
+        clock=clock,
     )
-    return [new_envelope(opened, ticket_id=ticket, producer="intake", clock=clock)]
+    return [events.envelope(opened, ticket, producer="intake", clock=clock)]
 
 
 def clock_started(ticket: str) -> Envelope[Any]:
     now = datetime.now(UTC)
-    started = SlaClockStarted(
-        clock=ClockKind.FIRST_RESPONSE,
-        started_at=now,
-        due_at=now,
-        target_seconds=4 * 3600,
-        calendar="data-insights-business-hours",
-        policy_version="data-insights@1",
-        opened_in_hours=True,
+    calendar = "data-insights-business-hours"
+    started = events.started(
+        started_at=now, due_at=now, target_seconds=4 * 3600, calendar=calendar, opened_in_hours=True
     )
-    return new_envelope(started, ticket_id=ticket, producer="sla-clock", clock=SystemClock())
+    return events.envelope(started, ticket, producer="sla-clock")
 
 
 async def test_a_mailed_request_is_acknowledged_once_and_a_staff_forward_is_not(

@@ -17,15 +17,8 @@ from notifier.domain.deliveries import (
     business_time_in_words,
     decide,
 )
-from supportdesk_contract.catalogue import (
-    Channel,
-    ClockKind,
-    Priority,
-    RequestType,
-    SlaClockStarted,
-    TicketOpened,
-    TicketTriaged,
-)
+from supportdesk_contract.catalogue import Channel, Priority, RequestType
+from supportdesk_devstack.testing.events import opened, started, triaged
 
 T = datetime(2026, 11, 23, 17, tzinfo=UTC)
 OPENED = uuid.uuid4()
@@ -44,37 +37,18 @@ TICKET = TicketInfo(
     opened_event_id=OPENED,
 )
 HOOK = Contact(webhook_url="https://acme.example/hook")
-
-
-def started(cycle: int = 1, target: int | None = 8 * 3600) -> SlaClockStarted:
-    return SlaClockStarted(
-        clock=ClockKind.FIRST_RESPONSE,
-        cycle=cycle,
-        started_at=T,
-        due_at=datetime(2026, 11, 24, 22, 0, tzinfo=UTC),
-        target_seconds=target,
-        calendar="c",
-        policy_version="data-insights@1",
-        opened_in_hours=True,
-    )
-
-
-def triaged(exempt: bool) -> TicketTriaged:
-    return TicketTriaged(
-        priority=Priority.LOW,
-        severity=None,
-        request_type=RequestType.FEATURE_REQUEST if exempt else RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=exempt,
-        swat=False,
-        rule="r",
-        channel=Channel.EMAIL,
-        opened_at=T,
-    )
+STARTED = {
+    "started_at": T,
+    "due_at": datetime(2026, 11, 24, 22, 0, tzinfo=UTC),
+    "target_seconds": 8 * 3600,
+    "calendar": "c",
+    "opened_in_hours": True,
+}
+TRIAGED = {"priority": Priority.LOW, "channel": Channel.EMAIL, "opened_at": T}
 
 
 def test_an_email_requester_is_acknowledged_once_with_the_target_in_words() -> None:
-    (ack,) = decide(started(), TICKET, Routing())
+    (ack,) = decide(started(**STARTED), TICKET, Routing())
     assert (ack.recipient, ack.channel, ack.template, ack.cause) == (
         "dana@acme.example",
         "email",
@@ -84,12 +58,12 @@ def test_an_email_requester_is_acknowledged_once_with_the_target_in_words() -> N
     assert ack.context["target_words"] == "8 business hours"
     assert ack.context["due_at"] == "2026-11-24 22:00 UTC"
     assert ack.context["access_token"] == "dana-s-token"
-    assert decide(started(cycle=2), TICKET, Routing()) == []  # a reopened ticket's clock: no new one
-    assert decide(triaged(exempt=False), TICKET, Routing()) == []  # the clock will say it
+    assert decide(started(cycle=2, **STARTED), TICKET, Routing()) == []  # a reopened ticket's clock: no new one
+    assert decide(triaged(**TRIAGED), TICKET, Routing()) == []  # the clock will say it
 
 
 def test_a_request_outside_the_sla_is_acknowledged_without_a_target_under_the_same_cause() -> None:
-    (ack,) = decide(triaged(exempt=True), TICKET, Routing())
+    (ack,) = decide(triaged(request_type=RequestType.FEATURE_REQUEST, sla_exempt=True, **TRIAGED), TICKET, Routing())
     assert ack.cause == OPENED and ack.context["target_words"] is None
 
 
@@ -105,11 +79,11 @@ def test_a_request_outside_the_sla_is_acknowledged_without_a_target_under_the_sa
     ],
 )
 def test_no_acknowledgement(ticket: TicketInfo) -> None:
-    assert decide(started(), ticket, Routing()) == []
+    assert decide(started(**STARTED), ticket, Routing()) == []
 
 
 def test_phone_requesters_with_an_address_are_acknowledged() -> None:
-    assert len(decide(started(), replace(TICKET, channel="phone"), Routing())) == 1
+    assert len(decide(started(**STARTED), replace(TICKET, channel="phone"), Routing())) == 1
 
 
 def test_customer_over_policy_over_default() -> None:
@@ -118,21 +92,19 @@ def test_customer_over_policy_over_default() -> None:
         customers={"acme": AckRule(send=True, template="acme_ack", staff_opened=True)},
     )
     routing = Routing(acknowledgements=acks)
-    (ack,) = decide(started(), replace(TICKET, opened_by_staff="ann@supportdesk.example"), routing)
+    (ack,) = decide(started(**STARTED), replace(TICKET, opened_by_staff="ann@supportdesk.example"), routing)
     assert ack.template == "acme_ack"
-    assert decide(started(), replace(TICKET, customer_id="globex"), routing) == []  # the policy says off
-    assert decide(started(), replace(TICKET, policy="civicplus", customer_id=None), routing)[0].template == (
+    assert decide(started(**STARTED), replace(TICKET, customer_id="globex"), routing) == []  # the policy says off
+    assert decide(started(**STARTED), replace(TICKET, policy="civicplus", customer_id=None), routing)[0].template == (
         "acknowledgement"
     )
 
 
 def test_the_customer_webhook_hears_ticket_opened() -> None:
-    opened = TicketOpened(
-        number="TKT-9", channel=Channel.WEB, subject="s", description="d", opened_at=T, customer_id="acme"
-    )
-    (hook,) = decide(opened, TICKET, Routing(customer_webhooks={"acme": HOOK}))
+    event = opened(customer_id="acme", opened_at=T)
+    (hook,) = decide(event, TICKET, Routing(customer_webhooks={"acme": HOOK}))
     assert (hook.channel, hook.template, hook.recipient) == ("webhook", "ticket_opened", HOOK.webhook_url)
-    assert decide(opened, TICKET, Routing()) == []
+    assert decide(event, TICKET, Routing()) == []
 
 
 def test_business_time_in_words() -> None:

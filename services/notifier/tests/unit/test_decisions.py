@@ -5,14 +5,8 @@ from zoneinfo import ZoneInfo
 
 from notifier.domain.deliveries import Contact, Routing, TicketInfo, decide
 from notifier.domain.quiet_hours import StaffHours
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    ClockKind,
-    SlaAtRisk,
-    SlaBreached,
-    SlaClockStarted,
-    TicketEscalated,
-)
+from supportdesk_contract.catalogue import AgentResponded, ClockKind, SlaAtRisk, SlaBreached, TicketEscalated
+from supportdesk_devstack.testing.events import started
 
 LA = ZoneInfo("America/Los_Angeles")
 T = datetime(2026, 11, 23, 17, tzinfo=UTC)
@@ -41,25 +35,18 @@ def test_customers_hear_responses_by_mail_and_their_webhook_and_staff_hear_sla_s
 
 
 def test_the_after_hours_notice_goes_to_non_emergency_requests_of_the_policies_that_bill() -> None:
-    def started(policy: str, in_hours: bool) -> SlaClockStarted:
-        return SlaClockStarted(
-            clock=ClockKind.FIRST_RESPONSE,
-            started_at=T,
-            due_at=None,
-            target_seconds=None,
-            calendar="c",
-            policy_version=f"{policy}@1",
-            opened_in_hours=in_hours,
-        )
-
-    assert [d.template for d in decide(started("civicplus", False), TICKET, ROUTING)] == [
+    untimed = {"started_at": T, "due_at": None, "target_seconds": None, "calendar": "c"}
+    assert [
+        d.template
+        for d in decide(started(policy_version="civicplus@1", opened_in_hours=False, **untimed), TICKET, ROUTING)
+    ] == [
         "after_hours_notice",
         "after_hours_notice",
     ]
-    assert decide(started("civicplus", True), TICKET, ROUTING) == []
-    assert decide(started("data-insights", False), TICKET, ROUTING) == []
+    assert decide(started(policy_version="civicplus@1", opened_in_hours=True, **untimed), TICKET, ROUTING) == []
+    assert decide(started(policy_version="data-insights@1", opened_in_hours=False, **untimed), TICKET, ROUTING) == []
     emergency = TicketInfo("TKT-2", "s", "clerk@town.example", None, "technical", "urgent", True)
-    assert decide(started("civicplus", False), emergency, ROUTING) == []
+    assert decide(started(policy_version="civicplus@1", opened_in_hours=False, **untimed), emergency, ROUTING) == []
 
 
 def test_quiet_hours_wait_for_the_next_working_morning_on_the_staffs_wall_clock() -> None:

@@ -3,35 +3,19 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from supportdesk_contract.catalogue import Channel, Event, Priority, RequestType, TicketOpened, TicketTriaged, Topic
+from supportdesk_contract.catalogue import Event, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, produce
+from supportdesk_devstack.testing.events import GOLD
 
 LA = ZoneInfo("America/Los_Angeles")
 T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
 H = timedelta(hours=1)
-
-
-def opened(ticket: str, at: datetime = T0) -> TicketOpened:
-    return TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=at)
-
-
-def triaged(priority: Priority = Priority.HIGH, at: datetime = T0) -> TicketTriaged:
-    """Gold plan of the data-insights policy: first response 1 h for urgent, 2 h for high."""
-    return TicketTriaged(
-        priority=priority,
-        severity=None,
-        request_type=RequestType.PROBLEM,
-        queue="technical",
-        sla_exempt=False,
-        swat=False,
-        rule="test",
-        channel=Channel.WEB,
-        plan="gold",
-        policy="data-insights",
-        opened_at=at,
-    )
+# Every ticket here is on the data-insights policy's gold plan (first response 1 h for urgent, 2 h
+# for high) and opened at T0 unless a test says otherwise.
+OPENED: dict[str, object] = {"opened_at": T0}
+TRIAGED: dict[str, object] = {"opened_at": T0, **GOLD}
 
 
 async def send(space: Sandbox, ticket: str, topic: Topic, *events: tuple[Event, datetime]) -> None:

@@ -31,10 +31,11 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
-from .facts import LA, T0, H, opened, send, triaged
+from .facts import LA, OPENED, T0, TRIAGED, H, send
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +108,8 @@ async def clock_row(sla: SlaClockService, ticket: str, kind: str = "first_respon
 
 
 async def test_opened_then_answered_in_time_is_met(space: Sandbox, sla: SlaClockService) -> None:
-    await send(space, "met", Topic.LIFECYCLE, (opened("met"), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
-    await send(space, "met", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+    await send(space, "met", Topic.LIFECYCLE, (opened(**OPENED), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
+    await send(space, "met", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
 
     async def stopped() -> Any:
         row = await clock_row(sla, "met")
@@ -127,12 +128,14 @@ async def test_opened_then_answered_in_time_is_met(space: Sandbox, sla: SlaClock
 
 
 async def test_awaiting_the_customer_pauses_the_clock(space: Sandbox, sla: SlaClockService) -> None:
-    await send(space, "paused", Topic.TRIAGE, (triaged(Priority.NORMAL), T0))  # triage first: order is free
+    await send(
+        space, "paused", Topic.TRIAGE, (triaged(priority=Priority.NORMAL, **TRIAGED), T0)
+    )  # triage first: order is free
     await send(
         space,
         "paused",
         Topic.LIFECYCLE,
-        (opened("paused"), T0),
+        (opened(**OPENED), T0),
         (InfoRequested(agent="a", question="which browser?"), T0 + H),
         (CustomerReplied(channel=Channel.EMAIL, body="Firefox"), T0 + 3 * H),
     )
@@ -152,8 +155,8 @@ async def test_awaiting_the_customer_pauses_the_clock(space: Sandbox, sla: SlaCl
 async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sla: SlaClockService) -> None:
     breaches_before = _signals("breached")
     warnings_before = _signals("at_risk")
-    await send(space, "late", Topic.LIFECYCLE, (opened("late"), T0))
-    await send(space, "late", Topic.TRIAGE, (triaged(Priority.URGENT), T0))  # gold urgent: 1 h
+    await send(space, "late", Topic.LIFECYCLE, (opened(**OPENED), T0))
+    await send(space, "late", Topic.TRIAGE, (triaged(priority=Priority.URGENT, **TRIAGED), T0))  # gold urgent: 1 h
     assert await eventually(lambda: clock_row(sla, "late"), what="clock running")
     sla.clock.set(T0 + 50 * timedelta(minutes=1))  # past 75% (45 min), before 90% (54 min)
 
@@ -172,8 +175,8 @@ async def test_a_breach_is_emitted_once_even_across_a_restart(space: Sandbox, sl
 
     await sla.stop()  # a restart: nothing it already said may be said again
     await sla.start()
-    await send(space, "after-restart", Topic.LIFECYCLE, (opened("after-restart"), T0))
-    await send(space, "after-restart", Topic.TRIAGE, (triaged(Priority.URGENT), T0))
+    await send(space, "after-restart", Topic.LIFECYCLE, (opened(**OPENED), T0))
+    await send(space, "after-restart", Topic.TRIAGE, (triaged(priority=Priority.URGENT, **TRIAGED), T0))
 
     async def later_breach() -> Any:
         row = await clock_row(sla, "after-restart")
@@ -218,11 +221,11 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
         ("r2", Priority.HIGH, T0 + 3 * H),
         ("r3", Priority.NORMAL, None),
     ):
-        lifecycle: list[tuple[Event, datetime]] = [(opened(ticket), T0)]
+        lifecycle: list[tuple[Event, datetime]] = [(opened(**OPENED), T0)]
         if answered:
             lifecycle.append((AgentResponded(agent="a", body="b"), answered))
         await send(space, ticket, Topic.LIFECYCLE, *lifecycle)
-        await send(space, ticket, Topic.TRIAGE, (triaged(priority), T0))
+        await send(space, ticket, Topic.TRIAGE, (triaged(priority=priority, **TRIAGED), T0))
 
     async def all_in() -> bool:
         rows = await sla.rows("SELECT count(*) FILTER (WHERE state = 'stopped'), count(*) FROM clocks")
@@ -241,12 +244,12 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
 
 
 async def test_a_customer_silent_past_the_limit_gets_auto_close_due_once(space: Sandbox, sla: SlaClockService) -> None:
-    await send(space, "silent", Topic.TRIAGE, (triaged(Priority.NORMAL), T0))
+    await send(space, "silent", Topic.TRIAGE, (triaged(priority=Priority.NORMAL, **TRIAGED), T0))
     await send(
         space,
         "silent",
         Topic.LIFECYCLE,
-        (opened("silent"), T0),
+        (opened(**OPENED), T0),
         (AgentResponded(agent="a", body="looking"), T0 + H),
         (InfoRequested(agent="a", question="logs?"), T0 + H),
     )
@@ -272,8 +275,8 @@ async def test_a_customer_silent_past_the_limit_gets_auto_close_due_once(space: 
 
 async def test_a_fact_that_changes_nothing_writes_nothing(space: Sandbox, sla: SlaClockService) -> None:
     """A second answer changes no clock: no row is rewritten and no event is recorded again."""
-    await send(space, "quiet", Topic.LIFECYCLE, (opened("quiet"), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
-    await send(space, "quiet", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+    await send(space, "quiet", Topic.LIFECYCLE, (opened(**OPENED), T0), (AgentResponded(agent="a", body="hi"), T0 + H))
+    await send(space, "quiet", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
     await eventually(lambda: _state_is(sla, "quiet", "stopped"), what="first response stopped by the answer")
     written = await sla.rows("SELECT clock, cycle, updated_at FROM clocks WHERE ticket_id = 'quiet' ORDER BY 1, 2")
     facts_written = await sla.rows("SELECT updated_at FROM sla_tickets WHERE ticket_id = 'quiet'")

@@ -29,11 +29,12 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 
-from .facts import T0, H, opened, send, triaged
+from .facts import OPENED, T0, TRIAGED, H, send
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +90,12 @@ async def test_several_facts_of_one_ticket_in_a_batch_cost_one_read_and_one_writ
     batched, each = two
     clock = ManualClock(T0 + 3 * H)
     envs = facts(
-        ("answered", opened("answered"), T0),
-        ("answered", triaged(Priority.HIGH), T0),
+        ("answered", opened(**OPENED), T0),
+        ("answered", triaged(priority=Priority.HIGH, **TRIAGED), T0),
         ("answered", InfoRequested(agent="a", question="which export?"), T0 + H / 4),
-        ("waiting", opened("waiting"), T0),
+        ("waiting", opened(**OPENED), T0),
         ("answered", CustomerReplied(channel=Channel.EMAIL, body="the nightly one"), T0 + H / 2),
-        ("waiting", triaged(Priority.URGENT), T0),
+        ("waiting", triaged(priority=Priority.URGENT, **TRIAGED), T0),
         ("answered", AgentResponded(agent="a", body="fixed"), T0 + H),
         ("waiting", PriorityChanged(priority=Priority.NORMAL, previous=Priority.URGENT, by="b", reason="r"), T0),
     )
@@ -127,10 +128,10 @@ async def test_a_batch_under_a_deactivated_policy_starts_held_and_a_held_ticket_
             await policy_admin.deactivate(conn, BOOK, clock, "data-insights", "ops@example.com", "contract paused")
     clock.set(T0 + H)
     first = facts(
-        ("held-1", opened("held-1"), T0),
-        ("held-2", opened("held-2"), T0),
-        ("held-1", triaged(Priority.HIGH), T0),
-        ("held-2", triaged(Priority.URGENT), T0),
+        ("held-1", opened(**OPENED), T0),
+        ("held-2", opened(**OPENED), T0),
+        ("held-1", triaged(priority=Priority.HIGH, **TRIAGED), T0),
+        ("held-2", triaged(priority=Priority.URGENT, **TRIAGED), T0),
     )
     # Facts of a ticket whose clocks are held already (suspended), in a later batch.
     later = facts(
@@ -164,13 +165,15 @@ async def test_a_poison_fact_among_a_ticket_s_others_is_dead_lettered_alone(spac
     """The batch fails, is applied again one message at a time: the poison's changes (kept in the
     transaction's memory too) are forgotten, the ticket's facts before and after it still apply."""
     engine = await sla_database(space, "poison")
-    await send(space, "mixed", Topic.LIFECYCLE, (opened("mixed"), T0))
-    await send(space, "other", Topic.LIFECYCLE, (opened("other"), T0))
+    await send(space, "mixed", Topic.LIFECYCLE, (opened(**OPENED), T0))
+    await send(space, "other", Topic.LIFECYCLE, (opened(**OPENED), T0))
     # One partition for each ticket's triage facts: the poison sits between two good facts.
-    poison = triaged(Priority.URGENT).model_copy(update={"policy": "no-such-policy"})
+    poison = triaged(priority=Priority.URGENT, **TRIAGED).model_copy(update={"policy": "no-such-policy"})
     lowered = PriorityChanged(priority=Priority.NORMAL, previous=Priority.HIGH, by="b", reason="r")
-    await send(space, "mixed", Topic.TRIAGE, (triaged(Priority.HIGH), T0), (poison, T0), (lowered, T0))
-    await send(space, "other", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+    await send(
+        space, "mixed", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0), (poison, T0), (lowered, T0)
+    )
+    await send(space, "other", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
     async with consuming(space, engine, "sla-clock", ON, ManualClock(T0 + H / 2)):
         await eventually(lambda: equals(engine, "SELECT count(*) FROM inbox", 5), timeout=90, what="applied")
         await eventually(lambda: equals(engine, "SELECT count(*) FROM dead_letters", 1), what="dead-lettered")

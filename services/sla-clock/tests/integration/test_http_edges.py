@@ -19,9 +19,8 @@ from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing.events import GOLD, opened, triaged
 from supportdesk_service.migrations import migrate
-
-from .facts import opened, triaged
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +46,7 @@ async def http(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def open_real_ticket(space: Sandbox, ticket: str, opened_at: datetime = T0) -> None:
-    events = [opened(ticket, opened_at), triaged(Priority.HIGH, opened_at)]
+    events = [opened(opened_at=opened_at), triaged(priority=Priority.HIGH, opened_at=opened_at, **GOLD)]
     for event in events:
         env = new_envelope(event, ticket_id=ticket, producer="test", clock=ManualClock(opened_at))
         await produce(space, event.topic, [encode(env)[:2]])

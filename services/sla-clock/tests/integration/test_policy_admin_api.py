@@ -21,10 +21,11 @@ from sla_clock.settings import Settings
 from supportdesk_contract.catalogue import Priority, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 
-from .facts import T0, opened, send, triaged
+from .facts import OPENED, T0, TRIAGED, send
 from .test_policy_versions import VERSION_BLOCK
 
 pytestmark = pytest.mark.integration
@@ -78,8 +79,8 @@ async def test_retarget_over_http_and_deactivate_from_the_command_line(
     space: Sandbox, sla: tuple[httpx.AsyncClient, Settings]
 ) -> None:
     client, settings = sla
-    await send(space, "web", Topic.LIFECYCLE, (opened("web"), T0))
-    await send(space, "web", Topic.TRIAGE, (triaged(Priority.HIGH), T0))
+    await send(space, "web", Topic.LIFECYCLE, (opened(**OPENED), T0))
+    await send(space, "web", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
 
     async def running() -> bool:
         return bool(await rows(settings, "SELECT 1 FROM clocks WHERE ticket_id = 'web' AND state = 'running'"))

@@ -21,10 +21,11 @@ from supportdesk_contract.catalogue import AgentResponded, Priority, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing.events import GOLD, opened, triaged
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
-from .facts import LA, T0, H, opened, send, triaged
+from .facts import LA, OPENED, T0, TRIAGED, H, send
 from .test_clocks_through_kafka import SlaClockService, clock_row
 
 pytestmark = pytest.mark.integration
@@ -105,8 +106,8 @@ async def test_a_ticket_opened_before_the_date_keeps_the_old_version_and_one_aft
 ) -> None:
     after = NEW_DATE + timedelta(hours=9)  # Tuesday 09:00 Pacific
     for ticket, at in (("before", T0), ("after", after)):
-        await send(space, ticket, Topic.LIFECYCLE, (opened(ticket, at), at))
-        await send(space, ticket, Topic.TRIAGE, (triaged(Priority.HIGH, at), at))
+        await send(space, ticket, Topic.LIFECYCLE, (opened(opened_at=at), at))
+        await send(space, ticket, Topic.TRIAGE, (triaged(priority=Priority.HIGH, opened_at=at, **GOLD), at))
     old = await eventually(lambda: running(sla, "before"), what="the earlier ticket's clock")
     new = await eventually(lambda: running(sla, "after"), what="the later ticket's clock")
     assert (old.policy_version, old.target_seconds, old.due_at) == (OLD, 2 * 3600, T0 + 2 * H)
@@ -137,8 +138,8 @@ async def test_retarget_records_one_event_per_clock_that_changes_and_nothing_the
 ) -> None:
     # high: 2 h -> 1 h (changes); urgent: 1 h either way (moves, no event); answered: stopped, stays.
     for ticket, priority in (("high", Priority.HIGH), ("urgent", Priority.URGENT), ("answered", Priority.HIGH)):
-        await send(space, ticket, Topic.LIFECYCLE, (opened(ticket), T0))
-        await send(space, ticket, Topic.TRIAGE, (triaged(priority), T0))
+        await send(space, ticket, Topic.LIFECYCLE, (opened(**OPENED), T0))
+        await send(space, ticket, Topic.TRIAGE, (triaged(priority=priority, **TRIAGED), T0))
     await send(space, "answered", Topic.LIFECYCLE, (AgentResponded(agent="a", body="hi"), T0 + H / 2))
     for ticket in ("high", "urgent"):
         await eventually(lambda t=ticket: running(sla, t), what=f"{ticket} running")
@@ -184,16 +185,18 @@ async def test_retarget_records_one_event_per_clock_that_changes_and_nothing_the
 async def test_a_deactivated_policy_holds_its_clocks_and_reactivation_resumes_them_without_a_storm(
     space: Sandbox, sla: VersionedSlaClock
 ) -> None:
-    await send(space, "held", Topic.LIFECYCLE, (opened("held"), T0))
-    await send(space, "held", Topic.TRIAGE, (triaged(Priority.HIGH), T0))  # gold high: 2 h, due T0 + 2 h
+    await send(space, "held", Topic.LIFECYCLE, (opened(**OPENED), T0))
+    await send(
+        space, "held", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0)
+    )  # gold high: 2 h, due T0 + 2 h
     await eventually(lambda: running(sla, "held"), what="clock running")
     sla.clock.set(T0 + H / 2)
     off = await sla.run(policy_admin.deactivate, "ops@example.com", "contract paused")
     assert (off.changed, off.tickets, off.events) == (True, 1, 1)
     assert not (await sla.run(policy_admin.deactivate, "ops@example.com", "again")).changed
     # A ticket triaged while the policy is inactive starts held.
-    await send(space, "late-comer", Topic.LIFECYCLE, (opened("late-comer", T0 + H), T0 + H))
-    await send(space, "late-comer", Topic.TRIAGE, (triaged(Priority.URGENT, T0 + H), T0 + H))
+    await send(space, "late-comer", Topic.LIFECYCLE, (opened(opened_at=T0 + H), T0 + H))
+    await send(space, "late-comer", Topic.TRIAGE, (triaged(priority=Priority.URGENT, opened_at=T0 + H, **GOLD), T0 + H))
 
     async def paused(ticket: str) -> Any:
         row = await clock_row(sla, ticket)

@@ -25,11 +25,12 @@ from supportdesk_contract.catalogue import Priority
 from supportdesk_contract.clock import Clock, ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
-from .facts import T0, opened, triaged
+from .facts import OPENED, T0, TRIAGED
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ async def seed(rt: ServiceRuntime[Settings], clock: ManualClock) -> None:
         ticket = f"due-{n:04d}"
         async with rt.engine.begin() as conn:
             ctx = HandlerContext(conn, clock, "sla-clock")
-            for fact in (opened(ticket), triaged(Priority.URGENT)):
+            for fact in (opened(**OPENED), triaged(priority=Priority.URGENT, **TRIAGED)):
                 env = new_envelope(fact, ticket_id=ticket, producer="test", clock=clock)
                 await on[env.event_type](ctx, env)
             await ctx.flush()  # what the consumer does after a batch's handlers

@@ -16,13 +16,14 @@ from sqlalchemy import text
 
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
-from supportdesk_contract.catalogue import AgentResponded, Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import AgentResponded, Priority, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 
-from .facts import T0, H, send, triaged
+from .facts import OPENED, T0, TRIAGED, H, send
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +63,14 @@ async def test_a_draft_policy_tried_on_recorded_history(
 ) -> None:
     client, settings = sla
     for ticket, answered in (("fast", H), ("slow", 3 * H)):
-        opened = TicketOpened(number=ticket, channel=Channel.WEB, subject="s", description="d", opened_at=T0)
-        await send(space, ticket, Topic.LIFECYCLE, (opened, T0), (AgentResponded(agent="a", body="hi"), T0 + answered))
-        await send(space, ticket, Topic.TRIAGE, (triaged(), T0))
+        await send(
+            space,
+            ticket,
+            Topic.LIFECYCLE,
+            (opened(**OPENED), T0),
+            (AgentResponded(agent="a", body="hi"), T0 + answered),
+        )
+        await send(space, ticket, Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
 
     async def both_stopped() -> bool:
         found = await rows(settings, "SELECT 1 FROM clocks WHERE clock = 'first_response' AND state = 'stopped'")
@@ -101,9 +107,10 @@ async def test_the_same_report_from_the_command_line(
     space: Sandbox, sla: tuple[httpx.AsyncClient, Settings], tmp_path: Path
 ) -> None:
     _, settings = sla
-    opened = TicketOpened(number="cli", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
-    await send(space, "cli", Topic.LIFECYCLE, (opened, T0), (AgentResponded(agent="a", body="hi"), T0 + 3 * H))
-    await send(space, "cli", Topic.TRIAGE, (triaged(), T0))
+    await send(
+        space, "cli", Topic.LIFECYCLE, (opened(**OPENED), T0), (AgentResponded(agent="a", body="hi"), T0 + 3 * H)
+    )
+    await send(space, "cli", Topic.TRIAGE, (triaged(priority=Priority.HIGH, **TRIAGED), T0))
 
     async def stopped() -> bool:
         return bool(await rows(settings, "SELECT 1 FROM clocks WHERE ticket_id = 'cli' AND state = 'stopped'"))

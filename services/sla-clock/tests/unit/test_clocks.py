@@ -20,35 +20,17 @@ from supportdesk_contract.catalogue import (
     RequestType,
     SeverityChanged,
     TicketClosed,
-    TicketOpened,
     TicketReopened,
-    TicketTriaged,
     WorkaroundDelivered,
 )
+from supportdesk_devstack.testing.events import opened, triaged
 
 LA = ZoneInfo("America/Los_Angeles")
 POLICY = shipped_policy("data-insights")
 T0 = datetime(2026, 11, 23, 9, tzinfo=LA).astimezone(UTC)  # Monday 09:00 Pacific
 H = timedelta(hours=1)
-
-
-def opened() -> TicketOpened:
-    return TicketOpened(number="TKT-1", channel=Channel.WEB, subject="s", description="d", opened_at=T0)
-
-
-def triaged(priority: Priority = Priority.HIGH, request_type: RequestType = RequestType.PROBLEM) -> TicketTriaged:
-    return TicketTriaged(
-        priority=priority,
-        severity=None,
-        request_type=request_type,
-        queue="technical",
-        sla_exempt=request_type is RequestType.FEATURE_REQUEST,
-        swat=False,
-        rule="r",
-        channel=Channel.WEB,
-        plan="gold",
-        opened_at=T0,
-    )
+OPENED = {"opened_at": T0}
+TRIAGED = {"plan": "gold", "opened_at": T0}
 
 
 def facts_of(*events: tuple[Event, datetime]) -> TicketFacts:
@@ -63,15 +45,17 @@ def clocks_of(facts: TicketFacts) -> dict[ClockKind, Clock]:
 
 
 def test_no_clocks_before_triage_then_first_response_due_by_plan_and_priority() -> None:
-    assert derive_clocks(facts_of((opened(), T0)), POLICY, "gold") == []
-    (fr,) = derive_clocks(facts_of((opened(), T0), (triaged(), T0)), POLICY, "gold")
+    assert derive_clocks(facts_of((opened(**OPENED), T0)), POLICY, "gold") == []
+    (fr,) = derive_clocks(
+        facts_of((opened(**OPENED), T0), (triaged(priority=Priority.HIGH, **TRIAGED), T0)), POLICY, "gold"
+    )
     assert (fr.kind, fr.state, fr.due_at) == (ClockKind.FIRST_RESPONSE, ClockState.RUNNING, T0 + 2 * H)
     assert [p for p, _ in fr.warnings] == [75, 90]
     assert fr.warnings[0][1] == T0 + timedelta(minutes=90)
 
 
 def test_the_first_public_response_stops_the_clock_met_or_breached() -> None:
-    base = [(opened(), T0), (triaged(), T0)]
+    base = [(opened(**OPENED), T0), (triaged(priority=Priority.HIGH, **TRIAGED), T0)]
     met = clocks_of(facts_of(*base, (AgentResponded(agent="a", body="b"), T0 + H)))[ClockKind.FIRST_RESPONSE]
     assert (met.state, met.met, met.elapsed_business_seconds) == (ClockState.STOPPED, True, 3600)
     late = clocks_of(facts_of(*base, (AgentResponded(agent="a", body="b"), T0 + 3 * H)))[ClockKind.FIRST_RESPONSE]
@@ -81,7 +65,11 @@ def test_the_first_public_response_stops_the_clock_met_or_breached() -> None:
 
 
 def test_awaiting_the_customer_pauses_and_the_reply_resumes_with_elapsed_time_kept() -> None:
-    base = [(opened(), T0), (triaged(), T0), (InfoRequested(agent="a", question="q"), T0 + H)]
+    base = [
+        (opened(**OPENED), T0),
+        (triaged(priority=Priority.HIGH, **TRIAGED), T0),
+        (InfoRequested(agent="a", question="q"), T0 + H),
+    ]
     paused = clocks_of(facts_of(*base))
     assert paused[ClockKind.FIRST_RESPONSE].state is ClockState.PAUSED
     waiting = paused[ClockKind.AWAITING_CUSTOMER_AUTO_CLOSE]
@@ -96,8 +84,8 @@ def test_awaiting_the_customer_pauses_and_the_reply_resumes_with_elapsed_time_ke
 
 def test_a_priority_change_retargets_a_running_clock_keeping_its_start() -> None:
     facts = facts_of(
-        (opened(), T0),
-        (triaged(Priority.NORMAL), T0),
+        (opened(**OPENED), T0),
+        (triaged(priority=Priority.NORMAL, **TRIAGED), T0),
         (PriorityChanged(priority=Priority.URGENT, previous=Priority.NORMAL, by="a", reason="r"), T0 + H),
     )
     fr = clocks_of(facts)[ClockKind.FIRST_RESPONSE]
@@ -106,8 +94,8 @@ def test_a_priority_change_retargets_a_running_clock_keeping_its_start() -> None
 
 def test_resolution_runs_from_replication_to_delivery_then_monitor_counts_down() -> None:
     facts = facts_of(
-        (opened(), T0),
-        (triaged(), T0),
+        (opened(**OPENED), T0),
+        (triaged(priority=Priority.HIGH, **TRIAGED), T0),
         (AgentResponded(agent="a", body="b"), T0 + H),
         (IssueReplicated(agent="a"), T0 + 2 * H),
     )
@@ -125,8 +113,8 @@ def test_resolution_runs_from_replication_to_delivery_then_monitor_counts_down()
 
 def test_reopening_starts_a_new_cycle() -> None:
     facts = facts_of(
-        (opened(), T0),
-        (triaged(), T0),
+        (opened(**OPENED), T0),
+        (triaged(priority=Priority.HIGH, **TRIAGED), T0),
         (AgentResponded(agent="a", body="b"), T0 + H),
         (TicketClosed(closure_code=ClosureCode.USAGE_INFORMATION_PROVIDED, by="a"), T0 + 2 * H),
         (TicketReopened(by="c", reason="again"), T0 + 3 * H),
@@ -137,20 +125,25 @@ def test_reopening_starts_a_new_cycle() -> None:
 
 def test_feature_requests_have_clocks_without_targets() -> None:
     (fr,) = derive_clocks(
-        facts_of((opened(), T0), (triaged(request_type=RequestType.FEATURE_REQUEST), T0)), POLICY, "gold"
+        facts_of(
+            (opened(**OPENED), T0),
+            (triaged(request_type=RequestType.FEATURE_REQUEST, sla_exempt=True, priority=Priority.HIGH, **TRIAGED), T0),
+        ),
+        POLICY,
+        "gold",
     )
     assert (fr.target, fr.due_at) == (None, None)
 
 
 def test_any_interleaving_of_the_two_topics_gives_the_same_clocks() -> None:
     lifecycle = [
-        (opened(), T0),
+        (opened(**OPENED), T0),
         (InfoRequested(agent="a", question="q"), T0 + H),
         (CustomerReplied(channel=Channel.WEB, body="r"), T0 + 2 * H),
         (AgentResponded(agent="a", body="b"), T0 + 3 * H),
     ]
     triage = [
-        (triaged(Priority.NORMAL), T0),
+        (triaged(priority=Priority.NORMAL, **TRIAGED), T0),
         (PriorityChanged(priority=Priority.HIGH, previous=Priority.NORMAL, by="a", reason="r"), T0 + H),
     ]
     results = set()
@@ -167,10 +160,10 @@ def test_any_interleaving_of_the_two_topics_gives_the_same_clocks() -> None:
 def test_an_agents_severity_change_wins_whichever_topic_arrives_first() -> None:
     # Found by `sla-clock rebuild`: live saw triage's decision before the agent's change, a replay
     # read the lifecycle partition first; the facts must converge (DESIGN rule 6).
-    decided = triaged().model_copy(update={"severity": 4})
+    decided = triaged(priority=Priority.HIGH, **TRIAGED).model_copy(update={"severity": 4})
     changed = SeverityChanged(severity=2, previous=4, by="ann", reason="all of sales")
-    in_order = facts_of((opened(), T0), (decided, T0), (changed, T0 + H))
-    lifecycle_first = facts_of((opened(), T0), (changed, T0 + H), (decided, T0))
+    in_order = facts_of((opened(**OPENED), T0), (decided, T0), (changed, T0 + H))
+    lifecycle_first = facts_of((opened(**OPENED), T0), (changed, T0 + H), (decided, T0))
     assert in_order.severity == lifecycle_first.severity == 2
     assert in_order.to_json() == lifecycle_first.to_json()
     assert TicketFacts.from_json(lifecycle_first.to_json()) == lifecycle_first

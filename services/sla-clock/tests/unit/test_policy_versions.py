@@ -15,16 +15,8 @@ from sla_clock.adapters.policy_files import (
 from sla_clock.domain.clocks import TicketFacts, derive_versioned, pin_versions
 from sla_clock.domain.policy import Policy, PolicyVersions
 from sla_clock.service_layer.preview import Previewer
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    Channel,
-    ClockKind,
-    IssueReplicated,
-    Priority,
-    RequestType,
-    TicketOpened,
-    TicketTriaged,
-)
+from supportdesk_contract.catalogue import AgentResponded, ClockKind, IssueReplicated, Priority
+from supportdesk_devstack.testing import events
 
 BERLIN = ZoneInfo("Europe/Berlin")
 H = timedelta(hours=1)
@@ -124,25 +116,9 @@ def test_bad_versions_are_refused_naming_the_field(tmp_path: Path, change: tuple
 
 def _ticket(opened_at: datetime) -> TicketFacts:
     facts = TicketFacts()
-    facts.apply(
-        TicketOpened(number="T-1", channel=Channel.WEB, subject="s", description="d", opened_at=opened_at), opened_at
-    )
-    facts.apply(
-        TicketTriaged(
-            priority=Priority.HIGH,
-            severity=None,
-            request_type=RequestType.PROBLEM,
-            queue="q",
-            sla_exempt=False,
-            swat=False,
-            rule="r",
-            channel=Channel.WEB,
-            plan="standard",
-            policy="berlin",
-            opened_at=opened_at,
-        ),
-        opened_at,
-    )
+    facts.apply(events.opened(opened_at=opened_at), opened_at)
+    triaged = events.triaged(priority=Priority.HIGH, queue="q", plan="standard", policy="berlin", opened_at=opened_at)
+    facts.apply(triaged, opened_at)
     return facts
 
 

@@ -5,13 +5,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, ClosureCode, SeverityChanged, TicketClosed, TicketOpened, Topic
+from supportdesk_contract.catalogue import ClosureCode, SeverityChanged, TicketClosed, Topic
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
-from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, eventually, produce
+from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, events, eventually, produce, scalar
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 from triage.adapters.rule_files import load_rules
@@ -24,11 +22,6 @@ TICKETS = 60
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 
 
-async def scalar(engine: AsyncEngine, sql: str) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
-
-
 async def test_a_batch_is_written_in_a_few_statements_and_reads_see_its_queued_rows(space: Sandbox) -> None:
     settings = Settings(DATABASE_URL=space.servers.database_url, database_name=space.database("triage"))
     await asyncio.to_thread(migrate, settings, "triage:migrations")
@@ -37,9 +30,7 @@ async def test_a_batch_is_written_in_a_few_statements_and_reads_see_its_queued_r
     wire: list[tuple[bytes, bytes]] = []
     for n in range(TICKETS):
         ticket = f"ticket-{n}"
-        opened = TicketOpened(
-            number=f"TKT-{n}", channel=Channel.WEB, subject=f"s{n}", description="d", opened_at=T0, severity=3
-        )
+        opened = events.opened(number=f"TKT-{n}", severity=3, opened_at=T0)
         # Same key, same partition: the severity change (every tenth ticket) and the close follow
         # the opening in order, mostly inside the same batch.
         changed = [SeverityChanged(severity=1, previous=3, by="agent", reason="production down")] if n % 10 == 0 else []

@@ -1,16 +1,14 @@
 """Triage's consumer killed mid-stream and started again: every ticket once, none missing."""
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import Channel, Topic
 from supportdesk_contract.clock import SystemClock
-from supportdesk_contract.envelope import encode, new_envelope
-from supportdesk_devstack.testing import Sandbox, eventually, produce
+from supportdesk_contract.envelope import encode
+from supportdesk_devstack.testing import Sandbox, events, eventually, produce, scalar
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
@@ -36,27 +34,17 @@ def consumer(space: Sandbox, engine: AsyncEngine) -> EventConsumer:
     )
 
 
-async def scalar(engine: AsyncEngine, sql: str) -> int:
-    async with engine.connect() as conn:
-        return int((await conn.execute(text(sql))).scalar_one())
-
-
 async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_exactly_once(space: Sandbox) -> None:
     settings = Settings(DATABASE_URL=space.servers.database_url, database_name=space.database("triage"))
     await asyncio.to_thread(migrate, settings, "triage:migrations")
     engine = create_engine(settings.database_url, settings.database_name)
+    clock = SystemClock()
     opened = [
-        new_envelope(
-            TicketOpened(
-                number=f"TKT-{n}",
-                channel=Channel.EMAIL if n % 2 else Channel.WEB,
-                subject=f"s{n}",
-                description="d",
-                opened_at=datetime.now(UTC),
-            ),
-            ticket_id=f"ticket-{n}",
+        events.envelope(
+            events.opened(number=f"TKT-{n}", channel=Channel.EMAIL if n % 2 else Channel.WEB, clock=clock),
+            f"ticket-{n}",
             producer="intake",
-            clock=SystemClock(),
+            clock=clock,
         )
         for n in range(TICKETS)
     ]

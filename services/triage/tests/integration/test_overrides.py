@@ -3,15 +3,15 @@ changes, each change is an event with who and why, and the rules no longer move 
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from supportdesk_contract.catalogue import Channel, SeverityChanged, TicketOpened, Topic
+from supportdesk_contract.catalogue import Channel, SeverityChanged, Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_service.migrations import migrate
 from triage.entrypoints.app import build_app
 from triage.settings import Settings
@@ -38,14 +38,9 @@ async def triage(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_an_override_changes_the_decision_and_says_who_and_why(space: Sandbox, triage: httpx.AsyncClient) -> None:
-    opened = TicketOpened(
-        number="TKT-7", channel=Channel.EMAIL, subject="Report is slow", description="d", opened_at=datetime.now(UTC)
-    )
-    await produce(
-        space,
-        Topic.LIFECYCLE,
-        [encode(new_envelope(opened, ticket_id="t7", producer="intake", clock=SystemClock()))[:2]],
-    )
+    clock = SystemClock()
+    slow = opened(number="TKT-7", channel=Channel.EMAIL, subject="Report is slow", clock=clock)
+    await produce(space, Topic.LIFECYCLE, [encode(envelope(slow, "t7", producer="intake", clock=clock))[:2]])
 
     async def triaged() -> dict[str, object] | None:
         r = await triage.get("/v1/tickets/t7/triage", headers=AGENT)
