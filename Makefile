@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := libs/events deploy/devstack services/intake services/triage services/sla-clock \
+PACKAGES := libs/events libs/calendar deploy/devstack services/intake services/triage services/sla-clock \
             services/escalation services/notifier services/board
 STAMP  := $(VENV)/.installed
 HELM_VERSION := v3.22.0

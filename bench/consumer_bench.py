@@ -306,7 +306,11 @@ async def run_floor(servers: tuple[str, str], prefix: str, service: str, events:
 async def run_baseline(baseline: Path, servers: tuple[str, str], prefix: str, service: str, events: int) -> float:
     """`ours` with another checkout's libs/events and services (e.g. before a change), in a child
     process on the same servers and backlog, so before and after are paired in one run."""
-    roots = [baseline / "libs" / "events", *(baseline / "services" / s for s in SERVICES)]
+    roots = [
+        baseline / "libs" / "events",
+        baseline / "libs" / "calendar",
+        *(baseline / "services" / s for s in SERVICES),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(r) for r in roots)}
     args = ["--service", service, "--events", str(events), "--only-ours", prefix, servers[0], servers[1]]
     child = await asyncio.create_subprocess_exec(

@@ -2,7 +2,7 @@
 # Start-up of `sla-clock preview --batch` on one case: CPU time (user + sys; less sensitive to a
 # loaded machine than wall time), best of N runs, interleaved with `python -c pass` and, with
 # BASE=DIR (e.g. `git archive <commit> libs services | tar -x -C DIR`), the same command on that
-# checkout's libs/events and sla-clock.
+# checkout's libs/events, libs/calendar and sla-clock.
 #     bench/preview_startup.sh                 N=5 BASE=/tmp/before bench/preview_startup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ for _ in $(seq "${N:-5}"); do
   x=$(cpu_ms .venv/bin/python -c pass); ((x < floor)) && floor=$x
   x=$(cpu_ms .venv/bin/sla-clock preview --batch); ((x < ours)) && ours=$x
   if [ -n "${BASE:-}" ]; then
-    x=$(PYTHONPATH="$BASE/libs/events:$BASE/services/sla-clock" cpu_ms .venv/bin/sla-clock preview --batch)
+    x=$(PYTHONPATH="$BASE/libs/events:$BASE/libs/calendar:$BASE/services/sla-clock" cpu_ms .venv/bin/sla-clock preview --batch)
     ((x < base)) && base=$x
   fi
 done

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sla_clock.domain.calendar import BusinessCalendar
+from supportdesk_calendar.calendar import BusinessCalendar
 
 # How many of the calendar's coming open periods a countdown carries; the page reads the list
 # again once the last one is over (a working week of a 5-day calendar).
