@@ -10,7 +10,7 @@ about others must say it does not know rather than count those dates as ordinary
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from .calendar import BusinessCalendar, WeeklyWindow
@@ -38,6 +38,12 @@ class CalendarDefinition:
         """Are the local dates of start..end all inside the span whose holidays are listed?"""
         zone = self.calendar().zone
         return self.first_day <= start.astimezone(zone).date() and end.astimezone(zone).date() <= self.last_day
+
+    @property
+    def ends_at(self) -> datetime:
+        """The instant the listed dates end: local midnight after the last one, in UTC."""
+        after = datetime.combine(self.last_day + timedelta(days=1), time(0), tzinfo=self.calendar().zone)
+        return after.astimezone(UTC)
 
 
 def define(calendar: BusinessCalendar, first_day: date, last_day: date) -> CalendarDefinition:

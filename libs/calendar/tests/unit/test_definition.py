@@ -48,6 +48,7 @@ def test_covers_only_instants_whose_local_dates_are_in_the_span() -> None:
     # 2028-01-01 07:00 UTC is still 2027-12-31 in Los Angeles.
     assert DEFINED.covers(datetime(2026, 6, 1, tzinfo=UTC), datetime(2028, 1, 1, 7, tzinfo=UTC))
     assert not DEFINED.covers(datetime(2026, 6, 1, tzinfo=UTC), datetime(2028, 1, 1, 8, tzinfo=UTC))
+    assert DEFINED.ends_at == datetime(2028, 1, 1, 8, tzinfo=UTC)  # midnight in Los Angeles
 
 
 def test_equal_definitions_share_one_calendar() -> None:

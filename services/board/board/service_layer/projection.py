@@ -25,7 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from supportdesk_events import Envelope, HandlerContext
-from supportdesk_events.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
+from supportdesk_events.catalogue import (
+    REGISTRY,
+    CarriesPersonalData,
+    Event,
+    RequesterErased,
+    SlaBreached,
+    SlaClockRetargeted,
+    SlaClockStarted,
+    SlaMet,
+)
 from supportdesk_events.personal import mask_event
 
 from ..adapters.tables import (
@@ -35,6 +44,7 @@ from ..adapters.tables import (
     board_tickets,
     board_timeline,
 )
+from ..domain.business_time import calendar_id
 from ..domain.ticket_view import TicketView, describe
 
 SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
@@ -247,8 +257,15 @@ def _upsert_sql(search: bool) -> str:
     )
 
 
+# The calendars clock events carried, each stored once (by content: an existing one is the same).
+_CALENDARS_SQL = (
+    "INSERT INTO board_calendars (calendar_id, definition) SELECT r.calendar_id, r.definition "
+    f"FROM {_rows_of('board_calendars', 'calendars')} ON CONFLICT DO NOTHING"
+)
+
 # Each part of the write: its SQL and its parameter (a JSON array of rows).
 _PARTS = {
+    "calendars": _CALENDARS_SQL,
     "timeline": _TIMELINE_SQL,
     "searched": _upsert_sql(True),
     "unsearched": _upsert_sql(False),
@@ -298,6 +315,7 @@ class Fold:
     # promoted and then cost full collections.
     timeline: list[bytes] = field(default_factory=list)
     changed: list[bytes] = field(default_factory=list)
+    calendars: dict[str, bytes] = field(default_factory=dict)  # by calendar_id
 
     async def load(self, conn: AsyncConnection, ticket_ids: Iterable[str]) -> None:
         ids = sorted(set(ticket_ids) - self.tickets.keys())
@@ -341,6 +359,11 @@ class Fold:
             await _move_outcomes(conn, env.ticket_id, before, attained)
         if isinstance(env.payload, SlaMet | SlaBreached):
             await _decide(conn, env, env.payload, attained)
+        if isinstance(env.payload, SlaClockStarted | SlaClockRetargeted) and env.payload.calendar_definition:
+            carried = env.payload.calendar_definition
+            key = calendar_id(carried)
+            if key not in self.calendars:
+                self.calendars[key] = to_json({"calendar_id": key, "definition": carried})
         if isinstance(env.payload, RequesterErased):
             # The lines this batch folded already go in first, so that they are masked too.
             timeline, self.timeline = self.timeline, []
@@ -355,6 +378,9 @@ class Fold:
         rows: dict[str, list[bytes]] = {}
         timeline, self.timeline = self.timeline, []
         changed, self.changed = self.changed, []
+        calendars, self.calendars = self.calendars, {}
+        if calendars:
+            rows["calendars"] = list(calendars.values())
         if timeline:
             rows["timeline"] = timeline
         counts: Counter[CountKey] = Counter()
