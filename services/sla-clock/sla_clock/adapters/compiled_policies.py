@@ -4,9 +4,10 @@ A policy file is parsed and validated (adapters/policy_files.py: ruamel.yaml and
 a cold start) the first time; its domain objects are then pickled under the user's cache directory
 (`$XDG_CACHE_HOME/supportdesk/sla-clock-policies`, or `SLA_CLOCK_POLICY_CACHE=<dir>`; `off`
 disables it). A later start takes them from there only if the entry holds the file's exact text and
-was written by the same code: this package's policy and calendar sources, the `supportdesk_events`
-vocabulary and YAML reader, the Python version and every installed distribution (pydantic,
-ruamel.yaml, holidays...) as named in the environment's site-packages. Anything else, a damaged or
+was written by the same code: this package's policy sources, the calendar library's (its objects
+are pickled too), the `supportdesk_events` vocabulary and YAML reader, the Python version and every
+installed distribution (pydantic, ruamel.yaml, holidays...) as named in the environment's
+site-packages. Anything else, a damaged or
 foreign entry included, is a miss: the file is validated again and the entry rewritten. Invalid
 files are never cached, so their errors keep naming the file, line and field.
 
@@ -47,11 +48,14 @@ def code_key() -> bytes:
     """What the cached objects were built by; any change makes every entry a miss."""
     global _code_key
     if _code_key is None:
+        import supportdesk_calendar
         import supportdesk_events.vocabulary as vocabulary
 
         events = Path(vocabulary.__file__).resolve().parent
+        calendars = Path(supportdesk_calendar.__file__).resolve().parent
         sources = [
             *sorted((_PACKAGE / "domain").glob("*.py")),
+            *sorted(calendars.glob("*.py")),
             _PACKAGE / "adapters" / "policy_files.py",
             _PACKAGE / "adapters" / "holiday_packages.py",
             Path(__file__).resolve(),
