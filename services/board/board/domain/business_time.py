@@ -3,9 +3,10 @@ the calendar is open from then on, so the dashboard ticks only while the calenda
 
 The calendar is the one sla-clock computed the due instant in, as its clock events carry it
 (`calendar_definition`: the zone, the weekly hours, two years of holidays as dates), rebuilt by the
-calendar library: the board needs neither sla-clock's policy files nor its package. A countdown
-that would need a date outside the dates the definition lists is not given (its holidays there are
-unknown), nor is one for a clock whose events carry no calendar (written before they did)."""
+calendar library: the board needs neither sla-clock's policy files nor its package. No countdown
+is given when the time left (or overdue) spans a date outside the dates the definition lists (its
+holidays there are unknown), nor for a clock whose events carry no calendar (written before they
+did); the open periods a countdown lists stop where the listed dates end."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class Countdown:
     remaining_seconds: int  # business seconds from as_of to the due instant; negative once overdue
     open: bool  # is the calendar open at as_of
     open_periods: tuple[tuple[datetime, datetime], ...]  # from as_of on (the first clipped to it)
-    valid_until: datetime  # the end of the last period listed: after it, read again
+    valid_until: datetime  # the end of the last period listed (or of the calendar's dates): after it, read again
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -257,10 +257,11 @@ def _upsert_sql(search: bool) -> str:
     )
 
 
-# The calendars clock events carried, each stored once (by content: an existing one is the same).
+# The calendars clock events carried, each stored once (by content: an existing one is the same),
+# in key order: two folds inserting the same new calendars never wait on each other in a circle.
 _CALENDARS_SQL = (
     "INSERT INTO board_calendars (calendar_id, definition) SELECT r.calendar_id, r.definition "
-    f"FROM {_rows_of('board_calendars', 'calendars')} ON CONFLICT DO NOTHING"
+    f"FROM {_rows_of('board_calendars', 'calendars')} ORDER BY r.ordinality ON CONFLICT DO NOTHING"
 )
 
 # Each part of the write: its SQL and its parameter (a JSON array of rows).
@@ -380,7 +381,7 @@ class Fold:
         changed, self.changed = self.changed, []
         calendars, self.calendars = self.calendars, {}
         if calendars:
-            rows["calendars"] = list(calendars.values())
+            rows["calendars"] = [calendars[key] for key in sorted(calendars)]
         if timeline:
             rows["timeline"] = timeline
         counts: Counter[CountKey] = Counter()
