@@ -6,7 +6,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PACKAGES := libs/contract libs/observability libs/messaging libs/service deploy/devstack services/intake services/triage services/sla-clock \
+PACKAGES := libs/contract libs/calendar libs/observability libs/messaging libs/service deploy/devstack \
+            services/intake services/triage services/sla-clock \
             services/escalation services/notifier services/board
 STAMP  := $(VENV)/.installed
 DEV_STAMP  := $(VENV)/.dev-packages

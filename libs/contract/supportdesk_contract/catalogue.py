@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, TypeVar
 from uuid import UUID
@@ -304,6 +304,33 @@ class _ClockEvent(Event):
     cycle: int = 1
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
+class CalendarDefinition(BaseModel):
+    """A business calendar as data, so that a consumer counts business time exactly as sla-clock
+    does without sla-clock's policy files (the calendar library rebuilds it): the IANA zone, the
+    weekly opening hours, and for the local dates `holidays_from` to `holidays_until` each date a
+    holiday closes or shortens, with the hours open that date (none: closed all day). Holidays
+    travel as dates, not rules: the public-holiday sets a policy may name come from a package whose
+    version a consumer need not share. Outside those dates a consumer cannot know the holidays."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+    zone: str
+    # (weekday 0 = Monday, start, end) in minutes after local midnight; an end of 1440 is 24:00,
+    # an end at or before the start crosses midnight
+    hours: tuple[tuple[int, int, int], ...]
+    holidays_from: date
+    holidays_until: date
+    holidays: dict[date, tuple[tuple[int, int], ...]] = {}
+
+
+# `calendar_definition` was added to the clock events after they were first written: left out of
+# the JSON while absent, so an event without one encodes to the very bytes it always did.
+
+
 @event(Topic.SLA)
 class SlaClockStarted(_ClockEvent):
     started_at: AwareDatetime
@@ -312,6 +339,9 @@ class SlaClockStarted(_ClockEvent):
     calendar: str
     policy_version: str
     opened_in_hours: bool | None = None  # was the calendar open when the clock started (seed 004)
+    # The calendar `due_at` was computed in, for consumers that count down to it (the board); None
+    # in events written before it was carried.
+    calendar_definition: CalendarDefinition | None = Field(default=None, exclude_if=_absent)
 
 
 @event(Topic.SLA)
@@ -367,6 +397,8 @@ class SlaClockRetargeted(_ClockEvent, CarriesLongText):
     due_at: AwareDatetime | None
     by: str
     reason: str
+    # The calendar of `to_version`, as on SlaClockStarted; None in events written before it was carried.
+    calendar_definition: CalendarDefinition | None = Field(default=None, exclude_if=_absent)
 
 
 @event(Topic.SLA)

@@ -16,9 +16,3 @@ class Settings(ServiceSettings):
     stream_poll_seconds: float = 0.5
     # How often superseded rows of the stream's change feed are deleted (service_layer/change_feed).
     change_feed_compact_seconds: float = 60.0
-    # Business-time countdowns use sla-clock's calendars: the same policy directory as
-    # SLA_CLOCK_POLICY_DIR (unset: the shipped policies), and sla-clock's defaults for tickets
-    # whose customer names no policy.
-    policy_dir: str = ""
-    default_policy: str = "data-insights"
-    default_plan: str = "basic"

@@ -5,13 +5,14 @@ added (a new schema_version gets a new sample, and an upcaster so the old ones s
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from supportdesk_contract.catalogue import REGISTRY
-from supportdesk_contract.envelope import decode
+from supportdesk_contract.catalogue import REGISTRY, SlaClockRetargeted, SlaClockStarted
+from supportdesk_contract.envelope import decode, encode, encode_value
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 SAMPLES = sorted(GOLDEN.glob("*.json"))
@@ -43,3 +44,30 @@ def test_every_event_type_has_a_sample_of_its_current_version(event_type: str) -
     assert (GOLDEN / f"{event_type}.v{version}.json").exists(), (
         f"add a golden sample of {event_type} v{version} to {GOLDEN} (write one real envelope as JSON)"
     )
+
+
+@pytest.mark.parametrize("event_type", ["SlaClockStarted", "SlaClockRetargeted"])
+def test_a_clock_event_without_a_calendar_definition_encodes_to_the_bytes_it_always_did(event_type: str) -> None:
+    # The field was added after these were written: absent, it is left out, never written as null.
+    sample = GOLDEN / f"{event_type}.v1.json"
+    env = decode(sample.read_bytes())
+    assert isinstance(env.payload, SlaClockStarted | SlaClockRetargeted)
+    assert env.payload.calendar_definition is None
+    written = json.loads(sample.read_text())
+    # As written then, less what an older change added to every event with long texts (full_text).
+    assert encode(env)[1] == encode_value({**written, "payload": {**_added_before(env), **written["payload"]}})
+
+
+def _added_before(env: Any) -> dict[str, Any]:
+    dumped = env.payload.model_dump(mode="json")
+    return {"full_text": dumped["full_text"]} if "full_text" in dumped else {}
+
+
+def test_a_clock_event_with_a_calendar_definition_reads_back_its_holidays() -> None:
+    env = decode((GOLDEN / "SlaClockStarted.v1.calendar.json").read_bytes())
+    assert isinstance(env.payload, SlaClockStarted)
+    definition = env.payload.calendar_definition
+    assert definition is not None and definition.zone == "America/Los_Angeles"
+    assert definition.holidays[date(2026, 11, 27)] == ()  # the day after Thanksgiving: closed all day
+    assert (0, 360, 1080) in definition.hours
+    assert encode(env)[1] == encode_value(json.loads((GOLDEN / "SlaClockStarted.v1.calendar.json").read_text()))

@@ -113,6 +113,15 @@ board_sla_outcomes = Table(
     Index("ix_board_outcomes_decided", "decided_at"),
 )
 
+# The calendars clock events carry, by the sha256 of their content (never changed once written):
+# countdowns are counted in them.
+board_calendars = Table(
+    "board_calendars",
+    metadata,
+    Column("calendar_id", Text, primary_key=True),
+    Column("definition", JSONB, nullable=False),
+)
+
 # Decided SLA clocks counted per quarter hour of their decision x the ticket's plan x priority x
 # clock, kept in step by the projection (also when a ticket's plan or priority changes later), so
 # the summary's attainment sums a week of small rows instead of joining every outcome to its

@@ -53,6 +53,8 @@ from supportdesk_contract.catalogue import (
 )
 from supportdesk_contract.topics import Topic
 
+from .business_time import calendar_id
+
 DESCRIPTION_EXCERPT = 500
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 # Closing by a timer or the customer is not an agent's activity.
@@ -115,6 +117,9 @@ class ClockFacts(BaseModel):
     warned_percent: int | None = None  # the highest warning point reached (SlaAtRisk)
     policy_version: str | None = None
     calendar: str | None = None
+    # The calendar its due instant was computed in (board_calendars); None when its events carry
+    # none (written before they did): no business-time countdown then.
+    calendar_id: str | None = None
 
 
 class SlaFacts(_Part):
@@ -337,6 +342,7 @@ def _sla(sla: SlaFacts, event: Event) -> None:
             clock.state, clock.started_at, clock.due_at = "running", event.started_at, event.due_at
             clock.target_seconds, clock.policy_version = event.target_seconds, event.policy_version
             clock.calendar = event.calendar
+            clock.calendar_id = calendar_id(event.calendar_definition) if event.calendar_definition else None
         case SlaClockPaused():
             clock.state = "paused"
         case SlaClockResumed():
@@ -346,6 +352,10 @@ def _sla(sla: SlaFacts, event: Event) -> None:
         case SlaClockRetargeted():
             clock.due_at, clock.target_seconds = event.due_at, event.target_seconds
             clock.policy_version = event.to_version
+            # Without a definition the new version's calendar is unknown: no countdown, not the old one's.
+            carried = event.calendar_definition
+            clock.calendar_id = calendar_id(carried) if carried else None
+            clock.calendar = carried.name if carried else clock.calendar
         case SlaClockSuspended():
             clock.state = "paused"  # held by a deactivated policy; SlaClockResumed runs it again
         case SlaAtRisk():

@@ -21,6 +21,7 @@ def rebuild_spec(settings: Settings) -> RebuildSpec:
             Compared("board_sla_outcomes", ("ticket_id", "clock", "cycle")),
             Compared("board_open_counts", ("queue", "priority", "status", "breached", "escalation_level")),
             Compared("board_attainment", ("bucket", "plan", "priority", "clock")),
+            Compared("board_calendars", ("calendar_id",)),
         ],
         advanced=[("board_changes", "seq")],
     )

@@ -1,59 +1,81 @@
-"""Each listed ticket's business-time countdown to its next due instant, in the calendar of the
-policy its running clock runs under (sla-clock's policy files, read through sla-clock's own
-`PolicyBook`: a deployment's `BOARD_POLICY_DIR` should be the directory sla-clock's
-`SLA_CLOCK_POLICY_DIR` names)."""
+"""Each listed ticket's business-time countdown to its next due instant, in the calendar its
+running clock's events carried (`calendar_definition`, kept in board_calendars by content). A
+clock whose events carried none (written before they did), or a calendar this board cannot read,
+has no countdown: the row's `business_time` is null and the page counts wall time, saying so."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sla_clock.adapters.policy_book import PolicyBook, PolicyError
-from sla_clock.domain.policy import Policy
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..domain.business_time import countdown
-from ..settings import Settings
+from supportdesk_calendar.definition import CalendarDefinition
+from supportdesk_contract.catalogue import CalendarDefinition as CarriedCalendar
+
+from ..adapters.tables import board_calendars
+from ..domain.business_time import countdown_in, definition_of
+
+log = logging.getLogger(__name__)
+
+# Calendars are kept as read (a calendar_id never changes its content); there are few of them, a
+# handful per policy version and year, so this bound is a guard, not a working set.
+KEPT = 1024
+
+
+def due_clock_calendar(row: Mapping[str, Any]) -> str | None:
+    """The calendar_id of the running clock that is due next (as `next_due_at` says), if it has one."""
+    due = row.get("next_due_at")
+    if not isinstance(due, datetime):
+        return None
+    for clock in (row.get("clocks") or {}).values():
+        if clock.get("state") == "running" and _same_instant(clock.get("due_at"), due):
+            key = clock.get("calendar_id")
+            return key if isinstance(key, str) else None
+    return None
 
 
 class Countdowns:
-    def __init__(self, book: PolicyBook) -> None:
-        self.book = book
+    def __init__(self) -> None:
+        self._calendars: dict[str, CalendarDefinition | None] = {}  # None: stored, but not readable here
 
-    def policy(self, row: Mapping[str, Any]) -> Policy:
-        """The policy version the running clock that is due next runs under: its `policy_version`
-        (`name@version`, pinned when the clock started, moved only by a retarget), so the countdown
-        runs in the calendar sla-clock computed its due instant in, not the newest version's.
-        Without one, the ticket's policy as in force when it opened. PolicyError when unknown."""
-        due = row.get("next_due_at")
-        for clock in (row.get("clocks") or {}).values():
-            label = clock.get("policy_version")
-            if clock.get("state") == "running" and label and _same_instant(clock.get("due_at"), due):
-                name, _, version = str(label).partition("@")
-                versions = self.book.versions(name)
-                pinned = versions.named(version)
-                if pinned is None:  # a version this board's files lack: the one in force when it started
-                    started = _instant(clock.get("started_at"))
-                    pinned = versions.at(started) if started is not None else versions.latest
-                return pinned
-        policy = row.get("policy")
-        versions = self.book.versions(str(policy) if policy else None)
-        opened = row.get("opened_at")
-        return versions.at(opened) if isinstance(opened, datetime) else versions.latest
+    async def load(self, conn: AsyncConnection, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Read the calendars these rows' countdowns need that are not kept yet."""
+        wanted = {key for row in rows if (key := due_clock_calendar(row)) is not None} - self._calendars.keys()
+        if not wanted:
+            return
+        found = await conn.execute(
+            select(board_calendars.c.calendar_id, board_calendars.c.definition).where(
+                board_calendars.c.calendar_id.in_(sorted(wanted))
+            )
+        )
+        if len(self._calendars) + len(wanted) > KEPT:
+            self._calendars.clear()
+        for key, stored in found.all():
+            try:
+                self._calendars[key] = definition_of(CarriedCalendar.model_validate(stored))
+            except (ValidationError, ValueError) as e:
+                log.warning("calendar %s cannot be read here, no countdowns in it: %s", key, e)
+                self._calendars[key] = None
 
     def of(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-        """The countdown as the page reads it; None without a running due clock or a known policy."""
+        """The countdown as the page reads it (its calendar loaded first); None without a running
+        due clock, without a calendar carried for it, or when that calendar's listed dates end
+        before the countdown would."""
+        key = due_clock_calendar(row)
+        definition = self._calendars.get(key) if key is not None else None
         due = row.get("next_due_at")
-        if not isinstance(due, datetime):
+        if definition is None or not isinstance(due, datetime):
             return None
-        try:
-            calendar = self.policy(row).calendar
-        except PolicyError:
-            return None  # a policy this board does not have: the page shows the due instant only
-        return countdown(calendar, due, now).as_json()
+        counted = countdown_in(definition, due, now)
+        return counted.as_json() if counted is not None else None
 
-    def add_to(self, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    async def add_to(self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        await self.load(conn, rows)
         for row in rows:
             row["business_time"] = self.of(row, now)
         return rows
@@ -72,10 +94,5 @@ def _same_instant(iso: Any, due: Any) -> bool:
     return isinstance(due, datetime) and _instant(iso) == due
 
 
-@cache
-def countdowns(policy_dir: str, default_policy: str, default_plan: str) -> Countdowns:
-    return Countdowns(PolicyBook(default_policy, default_plan, policy_dir))
-
-
-def for_settings(settings: Settings) -> Countdowns:
-    return countdowns(settings.policy_dir, settings.default_policy, settings.default_plan)
+# One per process: what it keeps is content-addressed, so every read may share it.
+COUNTDOWNS = Countdowns()

@@ -24,7 +24,16 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
-from supportdesk_contract.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
+from supportdesk_contract.catalogue import (
+    REGISTRY,
+    CarriesPersonalData,
+    Event,
+    RequesterErased,
+    SlaBreached,
+    SlaClockRetargeted,
+    SlaClockStarted,
+    SlaMet,
+)
 from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.personal import mask_event
@@ -36,6 +45,7 @@ from ..adapters.tables import (
     board_tickets,
     board_timeline,
 )
+from ..domain.business_time import calendar_id
 from ..domain.ticket_view import TicketView, describe
 
 SIMPLE: ColumnElement[Any] = literal_column("'simple'::regconfig")
@@ -248,8 +258,16 @@ def _upsert_sql(search: bool) -> str:
     )
 
 
+# The calendars clock events carried, each stored once (by content: an existing one is the same),
+# in key order: two folds inserting the same new calendars never wait on each other in a circle.
+_CALENDARS_SQL = (
+    "INSERT INTO board_calendars (calendar_id, definition) SELECT r.calendar_id, r.definition "
+    f"FROM {_rows_of('board_calendars', 'calendars')} ORDER BY r.ordinality ON CONFLICT DO NOTHING"
+)
+
 # Each part of the write: its SQL and its parameter (a JSON array of rows).
 _PARTS = {
+    "calendars": _CALENDARS_SQL,
     "timeline": _TIMELINE_SQL,
     "searched": _upsert_sql(True),
     "unsearched": _upsert_sql(False),
@@ -299,6 +317,7 @@ class Fold:
     # promoted and then cost full collections.
     timeline: list[bytes] = field(default_factory=list)
     changed: list[bytes] = field(default_factory=list)
+    calendars: dict[str, bytes] = field(default_factory=dict)  # by calendar_id
 
     async def load(self, conn: AsyncConnection, ticket_ids: Iterable[str]) -> None:
         ids = sorted(set(ticket_ids) - self.tickets.keys())
@@ -342,6 +361,11 @@ class Fold:
             await _move_outcomes(conn, env.ticket_id, before, attained)
         if isinstance(env.payload, SlaMet | SlaBreached):
             await _decide(conn, env, env.payload, attained)
+        if isinstance(env.payload, SlaClockStarted | SlaClockRetargeted) and env.payload.calendar_definition:
+            carried = env.payload.calendar_definition
+            key = calendar_id(carried)
+            if key not in self.calendars:
+                self.calendars[key] = to_json({"calendar_id": key, "definition": carried})
         if isinstance(env.payload, RequesterErased):
             # The lines this batch folded already go in first, so that they are masked too.
             timeline, self.timeline = self.timeline, []
@@ -356,6 +380,9 @@ class Fold:
         rows: dict[str, list[bytes]] = {}
         timeline, self.timeline = self.timeline, []
         changed, self.changed = self.changed, []
+        calendars, self.calendars = self.calendars, {}
+        if calendars:
+            rows["calendars"] = [calendars[key] for key in sorted(calendars)]
         if timeline:
             rows["timeline"] = timeline
         counts: Counter[CountKey] = Counter()

@@ -1,5 +1,6 @@
 """The page's countdowns run in business time: a clock whose calendar is closed stands still, one
-whose calendar is open ticks down. The page is the board's real static page in Debian's chromium;
+whose calendar is open ticks down; one without a calendar (its events predate carried calendars)
+counts wall time and says so. The page is the board's real static page in Debian's chromium;
 the board's API answers are fixed here (page.route) so the calendar state is known."""
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def iso(t: datetime) -> str:
     return t.isoformat()
 
 
-def ticket(ticket_id: str, number: str, due: datetime, business: dict[str, Any]) -> dict[str, Any]:
+def ticket(ticket_id: str, number: str, due: datetime, business: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "ticket_id": ticket_id,
         "number": number,
@@ -86,6 +87,8 @@ async def test_a_countdown_stands_still_while_the_calendar_is_closed_and_ticks_w
             "valid_until": iso(now + timedelta(hours=1)),
         },
     )
+    # A clock whose events carried no calendar: the board gives no countdown (business_time null).
+    uncounted = ticket("t-old", "TKT-3", now + timedelta(minutes=30), None)
     summary = {
         "open": [],
         "at_risk": 0,
@@ -103,7 +106,7 @@ async def test_a_countdown_stands_still_while_the_calendar_is_closed_and_ticks_w
             await route.fulfill(path=str(STATIC / path.removeprefix("/static/")))
         elif path == "/v1/board/tickets":
             only_breached = "breached=true" in route.request.url or "at_risk_within" in route.request.url
-            body = {"tickets": [] if only_breached else [closed, running], "next_cursor": None}
+            body = {"tickets": [] if only_breached else [closed, running, uncounted], "next_cursor": None}
             await route.fulfill(json=body)
         elif path == "/v1/board/summary":
             await route.fulfill(json=summary)
@@ -129,5 +132,7 @@ async def test_a_countdown_stands_still_while_the_calendar_is_closed_and_ticks_w
             await page.wait_for_timeout(3_000)
             await expect(closed_due).to_have_text(re.compile(r"^1h 0m 0s \(paused until"))
             await expect(open_due).to_have_text(re.compile(r"^9m 5[0-7]s$"))
+            old_due = page.locator('#tickets tbody tr[data-ticket="t-old"] td.due')
+            await expect(old_due).to_have_text(re.compile(r"^29m \d+s \(wall time\)$"))
         finally:
             await browser.close()

@@ -1,34 +1,31 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright) against the real stack:
-intake, triage, escalation, notifier and board as processes, sla-clock in process so its time is a
-ManualClock the test moves to make a real breach. Tickets go in by web, email and phone.
+intake, triage, escalation, notifier and board as processes; the test plays sla-clock, writing its
+clock events (with the calendar they carry) and then breaches, as the catalogue defines them (the
+board's tests never import another service). Tickets go in by web, email and phone.
 Screenshots land in .data/artifacts/board/."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
-from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sla_clock.adapters.policy_book import PolicyBook
-from sla_clock.service_layer.handlers import handlers as sla_handlers
-from sla_clock.service_layer.scheduler import run_scheduler
-from sla_clock.settings import Settings as SlaSettings
-from supportdesk_contract.clock import ManualClock, SystemClock
+from supportdesk_contract.catalogue import CalendarDefinition, ClockKind, Event, SlaBreached, SlaClockStarted, Topic
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_devstack.config import REPO_ROOT
-from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, eventually
-from supportdesk_service.migrations import migrate
-from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
+from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, eventually, produce
 
 pytestmark = pytest.mark.e2e
 
@@ -53,28 +50,33 @@ if async_playwright is None or CHROMIUM is None:
     )
 
 
-@pytest.fixture
-async def sla_clock(space: Sandbox) -> AsyncIterator[tuple[ServiceRuntime, ManualClock]]:
-    clock = ManualClock(SystemClock().now())
-    settings = SlaSettings(
-        DATABASE_URL=space.servers.database_url,
-        KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
-        KAFKA_TOPIC_PREFIX=space.prefix,
-        database_name=space.database("sla-clock"),
+CLOCK = SystemClock()
+TODAY = CLOCK.now()
+# Open around the clock in UTC: the countdown ticks whenever the test runs.
+ALWAYS = CalendarDefinition(
+    name="always-open",
+    zone="UTC",
+    hours=tuple((day, 0, 1440) for day in range(7)),
+    holidays_from=date(TODAY.year, 1, 1),
+    holidays_until=date(TODAY.year + 1, 12, 31),
+)
+
+
+async def as_sla_clock(space: Sandbox, ticket_id: str, *events: Event) -> None:
+    envs = [new_envelope(e, ticket_id=ticket_id, producer="sla-clock", clock=CLOCK) for e in events]
+    await produce(space, Topic.SLA, [encode(env)[:2] for env in envs])
+
+
+def clock_started(due: datetime) -> SlaClockStarted:
+    return SlaClockStarted(
+        clock=ClockKind.FIRST_RESPONSE,
+        started_at=CLOCK.now(),
+        due_at=due,
+        target_seconds=4 * 3600,
+        calendar=ALWAYS.name,
+        policy_version="data-insights@2026-11-22.1",
+        calendar_definition=ALWAYS,
     )
-    await asyncio.to_thread(migrate, settings, "sla_clock:migrations")
-    runtime = ServiceRuntime(
-        ServiceDefinition(
-            name="sla-clock",
-            settings=settings,
-            handlers=sla_handlers(PolicyBook("data-insights", "basic")),
-            clock=clock,
-            workers={"scheduler": run_scheduler},
-        )
-    )
-    await runtime.start()
-    yield runtime, clock
-    await runtime.stop()
 
 
 def phone_headers(body: bytes) -> dict[str, str]:
@@ -139,13 +141,12 @@ def row(page: Page, ticket_id: str) -> Any:
 async def test_the_dashboard_live_in_a_real_browser(
     space: Sandbox,
     services: Callable[..., RunningService],
-    sla_clock: tuple[ServiceRuntime, ManualClock],
     tmp_path: Path,
 ) -> None:
     smtp = SmtpSink()
     smtp.controller.start()
     try:
-        await _dashboard(space, services, sla_clock, tmp_path, smtp)
+        await _dashboard(space, services, tmp_path, smtp)
     finally:
         smtp.controller.stop()
 
@@ -153,11 +154,9 @@ async def test_the_dashboard_live_in_a_real_browser(
 async def _dashboard(
     space: Sandbox,
     services: Callable[..., RunningService],
-    sla_clock: tuple[ServiceRuntime, ManualClock],
     tmp_path: Path,
     smtp: SmtpSink,
 ) -> None:
-    _, clock = sla_clock
     board = services("board", BOARD_STREAM_POLL_SECONDS="0.2")
     intake = services(
         "intake",
@@ -191,10 +190,11 @@ async def _dashboard(
             for ticket_id in ids.values():  # they appear without a reload
                 await expect(row(page, ticket_id)).to_be_visible(timeout=30_000)
                 await expect(row(page, ticket_id).locator("td.number")).to_contain_text("TKT-", timeout=30_000)
-            for ticket_id in ids.values():  # triaged and with a running first-response clock
-                await expect(row(page, ticket_id).locator("td.due")).not_to_have_text(
-                    "no running clock", timeout=30_000
-                )
+            dues = {ticket_id: CLOCK.now() + timedelta(hours=4) for ticket_id in ids.values()}
+            for ticket_id, due in dues.items():  # a running first-response clock, counted in business time
+                await as_sla_clock(space, ticket_id, clock_started(due))
+                due_cell = row(page, ticket_id).locator("td.due")
+                await expect(due_cell).to_have_text(re.compile(r"^(4h 0m 0s|3h 59m \d+s)$"), timeout=30_000)
             await expect(row(page, ids["phone"]).locator("td").nth(3)).to_have_text("urgent")
             await shot(page, "01-live-queue")
 
@@ -218,8 +218,9 @@ async def _dashboard(
             await page.click("#filters button[type=submit]")
             await expect(page.locator("#tickets tbody tr")).to_have_count(3)
 
-            # A real breach: sla-clock's time moves a week on; its scheduler emits the breaches.
-            clock.set(clock.now() + timedelta(days=7))
+            # Breaches, as sla-clock's scheduler emits them; escalation and notifier act on them.
+            for ticket_id, due in dues.items():
+                await as_sla_clock(space, ticket_id, SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=due))
             for ticket_id in ids.values():
                 await expect(row(page, ticket_id)).to_have_class("red", timeout=30_000)
             await expect(page.locator("#breached-list li")).to_have_count(3, timeout=15_000)

@@ -1,151 +1,212 @@
-"""Business-time countdowns: the time left to a due instant counts only while the policy's
-calendar is open (seed 000: 06:00-18:00 Pacific, Monday to Friday), in sla-clock's own calendar."""
+"""Business-time countdowns in the calendar a clock's events carry: the time left to a due instant
+counts only while that calendar is open, and equals what the calendar the due instant was computed
+in (sla-clock's, a `supportdesk_calendar.BusinessCalendar`) gives, across a DST change, a holiday
+and a weekend. A clock whose events carried no calendar (written before they did) has none."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from board.domain.business_time import countdown
-from board.service_layer.countdowns import Countdowns
-from sla_clock.adapters.policy_book import PolicyBook
-from sla_clock.adapters.policy_files import shipped_policy
-from sla_clock.domain.clocks import TicketFacts
-from supportdesk_contract.catalogue import ClockKind, Priority, RequestType
+import pytest
+
+from board.domain.business_time import calendar_id, countdown, countdown_in, definition_of
+from board.domain.ticket_view import TicketView
+from board.service_layer.countdowns import Countdowns, due_clock_calendar
+from supportdesk_calendar.calendar import BusinessCalendar, WeeklyWindow
+from supportdesk_calendar.definition import define
+from supportdesk_calendar.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday
+from supportdesk_contract.catalogue import CalendarDefinition as CarriedCalendar
+from supportdesk_contract.catalogue import ClockKind, SlaClockRetargeted, SlaClockStarted
+from supportdesk_contract.clock import SystemClock
+from supportdesk_contract.envelope import decode, encode, new_envelope
 
 LA = ZoneInfo("America/Los_Angeles")
-DATA_INSIGHTS = shipped_policy("data-insights").calendar
+BERLIN = ZoneInfo("Europe/Berlin")
+H = 3600
+
+# Seed 000's calendar as sla-clock's data-insights policy builds it: 06:00-18:00 Pacific on weekdays,
+# with Thanksgiving and the day after (and Christmas Eve short, to carry a partial day).
+PACIFIC = BusinessCalendar(
+    "data-insights-business-hours",
+    "America/Los_Angeles",
+    [WeeklyWindow(d, 6 * 60, 18 * 60) for d in range(5)],
+    HolidaySet(
+        [
+            Holiday(NthWeekday("Thanksgiving Day", 11, 3, 4)),
+            Holiday(DaysAfter("Day after Thanksgiving", "Thanksgiving Day")),
+            Holiday(FixedDate("Christmas Eve", 12, 24), hours=((6 * 60, 12 * 60),)),
+            Holiday(FixedDate("Christmas Day", 12, 25)),
+        ]
+    ),
+)
+# 24x7 Berlin except the US federal holidays: every hour counts, so a DST change shows.
+ALWAYS_BERLIN = BusinessCalendar(
+    "always-berlin", "Europe/Berlin", [WeeklyWindow(d, 0, 1440) for d in range(7)], HolidaySet(list(US_FEDERAL))
+)
 
 
-def la(day: int, hour: int, minute: int = 0) -> datetime:
-    """An instant in November 2026 (no holiday in the week of the 16th to the 23rd) as UTC."""
-    return datetime(2026, 11, day, hour, minute, tzinfo=LA).astimezone(UTC)
-
-
-def test_a_countdown_over_a_weekend_holds_only_the_business_hours() -> None:
-    friday_5pm, monday_7am = la(20, 17), la(23, 7)
-    c = countdown(DATA_INSIGHTS, monday_7am, friday_5pm)
-    # One hour on Friday before 18:00, one on Monday from 06:00; wall time would say 62 hours.
-    assert c.remaining_seconds == 2 * 3600
-    assert c.open and c.calendar == DATA_INSIGHTS.name
-    assert c.open_periods[0] == (friday_5pm, la(20, 18))
-    assert c.open_periods[1] == (la(23, 6), la(23, 18))
-    assert c.remaining_at(la(21, 12)) == 3600  # Saturday noon: stood still since Friday 18:00
-    assert c.remaining_at(la(23, 6)) == 3600
-    assert c.remaining_at(la(23, 6, 30)) == 1800
-    assert c.remaining_at(la(23, 7)) == 0
-    assert c.valid_until == c.open_periods[-1][1] > la(23, 18)
-
-
-def test_a_countdown_read_while_closed_does_not_move_until_the_next_opening() -> None:
-    saturday = la(21, 9)
-    c = countdown(DATA_INSIGHTS, la(23, 8), saturday)
-    assert not c.open
-    assert c.remaining_seconds == 2 * 3600
-    assert c.open_periods[0] == (la(23, 6), la(23, 18))
-    assert c.remaining_at(saturday + timedelta(hours=40)) == 2 * 3600
-
-
-def test_an_overdue_clock_counts_business_time_past_due_as_negative() -> None:
-    c = countdown(DATA_INSIGHTS, la(20, 10), la(20, 12))
-    assert c.remaining_seconds == -2 * 3600
-    assert c.remaining_at(la(20, 13)) == -3 * 3600
-
-
-def _row(policy_version: str | None, due: datetime, policy: str | None = "data-insights") -> dict[str, object]:
-    return {
-        "next_due_at": due,
-        "policy": policy,
-        "clocks": {
-            "first_response": {
-                "state": "running",
-                "due_at": due.isoformat().replace("+00:00", "Z"),
-                "policy_version": policy_version,
-            },
-            "resolution": {"state": "stopped", "due_at": None, "policy_version": "datopian@1"},
-        },
-    }
-
-
-def test_the_calendar_is_the_running_clocks_policy_else_the_tickets() -> None:
-    board = Countdowns(PolicyBook("data-insights", "basic"))
-    due = la(23, 7)
-    inflectra = board.of(_row("inflectra@2", due), la(20, 17))
-    assert inflectra is not None
-    assert inflectra["calendar"] == shipped_policy("inflectra").calendar.name
-    by_ticket = board.of(_row(None, due), la(20, 17))
-    assert by_ticket is not None and by_ticket["calendar"] == DATA_INSIGHTS.name
-    assert by_ticket["remaining_seconds"] == 2 * 3600
-    # No running due clock, or a policy this board has never heard of: no business countdown.
-    assert board.of({**_row("inflectra@2", due), "next_due_at": None}, la(20, 17)) is None
-    assert board.of(_row("no-such-policy@1", due), la(20, 17)) is None
-
-
-# Version 2 of the desk's policy opens two hours earlier and closes two hours later, from 1 Feb.
-VERSIONED = """\
-name: desk
-version: "1"
-calendar:
-  name: desk-hours
-  zone: Europe/Berlin
-  hours:
-    mon-fri: [["09:00", "17:00"]]
-first_response:
-  by_priority: {urgent: 1h, high: 4h, normal: 8h, low: 16h}
-resolution_starts: opened
-versions:
-  - version: "2"
-    effective_from: 2027-02-01
-    calendar:
-      name: desk-long-hours
-      zone: Europe/Berlin
-      hours:
-        mon-fri: [["07:00", "19:00"]]
-"""
-
-
-def test_a_clock_pinned_to_an_older_version_counts_down_in_that_versions_calendar(tmp_path: Path) -> None:
-    (tmp_path / "desk.yaml").write_text(VERSIONED)
-    book = PolicyBook("desk", "standard", str(tmp_path))
-    old, new = book.versions("desk").versions
-    berlin = ZoneInfo("Europe/Berlin")
-    # Opened on Friday 29 January under version 1: sla-clock keeps it on version 1 after 1 February.
-    opened = datetime(2027, 1, 29, 16, tzinfo=berlin).astimezone(UTC)
-    facts = TicketFacts(
-        opened_at=opened,
-        cycle_started_at=opened,
-        triaged=True,
-        priority=Priority.HIGH,
-        request_type=RequestType.PROBLEM,
-        policy="desk",
+def carried(calendar: BusinessCalendar, year: int = 2026) -> CarriedCalendar:
+    """The calendar as a clock event carries it, through the bytes of a real envelope: what sla-clock
+    writes (a definition of two years of holidays) is what the board reads back."""
+    d = define(calendar, date(year, 1, 1), date(year + 1, 12, 31))
+    data = CarriedCalendar(
+        name=d.name,
+        zone=d.zone,
+        hours=tuple((w.weekday, w.start, w.end) for w in d.windows),
+        holidays_from=d.first_day,
+        holidays_until=d.last_day,
+        holidays=dict(d.holidays),
     )
-    [(clock, version)] = [(c, p) for c, p in book.clocks(facts) if c.kind is ClockKind.FIRST_RESPONSE]
-    assert version.label == "desk@1" and clock.due_at is not None
-    # 4 business hours from Friday 16:00 in 09:00-17:00: one on Friday, three on Monday to 12:00.
-    assert clock.due_at == datetime(2027, 2, 1, 12, tzinfo=berlin).astimezone(UTC)
-    row: dict[str, Any] = {
-        "next_due_at": clock.due_at,
-        "policy": "desk",
-        "opened_at": opened,
-        "clocks": {
-            "first_response": {
-                "state": "running",
-                "started_at": opened.isoformat(),
-                "due_at": clock.due_at.isoformat(),
-                "policy_version": version.label,
-            }
-        },
-    }
-    # Monday 1 February 08:00: version 2's calendar would say open, 4 hours left (08:00-12:00);
-    # the clock's own says closed until 09:00, 3 hours left, as sla-clock's due instant means.
-    monday_8am = datetime(2027, 2, 1, 8, tzinfo=berlin).astimezone(UTC)
-    c = Countdowns(book).of(row, monday_8am)
-    assert c is not None
-    assert (c["calendar"], c["remaining_seconds"], c["open"]) == (old.calendar.name, 3 * 3600, False)
-    assert new.calendar.business_seconds(monday_8am, clock.due_at) == 4 * 3600  # what the bug showed
-    # A version label this board's files do not have: the version in force when the clock started.
-    unknown = {**row, "clocks": {"first_response": {**row["clocks"]["first_response"], "policy_version": "desk@0"}}}
-    fallback = Countdowns(book).of(unknown, monday_8am)
-    assert fallback is not None and fallback["calendar"] == old.calendar.name
+    event = started(datetime(year, 3, 1, tzinfo=UTC), datetime(year, 3, 2, tzinfo=UTC), data)
+    env = new_envelope(event, ticket_id="t-1", producer="sla-clock", clock=SystemClock())
+    payload = decode(encode(env)[1], "SlaClockStarted").payload
+    assert isinstance(payload, SlaClockStarted) and payload.calendar_definition is not None
+    return payload.calendar_definition
+
+
+def started(at: datetime, due: datetime, definition: CarriedCalendar | None) -> SlaClockStarted:
+    return SlaClockStarted(
+        clock=ClockKind.FIRST_RESPONSE,
+        started_at=at,
+        due_at=due,
+        target_seconds=2 * H,
+        calendar=definition.name if definition else "pacific",
+        policy_version="data-insights@2026-11-22.1",
+        calendar_definition=definition,
+    )
+
+
+def la(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=LA).astimezone(UTC)
+
+
+def berlin(month: int, day: int, hour: int) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=BERLIN).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("calendar", "now", "due", "remaining"),
+    [
+        # A weekend: one hour on Friday before 18:00, one on Monday from 06:00 (wall time: 62 hours).
+        (PACIFIC, la(11, 20, 17), la(11, 23, 7), 2 * H),
+        # A holiday: Wednesday 17:00 to Monday 07:00 skips Thanksgiving, the day after and the weekend.
+        (PACIFIC, la(11, 25, 17), la(11, 30, 7), 2 * H),
+        # A short day: Christmas Eve closes at 12:00, Christmas Day is closed.
+        (PACIFIC, la(12, 24, 11), la(12, 28, 7), 2 * H),
+        # Overdue across a weekend: negative business time.
+        (PACIFIC, la(11, 23, 7), la(11, 20, 17), -2 * H),
+        # DST ends in Los Angeles on Sunday 1 November: the open periods move by an hour in UTC.
+        (PACIFIC, la(10, 30, 17), la(11, 2, 7), 2 * H),
+        # DST ends in Berlin on Sunday 25 October: that day has 25 hours of a 24x7 calendar.
+        (ALWAYS_BERLIN, berlin(10, 25, 0), berlin(10, 26, 0), 25 * H),
+        # and starts on 29 March: 23 hours.
+        (ALWAYS_BERLIN, berlin(3, 29, 0), berlin(3, 30, 0), 23 * H),
+        # A US federal holiday closes the 24x7 calendar: Thanksgiving, midnight to midnight Berlin time.
+        (ALWAYS_BERLIN, berlin(11, 26, 0), berlin(11, 27, 12), 12 * H),
+    ],
+)
+def test_a_countdown_in_the_carried_calendar_equals_the_original_calendars(
+    calendar: BusinessCalendar, now: datetime, due: datetime, remaining: int
+) -> None:
+    expected = countdown(calendar, due, now)
+    got = countdown_in(definition_of(carried(calendar)), due, now)
+    assert got == expected
+    assert got is not None and got.remaining_seconds == remaining
+
+
+def test_a_countdown_stands_still_while_the_calendar_is_closed() -> None:
+    friday_5pm, monday_7am = la(11, 20, 17), la(11, 23, 7)
+    c = countdown_in(definition_of(carried(PACIFIC)), monday_7am, friday_5pm)
+    assert c is not None and c.open and c.calendar == PACIFIC.name
+    assert c.open_periods[0] == (friday_5pm, la(11, 20, 18))
+    assert c.open_periods[1] == (la(11, 23, 6), la(11, 23, 18))
+    assert c.remaining_at(la(11, 21, 12)) == H  # Saturday noon: stood still since Friday 18:00
+    assert c.remaining_at(la(11, 23, 6, 30)) == H / 2
+    saturday = la(11, 21, 9)
+    closed = countdown_in(definition_of(carried(PACIFIC)), la(11, 23, 8), saturday)
+    assert closed is not None and not closed.open and closed.remaining_seconds == 2 * H
+    assert closed.remaining_at(saturday + timedelta(hours=40)) == 2 * H
+
+
+def test_no_countdown_needs_a_date_the_carried_calendar_does_not_list() -> None:
+    definition = definition_of(carried(PACIFIC))  # holidays listed for 2026 and 2027
+    assert countdown_in(definition, la(12, 21, 7), la(12, 21, 6)) is not None
+    # Overdue since before the listed dates, or read after them: their holidays are unknown.
+    assert countdown_in(definition, datetime(2025, 12, 30, 18, tzinfo=UTC), la(1, 5, 9)) is None
+    assert countdown_in(definition, la(11, 23, 7), datetime(2028, 1, 3, 18, tzinfo=UTC)) is None
+    # Due on the last listed day: counted, and the open periods stop where the listed dates end
+    # (the page reads again there, and then gets none).
+    last_day = datetime(2027, 12, 31, 7, tzinfo=LA)
+    c = countdown_in(definition, last_day, last_day - timedelta(hours=1))
+    assert c is not None and c.remaining_seconds == H
+    new_year = datetime(2028, 1, 1, tzinfo=LA)
+    assert c.open_periods == ((last_day - timedelta(hours=1), datetime(2027, 12, 31, 18, tzinfo=LA)),)
+    assert c.valid_until == new_year == definition.ends_at
+    assert countdown_in(definition, last_day, new_year) is None
+
+
+def test_a_calendar_open_around_the_clock_has_one_open_period_to_the_end_of_its_dates() -> None:
+    always = BusinessCalendar("always", "UTC", [WeeklyWindow(d, 0, 1440) for d in range(7)])
+    definition = definition_of(carried(always))
+    now = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    c = countdown_in(definition, now + timedelta(hours=4), now)
+    assert c is not None and c.open and c.remaining_seconds == 4 * H
+    assert c.open_periods == ((now, datetime(2028, 1, 1, tzinfo=UTC)),)
+    assert c.remaining_at(now + timedelta(hours=1)) == 3 * H
+
+
+def test_a_calendar_this_board_cannot_read_is_refused() -> None:
+    unknown_zone = carried(PACIFIC).model_copy(update={"zone": "Mars/Olympus_Mons"})
+    with pytest.raises(ValueError, match="time zone"):
+        definition_of(unknown_zone)
+    bad_window = carried(PACIFIC).model_copy(update={"hours": ((7, 0, 60),)})
+    with pytest.raises(ValueError):
+        definition_of(bad_window)
+
+
+def fold(*events: SlaClockStarted | SlaClockRetargeted) -> dict[str, Any]:
+    view = TicketView()
+    for e in events:
+        view.apply(e, datetime(2026, 11, 20, tzinfo=UTC))
+    return view.row()  # as the board stores it: `clocks` as JSON, next_due_at an instant
+
+
+def test_the_fold_names_the_carried_calendar_of_the_clock_due_next() -> None:
+    data = carried(PACIFIC)
+    row = fold(started(la(11, 20, 9), la(11, 23, 7), data))
+    assert due_clock_calendar(row) == calendar_id(data)
+    assert row["clocks"]["first_response"]["calendar_id"] == calendar_id(data)
+    # Equal calendars share one id; another calendar has another.
+    assert calendar_id(carried(PACIFIC)) == calendar_id(data) != calendar_id(carried(ALWAYS_BERLIN))
+
+
+def test_a_retarget_moves_the_clock_to_the_calendar_it_carries_or_to_none() -> None:
+    first, second = carried(PACIFIC), carried(ALWAYS_BERLIN)
+    clock = started(la(11, 20, 9), la(11, 23, 7), first)
+
+    def retargeted(definition: CarriedCalendar | None) -> SlaClockRetargeted:
+        return SlaClockRetargeted(
+            clock=ClockKind.FIRST_RESPONSE,
+            from_version="data-insights@1",
+            to_version="data-insights@2",
+            previous_target_seconds=2 * H,
+            target_seconds=H,
+            previous_due_at=la(11, 23, 7),
+            due_at=la(11, 23, 6, 30),
+            by="ops",
+            reason="new hours",
+            calendar_definition=definition,
+        )
+
+    assert due_clock_calendar(fold(clock, retargeted(second))) == calendar_id(second)
+    # Written without one (before events carried calendars): the new version's calendar is unknown.
+    assert due_clock_calendar(fold(clock, retargeted(None))) is None
+
+
+def test_a_clock_whose_events_predate_carried_calendars_has_no_countdown() -> None:
+    row = fold(started(la(11, 20, 9), la(11, 23, 7), None))
+    assert row["next_due_at"] == la(11, 23, 7)
+    assert due_clock_calendar(row) is None
+    assert Countdowns().of(row, la(11, 20, 17)) is None  # the page shows wall time, saying so

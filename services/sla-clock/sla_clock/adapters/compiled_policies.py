@@ -4,9 +4,10 @@ A policy file is parsed and validated (adapters/policy_files.py: ruamel.yaml and
 a cold start) the first time; its domain objects are then pickled under the user's cache directory
 (`$XDG_CACHE_HOME/supportdesk/sla-clock-policies`, or `SLA_CLOCK_POLICY_CACHE=<dir>`; `off`
 disables it). A later start takes them from there only if the entry holds the file's exact text and
-was written by the same code: this package's policy and calendar sources, the shared
-vocabulary and YAML reader, the Python version and every installed distribution (pydantic,
-ruamel.yaml, holidays...) as named in the environment's site-packages. Anything else, a damaged or
+was written by the same code: this package's policy sources, the calendar library's (its objects
+are pickled too), the shared vocabulary and YAML reader, the Python version and every installed
+distribution (pydantic, ruamel.yaml, holidays...) as named in the environment's site-packages.
+Anything else, a damaged or
 foreign entry included, is a miss: the file is validated again and the entry rewritten. Invalid
 files are never cached, so their errors keep naming the file, line and field.
 
@@ -49,13 +50,16 @@ def code_key() -> bytes:
     if _code_key is None:
         import importlib.util
 
+        import supportdesk_calendar
         import supportdesk_contract.vocabulary as vocabulary
 
+        calendars = Path(supportdesk_calendar.__file__).resolve().parent
         # Found, not imported: importing the YAML reader would load ruamel.yaml, which the cache avoids.
         yaml_spec = importlib.util.find_spec("supportdesk_service.yaml_config")
         assert yaml_spec is not None and yaml_spec.origin is not None
         sources = [
             *sorted((_PACKAGE / "domain").glob("*.py")),
+            *sorted(calendars.glob("*.py")),
             _PACKAGE / "adapters" / "policy_files.py",
             _PACKAGE / "adapters" / "holiday_packages.py",
             Path(__file__).resolve(),

@@ -22,11 +22,20 @@ from pydantic import (
     model_validator,
 )
 
+from supportdesk_calendar.calendar import BusinessCalendar, WeeklyWindow
+from supportdesk_calendar.holidays import (
+    US_FEDERAL,
+    DaysAfter,
+    FixedDate,
+    Holiday,
+    HolidaySet,
+    NthWeekday,
+    Observance,
+    OneOff,
+)
 from supportdesk_contract.vocabulary import Priority, RequestType
 from supportdesk_service.yaml_config import ConfigError, parse_yaml
 
-from ..domain.calendar import BusinessCalendar, WeeklyWindow
-from ..domain.holidays import US_FEDERAL, DaysAfter, FixedDate, Holiday, HolidaySet, NthWeekday, Observance, OneOff
 from ..domain.policy import Policy, PolicyVersions, ResolutionStart, TargetBasis, TargetTable, parse_duration
 from .holiday_packages import PackagedHolidays
 

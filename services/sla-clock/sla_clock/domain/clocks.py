@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from supportdesk_calendar.calendar import merge_spans
 from supportdesk_contract.catalogue import (
     AgentResponded,
     ClockKind,
@@ -41,7 +42,6 @@ from supportdesk_contract.catalogue import (
     WorkaroundDelivered,
 )
 
-from .calendar import merge_spans
 from .policy import MissingInput, Policy, PolicyVersions, ResolutionStart, Target
 
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from supportdesk_calendar.calendar import BusinessCalendar
 from supportdesk_contract.vocabulary import Priority, RequestType
-
-from .calendar import BusinessCalendar
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}

@@ -34,6 +34,7 @@ from supportdesk_messaging.outbox import record
 
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import policy_activity
+from ..domain.calendar_definition import definition_for
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
 from .projection import PRODUCER, SLA_CLOCKS, TicketState, anchor, clock_key, sync, ticket_state
@@ -80,6 +81,12 @@ _OPEN_UNDER = text(
     "SELECT DISTINCT ticket_id FROM clocks WHERE state <> 'stopped' AND policy_version LIKE :prefix ORDER BY ticket_id"
 )
 _HELD = text("SELECT ticket_id FROM sla_tickets WHERE facts ->> 'suspended_since' IS NOT NULL ORDER BY ticket_id")
+
+
+def _listed_from(now: datetime, due_at: datetime | None) -> datetime:
+    """Where a retargeted clock's calendar lists holidays from: the due instant if it is past (the
+    board counts the time overdue), else now (a paused clock, with no due instant, resumes later)."""
+    return min(now, due_at) if due_at is not None else now
 
 
 def _open(derived: list[tuple[Clock, Policy]]) -> list[tuple[Clock, Policy]]:
@@ -179,6 +186,9 @@ async def retarget(
                 **change.model_dump(exclude={"ticket_id", "clock", "cycle"}),
                 by=by,
                 reason=reason,
+                calendar_definition=definition_for(target.calendar, _listed_from(now, new.due_at))
+                if new.target
+                else None,
             )
             disc = f"{clock_key(old)}/retarget/{old_version.label}->{target.label}/{old.due_at}"
             envelopes.append(_envelope(payload, ticket_id, disc, clock, correlation_id))

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from supportdesk_calendar.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
 from supportdesk_contract.vocabulary import Priority, RequestType
 
 from ..adapters import compiled_policies
-from ..domain.calendar import EARLIEST, LATEST, in_supported_range, merge_spans
 from ..domain.deadlines import Targets, due_instants, targets
 from ..domain.policy import MissingInput, Policy, PolicyVersions, Target
 

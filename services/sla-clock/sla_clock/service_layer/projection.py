@@ -48,6 +48,7 @@ from supportdesk_observability import tracing
 
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import clocks, sla_tickets
+from ..domain.calendar_definition import definition_for
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
 
@@ -96,6 +97,8 @@ def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[
                 calendar=policy.calendar.name,
                 policy_version=policy.label,
                 opened_in_hours=policy.calendar.is_open(c.started_at),
+                # Only a clock with a due instant has something to count down to.
+                calendar_definition=definition_for(policy.calendar, c.started_at) if c.target else None,
             ),
             key,
         )

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..domain.calendar import EARLIEST, LATEST
+from supportdesk_calendar.calendar import EARLIEST, LATEST
+
 from ..domain.policy import Policy
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")

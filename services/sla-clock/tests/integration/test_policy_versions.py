@@ -5,7 +5,7 @@ adds a version from 2026-12-01 that halves gold's first-response targets, except
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sla_clock.adapters.policy_book import PolicyBook
+from sla_clock.domain.calendar_definition import definition_for
 from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.scheduler import run_scheduler
@@ -114,6 +115,10 @@ async def test_a_ticket_opened_before_the_date_keeps_the_old_version_and_one_aft
     assert (new.policy_version, new.target_seconds, new.due_at) == (NEW, 3600, after + H)
     started = [p for t, p in await sla_payloads(space, sla, "before") if t == "SlaClockStarted"]
     assert [(p.policy_version, p.due_at) for p in started] == [(OLD, T0 + 2 * H)]
+    # It carries the calendar its due instant was computed in, for the board to count down in.
+    old_calendar = sla.book.versions("data-insights").versions[0].calendar
+    assert started[0].calendar_definition == definition_for(old_calendar, T0)
+    assert started[0].calendar_definition.holidays[date(2026, 11, 26)] == ()  # Thanksgiving
     # The earlier ticket's next fact, arriving after the date, does not move it to the new version.
     await send(space, "before", Topic.LIFECYCLE, (AgentResponded(agent="a", body="hi", public=False), after))
     await send(space, "before", Topic.LIFECYCLE, (AgentResponded(agent="a", body="done"), T0 + 90 * H / 60))
@@ -178,6 +183,9 @@ async def test_retarget_records_one_event_per_clock_that_changes_and_nothing_the
         (OLD, NEW, T0 + 2 * H, T0 + H, "lead@example.com")
     ]
     assert not [t for t, _ in await sla_payloads(space, sla, "urgent") if t == "SlaClockRetargeted"]
+    # With the calendar of the version it moved to.
+    new_calendar = sla.book.versions("data-insights").versions[-1].calendar
+    assert retargeted[0].calendar_definition == definition_for(new_calendar, T0)
     with pytest.raises(policy_admin.PolicyAdminError, match="no version '2099'"):
         await sla.run(policy_admin.retarget, "2099", "lead@example.com", "typo")
 

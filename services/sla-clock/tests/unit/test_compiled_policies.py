@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+import supportdesk_calendar.calendar
+import supportdesk_calendar.holidays
 from sla_clock.adapters import compiled_policies, policy_files
 from sla_clock.adapters.policy_files import PolicyError, shipped_policy_names
 from sla_clock.domain.policy import PolicyVersions
@@ -114,6 +116,9 @@ def test_other_code_misses(
 def test_the_code_key_covers_the_validation_code_and_the_installed_packages() -> None:
     key = compiled_policies.code_key()
     assert Path(policy_files.__file__).read_bytes() in key
+    # The calendars are pickled too, so the library that defines them is part of the key.
+    assert Path(supportdesk_calendar.calendar.__file__).read_bytes() in key
+    assert Path(supportdesk_calendar.holidays.__file__).read_bytes() in key
     for dist in ("pydantic", "pydantic_core", "ruamel_yaml"):
         assert f"/{dist}-{version(dist)}.dist-info".encode() in key
 

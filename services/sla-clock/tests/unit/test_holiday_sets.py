@@ -1,14 +1,14 @@
-"""Holiday sets from the `holidays` package beside our own rules, and our US federal rules checked
-against the package's US set."""
+"""Holiday sets from the `holidays` package beside our own rules, as policies name them (our US
+federal rules are checked against the package's US set in libs/calendar's tests)."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
 
 from sla_clock.adapters.policy_files import PolicyError, parse_policy, shipped_policy
-from sla_clock.domain.holidays import US_FEDERAL, HolidaySet, Listed
+from supportdesk_calendar.holidays import Listed
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -26,17 +26,6 @@ calendar:
 first_response:
   fixed: 4h
 """
-
-
-def test_our_us_federal_rules_agree_with_the_holidays_package_on_every_date_2020_to_2035() -> None:
-    ours = HolidaySet(list(US_FEDERAL))
-    theirs = holidays.country_holidays("US", years=range(2019, 2037))
-    day, disagreements = date(2020, 1, 1), []
-    while day <= date(2035, 12, 31):
-        if (ours.on(day) is None) != (day not in theirs):
-            disagreements.append((day, ours.on(day), theirs.get(day)))
-        day += timedelta(days=1)
-    assert disagreements == []
 
 
 def test_juneteenth_is_a_holiday_from_2021_and_a_weekend_date_closes_with_its_observed_weekday() -> None:
@@ -109,3 +98,21 @@ def test_a_one_off_closure_written_unquoted_closes_its_date() -> None:
     holiday = p.calendar.holidays.on(date(2027, 1, 6))
     assert holiday is not None and holiday.rule.name == "Closure"
     assert not p.calendar.is_open_on(date(2027, 1, 6)) and p.calendar.is_open_on(date(2027, 1, 7))
+
+
+@pytest.mark.parametrize(
+    ("day", "open_"),
+    [
+        (date(2026, 7, 3), False),  # Independence Day on a Saturday: observed Friday
+        (date(2027, 12, 31), False),  # New Year's Day 2028 is a Saturday: observed the Friday before
+        (date(2026, 11, 26), False),  # Thanksgiving
+        (date(2026, 11, 27), False),  # the day after Thanksgiving
+        (date(2026, 11, 25), True),
+        (date(2026, 1, 19), False),  # Martin Luther King Jr. Day
+        (date(2026, 5, 25), False),  # Memorial Day
+        (date(2026, 10, 12), True),  # Columbus Day is not one of seed 000's holidays
+        (date(2026, 11, 11), True),  # nor is Veterans Day
+    ],
+)
+def test_the_shipped_seed_000_calendar_closes_its_holidays(day: date, open_: bool) -> None:
+    assert shipped_policy("data-insights").calendar.is_open_on(day) is open_

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from sla_clock.adapters.policy_files import PolicyError, load_policy_file, shipped_policy, shipped_policy_names
-from sla_clock.domain.holidays import FixedDate, NthWeekday, Observance
 from sla_clock.domain.policy import ResolutionStart, TargetBasis
+from supportdesk_calendar.holidays import FixedDate, NthWeekday, Observance
 from supportdesk_contract.catalogue import Priority, RequestType
 
 H = 3600

@@ -19,7 +19,7 @@ from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
 from ...service_layer import reads
-from ...service_layer.countdowns import for_settings
+from ...service_layer.countdowns import COUNTDOWNS
 from ...service_layer.reads import TicketFilter
 from ...settings import Settings
 from . import Runtime
@@ -49,7 +49,6 @@ async def changes(
     runtime: ServiceRuntime[Settings], flt: TicketFilter, after: int | None
 ) -> AsyncIterator[ServerSentEvent]:
     poll = runtime.settings.stream_poll_seconds
-    countdowns = for_settings(runtime.settings)
     if after is None:
         async with runtime.engine.connect() as conn:
             after = await reads.latest_change(conn)
@@ -58,8 +57,8 @@ async def changes(
         now = runtime.clock.now()
         async with runtime.engine.connect() as conn:
             rows, upto = await reads.changes_after(conn, after, flt, now)
+            await COUNTDOWNS.add_to(conn, [row for _, row in rows], now)
         for seq, row in rows:
-            row["business_time"] = countdowns.of(row, now)
             # pydantic's encoder, as the list's responses use: the same row reads the same on both.
             yield ServerSentEvent(to_json(row).decode(), event="ticket", id=str(seq))
         if upto == after:

@@ -17,7 +17,7 @@ from supportdesk_service.problems import Problem
 
 from ...service_layer import reads
 from ...service_layer.as_of import board_as_of
-from ...service_layer.countdowns import for_settings
+from ...service_layer.countdowns import COUNTDOWNS
 from ...service_layer.reads import Sort, TicketFilter
 from . import Runtime
 from .filters import ticket_filter
@@ -49,19 +49,21 @@ async def list_tickets(
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Tickets matching every filter given, `sort`ed; `next_cursor` fetches the next page. Each row's
-    `business_time` is the countdown to its next due instant in its policy's business calendar, as of
-    the read (null without a running clock). With `as_of`, the tickets as they stood then
-    (`at_risk_within` and the countdowns count from `as_of`): tickets with events after the instant
-    are folded again from their events up to it (seconds for ten thousand), the rest read as they are."""
+    `business_time` is the countdown to its next due instant in the business calendar its clock's
+    events carried, as of the read (null without a running clock or a carried calendar). With
+    `as_of`, the tickets as they stood then (`at_risk_within` and the countdowns count from
+    `as_of`): tickets with events after the instant are folded again from their events up to it
+    (seconds for ten thousand), the rest read as they are."""
     try:
         async with _board(runtime, as_of) as conn:
             now = as_of or runtime.clock.now()
             rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, now)
+            await COUNTDOWNS.add_to(conn, rows, now)
     except reads.BadCursor as e:
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
         ) from e
-    return {"tickets": for_settings(runtime.settings).add_to(rows, now), "next_cursor": next_cursor}
+    return {"tickets": rows, "next_cursor": next_cursor}
 
 
 @router.get("/v1/board/tickets/{ticket_id}")
@@ -70,10 +72,11 @@ async def get_ticket(ticket_id: str, runtime: Runtime, as_of: AsOf = None) -> di
     why. With `as_of`: the ticket as it stood at that instant, folded from its events up to then."""
     async with _board(runtime, as_of, ticket_id) as conn:
         ticket = await reads.ticket_with_timeline(conn, ticket_id)
+        if ticket is not None:
+            await COUNTDOWNS.add_to(conn, [ticket], as_of or runtime.clock.now())
     if ticket is None:
         when = f" as of {as_of.isoformat()}" if as_of is not None else " (yet)"
         raise Problem(404, "Not Found", f"the board has no ticket {ticket_id}{when}")
-    ticket["business_time"] = for_settings(runtime.settings).of(ticket, as_of or runtime.clock.now())
     return ticket
 
 

@@ -83,6 +83,7 @@ class BusinessCalendar:
         self.zone_name = zone
         self.zone = ZoneInfo(zone)  # raises for an unknown zone
         self.holidays = holidays or HolidaySet([])
+        self.windows = tuple(windows)  # as given: what a definition of this calendar carries
         self._by_weekday: list[list[Minutes]] = [[] for _ in range(7)]
         self._spill: list[list[Minutes]] = [[] for _ in range(7)]  # after midnight, from the day before
         for w in windows:

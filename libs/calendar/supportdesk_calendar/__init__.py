@@ -1,0 +1,1 @@
+"""Business calendars and holiday sets: pure computation (no I/O), exact to the second."""
