@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
@@ -26,7 +25,6 @@ from ...service_layer import inbound
 from ...settings import Settings
 from . import Runtime
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Outcome = Literal[

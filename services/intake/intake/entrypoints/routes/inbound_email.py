@@ -9,7 +9,6 @@ raw MIME: 422). A failure while processing leaves it flagged `failed`, for re-pr
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -39,7 +38,6 @@ from .inbound_common import (
     unreadable,
 )
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Parser = Callable[[bytes, str | None], Awaitable[InboundEmail]]

@@ -4,7 +4,6 @@ Twilio's in TwiML (the voice webhook thanks the caller and records them), the ca
 
 from __future__ import annotations
 
-import logging
 import uuid
 from urllib.parse import parse_qsl
 
@@ -23,7 +22,6 @@ from ...settings import Settings
 from . import Runtime
 from .inbound_common import PROCESSORS, Processor, keep_raw, read_limited, settings_of, unreadable
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound/phone", tags=["inbound"])
 
 MAX_PHONE_BYTES = 1024 * 1024
