@@ -56,6 +56,16 @@ async def get_raw(conn: AsyncConnection, inbound_id: uuid.UUID) -> Any:
     return (await conn.execute(select(inbound_messages).where(inbound_messages.c.inbound_id == inbound_id))).first()
 
 
+async def listing(conn: AsyncConnection, outcome: str | None, limit: int) -> list[dict[str, Any]]:
+    """What came in, newest first, without the bodies; only those with `outcome`, if given."""
+    t = inbound_messages
+    query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
+    if outcome:
+        query = query.where(t.c.outcome == outcome)
+    rows = (await conn.execute(query.order_by(t.c.received_at.desc()).limit(limit))).all()
+    return [dict(r._mapping) for r in rows]
+
+
 async def earlier_claim(conn: AsyncConnection, key: str, inbound_id: uuid.UUID) -> Any | None:
     """Claim a dedupe key for this inbound message: None if it is the first to, else the row of the
     message that claimed it earlier (this one is a duplicate of it)."""
@@ -70,6 +80,12 @@ async def earlier_claim(conn: AsyncConnection, key: str, inbound_id: uuid.UUID) 
     if row is not None:
         return None
     return (await conn.execute(select(inbound_dedupe).where(inbound_dedupe.c.dedupe_key == key))).one()
+
+
+async def ticket_of_key(conn: AsyncConnection, key: str) -> str | None:
+    """The ticket a dedupe key was settled on (None: unclaimed, or claimed and not settled)."""
+    row = (await conn.execute(select(inbound_dedupe.c.ticket_id).where(inbound_dedupe.c.dedupe_key == key))).first()
+    return None if row is None else row.ticket_id
 
 
 async def settle(conn: AsyncConnection, key: str, ticket_id: str, result: dict[str, Any] | None = None) -> None:
@@ -101,6 +117,27 @@ async def ticket_by_number(conn: AsyncConnection, numbers: list[str]) -> str | N
     ).all()
     by_number = {r.number: r.ticket_id for r in rows}
     return next((by_number[n] for n in numbers if n in by_number), None)
+
+
+async def ticket_parties(conn: AsyncConnection, ticket_id: str) -> tuple[str | None, str | None] | None:
+    """(requester_email, customer_id) of a ticket; None: no such ticket."""
+    row = (
+        await conn.execute(
+            select(tickets.c.requester_email, tickets.c.customer_id).where(tickets.c.ticket_id == ticket_id)
+        )
+    ).first()
+    return None if row is None else (row.requester_email, row.customer_id)
+
+
+async def number_of(conn: AsyncConnection, ticket_id: str) -> str | None:
+    row = (await conn.execute(select(tickets.c.number).where(tickets.c.ticket_id == ticket_id))).first()
+    return None if row is None else str(row.number)
+
+
+async def requester_phone_of(conn: AsyncConnection, ticket_id: str) -> str | None:
+    """The phone of an existing ticket's requester (raises if there is no such ticket)."""
+    row = (await conn.execute(select(tickets.c.requester_phone).where(tickets.c.ticket_id == ticket_id))).one()
+    return None if row.requester_phone is None else str(row.requester_phone)
 
 
 async def store_attachments(

@@ -1,15 +1,18 @@
 """Phone webhooks: Twilio's form posts (voice, SMS, recording, transcription) and a generic
 phone system's JSON, turned into what intake needs. Twilio adds fields without notice: unknown
-fields are kept in the raw payload and ignored here, never rejected."""
+fields are kept in the raw payload and ignored here, never rejected. Twilio's webhooks are answered
+in TwiML (`voice_answer`, `sms_answer`)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -124,3 +127,53 @@ def generic_call(payload: Any) -> GenericCall:
     except ValidationError as e:
         err = e.errors()[0]
         raise UnreadablePayload(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
+
+
+def twiml(build: Callable[[ET.Element], None] | None = None) -> bytes:
+    """A TwiML document; without `build`, the empty answer (Twilio does nothing more)."""
+    root = ET.Element("Response")
+    if build is not None:
+        build(root)
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="unicode").encode()
+
+
+def spoken(number: str) -> str:
+    """'TKT-1042' read out as 'T K T 1 0 4 2'."""
+    return " ".join(ch for ch in number if ch.isalnum())
+
+
+def voice_answer(number: str | None, base: str) -> bytes:
+    """Thank the caller (with the ticket's number, when there is one) and record their message;
+    the recording and its transcription come back to `base`'s webhooks."""
+
+    def voice(root: ET.Element) -> None:
+        say = ET.SubElement(root, "Say")
+        if number:
+            say.text = (
+                f"Thank you for calling support. Your request is logged as ticket "
+                f"{spoken(number)}. Please describe the problem after the tone."
+            )
+        else:
+            say.text = "Thank you for calling support. Please describe the problem after the tone."
+        ET.SubElement(
+            root,
+            "Record",
+            maxLength="300",
+            playBeep="true",
+            transcribe="true",
+            recordingStatusCallback=f"{base}/v1/inbound/phone/twilio/recording",
+            transcribeCallback=f"{base}/v1/inbound/phone/twilio/transcription",
+        )
+
+    return twiml(voice)
+
+
+def sms_answer(number: str) -> bytes:
+    """Tell the texter their ticket's number, and how to add to it."""
+
+    def sms(root: ET.Element) -> None:
+        ET.SubElement(
+            root, "Message"
+        ).text = f"Thanks, your request is ticket {number}. Start a text with {number} to add to it."
+
+    return twiml(sms)

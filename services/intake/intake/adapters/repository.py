@@ -225,6 +225,18 @@ async def save(
     return envelopes
 
 
+async def ticket_row(conn: AsyncConnection, ticket_id: str) -> dict[str, Any]:
+    """The ticket's read-model row, every column (raises if there is no such ticket)."""
+    row = (await conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id))).one()
+    return dict(row._mapping)
+
+
+async def token_sha256(conn: AsyncConnection, ticket_id: str) -> str | None:
+    """The digest of the ticket's access token; None: no such ticket."""
+    row = (await conn.execute(select(tickets.c.access_token_sha256).where(tickets.c.ticket_id == ticket_id))).first()
+    return None if row is None else str(row.access_token_sha256)
+
+
 async def history(conn: AsyncConnection, ticket_id: str) -> list[dict[str, Any]]:
     """The ticket's envelopes as recorded, with excerpted texts shown whole again."""
     rows = await conn.execute(

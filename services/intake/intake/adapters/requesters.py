@@ -2,13 +2,14 @@
 
 Intake seals each requester's personal fields into the events it records under that requester's
 key (`seal_pending`), opens them again for its own reads (`open_recorded`), and publishes the keys
-to the compacted keys topic (service_layer.requesters). Erasure destroys the key here and scrubs
-intake's own tables; the other services learn of it by RequesterErased."""
+to the compacted keys topic (service_layer.workers.requester_keys). An erasure (decided and
+recorded in service_layer.requesters) destroys the key and scrubs intake's own tables here; the
+other services learn of it by RequesterErased. This module only stores and loads."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,16 +17,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from supportdesk_contract.catalogue import ERASED_TEXT, CarriesLongText, CarriesPersonalData, Event, RequesterErased
-from supportdesk_contract.clock import Clock
-from supportdesk_contract.envelope import new_envelope, read_recorded
-from supportdesk_contract.ids import NAMESPACE
-from supportdesk_messaging.outbox import record
+from supportdesk_contract.catalogue import ERASED_TEXT, Event
+from supportdesk_contract.envelope import read_recorded
 from supportdesk_messaging.personal import mask_event, new_data_key, open_event, seal_event
 
 from .tables import attachments, events, inbound_messages, long_texts, requesters, tickets
-
-PRODUCER = "intake"
 
 
 @dataclass(frozen=True)
@@ -166,54 +162,49 @@ async def find(conn: AsyncConnection, *, email: str | None, phone: str | None) -
 
 
 @dataclass(frozen=True)
-class Erasure:
-    requester_id: str
-    erased_at: datetime
-    tickets: list[str]
-    already: bool  # erased before: this call changed nothing new
-    files: list[str]  # sha256 of the attachments removed (the caller drops their cached copies)
+class Held:
+    """A requester's row as an erasure holds it (locked FOR UPDATE until the transaction ends)."""
+
+    data_key: str | None  # None: erased before
+    erased_at: datetime | None
 
 
-def _references(payloads: Iterable[Event]) -> tuple[set[str], set[str]]:
-    """The whole texts and attachments (by sha256) these events reference."""
-    texts: set[str] = set()
-    files: set[str] = set()
-    for p in payloads:
-        if isinstance(p, CarriesLongText):
-            texts |= {ref.sha256 for ref in p.full_text.values()}
-        for a in getattr(p, "attachments", ()) or ():
-            files.add(a.sha256)
-    return texts, files
-
-
-async def erase(conn: AsyncConnection, requester_id: str, clock: Clock) -> Erasure | None:
-    """Destroy the requester's key and scrub what intake holds of them, in one transaction, and
-    record RequesterErased for each of their tickets (ids derived: erasing again adds none).
-    None: no such requester."""
+async def hold(conn: AsyncConnection, requester_id: str) -> Held | None:
+    """Lock the requester's row: tickets being opened for them (FOR KEY SHARE) wait, and then are
+    scrubbed too. None: no such requester."""
     r = requesters
     row = (
         await conn.execute(
             select(r.c.data_key, r.c.erased_at).where(r.c.requester_id == requester_id).with_for_update()
         )
     ).first()
-    if row is None:
-        return None
-    now = clock.now()
-    ticket_ids = list(
+    return None if row is None else Held(row.data_key, row.erased_at)
+
+
+async def ticket_ids(conn: AsyncConnection, requester_id: str) -> list[str]:
+    return list(
         (await conn.execute(select(tickets.c.ticket_id).where(tickets.c.requester_id == requester_id))).scalars()
     )
-    files: set[str] = set()
+
+
+async def recorded(conn: AsyncConnection, ticket_ids: Sequence[str]) -> list[Event]:
+    """The events recorded for these tickets, as stored (personal fields still sealed)."""
+    envelopes = (await conn.execute(select(events.c.envelope).where(events.c.ticket_id.in_(ticket_ids)))).scalars()
+    return [read_recorded(envelope).payload for envelope in envelopes]
+
+
+async def scrub(
+    conn: AsyncConnection,
+    requester_id: str,
+    ticket_ids: Sequence[str],
+    *,
+    texts: Collection[str],
+    files: Collection[str],
+    erased_at: datetime,
+) -> None:
+    """Remove what intake holds of a requester: the whole texts and files of theirs, their tickets'
+    personal columns, the raw payloads those tickets came from, and their address and key."""
     if ticket_ids:
-        # Before the key goes: open their events to learn which whole texts and files are theirs.
-        recorded = (await conn.execute(select(events.c.envelope).where(events.c.ticket_id.in_(ticket_ids)))).scalars()
-        mine: list[Event] = []
-        for envelope in recorded:
-            payload = read_recorded(envelope).payload
-            if not isinstance(payload, CarriesPersonalData):
-                continue
-            opened = open_event(payload, row.data_key) if row.data_key and payload.sealed_personal else None
-            mine.append(opened or payload)
-        texts, files = _references(mine)
         if texts:
             await conn.execute(delete(long_texts).where(long_texts.c.sha256.in_(texts)))
         if files:
@@ -230,21 +221,30 @@ async def erase(conn: AsyncConnection, requester_id: str, clock: Clock) -> Erasu
             .where(inbound_messages.c.ticket_id.in_(ticket_ids))
             .values(body=b"", request_headers={}, detail=None)
         )
-    erased_at = row.erased_at or now
+    r = requesters
     await conn.execute(
         update(r)
         .where(r.c.requester_id == requester_id)
         .values(email=None, phone=None, data_key=None, erased_at=erased_at, key_published=False)
     )
-    envelopes = [
-        new_envelope(
-            RequesterErased(requester_id=requester_id, erased_at=erased_at),
-            ticket_id=ticket_id,
-            producer=PRODUCER,
-            clock=clock,
-            event_id=uuid.uuid5(NAMESPACE, f"requester-erased/{requester_id}/{ticket_id}"),
-        )
-        for ticket_id in ticket_ids
-    ]
-    await record(conn, envelopes)
-    return Erasure(requester_id, erased_at, ticket_ids, already=row.erased_at is not None, files=sorted(files))
+
+
+# Claims the batch in one statement (a round trip less than SELECT ... FOR NO KEY UPDATE, then
+# UPDATE): the rows stay locked (FOR NO KEY UPDATE, by the UPDATE itself) until the transaction
+# ends, after the broker has them; if the send fails, the rollback leaves them unpublished.
+_CLAIM = text(
+    """
+UPDATE requesters SET key_published = true
+WHERE requester_id IN (
+    SELECT requester_id FROM requesters WHERE NOT key_published LIMIT :batch FOR NO KEY UPDATE SKIP LOCKED
+)
+RETURNING requester_id, data_key
+"""
+)
+
+
+async def claim_unpublished(conn: AsyncConnection, batch: int) -> list[Requester]:
+    """Up to `batch` requesters whose key (or erased marker) the keys topic does not hold yet, marked
+    published and locked until the transaction ends (its rollback leaves them unpublished)."""
+    rows = (await conn.execute(_CLAIM, {"batch": batch})).all()
+    return [Requester(row.requester_id, row.data_key) for row in rows]

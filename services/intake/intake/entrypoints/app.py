@@ -5,10 +5,8 @@ from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_service.app import create_app
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
-from ..adapters import customers
+from ..service_layer import customers, workers
 from ..service_layer.handlers import HANDLERS
-from ..service_layer.mailboxes import run_mailboxes
-from ..service_layer.requesters import run_key_publisher
 from ..settings import Settings
 from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, requesters, tickets
 from .routes import customers as customer_routes
@@ -19,10 +17,7 @@ async def load_customer_file(runtime: ServiceRuntime[Settings]) -> None:
     path = runtime.settings.customers_file
     if not path:
         return
-    loaded = customers.load_directory_file(path)
-    async with runtime.engine.begin() as conn:
-        for customer in loaded:
-            await customers.upsert(conn, customer, runtime.clock.now())
+    await customers.load_file(runtime.engine, path, runtime.clock)
 
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -45,8 +40,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
-            workers={"requester-keys": run_key_publisher}
-            | ({"mailboxes": run_mailboxes} if settings.mailboxes_file else {}),
+            workers=workers.for_settings(settings),
             # Raw mail is larger than JSON bodies; the routes refuse more than this themselves too.
             body_limits={"/v1/inbound/email": settings.max_email_bytes},
         )

@@ -1,6 +1,5 @@
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 from typing import Any
@@ -9,9 +8,9 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.cli import service_main
 
-from ..adapters import requesters
+from ..adapters.attachment_cache import attachment_cache_dir
+from ..service_layer import requesters
 from ..settings import Settings
-from .routes.attachments import attachment_cache_dir
 
 
 async def _requesters(args: argparse.Namespace) -> int:
@@ -19,22 +18,17 @@ async def _requesters(args: argparse.Namespace) -> int:
     engine = create_engine(settings.database_url, settings.database_name)
     try:
         if args.action == "find":
-            async with engine.connect() as conn:
-                found = await requesters.find(conn, email=args.email, phone=args.phone)
+            found = await requesters.find(engine, email=args.email, phone=args.phone)
             for row in found:
                 print(json.dumps(row, default=str))
             if not found:
                 print("no live requester with that address or phone", file=sys.stderr)
             return 0 if found else 1
-        async with engine.begin() as conn:
-            done = await requesters.erase(conn, args.requester_id, SystemClock())
+        cache = attachment_cache_dir(settings.database_name, settings.attachment_cache_dir)
+        done = await requesters.erase(engine, args.requester_id, SystemClock(), cache)
         if done is None:
             print(f"no requester {args.requester_id}", file=sys.stderr)
             return 1
-        cache = attachment_cache_dir(settings.database_name, settings.attachment_cache_dir)
-        for sha256 in done.files:
-            with contextlib.suppress(FileNotFoundError):
-                (cache / sha256).unlink()
         report: dict[str, Any] = {
             "requester_id": done.requester_id,
             "erased_at": done.erased_at.isoformat(),

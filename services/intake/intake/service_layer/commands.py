@@ -18,6 +18,7 @@ from supportdesk_messaging.sealing import seal
 from supportdesk_observability.logs import event_context
 
 from ..adapters import customers, repository, requesters
+from ..adapters import inbound_store as store
 from ..domain.customers import CustomerMatch
 from ..domain.ticket import OpenTicket, Ticket
 
@@ -183,3 +184,43 @@ async def open_ticket_now(
             except repository.RequesterChanged:  # erased in between (rare): under its lock, this time
                 break
     return await in_transaction(engine, in_one)
+
+
+class IdempotencyKeyReused(Exception):
+    """The key came with another submission before: it cannot name this one."""
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """The ticket an earlier submission with the same Idempotency-Key opened (its token is not shown again)."""
+
+    ticket_id: str
+    number: str
+
+
+async def open_ticket_once(
+    engine: AsyncEngine,
+    request: OpenTicket,
+    *,
+    idempotency_key: str,
+    fingerprint: str,
+    number_prefix: str,
+    clock: Clock,
+    token_key: str = "",
+) -> Opened | Replayed:
+    """`open_ticket`, once per Idempotency-Key: a repeat with the same `fingerprint` (what the
+    submission said) finds the first one's ticket; with another, IdempotencyKeyReused. The claim,
+    the ticket and the claim's result commit together."""
+    key = f"idempotency:{idempotency_key}"
+
+    async def work(conn: AsyncConnection) -> Opened | Replayed:
+        first = await store.earlier_claim(conn, key, uuid.uuid4())
+        if first is not None:
+            if (first.result or {}).get("fingerprint") != fingerprint:
+                raise IdempotencyKeyReused(idempotency_key)
+            return Replayed(first.ticket_id, first.result["number"])
+        opened = await open_ticket(conn, request, number_prefix=number_prefix, clock=clock, token_key=token_key)
+        await store.settle(conn, key, opened.ticket_id, {"fingerprint": fingerprint, "number": opened.number})
+        return opened
+
+    return await in_transaction(engine, work)

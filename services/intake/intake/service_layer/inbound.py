@@ -13,9 +13,9 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import Channel
@@ -23,7 +23,7 @@ from supportdesk_contract.clock import Clock
 
 from ..adapters import customers
 from ..adapters import inbound_store as store
-from ..adapters.tables import inbound_dedupe, tickets
+from ..adapters.email_formats import UnreadablePayload
 from ..domain.customers import normalise_phone
 from ..domain.inbound import (
     InboundEmail,
@@ -53,17 +53,14 @@ class Outcome:
 
 async def _may_write_to(conn: AsyncConnection, ticket_id: str, sender: str, staff: frozenset[str]) -> bool:
     """A thread key is not a credential: only the requester, their customer's people or staff add to it."""
-    row = (
-        await conn.execute(
-            select(tickets.c.requester_email, tickets.c.customer_id).where(tickets.c.ticket_id == ticket_id)
-        )
-    ).first()
-    if row is None:
+    parties = await store.ticket_parties(conn, ticket_id)
+    if parties is None:
         return False
-    if sender == (row.requester_email or "").lower() or sender.rpartition("@")[2] in staff:
+    requester_email, customer_id = parties
+    if sender == (requester_email or "").lower() or sender.rpartition("@")[2] in staff:
         return True
     found = await customers.match(conn, email=sender)
-    return row.customer_id is not None and found is not None and found.customer_id == row.customer_id
+    return customer_id is not None and found is not None and found.customer_id == customer_id
 
 
 async def _thread(conn: AsyncConnection, email: InboundEmail, prefix: str) -> str | None:
@@ -95,7 +92,7 @@ async def receive_email(
             lambda t: t.customer_reply(email.text or "(no text)", Channel.EMAIL, email.message_id, attachments),
             clock,
         )
-        number = (await conn.execute(select(tickets.c.number).where(tickets.c.ticket_id == ticket_id))).scalar()
+        number = await store.number_of(conn, ticket_id)
         result = Outcome("reply_added", ticket_id, number)
     else:
         forwarded_for = forwarded_requester(email, staff)
@@ -123,7 +120,71 @@ async def receive_email(
     return result
 
 
+# --- kept payloads: every inbound channel keeps what came in before parsing it ----------------
+
+
+async def keep_raw(
+    engine: AsyncEngine, *, source: str, body: bytes, content_type: str | None, headers: dict[str, str], clock: Clock
+) -> uuid.UUID:
+    """Kept, committed on its own, before anything parses it: a parser bug loses nothing."""
+    async with engine.begin() as conn:
+        return await store.keep_raw(
+            conn, source=source, body=body, content_type=content_type, headers=headers, now=clock.now()
+        )
+
+
+async def flag(engine: AsyncEngine, inbound_id: uuid.UUID, outcome: str, detail: str, *, clock: Clock) -> None:
+    async with engine.begin() as conn:
+        await store.set_outcome(conn, inbound_id, outcome, now=clock.now(), detail=detail)
+
+
+T = TypeVar("T")
+
+
+async def parse_or_flag(
+    engine: AsyncEngine, inbound_id: uuid.UUID, parse: Callable[[], Awaitable[T]], *, clock: Clock
+) -> T | UnreadablePayload:
+    """Run a parser. Whatever it raises, the payload is kept: an unreadable one is flagged with
+    the reason (and the reason returned), and a parser bug is flagged the same way, to be
+    re-processed after the fix."""
+    try:
+        return await parse()
+    except UnreadablePayload as e:
+        problem = e
+    except Exception as e:
+        log.exception("parser failed on inbound %s", inbound_id)
+        problem = UnreadablePayload("body", f"parser failed: {type(e).__name__}: {e}")
+    await flag(engine, inbound_id, "unreadable", str(problem), clock=clock)
+    return problem
+
+
 OnSuccess = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def take(
+    engine: AsyncEngine,
+    inbound_id: uuid.UUID,
+    handle: Callable[[AsyncConnection], Awaitable[Outcome]],
+    *,
+    clock: Clock,
+    also: OnSuccess | None = None,
+) -> Outcome:
+    """Process a kept, parsed payload in one transaction with its outcome (and `also`, e.g. a
+    mailbox's bookkeeping). If processing raises, the payload is flagged `failed`, to be
+    re-processed after a fix, and the error propagates."""
+    try:
+        async with engine.begin() as conn:
+            outcome = await handle(conn)
+            await store.set_outcome(
+                conn, inbound_id, outcome.outcome, now=clock.now(), detail=outcome.detail, ticket_id=outcome.ticket_id
+            )
+            if also is not None:
+                await also(conn)
+    except Exception as e:
+        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
+        await flag(engine, inbound_id, "failed", f"{type(e).__name__}: {e}", clock=clock)
+        raise
+    return outcome
 
 
 async def take_email(
@@ -135,30 +196,41 @@ async def take_email(
     clock: Clock,
     also: OnSuccess | None = None,
 ) -> Outcome:
-    """Process a kept, parsed email in one transaction with its outcome (and `also`, e.g. a
-    mailbox's bookkeeping). If processing raises, the payload is flagged `failed`, to be
-    re-processed after a fix, and the error propagates."""
-    try:
-        async with engine.begin() as conn:
-            outcome = await receive_email(conn, email, inbound_id, settings=settings, clock=clock)
-            await store.set_outcome(
-                conn, inbound_id, outcome.outcome, now=clock.now(), detail=outcome.detail, ticket_id=outcome.ticket_id
-            )
-            if also is not None:
-                await also(conn)
-    except Exception as e:
-        log.exception("inbound %s failed while processing; kept for re-processing", inbound_id)
-        async with engine.begin() as conn:
-            await store.set_outcome(conn, inbound_id, "failed", now=clock.now(), detail=f"{type(e).__name__}: {e}")
-        raise
-    return outcome
+    """A kept, parsed email: one ticket or one reply (`take`)."""
+
+    async def handle(conn: AsyncConnection) -> Outcome:
+        return await receive_email(conn, email, inbound_id, settings=settings, clock=clock)
+
+    return await take(engine, inbound_id, handle, clock=clock, also=also)
 
 
-async def _ticket_of_call(conn: AsyncConnection, call_sid: str) -> str | None:
-    row = (
-        await conn.execute(select(inbound_dedupe.c.ticket_id).where(inbound_dedupe.c.dedupe_key == f"call:{call_sid}"))
-    ).first()
-    return None if row is None else row.ticket_id
+@dataclass(frozen=True)
+class Kept:
+    source: str
+    body: bytes
+    content_type: str | None
+
+
+async def kept(engine: AsyncEngine, inbound_id: uuid.UUID) -> Kept | None:
+    """A kept payload as it came in, to process again (None: no such inbound message)."""
+    async with engine.connect() as conn:
+        row = await store.get_raw(conn, inbound_id)
+    return None if row is None else Kept(row.source, bytes(row.body), row.content_type)
+
+
+async def listing(engine: AsyncEngine, outcome: str | None, limit: int) -> list[dict[str, Any]]:
+    """What came in, newest first (`outcome`: only those, e.g. what needs a look)."""
+    async with engine.connect() as conn:
+        return await store.listing(conn, outcome, limit)
+
+
+async def first_use_of_token(engine: AsyncEngine, token: str, *, keep: timedelta, clock: Clock) -> bool:
+    """Replay protection for signed webhooks: True the first time a token is seen (committed)."""
+    async with engine.begin() as conn:
+        return await store.first_use_of_token(conn, token, clock.now(), keep)
+
+
+# --- phone: calls, texts, their recordings and transcriptions -----------------------------------
 
 
 async def open_call_ticket(
@@ -213,15 +285,14 @@ async def receive_sms(
         words[0].upper() if words and re.fullmatch(rf"{settings.ticket_number_prefix}-\d+", words[0], re.I) else None
     )
     ticket_id = await store.ticket_by_number(conn, [named]) if named else None
-    if ticket_id is not None:
-        row = (await conn.execute(select(tickets.c.requester_phone).where(tickets.c.ticket_id == ticket_id))).one()
-        if normalise_phone(row.requester_phone or "") == normalise_phone(message.sender):
-            key = f"sms:{message.message_sid}"
-            if (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
-                return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
-            await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(message.body, Channel.PHONE), clock)
-            await store.settle(conn, key, ticket_id)
-            return Outcome("reply_added", ticket_id, named)
+    phone = await store.requester_phone_of(conn, ticket_id) if ticket_id is not None else None
+    if ticket_id is not None and normalise_phone(phone or "") == normalise_phone(message.sender):
+        key = f"sms:{message.message_sid}"
+        if (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
+            return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
+        await commands.run_on(conn, ticket_id, lambda t: t.customer_reply(message.body, Channel.PHONE), clock)
+        await store.settle(conn, key, ticket_id)
+        return Outcome("reply_added", ticket_id, named)
     return await open_call_ticket(
         conn,
         inbound_id,
@@ -249,7 +320,7 @@ async def attach_to_call(
     opens the ticket itself (nothing is dropped)."""
     if (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
         return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")
-    ticket_id = await _ticket_of_call(conn, call_sid)
+    ticket_id = await store.ticket_of_key(conn, f"call:{call_sid}")
     if ticket_id is None:
         opened = await open_call_ticket(
             conn,

@@ -1,95 +1,85 @@
-"""Publishing requesters' data keys (and erasures) to the compacted keys topic.
-
-Each requester row says what the topic must hold for it: its key, or the erased marker once its
-key is destroyed. Rows not yet published are marked and sent with acks=all in one transaction,
-which commits the mark once the broker has them, under a row lock (FOR NO KEY UPDATE SKIP LOCKED):
-an erasure (FOR UPDATE on the same row) waits for a key being sent and is then sent after it, so a
-stale key can never land last.
-Tickets being opened for the requester (FOR KEY SHARE) do not wait for it.
-Replicas share the work (the lock); sending one twice is harmless (compaction keeps the last)."""
+"""Requesters, for admins: finding one, and erasing one (their personal data goes, the ticket facts
+and SLA statistics stay). See supportdesk_messaging.personal for what erasure guarantees."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from supportdesk_messaging.personal import ERASED_MARKER, KEYS_TOPIC
-from supportdesk_messaging.timers import first_of
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_contract.catalogue import CarriesPersonalData, Event, RequesterErased
+from supportdesk_contract.clock import Clock
+from supportdesk_contract.envelope import new_envelope
+from supportdesk_contract.ids import NAMESPACE
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.personal import open_event
 
-from ..settings import Settings
+from ..adapters import attachment_cache, requesters
+from ..domain.erasure import references
 
-log = logging.getLogger(__name__)
-
-BATCH = 200
-IDLE_POLL_SECONDS = 0.5  # a missed NOTIFY (a relay reconnecting): well within the keyring wait
-WAKE_LINGER_SECONDS = 0.005
-PRODUCER_WAIT_SECONDS = 0.05  # the relay's producer starting (or renewed): soon there
+PRODUCER = "intake"
 
 
-# Claims the batch in one statement (a round trip less than SELECT ... FOR NO KEY UPDATE, then
-# UPDATE): the rows stay locked (FOR NO KEY UPDATE, by the UPDATE itself) until the transaction
-# ends, after the broker has them; if the send fails, the rollback leaves them unpublished.
-_CLAIM = text(
-    """
-UPDATE requesters SET key_published = true
-WHERE requester_id IN (
-    SELECT requester_id FROM requesters WHERE NOT key_published LIMIT :batch FOR NO KEY UPDATE SKIP LOCKED
-)
-RETURNING requester_id, data_key
-"""
-)
+async def find(engine: AsyncEngine, *, email: str | None, phone: str | None) -> list[dict[str, Any]]:
+    """The live (not erased) requesters with this address or phone."""
+    async with engine.connect() as conn:
+        return await requesters.find(conn, email=email, phone=phone)
 
 
-async def publish_pending(engine: AsyncEngine, producer: AIOKafkaProducer, topic: str) -> int:
-    """Publish up to BATCH unpublished rows; how many were."""
+@dataclass(frozen=True)
+class Erasure:
+    requester_id: str
+    erased_at: datetime
+    tickets: list[str]  # each gets a RequesterErased event
+    already: bool  # erased before: this call changed nothing new
+    files: list[str]  # sha256 of the attachments removed
+
+
+async def erase_in(conn: AsyncConnection, requester_id: str, clock: Clock) -> Erasure | None:
+    """Destroy the requester's key and scrub what intake holds of them, in the caller's transaction,
+    and record RequesterErased for each of their tickets (ids derived: erasing again adds none).
+    None: no such requester."""
+    held = await requesters.hold(conn, requester_id)
+    if held is None:
+        return None
+    now = clock.now()
+    ticket_ids = await requesters.ticket_ids(conn, requester_id)
+    texts: set[str] = set()
+    files: set[str] = set()
+    if ticket_ids:
+        # Before the key goes: open their events to learn which whole texts and files are theirs.
+        mine: list[Event] = []
+        for payload in await requesters.recorded(conn, ticket_ids):
+            if not isinstance(payload, CarriesPersonalData):
+                continue
+            opened = open_event(payload, held.data_key) if held.data_key and payload.sealed_personal else None
+            mine.append(opened or payload)
+        texts, files = references(mine)
+    erased_at = held.erased_at or now
+    await requesters.scrub(conn, requester_id, ticket_ids, texts=texts, files=files, erased_at=erased_at)
+    envelopes = [
+        new_envelope(
+            RequesterErased(requester_id=requester_id, erased_at=erased_at),
+            ticket_id=ticket_id,
+            producer=PRODUCER,
+            clock=clock,
+            event_id=uuid.uuid5(NAMESPACE, f"requester-erased/{requester_id}/{ticket_id}"),
+        )
+        for ticket_id in ticket_ids
+    ]
+    await record(conn, envelopes)
+    return Erasure(requester_id, erased_at, ticket_ids, already=held.erased_at is not None, files=sorted(files))
+
+
+async def erase(engine: AsyncEngine, requester_id: str, clock: Clock, cache: Path) -> Erasure | None:
+    """`erase_in`, in a transaction of its own; once committed, the requester's files leave the
+    attachment cache too."""
     async with engine.begin() as conn:
-        rows = (await conn.execute(_CLAIM, {"batch": BATCH})).all()
-        if not rows:
-            return 0
-        sent: list[asyncio.Future[Any]] = []
-        for row in rows:
-            value = row.data_key.encode() if row.data_key else ERASED_MARKER
-            sent.append(await producer.send(topic, key=row.requester_id.encode(), value=value))
-        await asyncio.gather(*sent)  # before the commit: an erasure waits on the rows until then
-    return len(rows)
-
-
-async def run_key_publisher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
-    """Publish keys as soon as the commits that create them (or erase them) are notified.
-
-    Every such commit also records an event (TicketOpened, RequesterErased), so the relay's NOTIFY
-    wakes us: the key is on its way within milliseconds of the event, and a consumer rarely has
-    to wait for it (the keyring waits a moment when it does). A commit from another process
-    without an event, or one whose notification was missed, is caught by the idle poll.
-
-    The keys go through the relay's producer (idempotent, acks=all): woken by the same NOTIFY, a
-    key and its event usually share one produce request. While the relay has none (starting, or
-    renewing it), we wait."""
-    settings = runtime.settings
-    relay = runtime.relay
-    commits = relay.commits
-    topic = settings.topic_prefix + KEYS_TOPIC
-    while not stop.is_set():
-        producer = relay.producer
-        if producer is None:
-            await first_of(PRODUCER_WAIT_SECONDS, stop)
-            continue
-        commits.clear()
-        try:
-            published = await publish_pending(runtime.engine, producer, topic)
-        except KafkaError as e:  # e.g. the relay renewed its producer mid-send: rolled back, retried
-            log.warning("requester keys not published; retrying: %s", e)
-            await first_of(1.0, stop)
-            continue
-        if published < BATCH:
-            await first_of(IDLE_POLL_SECONDS, stop, commits)
-            if commits.is_set():
-                # Commits arriving together go out as one batch, as the relay's do.
-                await first_of(WAKE_LINGER_SECONDS, stop)
+        done = await erase_in(conn, requester_id, clock)
+    if done is not None:
+        attachment_cache.drop(cache, done.files)
+    return done

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from intake.adapters.attachment_cache import attachment_cache_dir
 from supportdesk_messaging.sealing import unseal
 
 from .conftest import TOKEN_KEY, Intake
@@ -14,6 +15,7 @@ from .test_email import post_raw, ticket
 
 pytestmark = pytest.mark.integration
 
+ADMIN = {"Authorization": "Bearer admin-key"}
 PDF = b"%PDF-1.4 " + bytes(range(256)) * 40  # 10,249 bytes, binary
 PAGE = b"<html><script>alert(document.cookie)</script></html>"
 
@@ -105,3 +107,21 @@ async def test_only_the_tickets_own_attachments_and_only_for_its_people(intake: 
         f"/v1/tickets/{mine['ticket_id']}/attachments/{digest}", headers=intake.as_requester(my_token)
     )
     assert ok.status_code == 200
+
+
+async def test_erasing_the_requester_removes_their_file_from_the_database_and_the_download_cache(
+    intake: Intake,
+) -> None:
+    sender = "kim@harbor.example"
+    t, _ = await mailed_ticket(intake, sender, ("trace.pdf", "application/pdf", PDF))
+    digest = hashlib.sha256(PDF).hexdigest()
+    url = f"/v1/tickets/{t['ticket_id']}/attachments/{digest}"
+    assert (await intake.client.get(url, headers=intake.as_agent())).status_code == 200
+    cached = attachment_cache_dir(intake.settings.database_name, intake.settings.attachment_cache_dir) / digest
+    assert cached.read_bytes() == PDF  # served from here, with ranges
+
+    found = (await intake.client.get("/v1/requesters", params={"email": sender}, headers=ADMIN)).json()
+    erased = await intake.client.post(f"/v1/requesters/{found[0]['requester_id']}/erasure", headers=ADMIN)
+    assert erased.status_code == 200, erased.text
+    assert not cached.exists()
+    assert (await intake.client.get(url, headers=intake.as_agent())).status_code == 404

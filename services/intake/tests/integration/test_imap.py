@@ -25,8 +25,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 from intake.adapters.mailbox import Mailbox, MailboxSpec, Security
-from intake.service_layer import mailboxes
-from intake.service_layer.mailboxes import MailboxReader
+from intake.service_layer.workers import mailboxes
+from intake.service_layer.workers.mailboxes import MailboxReader
 from intake.settings import Settings
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.process import wait_until

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import text
 
 from intake.adapters import repository
-from intake.adapters import requesters as adapter
-from intake.service_layer import requesters as key_publisher
+from intake.service_layer import requesters as erasure
+from intake.service_layer.workers import requester_keys as key_publisher
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic, scalar
 from supportdesk_messaging.personal import ERASED_MARKER, ERASED_TEXT, KEYS_TOPIC
@@ -131,7 +131,7 @@ async def test_an_erasure_between_the_web_forms_two_statements_leaves_no_ticket_
         if len(calls) == 1:  # between the lookup and the write, on another connection
             runtime = intake.app.state.runtime
             async with runtime.engine.begin() as other:
-                assert await adapter.erase(other, erased, runtime.clock) is not None
+                assert await erasure.erase_in(other, erased, runtime.clock) is not None
         return await real(conn, *args, **kwargs)
 
     monkeypatch.setattr(repository, "save_new", erasing_first)

@@ -1,5 +1,7 @@
-"""intake's HTTP routes, one module per resource. `Runtime` is the running service, its settings
-typed as intake's own."""
+"""intake's HTTP routes, one module per resource. A route parses, authorises, calls the service
+layer (a command or a read view) and answers; it never touches the database itself (an
+import-linter contract in pyproject.toml). `Runtime` is the running service, its settings typed as
+intake's own."""
 
 from typing import Annotated
 

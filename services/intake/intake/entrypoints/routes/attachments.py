@@ -4,15 +4,13 @@ Stored by SHA-256 and referenced from the ticket's events; only a hash the ticke
 references is served (the same content in another ticket reveals nothing). Always a download
 (`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP); types a browser or desktop would
 run are served as `application/octet-stream`. Ranges (`Range`, `If-Range`, multipart ranges, 416)
-are Starlette's FileResponse, over a content-addressed cache file written once per hash."""
+are Starlette's FileResponse, over a content-addressed cache file written once per hash
+(adapters.attachment_cache)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
@@ -21,14 +19,13 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
-from supportdesk_contract.catalogue import Attachment
 from supportdesk_service.problems import Problem, problem_response
 
-from ...adapters import inbound_store as store
-from ...adapters import repository
+from ...adapters import attachment_cache
 from ...domain.attachments import served_content_type
+from ...service_layer import views
 from . import Runtime
-from .access import TicketCaller, visible_history
+from .access import TicketCaller
 from .inbound_common import settings_of
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -43,66 +40,11 @@ class AttachmentRef(BaseModel):
     url: str
 
 
-def referenced(history: list[dict[str, Any]]) -> dict[str, Attachment]:
-    """The attachments a ticket's events reference, by hash (the latest reference names it)."""
-    out: dict[str, Attachment] = {}
-    for envelope in history:
-        for a in envelope["payload"].get("attachments") or ():
-            ref = Attachment.model_validate(a)
-            out[ref.sha256] = ref
-    return out
-
-
 def listing(ticket_id: str, history: list[dict[str, Any]]) -> list[AttachmentRef]:
     return [
         AttachmentRef(**a.model_dump(), url=f"/v1/tickets/{ticket_id}/attachments/{a.sha256}")
-        for a in referenced(history).values()
+        for a in views.referenced(history).values()
     ]
-
-
-def attachment_cache_dir(database_name: str, configured: str) -> Path:
-    return Path(configured or Path(tempfile.gettempdir()) / f"supportdesk-attachments-{database_name}")
-
-
-def _write_once(directory: Path, sha256: str, content: bytes, now: float) -> Path:
-    """Content-addressed: the file's name is its hash, written whole (temp file + rename). Its
-    modification time says when it was last served (set to `now`), for the sweep."""
-    target = directory / sha256
-    if not target.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{sha256}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, target)
-    os.utime(target, (now, now))
-    return target
-
-
-SWEEP_EVERY = 60.0  # seconds between sweeps of one cache directory, per process
-_swept: dict[Path, float] = {}
-
-
-def sweep(directory: Path, unused_for: float, now: float) -> int:
-    """Delete cached files (and stray temp files) last served more than `unused_for` seconds before
-    `now`; returns how many. A file being served now was touched by `_write_once` just before."""
-    removed = 0
-    if not directory.is_dir():
-        return 0
-    for entry in directory.iterdir():
-        try:
-            if entry.is_file() and now - entry.stat().st_mtime > unused_for:
-                entry.unlink()
-                removed += 1
-        except FileNotFoundError:  # another worker swept it first
-            continue
-    return removed
-
-
-def _cached(directory: Path, sha256: str, content: bytes, now: float, unused_for: float) -> Path:
-    if now - _swept.get(directory, 0.0) >= SWEEP_EVERY:
-        _swept[directory] = now
-        sweep(directory, unused_for, now)
-    return _write_once(directory, sha256, content, now)
 
 
 class AttachmentResponse(FileResponse):
@@ -159,19 +101,18 @@ async def get_attachment(
             "no such attachment on this ticket",
             errors=[{"field": "path.sha256", "message": "64 lower-case hex digits"}],
         )
-    async with runtime.engine.connect() as conn:
-        ref = referenced(visible_history(caller, await repository.history(conn, ticket_id))).get(sha256)
-        content = await store.attachment(conn, sha256) if ref is not None else None
-    if ref is None:
+    found = await views.attachment(runtime.engine, ticket_id, sha256, agent=caller.is_agent)
+    if found is None:
         raise Problem(404, "Not Found", f"ticket {ticket_id} has no attachment {sha256}")
+    ref, content = found.ref, found.content
     if content is None:
         raise Problem(
             404, "Not Found", f"{ref.name} was larger than INTAKE_MAX_ATTACHMENT_BYTES: kept only in the raw payload"
         )
     settings = settings_of(runtime)
     path = await asyncio.to_thread(
-        _cached,
-        attachment_cache_dir(settings.database_name, settings.attachment_cache_dir),
+        attachment_cache.cached,
+        attachment_cache.attachment_cache_dir(settings.database_name, settings.attachment_cache_dir),
         sha256,
         content,
         runtime.clock.now().timestamp(),

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from supportdesk_service.auth import AdminAuth
 from supportdesk_service.problems import Problem
 
-from ...adapters import customers as directory
 from ...adapters.customers import Customer
+from ...service_layer import customers as directory
 from . import Runtime
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[AdminAuth])
@@ -16,14 +16,12 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"], dependencies=[Adm
 
 @router.get("", response_model=list[Customer])
 async def list_customers(runtime: Runtime) -> list[Customer]:
-    async with runtime.engine.connect() as conn:
-        return await directory.all_customers(conn)
+    return await directory.all_customers(runtime.engine)
 
 
 @router.get("/{customer_id}", response_model=Customer)
 async def get_customer(customer_id: str, runtime: Runtime) -> Customer:
-    async with runtime.engine.connect() as conn:
-        found = await directory.get(conn, customer_id)
+    found = await directory.get(runtime.engine, customer_id)
     if found is None:
         raise Problem(404, "Not Found", f"no customer {customer_id}")
     return found
@@ -39,14 +37,12 @@ async def put_customer(customer_id: str, customer: Customer, runtime: Runtime) -
             "the body's id must match the path",
             errors=[{"field": "body.id", "message": f"expected {customer_id!r}"}],
         )
-    async with runtime.engine.begin() as conn:
-        await directory.upsert(conn, customer, runtime.clock.now())
+    await directory.put(runtime.engine, customer, runtime.clock)
     return customer
 
 
 @router.delete("/{customer_id}", status_code=204)
 async def delete_customer(customer_id: str, runtime: Runtime) -> Response:
-    async with runtime.engine.begin() as conn:
-        if not await directory.remove(conn, customer_id):
-            raise Problem(404, "Not Found", f"no customer {customer_id}")
+    if not await directory.remove(runtime.engine, customer_id):
+        raise Problem(404, "Not Found", f"no customer {customer_id}")
     return Response(status_code=204)

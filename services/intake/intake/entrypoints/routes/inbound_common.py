@@ -1,18 +1,16 @@
 """What every inbound channel shares: size limits, credentials, form decoding, keeping the raw
-payload before parsing, and re-processing kept payloads by their source."""
+payload before parsing (service_layer.inbound), and re-processing kept payloads by their source."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
@@ -22,13 +20,11 @@ from supportdesk_service.auth import AdminAuth
 from supportdesk_service.problems import PROBLEM_JSON, Problem
 from supportdesk_service.runtime import ServiceRuntime
 
-from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
-from ...adapters.tables import inbound_messages
+from ...service_layer import inbound
 from ...settings import Settings
 from . import Runtime
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Outcome = Literal[
@@ -95,22 +91,6 @@ async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any]
     return fields, files
 
 
-async def parse_or_flag(
-    runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, parse: Callable[[], Awaitable[Any]]
-) -> tuple[Any, UnreadablePayload | None]:
-    """Run a parser. Whatever it raises, the payload is kept: an unreadable one is flagged with
-    the reason, and a parser bug is flagged the same way, to be re-processed after the fix."""
-    try:
-        return await parse(), None
-    except UnreadablePayload as e:
-        problem = e
-    except Exception as e:
-        log.exception("parser failed on inbound %s", inbound_id)
-        problem = UnreadablePayload("body", f"parser failed: {type(e).__name__}: {e}")
-    await flag(runtime, inbound_id, "unreadable", str(problem))
-    return None, problem
-
-
 def unreadable(
     inbound_id: uuid.UUID, problem: UnreadablePayload, status: int, title: str = "Unreadable inbound message"
 ) -> JSONResponse:
@@ -128,22 +108,16 @@ def unreadable(
 
 
 async def keep_raw(runtime: ServiceRuntime[Settings], request: Request, source: str, body: bytes) -> uuid.UUID:
-    """Kept, committed on its own, before anything parses it: a parser bug loses nothing."""
+    """Kept, committed on its own, before anything parses it (without the caller's credentials)."""
     headers = {k: v for k, v in request.headers.items() if k.lower() not in ("authorization", "cookie")}
-    async with runtime.engine.begin() as conn:
-        return await store.keep_raw(
-            conn,
-            source=source,
-            body=body,
-            content_type=request.headers.get("content-type"),
-            headers=headers,
-            now=runtime.clock.now(),
-        )
-
-
-async def flag(runtime: ServiceRuntime[Settings], inbound_id: uuid.UUID, outcome: str, detail: str) -> None:
-    async with runtime.engine.begin() as conn:
-        await store.set_outcome(conn, inbound_id, outcome, now=runtime.clock.now(), detail=detail)
+    return await inbound.keep_raw(
+        runtime.engine,
+        source=source,
+        body=body,
+        content_type=request.headers.get("content-type"),
+        headers=headers,
+        clock=runtime.clock,
+    )
 
 
 @router.get("", dependencies=[AdminAuth])
@@ -153,23 +127,16 @@ async def list_inbound(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
     """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
-    t = inbound_messages
-    query = select(t.c.inbound_id, t.c.source, t.c.received_at, t.c.outcome, t.c.detail, t.c.ticket_id)
-    if outcome:
-        query = query.where(t.c.outcome == outcome)
-    async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(t.c.received_at.desc()).limit(limit))).all()
-    return [dict(r._mapping) for r in rows]
+    return await inbound.listing(runtime.engine, outcome, limit)
 
 
 @router.post("/{inbound_id}/reprocess", dependencies=[AdminAuth])
 async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> Response:
     """Run a kept payload through parsing and processing again (after a fix)."""
-    async with runtime.engine.connect() as conn:
-        row = await store.get_raw(conn, inbound_id)
-    if row is None:
+    kept = await inbound.kept(runtime.engine, inbound_id)
+    if kept is None:
         raise Problem(404, "Not Found", f"no inbound message {inbound_id}")
-    processor = PROCESSORS.get(row.source)
+    processor = PROCESSORS.get(kept.source)
     if processor is None:
-        raise Problem(409, "Conflict", f"no processor for {row.source} payloads")
-    return await processor(runtime, inbound_id, bytes(row.body), row.content_type)
+        raise Problem(409, "Conflict", f"no processor for {kept.source} payloads")
+    return await processor(runtime, inbound_id, kept.body, kept.content_type)

@@ -9,7 +9,6 @@ raw MIME: 422). A failure while processing leaves it flagged `failed`, for re-pr
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -23,10 +22,9 @@ from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
 from ...adapters import email_formats
-from ...adapters import inbound_store as store
 from ...adapters.email_formats import UnreadablePayload
 from ...domain.inbound import InboundEmail
-from ...service_layer.inbound import take_email
+from ...service_layer import inbound
 from ...settings import Settings
 from . import Runtime
 from .inbound_common import (
@@ -34,14 +32,12 @@ from .inbound_common import (
     Processor,
     form_of,
     keep_raw,
-    parse_or_flag,
     read_limited,
     require_basic_auth,
     settings_of,
     unreadable,
 )
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Parser = Callable[[bytes, str | None], Awaitable[InboundEmail]]
@@ -173,10 +169,14 @@ async def process(
     runtime: ServiceRuntime[Settings], source: str, inbound_id: uuid.UUID, body: bytes, content_type: str | None
 ) -> JSONResponse:
     engine, clock = runtime.engine, runtime.clock
-    email, problem = await parse_or_flag(runtime, inbound_id, lambda: PARSERS[source](body, content_type))
-    if problem is not None:
-        return unreadable(inbound_id, problem, UNREADABLE_STATUS[source])
-    outcome = await take_email(engine, email, inbound_id, settings=settings_of(runtime), clock=clock)
+
+    async def parse() -> InboundEmail:
+        return await PARSERS[source](body, content_type)
+
+    email = await inbound.parse_or_flag(engine, inbound_id, parse, clock=clock)
+    if isinstance(email, UnreadablePayload):
+        return unreadable(inbound_id, email, UNREADABLE_STATUS[source])
+    outcome = await inbound.take_email(engine, email, inbound_id, settings=settings_of(runtime), clock=clock)
     return JSONResponse(
         {"inbound_id": str(inbound_id), **outcome.as_json()},
         status_code=201 if outcome.outcome == "ticket_opened" else 200,
@@ -234,11 +234,8 @@ async def mailgun(request: Request, runtime: Runtime) -> JSONResponse:
     )
     if not valid or not signing.fresh(timestamp, runtime.clock.now(), settings.signature_window_seconds):
         raise Problem(401, "Unauthorized", "missing, invalid or stale Mailgun signature")
-    async with runtime.engine.begin() as conn:
-        first = await store.first_use_of_token(
-            conn, f"mailgun:{token}", runtime.clock.now(), timedelta(seconds=2 * settings.signature_window_seconds)
-        )
-    if not first:
+    keep = timedelta(seconds=2 * settings.signature_window_seconds)
+    if not await inbound.first_use_of_token(runtime.engine, f"mailgun:{token}", keep=keep, clock=runtime.clock):
         raise Problem(401, "Unauthorized", "this Mailgun token was used before (a replay)")
     return await keep_and_process(runtime, request, "mailgun", body)
 

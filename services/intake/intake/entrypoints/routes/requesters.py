@@ -4,7 +4,6 @@ guarantees."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +13,9 @@ from pydantic import BaseModel
 from supportdesk_service.auth import AdminAuth
 from supportdesk_service.problems import Problem
 
-from ...adapters import requesters
+from ...adapters.attachment_cache import attachment_cache_dir
+from ...service_layer import requesters
 from . import Runtime
-from .attachments import attachment_cache_dir
 
 router = APIRouter(prefix="/v1/requesters", tags=["requesters"], dependencies=[AdminAuth])
 
@@ -48,8 +47,7 @@ async def find_requesters(
             "say whom to find: email or phone",
             errors=[{"field": "query.email", "message": "email or phone is required"}],
         )
-    async with runtime.engine.connect() as conn:
-        return await requesters.find(conn, email=email, phone=phone)
+    return await requesters.find(runtime.engine, email=email, phone=phone)
 
 
 @router.post(
@@ -58,14 +56,10 @@ async def find_requesters(
 async def erase_requester(requester_id: str, runtime: Runtime) -> ErasureReport:
     """Destroy the requester's data key and scrub what intake holds of them; every other service
     drops or masks its copy on RequesterErased. Idempotent: erasing again reports `already_erased`."""
-    async with runtime.engine.begin() as conn:
-        done = await requesters.erase(conn, requester_id, runtime.clock)
+    cache = attachment_cache_dir(runtime.settings.database_name, runtime.settings.attachment_cache_dir)
+    done = await requesters.erase(runtime.engine, requester_id, runtime.clock, cache)
     if done is None:
         raise Problem(404, "Not Found", f"no requester {requester_id}")
-    cache = attachment_cache_dir(runtime.settings.database_name, runtime.settings.attachment_cache_dir)
-    for sha256 in done.files:
-        with contextlib.suppress(FileNotFoundError):
-            (cache / sha256).unlink()
     return ErasureReport(
         requester_id=done.requester_id, erased_at=done.erased_at, tickets=done.tickets, already_erased=done.already
     )

@@ -20,20 +20,18 @@ import socket
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_messaging.timers import pause
 from supportdesk_observability import tracing
 from supportdesk_service.runtime import ServiceRuntime
 
-from ..adapters import email_formats
-from ..adapters import inbound_store as store
-from ..adapters.mailbox import Mailbox, MailboxError, MailboxSpec, load_mailboxes
-from ..adapters.tables import mailboxes
-from ..settings import Settings
-from .inbound import take_email
+from ...adapters import email_formats
+from ...adapters import inbound_store as store
+from ...adapters import mailbox_leases as leases
+from ...adapters.mailbox import Mailbox, MailboxError, MailboxSpec, load_mailboxes
+from ...settings import Settings
+from ..inbound import take_email
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +139,7 @@ class MailboxReader:
                 await advance(conn)
 
     async def _advance(self, conn: AsyncConnection, uid: int, uidvalidity: int) -> None:
-        moved = await conn.execute(
-            text(
-                "UPDATE mailboxes SET last_uid = :uid, uidvalidity = :v, last_error = NULL "
-                "WHERE name = :name AND leased_by = :me AND leased_until > :now"
-            ),
-            {"uid": uid, "v": uidvalidity, "name": self.spec.name, "me": self.me, "now": self.runtime.clock.now()},
-        )
-        if moved.rowcount != 1:
+        if not await leases.advance(conn, self.spec.name, self.me, uid, uidvalidity, self.runtime.clock.now()):
             raise LeaseLost(self.spec.name)
 
     async def _advance_alone(self, uid: int, uidvalidity: int) -> None:
@@ -159,38 +150,17 @@ class MailboxReader:
         """(uidvalidity, last_uid) if this replica holds the mailbox now."""
         now = self.runtime.clock.now()
         async with self.runtime.engine.begin() as conn:
-            await conn.execute(insert(mailboxes).values(name=self.spec.name).on_conflict_do_nothing())
-            row = (
-                await conn.execute(
-                    text(
-                        "UPDATE mailboxes SET leased_by = :me, leased_until = :until "
-                        "WHERE name = :name AND (leased_until IS NULL OR leased_until < :now OR leased_by = :me) "
-                        "RETURNING uidvalidity, last_uid"
-                    ),
-                    {"me": self.me, "until": now + self.lease, "name": self.spec.name, "now": now},
-                )
-            ).first()
-        return None if row is None else (int(row.uidvalidity), int(row.last_uid))
+            return await leases.take(conn, self.spec.name, self.me, now + self.lease, now)
 
     async def _renew(self) -> bool:
         now = self.runtime.clock.now()
         async with self.runtime.engine.begin() as conn:
-            renewed = await conn.execute(
-                text(
-                    "UPDATE mailboxes SET leased_until = :until, last_polled_at = :now "
-                    "WHERE name = :name AND leased_by = :me"
-                ),
-                {"until": now + self.lease, "now": now, "name": self.spec.name, "me": self.me},
-            )
-        return bool(renewed.rowcount == 1)
+            return await leases.renew(conn, self.spec.name, self.me, now + self.lease, now)
 
     async def _note_error(self, error: str) -> None:
         try:
             async with self.runtime.engine.begin() as conn:
-                await conn.execute(
-                    text("UPDATE mailboxes SET last_error = :e WHERE name = :name"),
-                    {"e": error[:2000], "name": self.spec.name},
-                )
+                await leases.note_error(conn, self.spec.name, error)
         except Exception:
             log.exception("mailbox %s: could not record the error", self.spec.name)
 
