@@ -65,8 +65,9 @@ from supportdesk_contract.envelope import Headers, encode, new_envelope
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_messaging.admin import ensure_topics
-from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database, ensure_database
+from supportdesk_messaging.handler_context import Handler
 from supportdesk_service.migrations import migrate
 from supportdesk_service.settings import ServiceSettings
 

@@ -50,7 +50,7 @@ from supportdesk_devstack.config import StackConfig
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database
-from supportdesk_messaging.outbox import OutboxRelay
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_observability import tracing
 from supportdesk_service.migrations import migrate
 from supportdesk_service.settings import ServiceSettings

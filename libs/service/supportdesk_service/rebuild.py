@@ -47,8 +47,9 @@ from sqlalchemy.engine import make_url
 
 from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import EventConsumer, Handler, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import asyncpg_dsn, create_engine, drop_database, service_url
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_messaging.personal import Keyring
 from supportdesk_messaging.redrive import Failure
 from supportdesk_service.migrations import migrate

@@ -15,8 +15,9 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
 from supportdesk_devstack.testing import Sandbox, eventually, make_database, produce, read_topic
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 
 pytestmark = pytest.mark.integration
 

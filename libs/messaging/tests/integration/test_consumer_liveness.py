@@ -23,9 +23,10 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
 from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import asyncpg_dsn, plumbing_tables
 from supportdesk_messaging.dead_letters import read_dead_letters
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_observability import metrics
 
 pytestmark = pytest.mark.integration

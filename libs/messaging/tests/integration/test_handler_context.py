@@ -15,8 +15,8 @@ from supportdesk_contract.catalogue import Channel, TicketOpened
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, make_database, scalar
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 
 pytestmark = pytest.mark.integration
 

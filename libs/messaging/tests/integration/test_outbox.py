@@ -14,7 +14,8 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import decode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
 from supportdesk_messaging.db import OUTBOX_CHANNEL, asyncpg_dsn, plumbing_tables
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 
 pytestmark = pytest.mark.integration
 

@@ -27,8 +27,8 @@ from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, free_port, produce
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine, ensure_database, plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.app import create_app
 from supportdesk_service.cli import service_main
 from supportdesk_service.problems import PROBLEM_JSON

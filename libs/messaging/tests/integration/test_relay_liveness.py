@@ -21,7 +21,8 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, decode, new_envelope
 from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, make_database, read_topic
 from supportdesk_messaging.db import asyncpg_dsn, plumbing_tables
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_messaging.timers import pause
 
 pytestmark = pytest.mark.integration
@@ -207,7 +208,7 @@ async def test_an_outbox_nobody_drains_is_failing_and_recovers_when_the_lock_hol
 ) -> None:
     # A hung replica: it holds the relay lock and publishes nothing.
     zombie = await asyncpg.connect(asyncpg_dsn(engine.url))
-    from supportdesk_messaging.outbox import _RELAY_LOCK_KEY
+    from supportdesk_messaging.relay import _RELAY_LOCK_KEY
 
     assert await zombie.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY)
     r = relay(space, engine, stall_seconds=1.0, idle_poll_seconds=0.2)

@@ -20,9 +20,11 @@ from supportdesk_contract.catalogue import Channel, TicketOpened, TicketReopened
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, derived_envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, eventually, make_database, read_topic
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.handler_context import HandlerContext
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_observability import tracing
 
 pytestmark = pytest.mark.integration

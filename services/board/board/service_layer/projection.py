@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from supportdesk_contract.catalogue import REGISTRY, CarriesPersonalData, Event, RequesterErased, SlaBreached, SlaMet
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.personal import mask_event
 
 from ..adapters.tables import (

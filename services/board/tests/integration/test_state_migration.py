@@ -15,8 +15,8 @@ from supportdesk_contract.catalogue import Channel, TicketOpened
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import new_envelope
 from supportdesk_devstack.testing import Sandbox, scalar
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import alembic_config, migrate
 
 pytestmark = pytest.mark.integration

@@ -37,8 +37,8 @@ from supportdesk_devstack.testing import (
     produce,
     scalar,
 )
-from supportdesk_messaging.consumer import Handler, HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration

@@ -29,8 +29,8 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import migrate
 
 from .facts import T0, H, opened, send, triaged
