@@ -57,16 +57,17 @@ from supportdesk_contract.catalogue import (
     SlaClockStarted,
     TicketOpened,
     TicketTriaged,
-    Topic,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Headers, encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.process import free_port
 from supportdesk_messaging.admin import ensure_topics
-from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database, ensure_database
+from supportdesk_messaging.handler_context import Handler
 from supportdesk_service.migrations import migrate
 from supportdesk_service.settings import ServiceSettings
 

@@ -48,7 +48,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import text
 
-from supportdesk_contract.catalogue import Topic
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.process import ManagedProcess, wait_until

@@ -5,7 +5,7 @@ KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL). A backlog of N events is produced onc
 `consumer_bench.py`: TicketOpened, and TicketTriaged for sla-clock and the board); then:
 - live: the service's `EventConsumer` with its real handlers drains it into a migrated database
   (the peer: the same handlers, the same inbox, the service's own batch size);
-- rebuild: `supportdesk_service.rebuild.rebuild` on that live database: a shadow created and
+- rebuild: `supportdesk_service.rebuild.command.rebuild` on that live database: a shadow created and
   migrated, the log replayed into it, every compared table checked, the shadow dropped.
 Prints both rates, the ratio, the time the comparison took, whether the shadow was identical, and
 the time a million events would take at the measured rebuild rate.
@@ -33,7 +33,9 @@ from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database
 from supportdesk_service.migrations import migrate
-from supportdesk_service.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of, rebuild
+from supportdesk_service.rebuild.command import rebuild
+from supportdesk_service.rebuild.kafka import group_offsets, log_bounds, partitions_of
+from supportdesk_service.rebuild.spec import RebuildSpec
 from supportdesk_service.settings import ServiceSettings
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -1,6 +1,6 @@
 """End-to-end throughput with 1, 2 and 3 replicas of every service (issue 14).
 
-For each replica count: the six services as real processes (`supportdesk_devstack.chaos.Desk`, N
+For each replica count: the six services as real processes (`supportdesk_devstack.chaos.desk.Desk`, N
 of each on one database and consumer group per service, 12 partitions per topic) on one embedded
 Kafka broker and PostgreSQL. Sends T tickets (web, email and phone in turn, each web and email one
 answered by an agent: one mail) as fast as C concurrent clients spread over intake's replicas can,
@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from supportdesk_contract.topics import SERVICE_NAMES
-from supportdesk_devstack.chaos import Desk
+from supportdesk_devstack.chaos.desk import Desk
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.testing import SmtpSink, free_port

@@ -41,16 +41,17 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from sqlalchemy import text
 
-from supportdesk_contract.catalogue import Channel, TicketOpened, Topic
+from supportdesk_contract.catalogue import Channel, TicketOpened
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import StackConfig
 from supportdesk_devstack.process import free_port
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine, drop_database
-from supportdesk_messaging.outbox import OutboxRelay
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_observability import tracing
 from supportdesk_service.migrations import migrate
 from supportdesk_service.settings import ServiceSettings

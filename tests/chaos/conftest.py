@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from supportdesk_devstack.chaos import BOUNDED, FULL, SUMMARY, Desk, Scale, summary_markdown
+from supportdesk_devstack.chaos.desk import Desk
+from supportdesk_devstack.chaos.summary import SUMMARY, summary_markdown
+from supportdesk_devstack.chaos.traffic import BOUNDED, FULL, Scale
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.config import REPO_ROOT, StackConfig
 from supportdesk_devstack.testing import SmtpSink, free_port

@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import encode
-from supportdesk_contract.topics import SERVICE_NAMES, dead_letter_topic
-from supportdesk_devstack.chaos import SUBSCRIPTIONS, Desk, Scale, Sent, during
+from supportdesk_contract.topics import SERVICE_NAMES, Topic, dead_letter_topic
+from supportdesk_devstack.chaos.desk import Desk, during
+from supportdesk_devstack.chaos.servers import SUBSCRIPTIONS
+from supportdesk_devstack.chaos.traffic import Scale, Sent, inbound_headers
 from supportdesk_devstack.cli import Servers
 from supportdesk_devstack.process import wait_until
 from supportdesk_devstack.testing import TEST_API_KEY, WebhookSink, events, eventually
@@ -200,7 +201,7 @@ async def test_hostile_inputs(servers: Servers, desk_on: StartDesk, scale: Scale
                 b"Message-ID: <big-" + desk.run_id.encode() + b"@chaos.example>\r\n"
                 b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + b"ERROR connection reset by peer\r\n" * 66_000
             )
-            r = await http.post(f"{intake}/v1/inbound/email", content=body, headers=desk.inbound_headers())
+            r = await http.post(f"{intake}/v1/inbound/email", content=body, headers=inbound_headers())
             mail.status, mail.ticket_id = r.status_code, r.json().get("ticket_id") if r.is_success else None
             desk.judge_answer("2 MB raw MIME email", r)
 

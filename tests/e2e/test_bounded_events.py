@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from supportdesk_contract.catalogue import EXCERPT_CHARS, MAX_EVENT_BYTES, Topic
+from supportdesk_contract.catalogue import EXCERPT_CHARS, MAX_EVENT_BYTES
 from supportdesk_contract.envelope import decode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, eventually, read_topic
 from supportdesk_messaging.personal import Keyring
 

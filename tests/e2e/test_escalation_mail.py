@@ -18,9 +18,10 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings as NotifierSettings
-from supportdesk_contract.catalogue import Channel, ClockKind, Priority, SlaBreached, Topic
+from supportdesk_contract.catalogue import Channel, ClockKind, Priority, SlaBreached
 from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, SmtpSink, events, eventually, produce
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime

@@ -36,7 +36,8 @@ from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, SmtpSink, eventually, produce, read_topic
 from supportdesk_messaging.db import asyncpg_dsn, service_url
-from supportdesk_service.rebuild import RebuildSpec, group_offsets, log_bounds, partitions_of
+from supportdesk_service.rebuild.kafka import group_offsets, log_bounds, partitions_of
+from supportdesk_service.rebuild.spec import RebuildSpec
 from triage.entrypoints.rebuild import rebuild_spec as triage_spec
 from triage.settings import Settings as TriageSettings
 

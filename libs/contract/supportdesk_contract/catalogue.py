@@ -1,5 +1,8 @@
 """Every event of the support desk, defined once.
 
+One module because it is one concept: the catalogue, read whole when an event is added or changed
+(every type, its topic and version, and the upcasters between versions).
+
 A payload class names its event type, its topic and its schema version. Consumers read payloads
 tolerantly (unknown fields are ignored) so producers may add optional fields without a new version;
 removing or changing a field is a new `schema_version`.

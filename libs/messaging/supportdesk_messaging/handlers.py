@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from supportdesk_contract.catalogue import Event
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import Handler, HandlerContext
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 
 E = TypeVar("E", bound=Event)
 

@@ -16,7 +16,8 @@ from supportdesk_messaging.admin import DEFAULT_PARTITIONS, ensure_topics
 from supportdesk_observability.logs import configure_logging
 from supportdesk_service.dead_letter_cli import add_dead_letter_commands, dead_letters_command
 from supportdesk_service.migrations import migrate
-from supportdesk_service.rebuild import RebuildSpec, run_command
+from supportdesk_service.rebuild.command import run_command
+from supportdesk_service.rebuild.spec import RebuildSpec
 from supportdesk_service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_contract.clock import Clock, SystemClock
-from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine
-from supportdesk_messaging.outbox import OutboxRelay
+from supportdesk_messaging.handler_context import Handler
 from supportdesk_messaging.personal import Keyring
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_messaging.timers import pause
 from supportdesk_observability.health import HEALTHY, Health
 from supportdesk_service.settings import ServiceSettings

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from supportdesk_contract.clock import Clock
-from supportdesk_messaging.consumer import EventConsumer, Handler
+from supportdesk_messaging.consumer import EventConsumer
+from supportdesk_messaging.handler_context import Handler
 
 from .servers import Sandbox
 

@@ -3,9 +3,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from supportdesk_contract.catalogue import REGISTRY, TicketOpened, Topic
+from supportdesk_contract.catalogue import REGISTRY, TicketOpened
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import UndeliverableEvent, decode, derived_envelope, encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing.events import opened, triaged
 
 T0 = datetime(2026, 11, 30, 14, 0, tzinfo=UTC)

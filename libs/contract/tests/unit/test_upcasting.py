@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from supportdesk_contract.catalogue import REGISTRY, UPCASTERS, Event, Payload, Topic
+from supportdesk_contract.catalogue import REGISTRY, UPCASTERS, Event, Payload
 from supportdesk_contract.envelope import UndeliverableEvent, decode, read_recorded
+from supportdesk_contract.topics import Topic
 
 
 class CallbackScheduled(Event):

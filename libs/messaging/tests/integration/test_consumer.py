@@ -9,14 +9,14 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
-from supportdesk_contract.topics import dead_letter_topic
+from supportdesk_contract.topics import Topic, dead_letter_topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 
 pytestmark = pytest.mark.integration
 

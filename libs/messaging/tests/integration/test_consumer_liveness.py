@@ -17,15 +17,16 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, event, select, up
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import TicketReopened, Topic
+from supportdesk_contract.catalogue import TicketReopened
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
-from supportdesk_contract.topics import dead_letter_topic
+from supportdesk_contract.topics import Topic, dead_letter_topic
 from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, read_topic
 from supportdesk_devstack.testing.events import envelope, opened, reopened
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import asyncpg_dsn, plumbing_tables
 from supportdesk_messaging.dead_letters import read_dead_letters
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_observability import metrics
 
 pytestmark = pytest.mark.integration

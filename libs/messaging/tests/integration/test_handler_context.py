@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import scalar
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 
 pytestmark = pytest.mark.integration
 

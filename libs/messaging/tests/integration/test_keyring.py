@@ -15,7 +15,6 @@ from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, produce
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import is_world_failure
 from supportdesk_messaging.personal import (
     ERASED_MARKER,
     KEYS_TOPIC,
@@ -24,6 +23,7 @@ from supportdesk_messaging.personal import (
     new_data_key,
     seal_event,
 )
+from supportdesk_messaging.world import is_world_failure
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,13 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.envelope import decode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
 from supportdesk_devstack.testing.events import envelope, opened, reopened
 from supportdesk_messaging.db import OUTBOX_CHANNEL, asyncpg_dsn
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 
 pytestmark = pytest.mark.integration
 

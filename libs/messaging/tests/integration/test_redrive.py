@@ -22,13 +22,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select, text
 from sqlalchemy.dialects.postgresql import insert
 
-from supportdesk_contract.catalogue import Topic
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, free_port, produce
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine, ensure_database, plumbing_tables
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.app import create_app
 from supportdesk_service.cli import service_main
 from supportdesk_service.problems import PROBLEM_JSON

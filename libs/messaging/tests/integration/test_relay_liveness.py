@@ -14,12 +14,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import MAX_EVENT_BYTES, TicketReopened, Topic
+from supportdesk_contract.catalogue import MAX_EVENT_BYTES, TicketReopened
 from supportdesk_contract.envelope import Envelope, decode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import OutOfStepProducer, Sandbox, eventually, free_port, read_topic
 from supportdesk_devstack.testing.events import envelope, reopened
 from supportdesk_messaging.db import asyncpg_dsn
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_messaging.timers import pause
 
 pytestmark = pytest.mark.integration
@@ -185,7 +187,7 @@ async def test_an_outbox_nobody_drains_is_failing_and_recovers_when_the_lock_hol
 ) -> None:
     # A hung replica: it holds the relay lock and publishes nothing.
     zombie = await asyncpg.connect(asyncpg_dsn(engine.url))
-    from supportdesk_messaging.outbox import _RELAY_LOCK_KEY
+    from supportdesk_messaging.relay import _RELAY_LOCK_KEY
 
     assert await zombie.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY)
     r = relay(space, engine, stall_seconds=1.0, idle_poll_seconds=0.2)

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import pytest
 
 from supportdesk_contract.envelope import UndeliverableEvent, decode
-from supportdesk_messaging.consumer import is_world_failure
 from supportdesk_messaging.dead_letters import DEAD_LETTER_MAX_BYTES, coordinates_only, dead_letter, size_of
+from supportdesk_messaging.world import is_world_failure
 
 
 @dataclass

@@ -5,7 +5,7 @@ import pytest
 
 from supportdesk_contract.catalogue import Event, TicketClosed, TicketOpened, TicketReopened
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
 

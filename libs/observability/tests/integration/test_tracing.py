@@ -15,14 +15,17 @@ from opentelemetry.trace import SpanContext, SpanKind
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import TicketReopened, Topic
+from supportdesk_contract.catalogue import TicketReopened
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, derived_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import EventConsumer, HandlerContext
+from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
-from supportdesk_messaging.outbox import OutboxRelay, record
+from supportdesk_messaging.handler_context import HandlerContext
+from supportdesk_messaging.outbox import record
+from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_observability import tracing
 
 pytestmark = pytest.mark.integration

@@ -4,16 +4,9 @@ differ and how that is reported, the shadow's name."""
 import io
 from datetime import UTC, datetime, timedelta
 
-from supportdesk_service.rebuild import (
-    ColumnDifference,
-    Progress,
-    ReplayClock,
-    RowDifference,
-    TableComparison,
-    _differences,
-    report,
-    shadow_name,
-)
+from supportdesk_service.rebuild.command import shadow_name
+from supportdesk_service.rebuild.compare import ColumnDifference, RowDifference, TableComparison, _differences, report
+from supportdesk_service.rebuild.replay import Progress, ReplayClock
 from supportdesk_service.settings import ServiceSettings
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """What `board rebuild` replays and compares (the rest is `supportdesk_service.rebuild`)."""
 
-from supportdesk_service.rebuild import Compared, RebuildSpec
+from supportdesk_service.rebuild.spec import Compared, RebuildSpec
 
 from ..service_layer.handlers import handlers
 from ..settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from supportdesk_contract.catalogue import REGISTRY, Event
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
 from . import projection

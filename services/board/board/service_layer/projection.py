@@ -35,7 +35,7 @@ from supportdesk_contract.catalogue import (
     SlaMet,
 )
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.personal import mask_event
 
 from ..adapters.tables import (

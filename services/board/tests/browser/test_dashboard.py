@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from supportdesk_contract.catalogue import CalendarDefinition, ClockKind, Event, SlaBreached, SlaClockStarted, Topic
+from supportdesk_contract.catalogue import CalendarDefinition, ClockKind, Event, SlaBreached, SlaClockStarted
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.config import REPO_ROOT
 from supportdesk_devstack.testing import TEST_API_KEY, RunningService, Sandbox, SmtpSink, eventually, produce
 

@@ -29,10 +29,10 @@ from supportdesk_contract.catalogue import (
     SlaMet,
     TicketClosed,
     TicketEscalated,
-    Topic,
 )
 from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
 from supportdesk_devstack.testing.events import GOLD, opened, started, triaged

@@ -12,17 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from board.service_layer.handlers import handlers
 from board.settings import Settings
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    ClosureCode,
-    Event,
-    Priority,
-    RequesterErased,
-    TicketClosed,
-    Topic,
-)
+from supportdesk_contract.catalogue import AgentResponded, ClosureCode, Event, Priority, RequesterErased, TicketClosed
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import (
     Sandbox,
     StatementLog,
@@ -34,8 +27,8 @@ from supportdesk_devstack.testing import (
     produce,
     scalar,
 )
-from supportdesk_messaging.consumer import Handler, HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration

@@ -18,9 +18,10 @@ from board.domain.business_time import countdown
 from supportdesk_calendar.calendar import BusinessCalendar, WeeklyWindow
 from supportdesk_calendar.definition import define
 from supportdesk_calendar.holidays import FixedDate, Holiday, HolidaySet
-from supportdesk_contract.catalogue import CalendarDefinition, ClockKind, Event, SlaClockStarted, Topic
+from supportdesk_contract.catalogue import CalendarDefinition, ClockKind, Event, SlaClockStarted
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
 from supportdesk_messaging.db import create_engine
 

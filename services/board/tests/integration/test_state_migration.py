@@ -14,8 +14,8 @@ from board.settings import Settings
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, scalar
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import alembic_config, migrate
 
 pytestmark = pytest.mark.integration

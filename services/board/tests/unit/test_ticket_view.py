@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from board.domain import ticket_view
 from board.domain.ticket_view import TicketView, describe
 from supportdesk_contract.catalogue import (
+    ERASED_TEXT,
     AgentResponded,
     Channel,
     ClockKind,
@@ -35,7 +36,7 @@ from supportdesk_contract.catalogue import (
     TicketReopened,
 )
 from supportdesk_devstack.testing.events import GOLD, opened, started, triaged
-from supportdesk_messaging.personal import ERASED_TEXT, mask_event, new_data_key, seal_event
+from supportdesk_messaging.personal import mask_event, new_data_key, seal_event
 
 T0 = datetime(2026, 11, 23, 17, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -1,6 +1,6 @@
 """What `escalation rebuild` replays and compares (the rest is `supportdesk_service.rebuild`)."""
 
-from supportdesk_service.rebuild import Compared, RebuildSpec
+from supportdesk_service.rebuild.spec import Compared, RebuildSpec
 
 from ..service_layer.handlers import HANDLERS
 from ..settings import Settings

@@ -17,7 +17,7 @@ from supportdesk_contract.catalogue import (
     TicketTriaged,
 )
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
 from .unit_of_work import escalation_in_batch

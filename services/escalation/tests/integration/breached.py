@@ -12,7 +12,7 @@ from supportdesk_contract.catalogue import ClockKind, SlaBreached
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import new_envelope
 from supportdesk_devstack.testing import Sandbox, events
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 

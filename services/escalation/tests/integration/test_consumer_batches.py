@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from escalation.adapters import directory
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_contract.catalogue import ClockKind, Event, Priority, SlaAtRisk, SlaBreached, Topic
+from supportdesk_contract.catalogue import ClockKind, Event, Priority, SlaAtRisk, SlaBreached
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import (
     Sandbox,
     StatementLog,
@@ -27,8 +28,8 @@ from supportdesk_devstack.testing import (
     produce,
     scalar,
 )
-from supportdesk_messaging.consumer import Handler, HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration

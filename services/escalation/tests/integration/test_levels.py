@@ -19,10 +19,10 @@ from supportdesk_contract.catalogue import (
     Priority,
     SlaAtRisk,
     TicketClosed,
-    Topic,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce
 from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_service.migrations import migrate

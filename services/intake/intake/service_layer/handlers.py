@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from supportdesk_contract.catalogue import AutoCloseDue
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
 from ..adapters import repository

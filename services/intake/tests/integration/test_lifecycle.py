@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from supportdesk_contract.catalogue import AutoCloseDue, ClockKind, ClosureCode, Topic
+from supportdesk_contract.catalogue import AutoCloseDue, ClockKind, ClosureCode
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce
 
 from .conftest import Intake

@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
-from supportdesk_contract.catalogue import TicketReopened, Topic
+from supportdesk_contract.catalogue import TicketReopened
 from supportdesk_contract.envelope import Envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, free_port, read_topic
 from supportdesk_messaging.outbox import record
 from supportdesk_service.migrations import migrate

@@ -14,9 +14,10 @@ from sqlalchemy import text
 from intake.adapters import repository
 from intake.service_layer import requesters as erasure
 from intake.service_layer.workers import requester_keys as key_publisher
+from supportdesk_contract.catalogue import ERASED_TEXT
 from supportdesk_devstack.cli import BIN
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic, scalar
-from supportdesk_messaging.personal import ERASED_MARKER, ERASED_TEXT, KEYS_TOPIC
+from supportdesk_messaging.personal import ERASED_MARKER, KEYS_TOPIC
 
 from .conftest import Intake
 

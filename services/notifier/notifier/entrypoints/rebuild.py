@@ -7,7 +7,7 @@ now). One made from an event the live notifier had not reached yet stays pending
 the swap as the live notifier would have; a live delivery still pending that the rebuild did not
 make is kept, so no notification in flight is dropped."""
 
-from supportdesk_service.rebuild import Carried, Compared, RebuildSpec
+from supportdesk_service.rebuild.spec import Carried, Compared, RebuildSpec
 
 from ..adapters.routing_file import load_routing
 from ..adapters.templates import Templates

@@ -25,9 +25,9 @@ from sqlalchemy import func, select, update
 
 from supportdesk_contract.catalogue import NotificationFailed, NotificationSent
 from supportdesk_contract.envelope import Envelope, anchored_envelope
-from supportdesk_messaging.consumer import is_world_failure
 from supportdesk_messaging.outbox import record
 from supportdesk_messaging.timers import pause_until
+from supportdesk_messaging.world import is_world_failure
 from supportdesk_observability import tracing
 from supportdesk_service import signing
 from supportdesk_service.runtime import ServiceRuntime

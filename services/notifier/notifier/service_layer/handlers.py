@@ -33,7 +33,7 @@ from supportdesk_contract.catalogue import (
     WorkaroundDelivered,
 )
 from supportdesk_contract.envelope import Envelope, read_recorded
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 from supportdesk_messaging.sealing import unseal
 from supportdesk_observability import tracing

@@ -15,9 +15,10 @@ from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_contract.catalogue import AgentResponded, Channel, Event, RequesterErased, Topic
+from supportdesk_contract.catalogue import AgentResponded, Channel, Event, RequesterErased
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import (
     Sandbox,
     StatementLog,
@@ -29,8 +30,8 @@ from supportdesk_devstack.testing import (
     produce,
     scalar,
 )
-from supportdesk_messaging.consumer import Handler, HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_service.migrations import migrate
 
 pytestmark = pytest.mark.integration

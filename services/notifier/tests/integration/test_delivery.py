@@ -29,9 +29,10 @@ from notifier.adapters.templates import Templates
 from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.settings import Settings
-from supportdesk_contract.catalogue import AgentResponded, Channel, ClockKind, Priority, SlaBreached, Topic
+from supportdesk_contract.catalogue import AgentResponded, Channel, ClockKind, Priority, SlaBreached
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, SmtpSink, events, eventually, free_port, produce
 from supportdesk_messaging.sealing import new_key, seal
 from supportdesk_observability import tracing

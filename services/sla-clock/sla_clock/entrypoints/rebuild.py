@@ -1,6 +1,6 @@
 """What `sla-clock rebuild` replays and compares (the rest is `supportdesk_service.rebuild`)."""
 
-from supportdesk_service.rebuild import Carried, Compared, RebuildSpec, Unreplayed
+from supportdesk_service.rebuild.spec import Carried, Compared, RebuildSpec, Unreplayed
 
 from ..adapters.policy_book import policy_book
 from ..service_layer.handlers import handlers

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from supportdesk_contract.catalogue import Event, SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
 from supportdesk_contract.clock import Clock as TimeSource
 from supportdesk_contract.envelope import Envelope, anchored_envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.outbox import record
 
 from ..adapters.policy_book import PolicyBook

@@ -42,7 +42,7 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.clock import Clock as TimeSource
 from supportdesk_contract.envelope import Envelope, anchored_envelope
 from supportdesk_contract.ids import ticket_anchor
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.outbox import record
 from supportdesk_observability import tracing
 

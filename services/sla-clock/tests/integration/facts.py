@@ -3,9 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from supportdesk_contract.catalogue import Event, Topic
+from supportdesk_contract.catalogue import Event
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, produce
 from supportdesk_devstack.testing.events import GOLD
 

@@ -19,17 +19,10 @@ from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.projection import SIGNALS
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.settings import Settings
-from supportdesk_contract.catalogue import (
-    AgentResponded,
-    Channel,
-    CustomerReplied,
-    Event,
-    InfoRequested,
-    Priority,
-    Topic,
-)
+from supportdesk_contract.catalogue import AgentResponded, Channel, CustomerReplied, Event, InfoRequested, Priority
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_service.migrations import migrate

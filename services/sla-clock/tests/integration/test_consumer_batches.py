@@ -24,14 +24,14 @@ from supportdesk_contract.catalogue import (
     InfoRequested,
     Priority,
     PriorityChanged,
-    Topic,
 )
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, equals, eventually, scalar
 from supportdesk_devstack.testing.events import opened, triaged
-from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.db import create_engine
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import migrate
 
 from .facts import OPENED, T0, TRIAGED, H, send

@@ -18,9 +18,10 @@ from sla_clock.service_layer import policy_admin
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.scheduler import run_scheduler
 from sla_clock.service_layer.what_if import what_if
-from supportdesk_contract.catalogue import AgentResponded, Priority, Topic
+from supportdesk_contract.catalogue import AgentResponded, Priority
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, read_topic
 from supportdesk_devstack.testing.events import GOLD, opened, triaged
 from supportdesk_service.migrations import migrate

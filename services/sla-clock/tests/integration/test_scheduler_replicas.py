@@ -26,7 +26,7 @@ from supportdesk_contract.clock import Clock, ManualClock
 from supportdesk_contract.envelope import Envelope, new_envelope
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
 from supportdesk_devstack.testing.events import opened, triaged
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 

@@ -16,8 +16,9 @@ from sqlalchemy import text
 
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
-from supportdesk_contract.catalogue import AgentResponded, Priority, Topic
+from supportdesk_contract.catalogue import AgentResponded, Priority
 from supportdesk_contract.clock import ManualClock
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually
 from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.db import create_engine

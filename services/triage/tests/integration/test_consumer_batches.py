@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from supportdesk_contract.catalogue import ClosureCode, SeverityChanged, TicketClosed, Topic
+from supportdesk_contract.catalogue import ClosureCode, SeverityChanged, TicketClosed
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, StatementLog, consuming, events, eventually, produce, scalar
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate

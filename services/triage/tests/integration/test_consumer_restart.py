@@ -5,9 +5,10 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from supportdesk_contract.catalogue import Channel, Topic
+from supportdesk_contract.catalogue import Channel
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import encode
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, events, eventually, produce, scalar
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from supportdesk_contract.catalogue import Channel, SeverityChanged, Topic
+from supportdesk_contract.catalogue import Channel, SeverityChanged
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
+from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_service.migrations import migrate

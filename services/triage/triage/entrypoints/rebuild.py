@@ -1,6 +1,6 @@
 """What `triage rebuild` replays and compares (the rest is `supportdesk_service.rebuild`)."""
 
-from supportdesk_service.rebuild import Compared, RebuildSpec, Unreplayed
+from supportdesk_service.rebuild.spec import Compared, RebuildSpec, Unreplayed
 
 from ..adapters.rule_files import load_rules
 from ..service_layer.handlers import handlers

@@ -19,7 +19,7 @@ from supportdesk_contract.catalogue import (
     TicketTriaged,
 )
 from supportdesk_contract.envelope import Envelope
-from supportdesk_messaging.consumer import HandlerContext
+from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
 from ..adapters.tables import ticket_triage
