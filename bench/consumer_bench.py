@@ -19,7 +19,7 @@ With `--baseline DIR` (another checkout, e.g. `git archive main libs services | 
 each round also runs `ours` with that checkout's libraries and services, in a child process on
 the same servers and backlog: before and after a change, paired in one run. With `--versus
 SERVICE` each round also runs that service's consumer on the same backlog (from the `--baseline`
-checkout when one is given), e.g. the board against sla-clock (issue 10).
+checkout when one is given), e.g. the board against sla-clock.
 
 Run: .venv/bin/python bench/consumer_bench.py [--service triage|sla-clock|escalation|notifier|board]
      [--events N] [--rounds R] [--baseline DIR] [--versus SERVICE]

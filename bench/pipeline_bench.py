@@ -1092,7 +1092,7 @@ def main() -> None:
 
                 steady_p99 = pct(hop_latencies(steady, "SlaClockStarted"), 99) * 1000
                 wire_p99 = pct(hop_latencies(steady, "SlaClockStarted", steady.wire), 99) * 1000
-                print("\ngoals (issue 11):")
+                print("\ngoals:")
                 goal(
                     f"p99 2xx -> SlaClockStarted < 250 ms at {args.rate:.0f}/s for {args.seconds:.0f} s "
                     "(goal: 100/s for 60 s), every ticket clocked",

@@ -1,4 +1,4 @@
-"""End-to-end throughput with 1, 2 and 3 replicas of every service (issue 14).
+"""End-to-end throughput with 1, 2 and 3 replicas of every service.
 
 For each replica count: the six services as real processes (`supportdesk_devstack.chaos.desk.Desk`, N
 of each on one database and consumer group per service, 12 partitions per topic) on one embedded

@@ -1,4 +1,4 @@
-"""Chaos scenarios (issue 8): the desk as real processes on the real broker and PostgreSQL, a
+"""Chaos scenarios: the desk as real processes on the real broker and PostgreSQL, a
 steady stream of web, email and phone tickets, and a disruption. Each scenario asserts every
 invariant in `Desk.verify` and adds a row to the summary table (see tests/chaos/conftest.py).
 

@@ -1,5 +1,5 @@
 """NUL in any path id, query or JSON body, on every route of all five services, is a 422 naming
-the field before any route runs (issue 8, finding 4: a NUL in a path id was a 500 on all five, as
+the field before any route runs (a NUL in a path id was once a 500 on all five, as
 was a NUL in a triage override's `queue`). No servers needed: the guard answers first."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""No single message or outage stops the consumer, and batches are applied as sets (issues 8, 11).
+"""No single message or outage stops the consumer, and batches are applied as sets.
 
 All on the real broker and database: hostile messages produced raw to the topic, a real deadlock,
 a real outage of the consumer's database (connections refused and terminated), statements counted

@@ -1,4 +1,4 @@
-"""Three climbers on one escalation database (issue 14): each due escalation climbs once, the work
+"""Three climbers on one escalation database: each due escalation climbs once, the work
 is shared, and escalations claimed by a replica that dies mid-work climb elsewhere within seconds.
 
 The climbers claim due rows with `SELECT ... FOR UPDATE SKIP LOCKED` in the transaction that saves

@@ -1,5 +1,5 @@
-"""`GET /v1/tickets/{id}` with the requester's token: public events and fields only (issue 8,
-finding 6: requesters saw `public: false` responses and `requester_token_sealed`)."""
+"""`GET /v1/tickets/{id}` with the requester's token: public events and fields only
+(requesters once saw `public: false` responses and `requester_token_sealed`)."""
 
 import pytest
 

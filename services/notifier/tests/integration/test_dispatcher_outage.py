@@ -1,5 +1,5 @@
 """A mail accepted by the SMTP server while the ledger's database is unreachable is not sent again
-when the database comes back (the known leftover of session 3: the ledger update after a
+when the database comes back (a past defect: the ledger update after a
 successful send was outside any handling, so the dispatcher died, its claim's lease ran out and the
 restarted dispatcher sent the mail a second time).
 

@@ -1,4 +1,4 @@
-"""Three dispatchers on one notifier ledger (issue 14): each pending delivery is sent once, to a real
+"""Three dispatchers on one notifier ledger: each pending delivery is sent once, to a real
 SMTP server and a real webhook endpoint; deliveries claimed by a replica that dies before sending
 them are sent by the others once the claim's lease runs out (3 x the send timeout).
 

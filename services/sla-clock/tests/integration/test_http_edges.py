@@ -1,4 +1,4 @@
-"""sla-clock's HTTP API cannot hurt its consumer (issue 8, findings 2 and 4): previews with
+"""sla-clock's HTTP API cannot hurt its consumer: previews with
 instants out of range are 422 naming the field and leave real tickets' clocks working, a preview
 runs off the event loop so `/healthz` answers meanwhile, a week out of range is 422."""
 

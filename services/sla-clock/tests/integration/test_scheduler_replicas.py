@@ -1,4 +1,4 @@
-"""Three schedulers on one sla-clock database (issue 14): each due clock fires once, the work is
+"""Three schedulers on one sla-clock database: each due clock fires once, the work is
 shared, and clocks claimed by a replica that dies mid-work are fired by the others within seconds.
 
 The schedulers claim due clocks row by row (`SELECT ... FOR UPDATE SKIP LOCKED` in the transaction
