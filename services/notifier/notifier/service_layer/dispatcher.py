@@ -33,7 +33,6 @@ from supportdesk_service import signing
 from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters.channels import SendFailed, send_email, send_webhook
-from ..adapters.routing_file import load_routing
 from ..adapters.tables import deliveries, ticket_contacts
 from ..domain.deliveries import WEBHOOK_TYPES, Routing
 from ..settings import Settings
@@ -305,8 +304,3 @@ class Dispatcher:
                 await record(conn, [event])
         if event is not None:
             NOTIFICATIONS.labels(r.channel, "sent" if error is None else "failed").inc()
-
-
-async def run_dispatcher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
-    settings = runtime.settings
-    await Dispatcher(runtime, settings, load_routing(settings.routing_file)).run(stop)
