@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import Event, SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
 from supportdesk_contract.clock import Clock as TimeSource
@@ -35,7 +35,7 @@ from supportdesk_messaging.outbox import record
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import policy_activity
 from ..domain.clocks import Clock, ClockState, TicketFacts
-from ..domain.policy import Policy
+from ..domain.policy import Policy, PolicyVersions
 from .projection import PRODUCER, SLA_CLOCKS, TicketState, anchor, clock_key, sync, ticket_state
 
 
@@ -115,7 +115,7 @@ async def _write(
 
 
 async def retarget(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     book: PolicyBook,
     clock: TimeSource,
     name: str,
@@ -125,7 +125,8 @@ async def retarget(
     *,
     dry_run: bool = False,
 ) -> RetargetReport:
-    """Move the open clocks of policy `name` to `to_version` (default: the version in force now)."""
+    """Move the open clocks of policy `name` to `to_version` (default: the version in force now),
+    in one transaction."""
     versions = book.versions(name)
     now = clock.now()
     target = versions.at(now) if to_version is None else versions.named(to_version)
@@ -135,7 +136,23 @@ async def retarget(
     report = RetargetReport(
         policy=name, to_version=target.version, dry_run=dry_run, tickets_examined=0, clocks_moved=0, changes=[]
     )
-    ctx = HandlerContext(conn, clock, PRODUCER)
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        await _retarget(ctx, book, versions, target, report, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _retarget(
+    ctx: HandlerContext,
+    book: PolicyBook,
+    versions: PolicyVersions,
+    target: Policy,
+    report: RetargetReport,
+    by: str,
+    reason: str,
+) -> None:
+    conn, clock, dry_run = ctx.conn, ctx.clock, report.dry_run
     for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
@@ -187,10 +204,6 @@ async def retarget(
         state.facts = moved
         await _write(ctx, ticket_id, state, book, book.clocks(moved))
         await record(conn, envelopes)
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
-    return report
 
 
 # Deactivating takes this policy's lock exclusively and the consumer takes it shared before it reads
@@ -271,16 +284,27 @@ async def held_by(
 
 
 async def deactivate(
-    conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
+    engine: AsyncEngine, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
+    """Hold the open clocks of policy `name`, in one transaction."""
     versions = book.versions(name)
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        report = await _deactivate(ctx, book, versions, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _deactivate(
+    ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
+) -> ActivityReport:
+    conn, clock = ctx.conn, ctx.clock
     active, _ = await is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=False, changed=active, tickets=0, events=0)
     if not active:
         return report
     now = clock.now()
     await _set_activity(conn, versions.name, False, now, by, reason)
-    ctx = HandlerContext(conn, clock, PRODUCER)
     for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
@@ -294,23 +318,31 @@ async def deactivate(
         held = suspension_events(ticket_id, facts, derived, versions.name, by, reason, clock, correlation_id)
         report.tickets += 1
         report.events += len(await record(conn, held))
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
     return report
 
 
 async def activate(
-    conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
+    engine: AsyncEngine, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
+    """Resume the open clocks of policy `name` held by its deactivation, in one transaction."""
     versions = book.versions(name)
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        report = await _activate(ctx, book, versions, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _activate(
+    ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
+) -> ActivityReport:
+    conn, clock = ctx.conn, ctx.clock
     active, _ = await is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=True, changed=not active, tickets=0, events=0)
     if active:
         return report
     now = clock.now()
     await _set_activity(conn, versions.name, True, now, by, reason)
-    ctx = HandlerContext(conn, clock, PRODUCER)
     for ticket_id in await _tickets(conn, book, versions.name, _HELD):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
@@ -335,7 +367,4 @@ async def activate(
         ]
         report.tickets += 1
         report.events += len(await record(conn, resumed))
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
     return report

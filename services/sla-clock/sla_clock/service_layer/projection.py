@@ -23,9 +23,9 @@ from functools import lru_cache
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Text, any_, bindparam, select, update
+from sqlalchemy import Text, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import (
     AutoCloseDue,
@@ -370,6 +370,13 @@ async def fire_due(
     if recorded is None:
         count_signals(fresh)
     return len(rows)
+
+
+async def next_due(engine: AsyncEngine) -> datetime | None:
+    """When `fire_due` next has something to fire (None: nothing is waiting)."""
+    async with engine.connect() as conn:
+        upcoming: datetime | None = (await conn.execute(select(func.min(clocks.c.next_check_at)))).scalar()
+    return upcoming
 
 
 async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime) -> list[Envelope[Any]]:
