@@ -22,8 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import Event, SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
@@ -32,8 +30,8 @@ from supportdesk_contract.envelope import Envelope, anchored_envelope
 from supportdesk_messaging.consumer import HandlerContext
 from supportdesk_messaging.outbox import record
 
+from ..adapters import repository
 from ..adapters.policy_book import PolicyBook
-from ..adapters.tables import policy_activity
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy, PolicyVersions
 from .projection import PRODUCER, SLA_CLOCKS, TicketState, anchor, clock_key, sync, ticket_state
@@ -76,19 +74,8 @@ class ActivityReport(BaseModel):
     events: int
 
 
-_OPEN_UNDER = text(
-    "SELECT DISTINCT ticket_id FROM clocks WHERE state <> 'stopped' AND policy_version LIKE :prefix ORDER BY ticket_id"
-)
-_HELD = text("SELECT ticket_id FROM sla_tickets WHERE facts ->> 'suspended_since' IS NOT NULL ORDER BY ticket_id")
-
-
 def _open(derived: list[tuple[Clock, Policy]]) -> list[tuple[Clock, Policy]]:
     return [(c, v) for c, v in derived if c.state is not ClockState.STOPPED]
-
-
-async def _tickets(conn: AsyncConnection, book: PolicyBook, name: str, query: Any) -> list[str]:
-    params = {"prefix": name.replace("%", r"\%").replace("_", r"\_") + "@%"} if query is _OPEN_UNDER else {}
-    return list((await conn.execute(query, params)).scalars())
 
 
 def _envelope(
@@ -153,7 +140,7 @@ async def _retarget(
     reason: str,
 ) -> None:
     conn, clock, dry_run = ctx.conn, ctx.clock, report.dry_run
-    for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
+    for ticket_id in await repository.tickets_open_under(conn, versions.name):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
@@ -206,32 +193,6 @@ async def _retarget(
         await record(conn, envelopes)
 
 
-# Deactivating takes this policy's lock exclusively and the consumer takes it shared before it reads
-# whether the policy is active (both until commit), so a ticket triaged while a deactivation runs is
-# either among the clocks it holds or sees the policy inactive and starts held: never neither.
-_ACTIVITY_LOCK = 0x534C41  # 'SLA': the two-key advisory lock space, apart from the outbox relay's
-_LOCKS = {
-    "shared": text("SELECT pg_advisory_xact_lock_shared(:space, hashtext(:name))"),
-    "exclusive": text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
-}
-
-
-async def is_active(conn: AsyncConnection, name: str, lock: str | None = None) -> tuple[bool, Any]:
-    if lock is not None:
-        await conn.execute(_LOCKS[lock], {"space": _ACTIVITY_LOCK, "name": name})
-    row = (await conn.execute(select(policy_activity).where(policy_activity.c.policy == name))).first()
-    return (row is None or bool(row.active)), row
-
-
-async def _set_activity(conn: AsyncConnection, name: str, active: bool, now: datetime, by: str, reason: str) -> None:
-    values = {"active": active, "changed_at": now, "changed_by": by, "reason": reason}
-    await conn.execute(
-        insert(policy_activity)
-        .values(policy=name, **values)
-        .on_conflict_do_update(index_elements=["policy"], set_=values)
-    )
-
-
 def suspension_events(
     ticket_id: str,
     facts: TicketFacts,
@@ -274,7 +235,7 @@ async def held_by(
     known = {} if known is None else known
     if name not in known:
         # Two statements: the read after the lock gets a snapshot that sees a deactivation it waited for.
-        known[name] = await is_active(conn, name, "shared")
+        known[name] = await repository.is_active(conn, name, "shared")
     active, row = known[name]
     if active:
         return None
@@ -299,13 +260,13 @@ async def _deactivate(
     ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
 ) -> ActivityReport:
     conn, clock = ctx.conn, ctx.clock
-    active, _ = await is_active(conn, versions.name, "exclusive")
+    active, _ = await repository.is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=False, changed=active, tickets=0, events=0)
     if not active:
         return report
     now = clock.now()
-    await _set_activity(conn, versions.name, False, now, by, reason)
-    for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
+    await repository.set_activity(conn, versions.name, False, now, by, reason)
+    for ticket_id in await repository.tickets_open_under(conn, versions.name):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
@@ -337,13 +298,13 @@ async def _activate(
     ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
 ) -> ActivityReport:
     conn, clock = ctx.conn, ctx.clock
-    active, _ = await is_active(conn, versions.name, "exclusive")
+    active, _ = await repository.is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=True, changed=not active, tickets=0, events=0)
     if active:
         return report
     now = clock.now()
-    await _set_activity(conn, versions.name, True, now, by, reason)
-    for ticket_id in await _tickets(conn, book, versions.name, _HELD):
+    await repository.set_activity(conn, versions.name, True, now, by, reason)
+    for ticket_id in await repository.held_tickets(conn):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         since = facts.suspended_since

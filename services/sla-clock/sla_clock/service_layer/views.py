@@ -10,11 +10,10 @@ from typing import Any
 from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..adapters import repository
 from ..adapters.policy_book import PolicyBook
 from ..adapters.tables import clocks
 from ..domain.clocks import business_elapsed
-from .policy_admin import is_active
-from .projection import load_facts
 
 
 async def ticket_clocks(engine: AsyncEngine, book: PolicyBook, ticket_id: str, now: datetime) -> list[dict[str, Any]]:
@@ -31,7 +30,7 @@ async def ticket_clocks(engine: AsyncEngine, book: PolicyBook, ticket_id: str, n
             .mappings()
             .all()
         )
-        facts, _ = await load_facts(conn, ticket_id, for_update=False)
+        facts, _ = await repository.load_facts(conn, ticket_id, for_update=False)
     if not rows:
         return []
     live = {(c.kind.value, c.cycle): (c, policy) for c, policy in book.clocks(facts)}
@@ -83,5 +82,5 @@ async def breached(engine: AsyncEngine, still_open: bool, limit: int) -> Sequenc
 async def policy_active(engine: AsyncEngine, name: str) -> bool:
     """Whether the policy is active (no operator has deactivated it)."""
     async with engine.connect() as conn:
-        active, _ = await is_active(conn, name)
+        active, _ = await repository.is_active(conn, name)
     return active

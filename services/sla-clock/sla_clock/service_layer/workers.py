@@ -11,8 +11,9 @@ from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.timers import pause_until
 from supportdesk_service.runtime import ServiceRuntime
 
+from ..adapters.repository import next_due
 from ..settings import Settings
-from .projection import count_signals, fire_due, next_due
+from .projection import count_signals, fire_due
 
 Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
