@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from sla_clock.service_layer.projection import fire_due
-from sla_clock.service_layer.scheduler import BATCH
+from sla_clock.service_layer.workers import BATCH
 from sla_clock.settings import Settings
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.cli import Servers

@@ -135,8 +135,7 @@ async def from_database(tickets: list[tuple[str, TicketFacts]], draft_file: Path
             draft = parse_policy(DRAFT, "draft")
             end = QUARTER_START + timedelta(days=92)
             started, cpu = time.perf_counter(), time.process_time()
-            async with engine.connect() as conn:
-                report = await what_if(conn, book, draft, QUARTER_START, end, now)
+            report = await what_if(engine, book, draft, QUARTER_START, end, now)
             took, cpu = time.perf_counter() - started, time.process_time() - cpu
             print(
                 f"service what_if (read, parse, compare) over {report.tickets:,} tickets: {took:.2f} s,"

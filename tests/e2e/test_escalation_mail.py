@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from escalation.service_layer.climber import run_climber
 from escalation.service_layer.handlers import HANDLERS as ESCALATION
+from escalation.service_layer.workers import workers as escalation_workers
 from escalation.settings import Settings as EscalationSettings
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
-from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
+from notifier.service_layer.workers import workers as notifier_workers
 from notifier.settings import Settings as NotifierSettings
 from supportdesk_contract.catalogue import Channel, ClockKind, Priority, SlaBreached
 from supportdesk_contract.clock import ManualClock, SystemClock
@@ -67,7 +67,7 @@ async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRun
             handlers=ESCALATION,
             clock=clock,
             on_start=[load_directory_file],
-            workers={"climber": run_climber},
+            workers=escalation_workers(esc_settings),
         )
     )
     notifier = ServiceRuntime(
@@ -75,7 +75,7 @@ async def desk(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[ServiceRun
             name="notifier",
             settings=not_settings,
             clock=SystemClock(),
-            workers={"dispatcher": run_dispatcher},
+            workers=notifier_workers(not_settings),
             handlers=handlers(Notifier(not_settings, load_routing(""), Templates())),
         )
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, Text, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.clock import Clock
 from supportdesk_contract.envelope import Envelope, anchored_envelope
@@ -152,3 +153,24 @@ async def save(conn: AsyncConnection, loaded: Loaded, clock: Clock, cause: uuid.
         await conn.execute(SAVE, save_params(loaded, clock))
     if envelopes:
         await record(conn, envelopes)
+
+
+async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[str]:
+    """The tickets whose escalation is due to climb by `now`, soonest first, locked for this
+    transaction; those another transaction holds are skipped (replicas share the work, never a row)."""
+    t = ticket_escalations
+    query = (
+        select(t.c.ticket_id)
+        .where(t.c.next_climb_at <= now)
+        .order_by(t.c.next_climb_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def next_climb_at(engine: AsyncEngine) -> datetime | None:
+    """When the next escalation is due to climb (None: none is)."""
+    async with engine.connect() as conn:
+        nxt: datetime | None = (await conn.execute(select(func.min(ticket_escalations.c.next_climb_at)))).scalar()
+    return nxt

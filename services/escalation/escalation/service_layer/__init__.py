@@ -1,2 +1,4 @@
-"""What escalation does: one handler per consumed event, the climbing worker, the agent's
-acknowledgement. Each loads the ticket's escalation, calls the domain, and saves it once."""
+"""What escalation does: `handlers` (one per consumed event), `commands` (the agent's
+acknowledgement, the directory), `climber` (due escalations climb), `views` (what the routes read)
+and `workers` (its background loops: the climber). Each loads the ticket's escalation, calls the
+domain, and saves it once."""

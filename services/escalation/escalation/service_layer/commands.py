@@ -1,4 +1,4 @@
-"""What agents ask of escalation directly (not through events)."""
+"""What agents and admins ask of escalation directly (not through events)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_contract.clock import Clock
 
-from ..adapters import repository
+from ..adapters import directory, repository
+from ..adapters.directory import DirectorySpec
 from ..domain.escalation import NothingToAcknowledge
 
 
@@ -18,3 +19,9 @@ async def acknowledge(engine: AsyncEngine, clock: Clock, ticket_id: str, by: str
             raise NothingToAcknowledge(None)  # never heard of the ticket
         loaded.escalation.acknowledge(by)
         await repository.save(conn, loaded, clock, None)
+
+
+async def replace_directory(engine: AsyncEngine, clock: Clock, spec: DirectorySpec) -> None:
+    """The directory from now on (an admin's PUT, or the directory file at start)."""
+    async with engine.begin() as conn:
+        await directory.replace(conn, spec, clock.now())

@@ -15,7 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from escalation.service_layer import climber
+from escalation.service_layer import climber, workers
 from escalation.settings import Settings
 from supportdesk_contract.clock import ManualClock
 from supportdesk_devstack.testing import Sandbox, equals, eventually, scalar
@@ -60,7 +60,7 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
         share[task.get_name() if task else "?"] += climbed
         return climbed
 
-    monkeypatch.setattr(climber, "climb_due", counted)
+    monkeypatch.setattr(workers, "climb_due", counted)
     climbs_before = climber.CLIMBS._value.get()
     observer = runtime(settings, clock)
     assert await scalar(observer.engine, "SELECT count(*) FROM ticket_escalations WHERE level = 2") == TICKETS
@@ -86,7 +86,7 @@ async def test_three_climbers_climb_each_escalation_once_and_take_over_from_a_de
     replicas = [runtime(settings, clock) for _ in range(REPLICAS)]
     stop = asyncio.Event()
     loops = [
-        asyncio.create_task(climber.run_climber(rt, stop), name=f"climber-{i + 1}") for i, rt in enumerate(replicas)
+        asyncio.create_task(workers.run_climber(rt, stop), name=f"climber-{i + 1}") for i, rt in enumerate(replicas)
     ]
     try:
         await eventually(lambda: equals(observer.engine, EXECUTIVE, TICKETS - HELD), timeout=60, what="unheld climbs")

@@ -122,3 +122,25 @@ async def test_severity_one_goes_to_the_tier_lead_and_swat_at_once(
 async def _swat(client: httpx.AsyncClient) -> bool:
     s = await state(client, "s1")
     return bool(s and s["swat_engaged"])
+
+
+async def test_the_directory_comes_from_the_file_at_start_and_an_admin_replaces_it(
+    esc: tuple[httpx.AsyncClient, ManualClock],
+) -> None:
+    client, _ = esc
+    admin = {"Authorization": "Bearer root"}
+    assert (await client.get("/v1/directory")).status_code == 401  # an agent's key is not an admin's
+    loaded = (await client.get("/v1/directory", headers=admin)).json()
+    assert (loaded["tier_leads"], loaded["climb_after_minutes"]) == (
+        {"technical": ["lead@x.example"]},
+        {"1": 30, "2": 60},
+    )
+    replaced = {"tier_leads": {"billing": ["bill@x.example"]}, "executives": ["boss@x.example"]}
+    put = await client.put("/v1/directory", json=replaced, headers=admin)
+    assert (put.status_code, put.json()["tier_leads"]) == (200, {"billing": ["bill@x.example"]})
+    now = (await client.get("/v1/directory", headers=admin)).json()
+    assert (now["tier_leads"], now["executives"], now["swat"]) == (
+        {"billing": ["bill@x.example"]},
+        ["boss@x.example"],
+        [],
+    )

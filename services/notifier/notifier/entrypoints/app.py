@@ -7,8 +7,8 @@ from supportdesk_service.runtime import ServiceDefinition
 
 from ..adapters.routing_file import load_routing
 from ..adapters.templates import Templates
-from ..service_layer.dispatcher import run_dispatcher
 from ..service_layer.handlers import Notifier, handlers
+from ..service_layer.workers import workers
 from ..settings import Settings
 from .routes import tickets
 
@@ -25,6 +25,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=notifier.__doc__ or "",
             reads_personal=True,
-            workers={"dispatcher": run_dispatcher},
+            workers=workers(settings),
         )
     )

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
 
 from supportdesk_contract.catalogue import NotificationFailed, NotificationSent
 from supportdesk_contract.envelope import Envelope, anchored_envelope
@@ -32,9 +31,8 @@ from supportdesk_observability import tracing
 from supportdesk_service import signing
 from supportdesk_service.runtime import ServiceRuntime
 
+from ..adapters import repository
 from ..adapters.channels import SendFailed, send_email, send_webhook
-from ..adapters.routing_file import load_routing
-from ..adapters.tables import deliveries, ticket_contacts
 from ..domain.deliveries import WEBHOOK_TYPES, Routing
 from ..settings import Settings
 
@@ -126,44 +124,18 @@ class Dispatcher:
             del self.unsettled[key]
 
     async def next_due(self) -> datetime | None:
-        async with self.runtime.engine.connect() as conn:
-            nxt = (
-                await conn.execute(
-                    select(func.min(deliveries.c.next_attempt_at)).where(deliveries.c.status == "pending")
-                )
-            ).scalar()
-        due: datetime | None = nxt
-        return due
+        return await repository.next_due(self.runtime.engine)
 
     async def claim(self, limit: int) -> list[Any]:
         now = self.runtime.clock.now()
         lease = now + timedelta(seconds=self.settings.send_timeout_seconds * 3)
-        async with self.runtime.engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(deliveries)
-                    .where(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-                    .order_by(deliveries.c.urgent.desc(), deliveries.c.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            for r in rows:  # leased: no other dispatcher takes it while this one sends
-                await conn.execute(update(deliveries).where(*self._key(r)).values(next_attempt_at=lease))
+        rows = await repository.claim(self.runtime.engine, now, lease, limit)
         # One whose outcome this dispatcher holds was sent already (its lease ran out meanwhile).
         return [r for r in rows if self._held_key(r) not in self.unsettled]
 
     @staticmethod
     def _held_key(r: Any) -> tuple[Any, ...]:
         return (r.cause_event_id, r.recipient, r.channel)
-
-    @staticmethod
-    def _key(r: Any) -> tuple[Any, ...]:
-        return (
-            deliveries.c.cause_event_id == r.cause_event_id,
-            deliveries.c.recipient == r.recipient,
-            deliveries.c.channel == r.channel,
-        )
 
     async def send(self, r: Any) -> None:
         s = self.settings
@@ -253,11 +225,7 @@ class Dispatcher:
         async with self.runtime.engine.begin() as conn:
             # The requester's address stays out of the log (NotificationSent/Failed outlive an
             # erasure, supportdesk_messaging.personal): they are named "requester" there.
-            requester = (
-                await conn.execute(
-                    select(ticket_contacts.c.requester_email).where(ticket_contacts.c.ticket_id == r.ticket_id)
-                )
-            ).scalar()
+            requester = await repository.requester_email(conn, r.ticket_id)
             recipient = REQUESTER if requester and r.recipient.lower() == requester.lower() else r.recipient
             if error is not None and recipient == REQUESTER:
                 error = error.replace(r.recipient, REQUESTER)
@@ -296,8 +264,7 @@ class Dispatcher:
                     next_attempt_at=now + timedelta(seconds=backoff(attempts, self.settings.retry_base_seconds)),
                 )
                 event = None
-            updated = await conn.execute(update(deliveries).where(*self._key(r)).values(**values))
-            if updated.rowcount == 0:
+            if not await repository.settle(conn, r, values):
                 # The delivery is gone: its requester was erased while it was being sent. Nothing
                 # is recorded (the event would name an address the erasure has just forgotten).
                 event = None
@@ -305,8 +272,3 @@ class Dispatcher:
                 await record(conn, [event])
         if event is not None:
             NOTIFICATIONS.labels(r.channel, "sent" if error is None else "failed").inc()
-
-
-async def run_dispatcher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
-    settings = runtime.settings
-    await Dispatcher(runtime, settings, load_routing(settings.routing_file)).run(stop)

@@ -12,12 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Text, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
-from sqlalchemy.dialects.postgresql.dml import Insert
-
 from supportdesk_contract.catalogue import (
-    ERASED_TEXT,
     AgentResponded,
     InfoRequested,
     PriorityChanged,
@@ -32,13 +27,13 @@ from supportdesk_contract.catalogue import (
     TicketTriaged,
     WorkaroundDelivered,
 )
-from supportdesk_contract.envelope import Envelope, read_recorded
+from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 from supportdesk_messaging.sealing import unseal
 from supportdesk_observability import tracing
 
-from ..adapters.tables import deliveries, parked, ticket_contacts
+from ..adapters import repository
 from ..adapters.templates import Templates
 from ..domain.deliveries import Delivery, Routing, TicketInfo, decide
 from ..settings import Settings
@@ -57,69 +52,6 @@ DELIVERABLE = (
 _IDS = uuid.UUID("3f1d8e2a-5b7c-4e11-9a0d-6c2b8f4e7a19")
 
 
-def _insert(table: Table, names: list[str]) -> Insert:
-    """INSERT of `names`, each a parameter of its own name: built once, sent as an executemany."""
-    return insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
-
-
-_OPENED_FACTS = [
-    "number",
-    "requester_email",
-    "requester_phone",
-    "subject",
-    "customer_id",
-    "emergency_contact",
-    "requester_token_sealed",
-    "channel",
-    "policy",
-    "opened_by_staff",
-    "opened_event_id",
-    "updated_at",
-]
-_OPENED = _insert(ticket_contacts, ["ticket_id", *_OPENED_FACTS])
-_OPENED = _OPENED.on_conflict_do_update(
-    index_elements=["ticket_id"], set_={n: _OPENED.excluded[n] for n in _OPENED_FACTS}
-)
-
-
-def _routing_fact(names: list[str]) -> Insert:
-    # Upsert: triage may be consumed before the ticket's TicketOpened (number "" until then).
-    stmt = _insert(ticket_contacts, ["ticket_id", "number", "subject", *names])
-    return stmt.on_conflict_do_update(index_elements=["ticket_id"], set_={n: stmt.excluded[n] for n in names})
-
-
-_PRIORITY = _routing_fact(["priority", "updated_at"])
-_PRIORITY_AND_QUEUE = _routing_fact(["priority", "queue", "updated_at"])
-_PARK = _insert(parked, ["event_id", "ticket_id", "envelope", "parked_at"]).on_conflict_do_nothing()
-_UNPARK = delete(parked).where(parked.c.ticket_id == bindparam("ticket_id"))
-_DELIVERY_COLUMNS = [
-    "cause_event_id",
-    "recipient",
-    "channel",
-    "ticket_id",
-    "template",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "urgent",
-    "subject",
-    "body",
-    "secret",
-    "delivery_id",
-    "message_id",
-    "correlation_id",
-    "context",
-    "trace_context",
-]
-_DELIVERY = _insert(deliveries, _DELIVERY_COLUMNS).on_conflict_do_nothing()
-_ANY_TICKET = func.any(bindparam("ticket_ids", type_=ARRAY(Text)))
-_CONTACTS = select(ticket_contacts).where(ticket_contacts.c.ticket_id == _ANY_TICKET)
-_PARKED = (
-    select(parked.c.ticket_id, parked.c.envelope).where(parked.c.ticket_id == _ANY_TICKET).order_by(parked.c.parked_at)
-)
-
-
 class TicketsOfBatch:
     """What a batch's events need to know of their tickets: each contact row and the events parked
     for it, read for all of them at once and kept current as the batch's handlers queue changes."""
@@ -134,10 +66,11 @@ class TicketsOfBatch:
         ids = sorted({ticket_id, *(e.ticket_id for e in ctx.batch)} - self.contacts.keys())
         for t in ids:
             self.contacts[t], self.parked[t] = None, []
-        for row in (await ctx.conn.execute(_CONTACTS, {"ticket_ids": ids})).mappings():
-            self.contacts[row["ticket_id"]] = dict(row)
-        for waiting in await ctx.conn.execute(_PARKED, {"ticket_ids": ids}):
-            self.parked[waiting.ticket_id].append(read_recorded(waiting.envelope))
+        contacts, waiting = await repository.contacts_and_parked(ctx.conn, ids)
+        for row in contacts:
+            self.contacts[row["ticket_id"]] = row
+        for ticket, env in waiting:
+            self.parked[ticket].append(env)
 
     async def contact(self, ctx: HandlerContext, ticket_id: str) -> dict[str, Any] | None:
         await self.load(ctx, ticket_id)
@@ -200,7 +133,7 @@ class Notifier:
             updated_at=ctx.clock.now(),
         )
         await self.remember(ctx, env.ticket_id, values)
-        ctx.write(env.ticket_id, _OPENED, {"ticket_id": env.ticket_id, **values})
+        ctx.write(env.ticket_id, repository.OPENED, {"ticket_id": env.ticket_id, **values})
         await self.on_deliverable(ctx, env)  # the customer's webhook hears `ticket.opened`
         await self.release_parked(ctx, env.ticket_id)
 
@@ -209,7 +142,7 @@ class Notifier:
         batch = ctx.state(TicketsOfBatch)
         row = await batch.contact(ctx, ticket_id)
         if row is None:
-            row = {c.name: None for c in ticket_contacts.c} | {"number": "", "subject": "", "emergency_contact": False}
+            row = repository.blank_contact()
             batch.contacts[ticket_id] = row
         row.update(values, ticket_id=ticket_id)
 
@@ -220,7 +153,7 @@ class Notifier:
         waiting, batch.parked[ticket_id] = batch.parked[ticket_id], []
         if not waiting:
             return
-        ctx.write(ticket_id, _UNPARK, {"ticket_id": ticket_id})
+        ctx.write(ticket_id, repository.UNPARK, {"ticket_id": ticket_id})
         for env in waiting:
             await self.on_deliverable(ctx, env)
 
@@ -230,7 +163,7 @@ class Notifier:
         if isinstance(p, TicketTriaged):
             values["queue"] = p.queue
         await self.remember(ctx, env.ticket_id, values)
-        upsert = _PRIORITY_AND_QUEUE if isinstance(p, TicketTriaged) else _PRIORITY
+        upsert = repository.PRIORITY_AND_QUEUE if isinstance(p, TicketTriaged) else repository.PRIORITY
         ctx.write(env.ticket_id, upsert, {"ticket_id": env.ticket_id, "number": "", "subject": "", **values})
         if isinstance(p, TicketTriaged):
             if p.sla_exempt:  # no first-response clock will start: acknowledge without a target
@@ -250,7 +183,7 @@ class Notifier:
         if info is None or (needs_queue and info.queue is None):
             ctx.write(
                 env.ticket_id,
-                _PARK,
+                repository.PARK,
                 dict(
                     event_id=str(env.event_id),
                     ticket_id=env.ticket_id,
@@ -269,7 +202,7 @@ class Notifier:
             did = delivery_id(cause, d.recipient, d.channel)
             ctx.write(
                 env.ticket_id,
-                _DELIVERY,
+                repository.DELIVERY,
                 dict(
                     cause_event_id=cause,
                     recipient=d.recipient,
@@ -301,29 +234,7 @@ async def on_requester_erased(ctx: HandlerContext, env: Envelope[Any]) -> None:
     # What this batch's earlier events queued (a contact row, deliveries) goes in first, so that
     # it is erased too; the batch's state is dropped with the flush and read again after this.
     await ctx.flush()
-    contact = ticket_contacts.c
-    row = (await ctx.conn.execute(select(contact.requester_email).where(contact.ticket_id == env.ticket_id))).first()
-    address = row.requester_email if row is not None else None
-    await ctx.conn.execute(
-        update(ticket_contacts)
-        .where(contact.ticket_id == env.ticket_id)
-        .values(requester_email=None, requester_phone=None, subject=ERASED_TEXT, requester_token_sealed=None)
-    )
-    d = deliveries.c
-    if address:
-        await ctx.conn.execute(
-            delete(deliveries).where(d.ticket_id == env.ticket_id, func.lower(d.recipient) == address.lower())
-        )
-    await ctx.conn.execute(
-        update(deliveries)
-        .where(d.ticket_id == env.ticket_id)
-        .values(
-            subject=ERASED_TEXT,
-            body=ERASED_TEXT,
-            last_error=None,
-            context=func.jsonb_build_object("event_type", d.context["event_type"], "ticket", d.context["ticket"]),
-        )
-    )
+    await repository.erase_requester(ctx.conn, env.ticket_id)
 
 
 def handlers(notifier: Notifier) -> Handlers:

@@ -26,8 +26,8 @@ from starlette.routing import Route
 
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
-from notifier.service_layer.dispatcher import run_dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
+from notifier.service_layer.workers import run_dispatcher
 from notifier.settings import Settings
 from supportdesk_contract.catalogue import AgentResponded, Channel, ClockKind, Priority, SlaBreached
 from supportdesk_contract.clock import SystemClock

@@ -7,7 +7,7 @@ from supportdesk_service.runtime import ServiceDefinition
 
 from ..adapters.policy_book import policy_book
 from ..service_layer.handlers import handlers
-from ..service_layer.scheduler import run_scheduler
+from ..service_layer.workers import workers
 from ..settings import Settings
 from .routes import policies, preview, tickets, what_if
 
@@ -23,6 +23,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             handlers=handlers(book),
             clock=clock or SystemClock(),
             description=sla_clock.__doc__ or "",
-            workers={"scheduler": run_scheduler},
+            workers=workers(settings),
         )
     )

@@ -75,8 +75,7 @@ def what_if(args: argparse.Namespace) -> int:
     async def run() -> WhatIfReport:
         engine = create_engine(settings.database_url, settings.database_name)
         try:
-            async with engine.connect() as conn:
-                return await report(conn, book, draft, start, end, SystemClock().now(), args.flips)
+            return await report(engine, book, draft, start, end, SystemClock().now(), args.flips)
         finally:
             await engine.dispose()
 
@@ -149,13 +148,12 @@ def policy_command(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database_url, settings.database_name)
         clock = SystemClock()
         try:
-            async with engine.begin() as conn:
-                if args.command == "retarget":
-                    return await policy_admin.retarget(
-                        conn, book, clock, name, args.to_version, args.by, args.reason, dry_run=args.dry_run
-                    )
-                change = policy_admin.deactivate if args.command == "deactivate" else policy_admin.activate
-                return await change(conn, book, clock, name, args.by, args.reason)
+            if args.command == "retarget":
+                return await policy_admin.retarget(
+                    engine, book, clock, name, args.to_version, args.by, args.reason, dry_run=args.dry_run
+                )
+            change = policy_admin.deactivate if args.command == "deactivate" else policy_admin.activate
+            return await change(engine, book, clock, name, args.by, args.reason)
         finally:
             await engine.dispose()
 

@@ -22,9 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import Event, SlaClockResumed, SlaClockRetargeted, SlaClockSuspended
 from supportdesk_contract.clock import Clock as TimeSource
@@ -32,11 +30,11 @@ from supportdesk_contract.envelope import Envelope, anchored_envelope
 from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.outbox import record
 
+from ..adapters import repository
 from ..adapters.policy_book import PolicyBook
-from ..adapters.tables import policy_activity
 from ..domain.calendar_definition import definition_for
 from ..domain.clocks import Clock, ClockState, TicketFacts
-from ..domain.policy import Policy
+from ..domain.policy import Policy, PolicyVersions
 from .projection import PRODUCER, SLA_CLOCKS, TicketState, anchor, clock_key, sync, ticket_state
 
 
@@ -77,12 +75,6 @@ class ActivityReport(BaseModel):
     events: int
 
 
-_OPEN_UNDER = text(
-    "SELECT DISTINCT ticket_id FROM clocks WHERE state <> 'stopped' AND policy_version LIKE :prefix ORDER BY ticket_id"
-)
-_HELD = text("SELECT ticket_id FROM sla_tickets WHERE facts ->> 'suspended_since' IS NOT NULL ORDER BY ticket_id")
-
-
 def _listed_from(now: datetime, due_at: datetime | None) -> datetime:
     """Where a retargeted clock's calendar lists holidays from: the due instant if it is past (the
     board counts the time overdue), else now (a paused clock, with no due instant, resumes later)."""
@@ -91,11 +83,6 @@ def _listed_from(now: datetime, due_at: datetime | None) -> datetime:
 
 def _open(derived: list[tuple[Clock, Policy]]) -> list[tuple[Clock, Policy]]:
     return [(c, v) for c, v in derived if c.state is not ClockState.STOPPED]
-
-
-async def _tickets(conn: AsyncConnection, book: PolicyBook, name: str, query: Any) -> list[str]:
-    params = {"prefix": name.replace("%", r"\%").replace("_", r"\_") + "@%"} if query is _OPEN_UNDER else {}
-    return list((await conn.execute(query, params)).scalars())
 
 
 def _envelope(
@@ -122,7 +109,7 @@ async def _write(
 
 
 async def retarget(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     book: PolicyBook,
     clock: TimeSource,
     name: str,
@@ -132,7 +119,8 @@ async def retarget(
     *,
     dry_run: bool = False,
 ) -> RetargetReport:
-    """Move the open clocks of policy `name` to `to_version` (default: the version in force now)."""
+    """Move the open clocks of policy `name` to `to_version` (default: the version in force now),
+    in one transaction."""
     versions = book.versions(name)
     now = clock.now()
     target = versions.at(now) if to_version is None else versions.named(to_version)
@@ -142,8 +130,25 @@ async def retarget(
     report = RetargetReport(
         policy=name, to_version=target.version, dry_run=dry_run, tickets_examined=0, clocks_moved=0, changes=[]
     )
-    ctx = HandlerContext(conn, clock, PRODUCER)
-    for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        await _retarget(ctx, book, versions, target, report, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _retarget(
+    ctx: HandlerContext,
+    book: PolicyBook,
+    versions: PolicyVersions,
+    target: Policy,
+    report: RetargetReport,
+    by: str,
+    reason: str,
+) -> None:
+    conn, clock, dry_run = ctx.conn, ctx.clock, report.dry_run
+    now = clock.now()
+    for ticket_id in await repository.tickets_open_under(conn, versions.name):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
@@ -197,36 +202,6 @@ async def retarget(
         state.facts = moved
         await _write(ctx, ticket_id, state, book, book.clocks(moved))
         await record(conn, envelopes)
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
-    return report
-
-
-# Deactivating takes this policy's lock exclusively and the consumer takes it shared before it reads
-# whether the policy is active (both until commit), so a ticket triaged while a deactivation runs is
-# either among the clocks it holds or sees the policy inactive and starts held: never neither.
-_ACTIVITY_LOCK = 0x534C41  # 'SLA': the two-key advisory lock space, apart from the outbox relay's
-_LOCKS = {
-    "shared": text("SELECT pg_advisory_xact_lock_shared(:space, hashtext(:name))"),
-    "exclusive": text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
-}
-
-
-async def is_active(conn: AsyncConnection, name: str, lock: str | None = None) -> tuple[bool, Any]:
-    if lock is not None:
-        await conn.execute(_LOCKS[lock], {"space": _ACTIVITY_LOCK, "name": name})
-    row = (await conn.execute(select(policy_activity).where(policy_activity.c.policy == name))).first()
-    return (row is None or bool(row.active)), row
-
-
-async def _set_activity(conn: AsyncConnection, name: str, active: bool, now: datetime, by: str, reason: str) -> None:
-    values = {"active": active, "changed_at": now, "changed_by": by, "reason": reason}
-    await conn.execute(
-        insert(policy_activity)
-        .values(policy=name, **values)
-        .on_conflict_do_update(index_elements=["policy"], set_=values)
-    )
 
 
 def suspension_events(
@@ -271,7 +246,7 @@ async def held_by(
     known = {} if known is None else known
     if name not in known:
         # Two statements: the read after the lock gets a snapshot that sees a deactivation it waited for.
-        known[name] = await is_active(conn, name, "shared")
+        known[name] = await repository.is_active(conn, name, "shared")
     active, row = known[name]
     if active:
         return None
@@ -281,17 +256,28 @@ async def held_by(
 
 
 async def deactivate(
-    conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
+    engine: AsyncEngine, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
+    """Hold the open clocks of policy `name`, in one transaction."""
     versions = book.versions(name)
-    active, _ = await is_active(conn, versions.name, "exclusive")
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        report = await _deactivate(ctx, book, versions, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _deactivate(
+    ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
+) -> ActivityReport:
+    conn, clock = ctx.conn, ctx.clock
+    active, _ = await repository.is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=False, changed=active, tickets=0, events=0)
     if not active:
         return report
     now = clock.now()
-    await _set_activity(conn, versions.name, False, now, by, reason)
-    ctx = HandlerContext(conn, clock, PRODUCER)
-    for ticket_id in await _tickets(conn, book, versions.name, _OPEN_UNDER):
+    await repository.set_activity(conn, versions.name, False, now, by, reason)
+    for ticket_id in await repository.tickets_open_under(conn, versions.name):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         if correlation_id is None or book.versions(facts.policy).name != versions.name:
@@ -304,24 +290,32 @@ async def deactivate(
         held = suspension_events(ticket_id, facts, derived, versions.name, by, reason, clock, correlation_id)
         report.tickets += 1
         report.events += len(await record(conn, held))
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
     return report
 
 
 async def activate(
-    conn: AsyncConnection, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
+    engine: AsyncEngine, book: PolicyBook, clock: TimeSource, name: str, by: str, reason: str
 ) -> ActivityReport:
+    """Resume the open clocks of policy `name` held by its deactivation, in one transaction."""
     versions = book.versions(name)
-    active, _ = await is_active(conn, versions.name, "exclusive")
+    async with engine.begin() as conn:
+        ctx = HandlerContext(conn, clock, PRODUCER)
+        report = await _activate(ctx, book, versions, by, reason)
+    ctx.committed()  # its signals are counted once committed
+    return report
+
+
+async def _activate(
+    ctx: HandlerContext, book: PolicyBook, versions: PolicyVersions, by: str, reason: str
+) -> ActivityReport:
+    conn, clock = ctx.conn, ctx.clock
+    active, _ = await repository.is_active(conn, versions.name, "exclusive")
     report = ActivityReport(policy=versions.name, active=True, changed=not active, tickets=0, events=0)
     if active:
         return report
     now = clock.now()
-    await _set_activity(conn, versions.name, True, now, by, reason)
-    ctx = HandlerContext(conn, clock, PRODUCER)
-    for ticket_id in await _tickets(conn, book, versions.name, _HELD):
+    await repository.set_activity(conn, versions.name, True, now, by, reason)
+    for ticket_id in await repository.held_tickets(conn):
         state = await ticket_state(ctx, ticket_id)
         facts, correlation_id = state.facts, state.correlation_id
         since = facts.suspended_since
@@ -345,7 +339,4 @@ async def activate(
         ]
         report.tickets += 1
         report.events += len(await record(conn, resumed))
-    # Counted at the end of the command, which its caller commits at once: a commit that fails is
-    # told to the operator, who runs the command again (its signals then counted twice).
-    ctx.committed()
     return report

@@ -23,8 +23,6 @@ from functools import lru_cache
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Text, any_, bindparam, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_contract.catalogue import (
@@ -46,8 +44,8 @@ from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.outbox import record
 from supportdesk_observability import tracing
 
+from ..adapters import repository
 from ..adapters.policy_book import PolicyBook
-from ..adapters.tables import clocks, sla_tickets
 from ..domain.calendar_definition import definition_for
 from ..domain.clocks import Clock, ClockState, TicketFacts
 from ..domain.policy import Policy
@@ -69,16 +67,6 @@ def life_key(kind: ClockKind, cycle: int, started_at: datetime) -> str:
 
 def clock_key(c: Clock) -> str:
     return life_key(c.kind, c.cycle, c.started_at)
-
-
-async def load_facts(
-    conn: AsyncConnection, ticket_id: str, *, for_update: bool = True
-) -> tuple[TicketFacts, uuid.UUID | None]:
-    query = select(sla_tickets).where(sla_tickets.c.ticket_id == ticket_id)
-    row = (await conn.execute(query.with_for_update() if for_update else query)).first()
-    if row is None:
-        return TicketFacts(), None
-    return TicketFacts.from_json(row.facts), row.correlation_id
 
 
 def lifetime_events(c: Clock, facts: TicketFacts, policy: Policy) -> list[tuple[Event, str]]:
@@ -176,32 +164,6 @@ class TicketState:
         self.trace_context = tracing.capture()
 
 
-_IDS = bindparam("ticket_ids", type_=ARRAY(Text))
-# Both in ticket order, so that two writers (consumer replicas, an operator's command) lock the rows
-# of their tickets in one order and cannot deadlock on them.
-_LOAD_FACTS = (
-    select(sla_tickets).where(sla_tickets.c.ticket_id == any_(_IDS)).order_by(sla_tickets.c.ticket_id).with_for_update()
-)
-# Locked too: the scheduler (`fire_due`, SKIP LOCKED) leaves these clocks alone until this
-# transaction has written them back, so neither overwrites the other's warned/breached marks.
-_LOAD_CLOCKS = (
-    select(clocks)
-    .where(clocks.c.ticket_id == any_(_IDS))
-    .order_by(clocks.c.ticket_id, clocks.c.clock, clocks.c.cycle)
-    .with_for_update()
-)
-_FACTS_UPSERT = insert(sla_tickets)
-_FACTS_UPSERT = _FACTS_UPSERT.on_conflict_do_update(
-    index_elements=["ticket_id"],
-    set_={k: _FACTS_UPSERT.excluded[k] for k in ("facts", "updated_at", "trace_context")},
-)
-_CLOCK_UPSERT = insert(clocks)
-_CLOCK_UPSERT = _CLOCK_UPSERT.on_conflict_do_update(
-    index_elements=["ticket_id", "clock", "cycle"],
-    set_={c.name: _CLOCK_UPSERT.excluded[c.name] for c in clocks.c if not c.primary_key},
-)
-
-
 class TicketsOfBatch:
     """The batch's tickets as this transaction knows them (`HandlerContext.state`): read at once,
     changed in memory by the batch's handlers, each changed row written once at the flush."""
@@ -223,11 +185,11 @@ class TicketsOfBatch:
                     "updated_at": state.facts_changed_at,
                     "trace_context": state.trace_context,
                 }
-                ctx.write(tid, _FACTS_UPSERT, facts)
+                ctx.write(tid, repository.FACTS_UPSERT, facts)
                 state.facts_changed_at = None
             # Keyed by row, not ticket: the rows are independent, so all go in one executemany.
             for key in sorted(state.changed):
-                ctx.write(f"{tid}/{key[0]}/{key[1]}", _CLOCK_UPSERT, state.clocks[key])
+                ctx.write(f"{tid}/{key[0]}/{key[1]}", repository.CLOCK_UPSERT, state.clocks[key])
             state.changed.clear()
 
 
@@ -242,11 +204,12 @@ async def ticket_state(ctx: HandlerContext, ticket_id: str) -> TicketState:
     ids = sorted({ticket_id, *ctx.tickets} - tickets.keys())
     for tid in ids:
         tickets[tid] = TicketState(TicketFacts(), None, {})
-    for row in (await ctx.conn.execute(_LOAD_FACTS, {"ticket_ids": ids})).all():
+    facts_rows, clock_rows = await repository.load(ctx.conn, ids)
+    for row in facts_rows:
         loaded = tickets[row.ticket_id]
         loaded.facts, loaded.correlation_id = TicketFacts.from_json(row.facts), row.correlation_id
         loaded.trace_context = row.trace_context
-    for row in (await ctx.conn.execute(_LOAD_CLOCKS, {"ticket_ids": ids})).all():
+    for row in clock_rows:
         tickets[row.ticket_id].clocks[(row.clock, row.cycle)] = dict(row._mapping)
     return tickets[ticket_id]
 
@@ -356,16 +319,7 @@ async def fire_due(
     transaction has committed (`count_signals`); without it they are counted at once."""
     fresh: list[Envelope[Any]] = [] if recorded is None else recorded
     now = clock.now()
-    rows = (
-        await conn.execute(
-            select(clocks, sla_tickets.c.correlation_id, sla_tickets.c.trace_context)
-            .join(sla_tickets, sla_tickets.c.ticket_id == clocks.c.ticket_id)
-            .where(clocks.c.next_check_at <= now)
-            .order_by(clocks.c.next_check_at)
-            .limit(limit)
-            .with_for_update(of=clocks, skip_locked=True)
-        )
-    ).all()
+    rows = await repository.claim_due(conn, now, limit)
     for r in rows:
         attributes = {"supportdesk.ticket_id": r.ticket_id, "supportdesk.clock": r.clock}
         with tracing.continued_span(f"sla-clock fire {r.clock}", r.trace_context, attributes=attributes):
@@ -403,10 +357,10 @@ async def _fire(conn: AsyncConnection, clock: TimeSource, r: Any, now: datetime)
         emitted = True
     warnings = [(pct, datetime.fromisoformat(at)) for pct, at in r.warnings]
     nxt = next_wakeup(kind, warnings, r.due_at, warned, breached_at is not None, emitted)
-    await conn.execute(
-        update(clocks)
-        .where(clocks.c.ticket_id == r.ticket_id, clocks.c.clock == r.clock, clocks.c.cycle == r.cycle)
-        .values(warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now)
+    await repository.mark_fired(
+        conn,
+        r,
+        dict(warned=warned, breached_at=breached_at, auto_close_emitted=emitted, next_check_at=nxt, updated_at=now),
     )
     return await record(
         conn,

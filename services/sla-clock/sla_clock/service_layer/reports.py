@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_calendar.calendar import EARLIEST, LATEST
 
@@ -72,9 +72,10 @@ _QUERY = text("""
 """)
 
 
-async def weekly_report(conn: AsyncConnection, policy: Policy, week: str) -> list[ReportRow]:
+async def weekly_report(engine: AsyncEngine, policy: Policy, week: str) -> list[ReportRow]:
     start, end = week_bounds(week, policy)
-    rows = (await conn.execute(_QUERY, {"policy": f"{policy.name}@%", "start": start, "end": end})).all()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_QUERY, {"policy": f"{policy.name}@%", "start": start, "end": end})).all()
 
     def r(v: float | None) -> float | None:
         return None if v is None else round(float(v), 2)

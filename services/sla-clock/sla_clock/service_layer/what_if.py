@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.engine import Row as ResultRow
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_messaging.bulk import cycle_collection_paused
 
@@ -102,7 +102,7 @@ def _compared(
 
 
 async def what_if(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     book: PolicyBook,
     draft: Policy,
     start: datetime,
@@ -113,7 +113,9 @@ async def what_if(
     """Tickets opened in [start, end) that run under the policy the draft replaces (same name).
     Live: each ticket under the version its cycle runs under (pinned when it was triaged, or moved
     by a retarget); the draft (its newest version, if it has several) replaces them all."""
-    tickets = [(t, f) for t, f in await tickets_opened(conn, start, end) if book.policy(f.policy).name == draft.name]
+    async with engine.connect() as conn:
+        opened = await tickets_opened(conn, start, end)
+    tickets = [(t, f) for t, f in opened if book.policy(f.policy).name == draft.name]
     used: set[str] = set()
 
     def live(f: TicketFacts) -> tuple[Policy, str]:

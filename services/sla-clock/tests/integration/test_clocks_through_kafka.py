@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.service_layer.projection import SIGNALS
-from sla_clock.service_layer.scheduler import run_scheduler
+from sla_clock.service_layer.workers import run_scheduler
 from sla_clock.settings import Settings
 from supportdesk_contract.catalogue import AgentResponded, Channel, CustomerReplied, Event, InfoRequested, Priority
 from supportdesk_contract.clock import ManualClock
@@ -226,9 +226,8 @@ async def test_the_weekly_report_averages_business_hours_per_plan_and_priority(
 
     await eventually(all_in, what="three tickets' clocks")
     assert sla.runtime is not None
-    async with sla.runtime.engine.connect() as conn:
-        report = await weekly_report(conn, shipped_policy("data-insights"), "2026-W48")
-        other_week = await weekly_report(conn, shipped_policy("data-insights"), "2026-W49")
+    report = await weekly_report(sla.runtime.engine, shipped_policy("data-insights"), "2026-W48")
+    other_week = await weekly_report(sla.runtime.engine, shipped_policy("data-insights"), "2026-W49")
     assert [
         (r.plan, r.priority, r.tickets, r.first_response_avg_business_hours, r.first_response_met_percent)
         for r in report

@@ -124,8 +124,7 @@ async def test_a_batch_under_a_deactivated_policy_starts_held_and_a_held_ticket_
     batched, each = two
     clock = ManualClock(T0)
     for engine in two:
-        async with engine.begin() as conn:
-            await policy_admin.deactivate(conn, BOOK, clock, "data-insights", "ops@example.com", "contract paused")
+        await policy_admin.deactivate(engine, BOOK, clock, "data-insights", "ops@example.com", "contract paused")
     clock.set(T0 + H)
     first = facts(
         ("held-1", opened(**OPENED), T0),

@@ -5,7 +5,7 @@ runs off the event loop so `/healthz` answers meanwhile, a week out of range is 
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -112,6 +112,24 @@ async def test_weekly_report_out_of_range_is_422_naming_the_week(http: httpx.Asy
         assert r.status_code == 422, r.text
         assert [e["field"] for e in r.json()["errors"]] == ["query.week"]
     assert (await http.get("/v1/sla/reports/weekly", params={"week": "2026-W48"}, headers=AGENT)).status_code == 200
+
+
+async def test_clocks_past_their_due_instant_are_listed_as_breached_most_recent_first_not_at_risk(
+    space: Sandbox, http: httpx.AsyncClient
+) -> None:
+    await open_real_ticket(space, "older", T0 - timedelta(days=30))
+    await open_real_ticket(space, "newer", T0 - timedelta(days=20))
+
+    async def breached() -> list[dict[str, Any]] | None:
+        listed: list[dict[str, Any]] = (await http.get("/v1/sla/breached", headers=AGENT)).json()
+        return listed if len(listed) == 2 else None  # the scheduler fires both first responses' breaches
+
+    listed = await eventually(breached, what="the overdue tickets' breaches")
+    assert [(c["ticket_id"], c["clock"], c["state"]) for c in listed] == [
+        ("newer", "first_response", "running"),
+        ("older", "first_response", "running"),
+    ]
+    assert (await http.get("/v1/sla/at-risk", headers=AGENT)).json() == []
 
 
 async def test_an_event_with_an_instant_out_of_range_is_dead_lettered_and_later_tickets_get_clocks(

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sla_clock.adapters.policy_book import PolicyBook
-from sla_clock.service_layer import scheduler
+from sla_clock.service_layer import workers
 from sla_clock.service_layer.handlers import handlers
 from sla_clock.settings import Settings
 from supportdesk_contract.catalogue import Priority
@@ -80,7 +80,7 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
     settings, clock = sla_db
     # Which replica fired how many clocks: a spy around the function every scheduler loop calls.
     share: Counter[str] = Counter()
-    real_fire_due = scheduler.fire_due
+    real_fire_due = workers.fire_due
 
     async def counted(
         conn: AsyncConnection, source: Clock, limit: int = 200, recorded: list[Envelope[Any]] | None = None
@@ -90,7 +90,7 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
         share[task.get_name() if task else "?"] += fired
         return fired
 
-    monkeypatch.setattr(scheduler, "fire_due", counted)
+    monkeypatch.setattr(workers, "fire_due", counted)
     observer = runtime(settings, clock)
     # A replica that claimed 40 due clocks and then hung mid-work (its transaction open).
     holder = runtime(settings, clock)
@@ -113,8 +113,7 @@ async def test_three_schedulers_fire_each_due_clock_once_and_take_over_from_a_de
     replicas = [runtime(settings, clock) for _ in range(REPLICAS)]
     stop = asyncio.Event()
     loops = [
-        asyncio.create_task(scheduler.run_scheduler(rt, stop), name=f"scheduler-{i + 1}")
-        for i, rt in enumerate(replicas)
+        asyncio.create_task(workers.run_scheduler(rt, stop), name=f"scheduler-{i + 1}") for i, rt in enumerate(replicas)
     ]
     try:
         warned = "SELECT count(*) FROM events WHERE event_type = 'SlaAtRisk'"

@@ -72,6 +72,9 @@ async def test_an_override_changes_the_decision_and_says_who_and_why(space: Sand
     )
     await eventually(lambda: _severity_is(triage, 4), what="the severity change applied")
     assert (await triaged() or {})["priority"] == "urgent"
+    # The open tickets per queue count it where the agent put it.
+    queues = await triage.get("/v1/queues", headers=AGENT)
+    assert queues.json() == [{"queue": "billing", "priority": "urgent", "open_tickets": 1}]
 
     messages = await read_topic(space, Topic.TRIAGE, expect=3)
     events = [decode(m.value) for m in messages]

@@ -7,6 +7,7 @@ from supportdesk_service.runtime import ServiceDefinition
 
 from ..adapters.rule_files import load_rules
 from ..service_layer.handlers import handlers
+from ..service_layer.workers import workers
 from ..settings import Settings
 from .routes import tickets
 
@@ -21,5 +22,6 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             handlers=handlers(load_rules(settings.rules_file or None)),
             clock=clock or SystemClock(),
             description=triage.__doc__ or "",
+            workers=workers(settings),
         )
     )

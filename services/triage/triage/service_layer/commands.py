@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from supportdesk_contract.catalogue import Priority, RequestType
@@ -12,7 +11,7 @@ from supportdesk_contract.clock import Clock
 from supportdesk_contract.envelope import new_envelope
 from supportdesk_messaging.outbox import record
 
-from ..adapters.tables import ticket_triage
+from ..adapters import repository
 from ..domain.overrides import CurrentTriage, Override, override
 
 
@@ -24,20 +23,14 @@ class NotTriagedYet(Exception):
 async def override_triage(engine: AsyncEngine, clock: Clock, ticket_id: str, wanted: Override, agent: str) -> None:
     """Apply an agent's override under the ticket's row lock; each change is recorded as an event."""
     async with engine.begin() as conn:
-        row = (
-            await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id).with_for_update())
-        ).first()
+        row = await repository.get(conn, ticket_id, for_update=True)
         if row is None:
             raise NotTriagedYet(ticket_id)
         current = CurrentTriage(Priority(row.priority), RequestType(row.request_type), row.queue)
         decided = override(current, wanted, agent)
         if not decided.events:
             return
-        await conn.execute(
-            update(ticket_triage)
-            .where(ticket_triage.c.ticket_id == ticket_id)
-            .values(**decided.changes, updated_at=clock.now())
-        )
+        await repository.change(conn, ticket_id, {**decided.changes, "updated_at": clock.now()})
         correlation = uuid.uuid4()  # an agent's command starts a causal chain of its own
         await record(
             conn,

@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert
-
 from supportdesk_contract.catalogue import (
     Event,
     Priority,
@@ -22,17 +19,8 @@ from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
-from ..adapters.tables import ticket_triage
+from ..adapters import repository
 from ..domain.rules import RuleSet, TicketFacts, triage
-
-# Built once: the consumer queues them with parameters (`ctx.write`) and sends a batch's worth of each
-# in one executemany.
-_TRIAGED = insert(ticket_triage).on_conflict_do_nothing()
-_OPEN_OR_CLOSED = (
-    update(ticket_triage)
-    .where(ticket_triage.c.ticket_id == bindparam("b_ticket_id"))
-    .values(is_open=bindparam("b_is_open"), updated_at=bindparam("b_now"))
-)
 
 
 def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
@@ -51,26 +39,7 @@ def facts_of(opened: TicketOpened, severity: int | None = None) -> TicketFacts:
 async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rules: RuleSet) -> None:
     opened = env.payload
     decision = triage(facts_of(opened), rules)
-    ctx.write(
-        env.ticket_id,
-        _TRIAGED,
-        dict(
-            ticket_id=env.ticket_id,
-            number=opened.number,
-            channel=opened.channel.value,
-            priority=decision.priority.value,
-            severity=decision.severity,
-            request_type=decision.request_type.value,
-            queue=decision.queue,
-            sla_exempt=decision.sla_exempt,
-            swat=decision.swat,
-            rule=decision.rule,
-            queue_rule=decision.queue_rule,
-            facts=opened.model_dump_json(),
-            triaged_at=ctx.clock.now(),
-            updated_at=ctx.clock.now(),
-        ),
-    )
+    ctx.write(env.ticket_id, repository.TRIAGED, repository.triaged(env.ticket_id, opened, decision, ctx.clock.now()))
     await ctx.emit(
         env,
         TicketTriaged(
@@ -94,7 +63,7 @@ async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged
     """Seed 002: severity may change during the case; priority follows it unless an agent set it."""
     changed = env.payload
     await ctx.flush()  # the row may have been queued by this batch's TicketOpened
-    row = (await ctx.conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id))).first()
+    row = await repository.get(ctx.conn, env.ticket_id)
     if row is None or row.facts is None:
         return
     decision = triage(facts_of(TicketOpened.model_validate(json.loads(row.facts)), changed.severity), rules)
@@ -110,14 +79,13 @@ async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged
                 reason=f"severity {changed.previous} -> {changed.severity}: rule {decision.rule}",
             ),
         )
-    await ctx.conn.execute(update(ticket_triage).where(ticket_triage.c.ticket_id == env.ticket_id).values(**values))
+    await repository.change(ctx.conn, env.ticket_id, values)
 
 
 async def on_open_or_closed(ctx: HandlerContext, env: Envelope[Event]) -> None:
+    is_open = isinstance(env.payload, TicketReopened)
     ctx.write(
-        env.ticket_id,
-        _OPEN_OR_CLOSED,
-        dict(b_ticket_id=env.ticket_id, b_is_open=isinstance(env.payload, TicketReopened), b_now=ctx.clock.now()),
+        env.ticket_id, repository.OPEN_OR_CLOSED, repository.open_or_closed(env.ticket_id, is_open, ctx.clock.now())
     )
 
 

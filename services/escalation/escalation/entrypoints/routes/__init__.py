@@ -1,5 +1,7 @@
 """escalation's HTTP routes, one module per resource. `Runtime` is the running service, its settings
-typed as escalation's own."""
+typed as escalation's own.
+Routes parse, authorise, call the service layer (a command or a view) and answer; they never touch
+the database themselves (an import-linter contract in pyproject.toml)."""
 
 from typing import Annotated
 

@@ -8,16 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from supportdesk_service.auth import AdminAuth, Agent, AgentAuth
 from supportdesk_service.problems import Problem
 
-from ...adapters import directory as directory_store
 from ...adapters.directory import DirectorySpec
-from ...adapters.tables import events, ticket_escalations
 from ...domain.escalation import NothingToAcknowledge
-from ...service_layer import commands
+from ...service_layer import commands, views
 from . import Runtime
 
 router = APIRouter(tags=["escalation"], dependencies=[AgentAuth])
@@ -47,30 +44,17 @@ class EscalationHistory(EscalationView):
     history: list[dict[str, Any]]
 
 
-async def _row(runtime: Any, ticket_id: str) -> Any:
-    async with runtime.engine.connect() as conn:
-        row = (
-            await conn.execute(select(ticket_escalations).where(ticket_escalations.c.ticket_id == ticket_id))
-        ).first()
+async def _escalation(runtime: Runtime, ticket_id: str) -> EscalationView:
+    row = await views.escalation(runtime.engine, ticket_id)
     if row is None:
         raise Problem(404, "Not Found", f"no escalation state for ticket {ticket_id} (yet)")
-    return row
+    return EscalationView.model_validate(row)
 
 
 @router.get("/v1/tickets/{ticket_id}/escalation", response_model=EscalationHistory)
 async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationHistory:
-    row = await _row(runtime, ticket_id)
-    async with runtime.engine.connect() as conn:
-        recorded = (
-            await conn.execute(
-                select(events.c.envelope).where(events.c.ticket_id == ticket_id).order_by(events.c.position)
-            )
-        ).all()
-    history = [
-        {"event_type": r.envelope["event_type"], "occurred_at": r.envelope["occurred_at"], **r.envelope["payload"]}
-        for r in recorded
-    ]
-    return EscalationHistory(**EscalationView.model_validate(row._mapping).model_dump(), history=history)
+    view = await _escalation(runtime, ticket_id)
+    return EscalationHistory(**view.model_dump(), history=await views.history(runtime.engine, ticket_id))
 
 
 @router.post("/v1/tickets/{ticket_id}/escalation/acknowledgement", response_model=EscalationView)
@@ -80,7 +64,7 @@ async def acknowledge(ticket_id: str, runtime: Runtime, agent: Agent) -> Escalat
         await commands.acknowledge(runtime.engine, runtime.clock, ticket_id, agent)
     except NothingToAcknowledge as e:
         raise Problem(409, "Conflict", str(e), current_level=e.level) from e
-    return EscalationView.model_validate((await _row(runtime, ticket_id))._mapping)
+    return await _escalation(runtime, ticket_id)
 
 
 @router.get("/v1/escalations", response_model=list[EscalationView])
@@ -88,13 +72,7 @@ async def open_escalations(
     runtime: Runtime, level: Annotated[int | None, Query(ge=1, le=3)] = None
 ) -> list[EscalationView]:
     """Open escalations, highest level first."""
-    t = ticket_escalations
-    query = select(t).where(t.c.resolved.is_(False), (t.c.level > 0) | t.c.swat_engaged)
-    if level is not None:
-        query = query.where(t.c.level == level)
-    async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(t.c.level.desc(), t.c.escalated_at).limit(500))).all()
-    return [EscalationView.model_validate(r._mapping) for r in rows]
+    return [EscalationView.model_validate(r) for r in await views.open_escalations(runtime.engine, level)]
 
 
 admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[AdminAuth])
@@ -102,14 +80,12 @@ admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[Admi
 
 @admin.get("", response_model=DirectorySpec)
 async def get_directory(runtime: Runtime) -> DirectorySpec:
-    async with runtime.engine.connect() as conn:
-        return await directory_store.current(conn)
+    return await views.directory(runtime.engine)
 
 
 @admin.put("", response_model=DirectorySpec)
 async def put_directory(spec: DirectorySpec, runtime: Runtime) -> DirectorySpec:
     """Replace the directory: tier leads per queue, account managers per customer, executives,
     SWAT, on-call, and how long each level waits for an acknowledgement before it climbs."""
-    async with runtime.engine.begin() as conn:
-        await directory_store.replace(conn, spec, runtime.clock.now())
+    await commands.replace_directory(runtime.engine, runtime.clock, spec)
     return spec

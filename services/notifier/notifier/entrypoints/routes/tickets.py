@@ -3,11 +3,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from supportdesk_service.auth import AgentAuth
 
-from ...adapters.tables import deliveries
+from ...service_layer import views
 from . import Runtime
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], dependencies=[AgentAuth])
@@ -33,10 +32,4 @@ async def list_notifications(
     runtime: Runtime, ticket_id: str = Query(min_length=1, max_length=100)
 ) -> list[DeliveryView]:
     """What was (or will be) sent about a ticket: status, attempts and the last error."""
-    async with runtime.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(deliveries).where(deliveries.c.ticket_id == ticket_id).order_by(deliveries.c.created_at)
-            )
-        ).all()
-    return [DeliveryView.model_validate(r._mapping) for r in rows]
+    return [DeliveryView.model_validate(r) for r in await views.deliveries_of(runtime.engine, ticket_id)]

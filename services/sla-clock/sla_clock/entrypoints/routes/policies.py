@@ -13,13 +13,13 @@ from supportdesk_service.problems import Problem
 from ...adapters.policy_book import PolicyBook, policy_book
 from ...adapters.policy_files import PolicyError
 from ...domain.policy import PolicyVersions
+from ...service_layer import views
 from ...service_layer.policy_admin import (
     ActivityReport,
     PolicyAdminError,
     RetargetReport,
     activate,
     deactivate,
-    is_active,
     retarget,
 )
 from . import Runtime
@@ -61,11 +61,9 @@ def _versions(runtime: Runtime, name: str) -> tuple[PolicyBook, PolicyVersions]:
 @router.get("/{name}", response_model=PolicyView)
 async def get_policy(name: str, runtime: Runtime) -> PolicyView:
     _, versions = _versions(runtime, name)
-    async with runtime.engine.connect() as conn:
-        active, _ = await is_active(conn, versions.name)
     return PolicyView(
         policy=versions.name,
-        active=active,
+        active=await views.policy_active(runtime.engine, versions.name),
         in_force=versions.at(runtime.clock.now()).version,
         versions=[VersionView(version=v.version, effective_from=v.effective_from) for v in versions.versions],
     )
@@ -77,10 +75,16 @@ async def post_retarget(name: str, body: RetargetRequest, runtime: Runtime) -> R
     due instant changes, nothing for the others; running it again changes nothing."""
     book, versions = _versions(runtime, name)
     try:
-        async with runtime.engine.begin() as conn:
-            return await retarget(
-                conn, book, runtime.clock, versions.name, body.to_version, body.by, body.reason, dry_run=body.dry_run
-            )
+        return await retarget(
+            runtime.engine,
+            book,
+            runtime.clock,
+            versions.name,
+            body.to_version,
+            body.by,
+            body.reason,
+            dry_run=body.dry_run,
+        )
     except PolicyAdminError as e:
         raise Problem(
             422, "Invalid retarget", str(e), errors=[{"field": f"body.{e.field}", "message": str(e)}]
@@ -91,13 +95,11 @@ async def post_retarget(name: str, body: RetargetRequest, runtime: Runtime) -> R
 async def post_deactivate(name: str, body: Operator, runtime: Runtime) -> ActivityReport:
     """Hold the policy's open clocks (SlaClockSuspended each): no warning, breach or auto-close."""
     book, versions = _versions(runtime, name)
-    async with runtime.engine.begin() as conn:
-        return await deactivate(conn, book, runtime.clock, versions.name, body.by, body.reason)
+    return await deactivate(runtime.engine, book, runtime.clock, versions.name, body.by, body.reason)
 
 
 @router.post("/{name}/activate", response_model=ActivityReport)
 async def post_activate(name: str, body: Operator, runtime: Runtime) -> ActivityReport:
     """Resume the held clocks from now (SlaClockResumed each, with the new due instant)."""
     book, versions = _versions(runtime, name)
-    async with runtime.engine.begin() as conn:
-        return await activate(conn, book, runtime.clock, versions.name, body.by, body.reason)
+    return await activate(runtime.engine, book, runtime.clock, versions.name, body.by, body.reason)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from supportdesk_service.auth import AgentAuth
 from supportdesk_service.problems import Problem
 
 from ...adapters.policy_book import PolicyBook, PolicyError, policy_book
-from ...adapters.tables import clocks
-from ...domain.clocks import business_elapsed
-from ...service_layer.projection import load_facts
+from ...service_layer import views
 from ...service_layer.reports import ReportRow, week_bounds, weekly_report
 from ...settings import Settings
 from . import Runtime
@@ -56,29 +53,10 @@ class TicketSla(BaseModel):
 
 @router.get("/v1/tickets/{ticket_id}/sla", response_model=TicketSla)
 async def get_ticket_sla(ticket_id: str, runtime: Runtime) -> TicketSla:
-    async with runtime.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(clocks).where(clocks.c.ticket_id == ticket_id).order_by(clocks.c.cycle, clocks.c.clock)
-            )
-        ).all()
-        facts, _ = await load_facts(conn, ticket_id, for_update=False)
+    rows = await views.ticket_clocks(runtime.engine, _book(runtime.settings), ticket_id, runtime.clock.now())
     if not rows:
         raise Problem(404, "Not Found", f"no SLA clocks for ticket {ticket_id} (yet)")
-    book = _book(runtime.settings)
-    live = {(c.kind.value, c.cycle): (c, policy) for c, policy in book.clocks(facts)}
-    now = runtime.clock.now()
-    views = []
-    for r in rows:
-        view = ClockView.model_validate(r._mapping)
-        versioned = live.get((r.clock, r.cycle))
-        if versioned is not None:
-            c, policy = versioned
-            view.elapsed_business_seconds_now = round(business_elapsed(c, facts, policy, now), 3)
-            if c.target is not None:
-                view.remaining_business_seconds = round(c.target.seconds - view.elapsed_business_seconds_now, 3)
-        views.append(view)
-    return TicketSla(ticket_id=ticket_id, clocks=views)
+    return TicketSla(ticket_id=ticket_id, clocks=[ClockView.model_validate(r) for r in rows])
 
 
 @router.get("/v1/sla/at-risk", response_model=list[ClockView])
@@ -86,22 +64,8 @@ async def at_risk(
     runtime: Runtime, within_seconds: int = Query(3600, ge=0, le=90 * 86400), limit: int = Query(200, ge=1, le=1000)
 ) -> list[ClockView]:
     """Running SLA clocks not yet breached and due within the window, soonest first."""
-    now = runtime.clock.now()
-    async with runtime.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(clocks)
-                .where(
-                    clocks.c.state == "running",
-                    clocks.c.breached_at.is_(None),
-                    clocks.c.clock.in_(["first_response", "resolution"]),
-                    clocks.c.due_at <= now + timedelta(seconds=within_seconds),
-                )
-                .order_by(clocks.c.due_at)
-                .limit(limit)
-            )
-        ).all()
-    return [ClockView.model_validate(r._mapping) for r in rows]
+    rows = await views.at_risk(runtime.engine, runtime.clock.now(), within_seconds, limit)
+    return [ClockView.model_validate(r) for r in rows]
 
 
 @router.get("/v1/sla/breached", response_model=list[ClockView])
@@ -109,12 +73,7 @@ async def breached(
     runtime: Runtime, still_open: bool = True, limit: int = Query(200, ge=1, le=1000)
 ) -> list[ClockView]:
     """Breached SLA clocks, most recent breach first; by default only those still running."""
-    query = select(clocks).where(clocks.c.breached_at.is_not(None))
-    if still_open:
-        query = query.where(clocks.c.state != "stopped")
-    async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query.order_by(clocks.c.breached_at.desc()).limit(limit))).all()
-    return [ClockView.model_validate(r._mapping) for r in rows]
+    return [ClockView.model_validate(r) for r in await views.breached(runtime.engine, still_open, limit)]
 
 
 class WeeklyReport(BaseModel):
@@ -144,8 +103,7 @@ async def weekly(
         raise Problem(
             422, "Invalid report request", str(e), errors=[{"field": "query.week", "message": str(e)}]
         ) from None
-    async with runtime.engine.connect() as conn:
-        rows = await weekly_report(conn, chosen, week)
+    rows = await weekly_report(runtime.engine, chosen, week)
     return WeeklyReport(
         policy=chosen.name,
         week=week,

@@ -54,5 +54,4 @@ async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
             422, "Invalid draft policy", message, errors=[{"field": "body.policy", "message": message}]
         ) from None
     now: datetime = runtime.clock.now()
-    async with runtime.engine.connect() as conn:
-        return await what_if(conn, book, draft, body.opened_from, body.opened_to, now, body.flips_limit)
+    return await what_if(runtime.engine, book, draft, body.opened_from, body.opened_to, now, body.flips_limit)

@@ -1,5 +1,7 @@
 """triage's HTTP routes, one module per resource. `Runtime` is the running service, its settings
-typed as triage's own."""
+typed as triage's own.
+Routes parse, authorise, call the service layer (a command or a view) and answer; they never touch
+the database themselves (an import-linter contract in pyproject.toml)."""
 
 from typing import Annotated
 

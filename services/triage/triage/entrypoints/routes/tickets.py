@@ -6,16 +6,14 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, select
 
 from supportdesk_contract.catalogue import Priority, RequestType
 from supportdesk_service.auth import Agent, AgentAuth
 from supportdesk_service.guard import SafeText
 from supportdesk_service.problems import Problem
 
-from ...adapters.tables import ticket_triage
 from ...domain.overrides import Override
-from ...service_layer import commands
+from ...service_layer import commands, views
 from . import Runtime
 
 router = APIRouter(tags=["triage"], dependencies=[AgentAuth])
@@ -40,11 +38,10 @@ class TriageView(BaseModel):
 
 @router.get("/v1/tickets/{ticket_id}/triage", response_model=TriageView)
 async def get_triage(ticket_id: str, runtime: Runtime) -> TriageView:
-    async with runtime.engine.connect() as conn:
-        row = (await conn.execute(select(ticket_triage).where(ticket_triage.c.ticket_id == ticket_id))).first()
+    row = await views.triage(runtime.engine, ticket_id)
     if row is None:
         raise Problem(404, "Not Found", f"no triage decision for ticket {ticket_id} (yet)")
-    return TriageView.model_validate(row._mapping)
+    return TriageView.model_validate(row)
 
 
 class OverrideIn(BaseModel):
@@ -81,14 +78,5 @@ class QueueCount(BaseModel):
 @router.get("/v1/queues", response_model=list[QueueCount])
 async def queues(runtime: Runtime) -> list[QueueCount]:
     """Open tickets per queue and priority."""
-    t = ticket_triage
-    async with runtime.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(t.c.queue, t.c.priority, func.count().label("n"))
-                .where(t.c.is_open)
-                .group_by(t.c.queue, t.c.priority)
-                .order_by(t.c.queue, t.c.priority)
-            )
-        ).all()
-    return [QueueCount(queue=r.queue, priority=r.priority, open_tickets=r.n) for r in rows]
+    rows = await views.open_per_queue(runtime.engine)
+    return [QueueCount(queue=r["queue"], priority=r["priority"], open_tickets=r["n"]) for r in rows]
