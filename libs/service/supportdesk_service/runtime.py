@@ -44,7 +44,7 @@ class ServiceDefinition(Generic[S]):
     # Run once at start, before the loops (e.g. loading a directory file).
     on_start: Sequence[Callable[[ServiceRuntime[S]], Awaitable[None]]] = ()
     # Further loops the service runs beside relay and consumer (e.g. sla-clock's scheduler).
-    workers: Mapping[str, Callable[[ServiceRuntime[S], asyncio.Event], Awaitable[None]]] = field(default_factory=dict)
+    workers: Mapping[str, Worker[S]] = field(default_factory=dict)
     # Request bodies larger than the settings' http_max_body_bytes, by path prefix (e.g. raw email).
     body_limits: Mapping[str, int] = field(default_factory=dict)
     # Opens requesters' sealed personal fields in consumed events (supportdesk_messaging.personal):
@@ -153,6 +153,11 @@ class ServiceRuntime(Generic[S]):
         if self.consumer is not None:
             parts["consumer"] = self.consumer.health()
         return parts
+
+
+# A background loop of a service (its `service_layer/workers.py`): started with the service, given the
+# runtime and the stop signal, restarted after a crash.
+Worker = Callable[[ServiceRuntime[S], asyncio.Event], Awaitable[None]]
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,14 @@ by name: each does what is due, then sleeps until the next thing is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from supportdesk_messaging.timers import pause_until
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_service.runtime import ServiceRuntime, Worker
 
 from ..adapters import repository
 from ..settings import Settings
 from .climber import BATCH, climb_due
-
-Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
 
 async def run_climber(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
@@ -24,5 +22,5 @@ async def run_climber(runtime: ServiceRuntime[Settings], stop: asyncio.Event) ->
         await pause_until(stop, runtime.clock, await repository.next_climb_at(runtime.engine), 1.0)
 
 
-def workers(settings: Settings) -> Mapping[str, Worker]:
+def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
     return {"climber": run_climber}

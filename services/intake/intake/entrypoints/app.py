@@ -5,8 +5,9 @@ from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_service.app import create_app
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
-from ..service_layer import customers, workers
+from ..service_layer import customers
 from ..service_layer.handlers import HANDLERS
+from ..service_layer.workers import workers
 from ..settings import Settings
 from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, requesters, tickets
 from .routes import customers as customer_routes
@@ -40,7 +41,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
-            workers=workers.for_settings(settings),
+            workers=workers(settings),
             # Raw mail is larger than JSON bodies; the routes refuse more than this themselves too.
             body_limits={"/v1/inbound/email": settings.max_email_bytes},
         )

@@ -4,15 +4,13 @@ name: each does what is due, then sleeps until the next thing is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_service.runtime import ServiceRuntime, Worker
 
 from ..adapters.routing_file import load_routing
 from ..settings import Settings
 from .dispatcher import Dispatcher
-
-Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
 
 async def run_dispatcher(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
@@ -21,5 +19,5 @@ async def run_dispatcher(runtime: ServiceRuntime[Settings], stop: asyncio.Event)
     await Dispatcher(runtime, settings, load_routing(settings.routing_file)).run(stop)
 
 
-def workers(settings: Settings) -> Mapping[str, Worker]:
+def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
     return {"dispatcher": run_dispatcher}

@@ -4,18 +4,16 @@ name: each does what is due, then sleeps until the next thing is."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.timers import pause_until
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_service.runtime import ServiceRuntime, Worker
 
 from ..adapters.repository import next_due
 from ..settings import Settings
 from .projection import count_signals, fire_due
-
-Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
 BATCH = 200
 
@@ -35,5 +33,5 @@ async def run_scheduler(runtime: ServiceRuntime[Settings], stop: asyncio.Event, 
         await pause_until(stop, runtime.clock, await next_due(runtime.engine), max_sleep)
 
 
-def workers(settings: Settings) -> Mapping[str, Worker]:
+def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
     return {"scheduler": run_scheduler}

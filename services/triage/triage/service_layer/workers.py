@@ -3,15 +3,12 @@ name: none (triage acts only on the events it consumes and on agents' overrides)
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_service.runtime import Worker
 
 from ..settings import Settings
 
-Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
-
-def workers(settings: Settings) -> Mapping[str, Worker]:
+def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
     return {}
