@@ -1,6 +1,6 @@
 """Deadline computations per second: our calendar engine against businesstimedelta, same inputs.
 
-Both engines get the same calendar (seed 000: America/Los_Angeles, Mon-Fri 06:00-18:00, the same
+Both engines get the same calendar (docs/policies.md#seed-000: America/Los_Angeles, Mon-Fri 06:00-18:00, the same
 observed holiday dates), the same start instants and the same business durations (drawn from seed
 000's first-response and resolution matrices). Answers are compared; then rates and the ratio are
 printed. Last, the same cases go through `sla-clock preview --batch` (JSON lines in and out,

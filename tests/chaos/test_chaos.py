@@ -152,7 +152,7 @@ async def test_poison_messages_on_every_topic(servers: Servers, desk_on: StartDe
     verdict = await desk.verify("poison messages on every topic", scale, recovered)
     per_topic = 3 * len(poison_messages("x"))
     for service in SERVICE_NAMES:
-        # Every poison message a consumer reads is a dead letter with its reason (rule 7).
+        # Every poison message a consumer reads is a dead letter with its reason (docs/architecture/rules.md#rule-7).
         expected = per_topic * len(SUBSCRIPTIONS.get(service, ()))
         got = desk.dead_letters.get(dead_letter_topic(service), 0)
         if got < expected:

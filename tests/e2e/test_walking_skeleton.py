@@ -55,7 +55,7 @@ async def test_a_web_ticket_is_triaged_and_gets_a_first_response_clock(
     assert clock["clock"] == "first_response"
     assert clock["priority"] == "high"
     assert clock["policy_version"].startswith("data-insights@")  # the default policy, Basic plan
-    assert clock["target_seconds"] == 4 * 3600  # seed 000: Basic x High = 4 business hours
+    assert clock["target_seconds"] == 4 * 3600  # docs/policies.md#seed-000: Basic x High = 4 business hours
     assert 0 <= clock["remaining_business_seconds"] <= 4 * 3600
     assert clock["elapsed_business_seconds_now"] + clock["remaining_business_seconds"] == pytest.approx(4 * 3600)
     started = datetime.fromisoformat(clock["started_at"])

@@ -95,6 +95,44 @@ def test_no_page_names_an_issue_or_a_session_by_number(page: Path) -> None:
     assert not hits, f"{page.relative_to(REPO)} names issues or sessions: " + "; ".join(hits)
 
 
+def source_files() -> list[Path]:
+    return [
+        source
+        for top in SOURCE_DIRS
+        for source in sorted((REPO / top).rglob("*"))
+        if source.suffix in SOURCE_SUFFIXES and ".venv" not in source.parts and source.is_file()
+    ]
+
+
+# "rule 7" or "seed 000" said in passing, not as the docs reference that holds it.
+BARE_RULE_OR_SEED = re.compile(r"(?i)(?<![#\w/-])(?:design rule|rule|seed)[ -](\d+)\b")
+THIS_FILE = Path(__file__).resolve()
+
+
+def test_no_code_or_comment_names_an_issue_or_a_session_by_number() -> None:
+    hits = [
+        f"{source.relative_to(REPO)}:{n}: {m.group(0)!r}"
+        for source in source_files()
+        if source.resolve() != THIS_FILE
+        for n, line in enumerate(source.read_text(errors="replace").splitlines(), 1)
+        for m in NUMBERED.finditer(line)
+    ]
+    assert not hits, "; ".join(hits)
+
+
+def test_a_design_rule_or_a_policy_is_cited_by_its_docs_page() -> None:
+    """`docs/architecture/rules.md#rule-7`, `docs/policies.md#seed-000`: a reader can follow them
+    (and the test above checks they exist); a bare "rule 7" or "seed 000" points nowhere."""
+    hits = [
+        f"{source.relative_to(REPO)}:{n}: {m.group(0)!r}"
+        for source in source_files()
+        if source.resolve() != THIS_FILE
+        for n, line in enumerate(source.read_text(errors="replace").splitlines(), 1)
+        for m in BARE_RULE_OR_SEED.finditer(line)
+    ]
+    assert not hits, "; ".join(hits)
+
+
 def test_the_checks_themselves_see_what_they_look_for(tmp_path: Path) -> None:
     """The link and anchor checks are only worth something if they can fail."""
     page = tmp_path / "page.md"
@@ -107,3 +145,6 @@ def test_the_checks_themselves_see_what_they_look_for(tmp_path: Path) -> None:
     assert links(page) == []
     assert NUMBERED.search("as Session 6 measured") and NUMBERED.search("see issue #11")
     assert not NUMBERED.search("seed 000, rule 7, the session ends")
+    assert BARE_RULE_OR_SEED.search("(seed 000)") and BARE_RULE_OR_SEED.search("DESIGN rule 11")
+    assert BARE_RULE_OR_SEED.search("Rule 7: errors")
+    assert not BARE_RULE_OR_SEED.search("docs/policies.md#seed-000 and docs/architecture/rules.md#rule-7")

@@ -27,10 +27,12 @@ from supportdesk_contract.vocabulary import ClosureCode as ClosureCode
 from supportdesk_contract.vocabulary import Priority as Priority
 from supportdesk_contract.vocabulary import RequestType as RequestType
 
-Severity = Annotated[int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low (seed 002)")]
+Severity = Annotated[
+    int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low (docs/policies.md#seed-002)")
+]
 
 
-# Bounded events (DESIGN rule 8): the largest encoded envelope a producer may write. Topics accept
+# Bounded events (docs/architecture/rules.md#rule-8): the largest encoded envelope a producer may write. Topics accept
 # more (topics.MAX_MESSAGE_BYTES), leaving room for headers and dead letters that carry a copy.
 MAX_EVENT_BYTES = 256 * 1024
 # Free text longer than this many characters travels as its first EXCERPT_CHARS characters plus a
@@ -161,7 +163,7 @@ class TicketOpened(Event, CarriesLongText, CarriesPersonalData):
     opened_at: AwareDatetime
     # The requester's access token, sealed (supportdesk_messaging.sealing) for the notifier to mail.
     requester_token_sealed: str | None = None
-    # The staff member who filed it on the requester's behalf (seed 003: a forwarded mail's sender);
+    # The staff member who filed it on the requester's behalf (docs/policies.md#seed-003: a forwarded mail's sender);
     # None: the requester wrote, called (even if an agent logged the call) or used the web form.
     opened_by_staff: str | None = None
 
@@ -182,7 +184,7 @@ class AgentResponded(Event, CarriesLongText):
     agent: str
     body: str
     public: bool = True
-    confirms_receipt: bool = False  # the first public response (seed 000: Initial Response)
+    confirms_receipt: bool = False  # the first public response (docs/policies.md#seed-000: Initial Response)
 
 
 @event(Topic.LIFECYCLE)
@@ -341,7 +343,7 @@ class SlaClockStarted(_ClockEvent):
     target_seconds: int | None
     calendar: str
     policy_version: str
-    opened_in_hours: bool | None = None  # was the calendar open when the clock started (seed 004)
+    opened_in_hours: bool | None = None  # was the calendar open when the clock started (docs/policies.md#seed-004)
     # The calendar `due_at` was computed in, for consumers that count down to it (the board); None
     # in events written before it was carried.
     calendar_definition: CalendarDefinition | None = Field(default=None, exclude_if=_absent)
@@ -420,7 +422,7 @@ class SlaClockSuspended(_ClockEvent, CarriesLongText):
 
 
 class EscalationRoute(StrEnum):
-    """Seed 001's tiers, with the tier lead between support and the account manager."""
+    """The tiers of docs/policies.md#seed-001, with the tier lead between support and the account manager."""
 
     SUPPORT_TIER = "support_tier"
     TIER_LEAD = "tier_lead"

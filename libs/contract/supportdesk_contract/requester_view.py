@@ -1,4 +1,5 @@
-"""What a requester may read of their ticket's history: the one place it is decided (DESIGN rule 11).
+"""What a requester may read of their ticket's history: the one place it is decided
+(docs/architecture/rules.md#rule-11).
 
 Each event type meant for the requester is listed here with the payload fields they may see and,
 where it depends on the event, when. Everything else is hidden: an event type not listed (triage,

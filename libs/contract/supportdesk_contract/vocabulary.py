@@ -22,7 +22,8 @@ class Priority(StrEnum):
     LOW = "low"
 
 
-# Seed 000 recommends the phone for both; SWAT (seed 002) and quiet hours treat them alike.
+# docs/policies.md#seed-000 recommends the phone for both; SWAT (docs/policies.md#seed-002) and quiet
+# hours treat them alike.
 HIGH_PRIORITIES = frozenset({Priority.URGENT, Priority.HIGH})
 
 
@@ -34,7 +35,7 @@ class RequestType(StrEnum):
 
 
 class ClosureCode(StrEnum):
-    """Seed 000, "Examples of how requests may be resolved (closed)", plus its two timers."""
+    """docs/policies.md#seed-000, "Examples of how requests may be resolved (closed)", plus its two timers."""
 
     CUSTOMER_CONFIRMED = "customer_confirmed"
     NOT_A_PRODUCT_DEFECT = "not_a_product_defect"

@@ -35,7 +35,9 @@ class Settings(ServiceSettings):
     # A cached file unused for this long is deleted (swept at most once a minute), so the cache
     # does not grow forever and holds no copy of an attachment long after it was last asked for.
     attachment_cache_seconds: int = 3600
-    staff_domains: str = ""  # comma-separated; mail from these forwards requests for customers (seed 003)
+    staff_domains: str = (
+        ""  # comma-separated; mail from these forwards requests for customers (docs/policies.md#seed-003)
+    )
 
     def staff_domain_set(self) -> frozenset[str]:
         return frozenset(d.strip().lower() for d in self.staff_domains.split(",") if d.strip())

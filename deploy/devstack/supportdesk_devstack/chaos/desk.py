@@ -154,7 +154,8 @@ class Desk:
         sent.responded = r.is_success
 
     def judge_answer(self, what: str, r: httpx.Response) -> None:
-        """Rule 7: errors are problem+json; 5xx only 503 (a dependency is down) unless it is our bug."""
+        """Errors are problem+json; 5xx only 503 (a dependency is down) unless it is our bug
+        (docs/architecture/rules.md#rule-7)."""
         if r.is_success:
             return
         problem = r.headers.get("content-type", "").startswith("application/problem+json")

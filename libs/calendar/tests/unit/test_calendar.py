@@ -34,7 +34,7 @@ def weekdays(start: int, end: int) -> list[WeeklyWindow]:
 
 ALWAYS_LA = BusinessCalendar("24x7 LA", "America/Los_Angeles", every_day(0, 1440))
 WEEKDAYS_NY = BusinessCalendar("24x5 NY", "America/New_York", weekdays(0, 1440))
-# Seed 000's calendar as sla-clock's data-insights policy defines it (sla-clock's tests check that
+# The calendar of docs/policies.md#seed-000 as sla-clock's data-insights policy defines it (sla-clock's tests check that
 # the shipped policy file gives this calendar).
 SEED_000_HOLIDAYS = (
     Holiday(FixedDate("New Year's Day", 1, 1, Observance.FEDERAL)),
@@ -174,7 +174,7 @@ def test_zero_business_time_is_due_at_once() -> None:
         (date(2026, 5, 25), False),  # Memorial Day: last Monday of May
         (date(2026, 5, 18), True),
         (date(2026, 9, 7), False),  # Labor Day
-        (date(2026, 10, 12), True),  # Columbus Day is not one of seed 000's holidays
+        (date(2026, 10, 12), True),  # Columbus Day is not one of the holidays of docs/policies.md#seed-000
         (date(2026, 11, 11), True),  # nor is Veterans Day
     ],
 )

@@ -1,4 +1,4 @@
-"""A requester sees only what is declared for them (DESIGN rule 11): one test
+"""A requester sees only what is declared for them (docs/architecture/rules.md#rule-11): one test
 per event type in the catalogue, so a new type or a new field cannot leak by default."""
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ LA = ZoneInfo("America/Los_Angeles")
 BERLIN = ZoneInfo("Europe/Berlin")
 H = 3600
 
-# Seed 000's calendar as sla-clock's data-insights policy builds it: 06:00-18:00 Pacific on weekdays,
-# with Thanksgiving and the day after (and Christmas Eve short, to carry a partial day).
+# The calendar of docs/policies.md#seed-000 as sla-clock's data-insights policy builds it: 06:00-18:00
+# Pacific on weekdays, with Thanksgiving and the day after (and Christmas Eve short, to carry a partial day).
 PACIFIC = BusinessCalendar(
     "data-insights-business-hours",
     "America/Los_Angeles",

@@ -21,7 +21,9 @@ class DirectorySpec(BaseModel):
     account_managers: dict[str, list[EmailStr]] = Field({}, description="customer id -> account manager(s)")
     executives: list[EmailStr] = []
     swat: list[EmailStr] = []
-    on_call: list[EmailStr] = Field([], description="24/7, added for named emergency contacts (seed 004)")
+    on_call: list[EmailStr] = Field(
+        [], description="24/7, added for named emergency contacts (docs/policies.md#seed-004)"
+    )
     climb_after_minutes: dict[int, int] = Field({}, description="level -> minutes unacknowledged before the next")
 
     def to_domain(self) -> Directory:

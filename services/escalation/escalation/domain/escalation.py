@@ -102,7 +102,7 @@ class Escalation:
             self._engage_swat(f"breach of a severity {self.severity} case", d)
 
     def requested(self, *, reason: str, now: datetime, d: Directory) -> None:
-        """Seed 002: a customer may ask for escalation; it goes to their account manager."""
+        """docs/policies.md#seed-002: a customer may ask for escalation; it goes to their account manager."""
         self._escalate(ACCOUNT_MANAGER, reason, now, d)
 
     def climb(self, now: datetime, d: Directory) -> None:
@@ -174,12 +174,12 @@ class Escalation:
             self._escalate(level, reason, now, d)
 
     def _severity_one(self, now: datetime, d: Directory) -> None:
-        """Seed 002: severity 1 goes to the tier lead and the SWAT team at once."""
+        """docs/policies.md#seed-002: severity 1 goes to the tier lead and the SWAT team at once."""
         self._escalate(TIER_LEAD, "severity 1 on open", now, d)
         self._engage_swat("severity 1", d)
 
     def _breach_needs_swat(self) -> bool:
-        # Seed 002: SWAT takes severity 1-2 cases (triage's swat flag) of high priority.
+        # docs/policies.md#seed-002: SWAT takes severity 1-2 cases (triage's swat flag) of high priority.
         return self.swat_eligible and self.priority in HIGH_PRIORITIES
 
     def _engage_swat(self, reason: str, d: Directory) -> None:

@@ -1,7 +1,7 @@
 """Escalation levels and who is reached at each. Pure rules.
 
-Seed 001: first tier is support, second the customer's account manager, third executive
-leadership; we put the tier lead between support and the account manager. Seed 002: customers may
+docs/policies.md#seed-001: first tier is support, second the customer's account manager, third executive
+leadership; we put the tier lead between support and the account manager. docs/policies.md#seed-002: customers may
 request escalation (their account manager), and a SWAT team takes severity 1-2 high-priority cases.
 Levels never go backward within a cycle; closing the ticket resolves the escalation.
 """
@@ -30,7 +30,7 @@ class Directory:
     account_managers: dict[str, list[str]] = field(default_factory=dict)  # customer id -> emails
     executives: list[str] = field(default_factory=list)
     swat: list[str] = field(default_factory=list)
-    on_call: list[str] = field(default_factory=list)  # 24/7, for named emergency contacts (seed 004)
+    on_call: list[str] = field(default_factory=list)  # 24/7, for named emergency contacts (docs/policies.md#seed-004)
     climb_after: dict[int, timedelta] = field(default_factory=dict)  # unacknowledged at level -> next level
 
     def recipients(self, level: int, queue: str | None, customer_id: str | None, emergency: bool) -> list[str]:

@@ -116,7 +116,9 @@ class GenericCall(BaseModel):
     summary: str = Field(min_length=1, max_length=100_000)
     subject: str | None = Field(None, max_length=500)
     priority: Priority | None = Field(
-        None, description="the priority the agent suggests (seed 000: phone is the channel for urgent and high)"
+        None,
+        description="the priority the agent suggests (phone is the channel for urgent and high: "
+        "docs/policies.md#seed-000)",
     )
     severity: Severity | None = None
 

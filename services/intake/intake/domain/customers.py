@@ -9,8 +9,8 @@ from enum import StrEnum
 
 class ContactRole(StrEnum):
     MEMBER = "member"  # the customer's own people
-    EMERGENCY = "emergency"  # named emergency contacts (seed 004): 24/7
-    PARTNER = "partner"  # consultants allowed to file on the customer's behalf (seed 001)
+    EMERGENCY = "emergency"  # named emergency contacts (docs/policies.md#seed-004): 24/7
+    PARTNER = "partner"  # consultants allowed to file on the customer's behalf (docs/policies.md#seed-001)
 
 
 class ContactKind(StrEnum):

@@ -125,7 +125,7 @@ _FORWARDED_FROM = re.compile(r"^\s*>?\s*From:\s*(.+)$", re.IGNORECASE | re.MULTI
 
 
 def forwarded_requester(email: InboundEmail, staff_domains: frozenset[str]) -> str | None:
-    """Seed 003: first-level support forwards a phone request by email. When staff send it, the
+    """docs/policies.md#seed-003: first-level support forwards a phone request by email. When staff send it, the
     requester is the Reply-To, or the From line of the forwarded message."""
     if not staff_domains or email.sender.rpartition("@")[2] not in staff_domains:
         return None

@@ -1,6 +1,6 @@
 """The ticket aggregate: commands decide events from history; `apply` is the one place state changes.
 
-Phases (seed 000): new (waiting for the initial response) -> acknowledged (receipt confirmed)
+Phases (docs/policies.md#seed-000): new (waiting for the initial response) -> acknowledged (receipt confirmed)
 -> analysis (replicated: the resolution clock runs) -> monitor (workaround or fix delivered,
 waiting for the customer's confirmation) -> closed. Awaiting the customer is a pause from any
 open phase, left when the customer replies. Reopening starts a new cycle.

@@ -49,7 +49,7 @@ class TicketInfo:
     queue: str | None
     priority: str | None
     emergency_contact: bool
-    status_url: str | None = None  # where the requester follows the ticket online (seed 000)
+    status_url: str | None = None  # where the requester follows the ticket online (docs/policies.md#seed-000)
     access_token: str | None = None  # their token for it, when intake sealed one for us
     channel: str | None = None  # web | email | phone
     policy: str | None = None
@@ -274,7 +274,8 @@ def decide(event: Event, t: TicketInfo, routing: Routing) -> list[Delivery]:
             policy = event.policy_version.partition("@")[0]
             after_hours = event.opened_in_hours is False and policy in routing.after_hours_notice_policies
             if after_hours and not t.emergency_contact:
-                # Seed 004: the customer is told before charges accrue for non-emergency after-hours work.
+                # docs/policies.md#seed-004: the customer is told before charges accrue for non-emergency
+                # after-hours work.
                 out += _to_customer(t, routing, "after_hours_notice", False, policy=policy)
             return out
     return []

@@ -191,7 +191,7 @@ async def test_each_person_is_told_once_and_a_flaky_webhook_gets_exactly_one_goo
     assert receipt["Subject"] == "We have your request [#TKT-7]"  # the token threads replies back
     assert receipt["Message-ID"].startswith("<TKT-7.") and receipt["Auto-Submitted"] == "auto-generated"
     assert "We are on it." in receipt.get_content()
-    # Seed 000: requests logged by phone or mail can be statused online: the link and the token.
+    # docs/policies.md#seed-000: requests logged by phone or mail can be statused online: the link and the token.
     assert "/v1/tickets/t-1" in receipt.get_content() and "dana-s-token" in receipt.get_content()
     assert by_recipient["technical@supportdesk.example"]["Subject"] == "BREACHED: first_response [#TKT-7]"
 

@@ -84,7 +84,7 @@ class TargetTable:
 
 
 class ResolutionStart(StrEnum):
-    REPLICATED = "replicated"  # seed 000: the Analysis phase starts the resolution clock
+    REPLICATED = "replicated"  # docs/policies.md#seed-000: the Analysis phase starts the resolution clock
     OPENED = "opened"
 
 

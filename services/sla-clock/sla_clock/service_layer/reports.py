@@ -1,4 +1,4 @@
-"""Seed 000's targets are "weekly averages for all issues logged": the weekly report.
+"""The targets of docs/policies.md#seed-000 are "weekly averages for all issues logged": the weekly report.
 
 For the tickets logged (first cycle opened) in an ISO week, counted in the policy's own time zone:
 per plan x priority, how many, the average first response and resolution in business hours (of

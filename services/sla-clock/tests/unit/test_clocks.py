@@ -159,7 +159,7 @@ def test_any_interleaving_of_the_two_topics_gives_the_same_clocks() -> None:
 
 def test_an_agents_severity_change_wins_whichever_topic_arrives_first() -> None:
     # Found by `sla-clock rebuild`: live saw triage's decision before the agent's change, a replay
-    # read the lifecycle partition first; the facts must converge (DESIGN rule 6).
+    # read the lifecycle partition first; the facts must converge (docs/architecture/rules.md#rule-6).
     decided = triaged(priority=Priority.HIGH, **TRIAGED).model_copy(update={"severity": 4})
     changed = SeverityChanged(severity=2, previous=4, by="ann", reason="all of sales")
     in_order = facts_of((opened(**OPENED), T0), (decided, T0), (changed, T0 + H))

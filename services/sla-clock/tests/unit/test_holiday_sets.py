@@ -110,7 +110,7 @@ def test_a_one_off_closure_written_unquoted_closes_its_date() -> None:
         (date(2026, 11, 25), True),
         (date(2026, 1, 19), False),  # Martin Luther King Jr. Day
         (date(2026, 5, 25), False),  # Memorial Day
-        (date(2026, 10, 12), True),  # Columbus Day is not one of seed 000's holidays
+        (date(2026, 10, 12), True),  # Columbus Day is not one of the holidays of docs/policies.md#seed-000
         (date(2026, 11, 11), True),  # nor is Veterans Day
     ],
 )

@@ -76,7 +76,7 @@ async def test_a_consumer_killed_mid_stream_and_restarted_triages_every_ticket_e
     assert await scalar(engine, "SELECT count(*) FROM events WHERE event_type = 'TicketTriaged'") == TICKETS
     assert await scalar(engine, "SELECT count(DISTINCT ticket_id) FROM events") == TICKETS
     assert await scalar(engine, "SELECT count(*) FROM inbox") == TICKETS
-    # Email tickets are Normal (seed 000); the rule that decided is on record.
+    # Email tickets are Normal (docs/policies.md#seed-000); the rule that decided is on record.
     assert (
         await scalar(
             engine,

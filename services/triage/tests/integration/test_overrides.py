@@ -48,7 +48,7 @@ async def test_an_override_changes_the_decision_and_says_who_and_why(space: Sand
         return r.json() if r.status_code == 200 else None
 
     before = await eventually(triaged, what="the ticket triaged")
-    assert before["priority"] == "normal"  # email defaults to Normal (seed 000)
+    assert before["priority"] == "normal"  # email defaults to Normal (docs/policies.md#seed-000)
 
     missing = await triage.post("/v1/tickets/nope/overrides", json={"priority": "high", "reason": "x"}, headers=AGENT)
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"

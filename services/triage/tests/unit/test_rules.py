@@ -51,7 +51,7 @@ def test_priority_and_the_rule_that_decided(ticket: TicketFacts, priority: Prior
 
 
 def test_queues_and_swat() -> None:
-    assert triage(facts(customer_id=None), RULES).queue == "first-level"  # seed 003
+    assert triage(facts(customer_id=None), RULES).queue == "first-level"  # docs/policies.md#seed-003
     assert triage(facts(), RULES).queue == "technical"  # a known customer's problem
     assert triage(facts(request_type=RequestType.QUESTION), RULES).queue == "first-level"
     assert [triage(facts(severity=s), RULES).swat for s in (1, 2, 3, 4, None)] == [True, True, False, False, False]

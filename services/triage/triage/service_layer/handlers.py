@@ -60,7 +60,7 @@ async def on_ticket_opened(ctx: HandlerContext, env: Envelope[TicketOpened], rul
 
 
 async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged], rules: RuleSet) -> None:
-    """Seed 002: severity may change during the case; priority follows it unless an agent set it."""
+    """docs/policies.md#seed-002: severity may change during the case; priority follows it unless an agent set it."""
     changed = env.payload
     await ctx.flush()  # the row may have been queued by this batch's TicketOpened
     row = await repository.get(ctx.conn, env.ticket_id)
