@@ -28,11 +28,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from board.adapters import views
+from board.adapters.as_of_tables import count_kept_in_step, write_folded
 from board.adapters.tables import board_timeline
-from board.domain.ticket_view import describe
-from board.service_layer import reads
-from board.service_layer.as_of import board_as_of, count_kept_in_step, refold, rows_of, write_folded
-from board.service_layer.projection import Fact, apply_event
+from board.domain.timeline import Fact, describe
+from board.service_layer.as_of import board_as_of, refold, rows_of
+from board.service_layer.projection import apply_event
 from board.settings import Settings as BoardSettings
 from supportdesk_contract.catalogue import (
     AgentResponded,
@@ -207,23 +208,23 @@ async def main(tickets: int, rounds: int, by_projection: bool) -> None:
 
             async def live_summary() -> object:
                 async with engine.connect() as conn:
-                    return await reads.summary(conn, before_notes, ZONE, 3600)
+                    return await views.summary(conn, before_notes, ZONE, 3600)
 
             async def live_ticket() -> object:
                 async with engine.connect() as conn:
-                    return await reads.ticket_with_timeline(conn, one)
+                    return await views.ticket_with_timeline(conn, one)
 
             def past_summary(as_of: datetime) -> Callable[[], Awaitable[object]]:
                 async def read() -> object:
                     async with board_as_of(engine, as_of) as conn:
-                        return await reads.summary(conn, before_notes, ZONE, 3600)
+                        return await views.summary(conn, before_notes, ZONE, 3600)
 
                 return read
 
             def past_ticket(as_of: datetime) -> Callable[[], Awaitable[object]]:
                 async def read() -> object:
                     async with board_as_of(engine, as_of, ticket_id=one) as conn:
-                        return await reads.ticket_with_timeline(conn, one)
+                        return await views.ticket_with_timeline(conn, one)
 
                 return read
 

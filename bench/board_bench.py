@@ -33,9 +33,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from board.service_layer import reads
+from board.adapters import views
+from board.domain.ticket_filter import Sort, TicketFilter
 from board.service_layer.handlers import handlers as board_handlers
-from board.service_layer.reads import Sort, TicketFilter
 from board.settings import Settings as BoardSettings
 from sla_clock.adapters.policy_book import PolicyBook
 from sla_clock.service_layer.handlers import handlers as sla_handlers
@@ -180,7 +180,7 @@ async def bench_reads(database_url: str, tickets: int, reps: int) -> None:
 
         async def page(flt: TicketFilter, cursor: str | None, sort: Sort = Sort.NEXT_DUE) -> tuple[Any, str | None]:
             async with engine.connect() as conn:
-                return await reads.list_tickets(conn, flt, sort, 50, cursor, NOW)
+                return await views.list_tickets(conn, flt, sort, 50, cursor, NOW)
 
         def queue_filter(i: int) -> TicketFilter:
             return TicketFilter(queue=[QUEUES[i % len(QUEUES)]], status=[STATUSES[i % 5]])
@@ -212,7 +212,7 @@ async def bench_reads(database_url: str, tickets: int, reps: int) -> None:
         async def unindexed_list(i: int) -> None:
             async with engine.begin() as conn:
                 await unindexed(conn)
-                await reads.list_tickets(conn, queue_filter(i), Sort.NEXT_DUE, 50, None, NOW)
+                await views.list_tickets(conn, queue_filter(i), Sort.NEXT_DUE, 50, None, NOW)
 
         scan_list = await timed(max(3, reps // 10), unindexed_list)
         print(
@@ -265,18 +265,18 @@ async def bench_reads(database_url: str, tickets: int, reps: int) -> None:
 
         async def summary(_: int) -> None:
             async with engine.connect() as conn:
-                await reads.summary(conn, NOW, zone, 3600)
+                await views.summary(conn, NOW, zone, 3600)
 
         async def summary_scan(_: int) -> None:
             async with engine.begin() as conn:
                 await unindexed(conn)
-                await reads.summary(conn, NOW, zone, 3600)
+                await views.summary(conn, NOW, zone, 3600)
 
         async def summary_joined(_: int) -> None:
             # The summary as it was: the same reads, the attainment by joining outcomes to tickets.
             async with engine.connect() as conn:
-                await reads.summary(conn, NOW, zone, 3600)
-                for start, end in reads.period_bounds(NOW, zone).values():
+                await views.summary(conn, NOW, zone, 3600)
+                for start, end in views.period_bounds(NOW, zone).values():
                     await conn.execute(text(JOINED_ATTAINMENT), {"start": start, "end": end})
 
         ours_summary = await timed(max(3, reps // 5), summary)

@@ -9,8 +9,8 @@ from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_service.app import create_app
 from supportdesk_service.runtime import ServiceDefinition
 
-from ..service_layer.change_feed import run_compactor
 from ..service_layer.handlers import handlers
+from ..service_layer.workers import workers
 from ..settings import Settings
 from .routes import stream, tickets
 
@@ -25,7 +25,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             settings=settings,
             routers=[tickets.router, stream.router],
             handlers=handlers(),
-            workers={"compactor": run_compactor},
+            workers=workers(settings),
             clock=clock or SystemClock(),
             description=board.__doc__ or "",
             reads_personal=True,

@@ -11,13 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_calendar.definition import CalendarDefinition
 from supportdesk_contract.catalogue import CalendarDefinition as CarriedCalendar
 
-from ..adapters.tables import board_calendars
+from ..adapters.calendars import stored_calendars
 from ..domain.business_time import countdown_in, definition_of
 
 log = logging.getLogger(__name__)
@@ -48,14 +47,10 @@ class Countdowns:
         wanted = {key for row in rows if (key := due_clock_calendar(row)) is not None} - self._calendars.keys()
         if not wanted:
             return
-        found = await conn.execute(
-            select(board_calendars.c.calendar_id, board_calendars.c.definition).where(
-                board_calendars.c.calendar_id.in_(sorted(wanted))
-            )
-        )
+        found = await stored_calendars(conn, wanted)
         if len(self._calendars) + len(wanted) > KEPT:
             self._calendars.clear()
-        for key, stored in found.all():
+        for key, stored in found:
             try:
                 self._calendars[key] = definition_of(CarriedCalendar.model_validate(stored))
             except (ValidationError, ValueError) as e:

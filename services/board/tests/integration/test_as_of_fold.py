@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from board.adapters import views
 from board.adapters.tables import metadata
-from board.service_layer import reads
 from board.service_layer.as_of import board_as_of
 from board.service_layer.projection import apply_event
 from supportdesk_contract.catalogue import (
@@ -154,14 +154,14 @@ async def test_as_of_any_instant_is_the_board_that_heard_only_what_had_happened_
             async with reference.connect() as conn:
                 expected = await tables(conn)
                 expected_tickets = {
-                    t: await reads.ticket_with_timeline(conn, t) for t in ("tkt-export", "tkt-login", "tkt-invoice")
+                    t: await views.ticket_with_timeline(conn, t) for t in ("tkt-export", "tkt-login", "tkt-invoice")
                 }
             async with board_as_of(full, cut) as conn:
                 assert await tables(conn) == expected, cut
                 checked_refolds += len(expected["board_tickets"]) > 0
             for ticket_id, ticket in expected_tickets.items():
                 async with board_as_of(full, cut, ticket_id=ticket_id) as conn:
-                    assert await reads.ticket_with_timeline(conn, ticket_id) == ticket, (cut, ticket_id)
+                    assert await views.ticket_with_timeline(conn, ticket_id) == ticket, (cut, ticket_id)
         assert heard == len(envs) and checked_refolds >= 10
         # The scenario did what it says: outcomes moved to urgent, a breach after a met, two cycles.
         async with full.connect() as conn:

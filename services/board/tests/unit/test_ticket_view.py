@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from board.domain import ticket_view
-from board.domain.ticket_view import TicketView, describe
+from board.domain.ticket_view import TicketView
+from board.domain.timeline import describe
 from supportdesk_contract.catalogue import (
     ERASED_TEXT,
     AgentResponded,

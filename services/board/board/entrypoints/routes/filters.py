@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, Field
 
 from supportdesk_service.problems import Problem
 
-from ...service_layer.reads import TicketFilter
+from ...domain.ticket_filter import TicketFilter
 
 Many = Annotated[list[str] | None, Query()]
 

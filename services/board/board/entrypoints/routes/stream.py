@@ -18,9 +18,8 @@ from supportdesk_service.auth import AgentAuth
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
-from ...service_layer import reads
-from ...service_layer.countdowns import COUNTDOWNS
-from ...service_layer.reads import TicketFilter
+from ...domain.ticket_filter import TicketFilter
+from ...service_layer import views
 from ...settings import Settings
 from . import Runtime
 from .filters import ticket_filter
@@ -50,14 +49,11 @@ async def changes(
 ) -> AsyncIterator[ServerSentEvent]:
     poll = runtime.settings.stream_poll_seconds
     if after is None:
-        async with runtime.engine.connect() as conn:
-            after = await reads.latest_change(conn)
+        after = await views.latest_change(runtime.engine)
         yield ServerSentEvent(json.dumps({"from": after}), event="ready", id=str(after))
     while True:  # sse-starlette cancels this when the client goes or the server shuts down
         now = runtime.clock.now()
-        async with runtime.engine.connect() as conn:
-            rows, upto = await reads.changes_after(conn, after, flt, now)
-            await COUNTDOWNS.add_to(conn, [row for _, row in rows], now)
+        rows, upto = await views.changes_after(runtime.engine, after, flt, now)
         for seq, row in rows:
             # pydantic's encoder, as the list's responses use: the same row reads the same on both.
             yield ServerSentEvent(to_json(row).decode(), event="ticket", id=str(seq))

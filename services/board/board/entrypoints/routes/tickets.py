@@ -3,22 +3,17 @@ timeline, and the summary ops dashboards show."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_service.auth import AgentAuth
 from supportdesk_service.problems import Problem
 
-from ...service_layer import reads
-from ...service_layer.as_of import board_as_of
-from ...service_layer.countdowns import COUNTDOWNS
-from ...service_layer.reads import Sort, TicketFilter
+from ...domain.ticket_filter import BadCursor, Sort, TicketFilter
+from ...service_layer import views
 from . import Runtime
 from .filters import ticket_filter
 
@@ -28,15 +23,6 @@ AsOf = Annotated[
     AwareDatetime | None,
     Query(description="answer as the board stood at this instant (RFC 3339 with an offset), folded from its events"),
 ]
-
-
-def _board(
-    runtime: Runtime, as_of: datetime | None, ticket_id: str | None = None
-) -> AbstractAsyncContextManager[AsyncConnection]:
-    """The live board, or the board as of an instant: the same reads run on either."""
-    if as_of is None:
-        return runtime.engine.connect()
-    return board_as_of(runtime.engine, as_of, ticket_id=ticket_id)
 
 
 @router.get("/v1/board/tickets")
@@ -55,11 +41,8 @@ async def list_tickets(
     `as_of`): tickets with events after the instant are folded again from their events up to it
     (seconds for ten thousand), the rest read as they are."""
     try:
-        async with _board(runtime, as_of) as conn:
-            now = as_of or runtime.clock.now()
-            rows, next_cursor = await reads.list_tickets(conn, flt, sort, limit, cursor, now)
-            await COUNTDOWNS.add_to(conn, rows, now)
-    except reads.BadCursor as e:
+        rows, next_cursor = await views.ticket_page(runtime.engine, runtime.clock, flt, sort, limit, cursor, as_of)
+    except BadCursor as e:
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
         ) from e
@@ -70,10 +53,7 @@ async def list_tickets(
 async def get_ticket(ticket_id: str, runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     """One ticket's row and its timeline: every service's events about it, in order, with who and
     why. With `as_of`: the ticket as it stood at that instant, folded from its events up to then."""
-    async with _board(runtime, as_of, ticket_id) as conn:
-        ticket = await reads.ticket_with_timeline(conn, ticket_id)
-        if ticket is not None:
-            await COUNTDOWNS.add_to(conn, [ticket], as_of or runtime.clock.now())
+    ticket = await views.ticket(runtime.engine, runtime.clock, ticket_id, as_of)
     if ticket is None:
         when = f" as of {as_of.isoformat()}" if as_of is not None else " (yet)"
         raise Problem(404, "Not Found", f"the board has no ticket {ticket_id}{when}")
@@ -88,5 +68,4 @@ async def summary(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     events after the instant are folded again from their events up to it, the rest read as they are."""
     settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
-    async with _board(runtime, as_of) as conn:
-        return await reads.summary(conn, as_of or runtime.clock.now(), zone, window)
+    return await views.summary(runtime.engine, runtime.clock, zone, window, as_of)

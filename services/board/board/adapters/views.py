@@ -1,6 +1,7 @@
-"""The board's reads: the filtered, sorted, keyset-paginated list; one ticket with its timeline;
-the summary; and the changes the live stream sends. Pagination is by cursor (the last row's sort
-key), never OFFSET: a page costs the same however deep it is."""
+"""The board's reads, the queries the service layer's views run: the filtered, sorted,
+keyset-paginated list; one ticket with its timeline; the summary; and the changes the live stream
+sends. Pagination is by cursor (the last row's sort key), never OFFSET: a page costs the same
+however deep it is."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,9 @@ from sqlalchemy import DateTime, Integer, Text, and_, func, literal, literal_col
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from ..adapters.tables import (
+from ..domain.ticket_filter import BadCursor, Sort, TicketFilter
+from .projection_store import ENGLISH
+from .tables import (
     DUE_KEY,
     OPENED_KEY,
     board_attainment,
@@ -28,23 +29,11 @@ from ..adapters.tables import (
     board_tickets,
     board_timeline,
 )
-from .projection import ENGLISH
 
 t = board_tickets
 # What a list row and the stream show: everything but the fold's internal state and the index.
 ROW_COLUMNS = [c for c in t.c if c.name not in ("state", "search")]
 SLA_TARGET_CLOCKS = ("first_response", "resolution")
-
-
-class Sort(StrEnum):
-    NEXT_DUE = "next_due"
-    UPDATED = "updated"
-    PRIORITY = "priority"
-    OPENED = "opened"
-
-
-class BadCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -70,58 +59,39 @@ _SORTS: dict[Sort, tuple[bool, tuple[_Key, ...]]] = {  # (descending, keys)
 }
 
 
-@dataclass(frozen=True)
-class TicketFilter:
-    """The list's and the stream's filters; every one optional, all must hold."""
-
-    status: Sequence[str] = ()
-    queue: Sequence[str] = ()
-    priority: Sequence[str] = ()
-    customer: Sequence[str] = ()
-    channel: Sequence[str] = ()
-    escalation_level: Sequence[int] = ()
-    swat: bool | None = None
-    breached: bool | None = None
-    is_open: bool | None = None
-    at_risk_within: int | None = None  # seconds: open, not breached, next due within this window
-    opened_from: datetime | None = None
-    opened_to: datetime | None = None
-    updated_from: datetime | None = None
-    updated_to: datetime | None = None
-    q: str | None = None
-
-    def conditions(self, now: datetime) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
-        for column, values in (
-            (t.c.status, self.status),
-            (t.c.queue, self.queue),
-            (t.c.priority, self.priority),
-            (t.c.customer_id, self.customer),
-            (t.c.channel, self.channel),
-            (t.c.escalation_level, self.escalation_level),
-        ):
-            if values:
-                where.append(column.in_(list(values)))
-        for column, flag in ((t.c.swat, self.swat), (t.c.breached, self.breached), (t.c.is_open, self.is_open)):
-            if flag is not None:
-                where.append(column.is_(flag))
-        if self.at_risk_within is not None:
-            where += [
-                t.c.is_open,
-                ~t.c.breached,  # NOT breached, as the partial index says (IS FALSE would not use it)
-                t.c.next_due_at <= now + timedelta(seconds=self.at_risk_within),
-            ]
-        for column, low, high in (
-            (t.c.opened_at, self.opened_from, self.opened_to),
-            (t.c.updated_at, self.updated_from, self.updated_to),
-        ):
-            if low is not None:
-                where.append(column >= low)
-            if high is not None:
-                where.append(column < high)
-        if self.q and self.q.strip():
-            where.append(search_condition(self.q.strip()))
-        return where
+def conditions(flt: TicketFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """The filter as the list's and the stream's WHERE (every condition must hold)."""
+    where: list[ColumnElement[bool]] = []
+    for column, values in (
+        (t.c.status, flt.status),
+        (t.c.queue, flt.queue),
+        (t.c.priority, flt.priority),
+        (t.c.customer_id, flt.customer),
+        (t.c.channel, flt.channel),
+        (t.c.escalation_level, flt.escalation_level),
+    ):
+        if values:
+            where.append(column.in_(list(values)))
+    for column, flag in ((t.c.swat, flt.swat), (t.c.breached, flt.breached), (t.c.is_open, flt.is_open)):
+        if flag is not None:
+            where.append(column.is_(flag))
+    if flt.at_risk_within is not None:
+        where += [
+            t.c.is_open,
+            ~t.c.breached,  # NOT breached, as the partial index says (IS FALSE would not use it)
+            t.c.next_due_at <= now + timedelta(seconds=flt.at_risk_within),
+        ]
+    for column, low, high in (
+        (t.c.opened_at, flt.opened_from, flt.opened_to),
+        (t.c.updated_at, flt.updated_from, flt.updated_to),
+    ):
+        if low is not None:
+            where.append(column >= low)
+        if high is not None:
+            where.append(column < high)
+    if flt.q and flt.q.strip():
+        where.append(search_condition(flt.q.strip()))
+    return where
 
 
 TICKET_NUMBER = re.compile(r"^[A-Za-z]+-\d+$")
@@ -188,7 +158,7 @@ async def list_tickets(
     conn: AsyncConnection, flt: TicketFilter, sort: Sort, limit: int, cursor: str | None, now: datetime
 ) -> tuple[list[dict[str, Any]], str | None]:
     descending, keys = _SORTS[sort]
-    where = flt.conditions(now)
+    where = conditions(flt, now)
     if cursor:
         after = tuple_(*[k.expr for k in keys])
         bound = tuple_(*_decode_cursor(sort, cursor))
@@ -334,7 +304,7 @@ async def changes_after(
         await conn.execute(
             select(latest.c.seq, *ROW_COLUMNS)
             .select_from(latest.join(t, t.c.ticket_id == latest.c.ticket_id))
-            .where(and_(True, *flt.conditions(now)))
+            .where(and_(True, *conditions(flt, now)))
             .order_by(latest.c.seq)
         )
     ).all()

@@ -1,32 +1,20 @@
 """Keeping the live stream's change feed (`board_changes`) from growing without end.
 
 The stream sends a ticket's *current* row for every change after a client's `Last-Event-ID`, once
-per ticket at its latest change (`reads.changes_after`). So a change row that a newer change of the
+per ticket at its latest change (`views.changes_after`). So a change row that a newer change of the
 same ticket follows tells a resuming client nothing the newer one does not: deleting it loses no
 change for anyone, whatever id they resume from. The feed is compacted to one row per ticket (its
 latest change); the sequence keeps counting, so ids already sent stay valid.
 
 The work is incremental: each pass looks only at changes newer than the last pass saw (kept in
 memory; a restart looks at everything once, in bounded steps). Replicas may compact at once:
-deleting a superseded row twice is harmless."""
+deleting a superseded row twice is harmless. The loop that compacts is the service layer's
+(`service_layer.workers`)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from prometheus_client import Counter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-from supportdesk_messaging.timers import pause
-from supportdesk_service.runtime import ServiceRuntime
-
-from ..settings import Settings
-
-log = logging.getLogger(__name__)
-
-COMPACTED = Counter("supportdesk_board_changes_compacted_total", "Superseded change-feed rows deleted")
 
 STEP = 10_000  # changes looked at per statement: bounded work and lock time
 
@@ -55,13 +43,3 @@ async def compact(engine: AsyncEngine, seen: int) -> tuple[int, int]:
             result = await conn.execute(_SUPERSEDED, {"seen": seen, "upto": upto})
             deleted += result.rowcount or 0
         seen = upto
-
-
-async def run_compactor(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -> None:
-    seen = 0
-    every = runtime.settings.change_feed_compact_seconds
-    while not await pause(stop, every):
-        seen, deleted = await compact(runtime.engine, seen)
-        if deleted:
-            COMPACTED.inc(deleted)
-            log.debug("change feed: %d superseded rows deleted (up to change %d)", deleted, seen)
