@@ -1,7 +1,8 @@
 """Every event of the support desk, defined once.
 
 One module because it is one concept: the catalogue, read whole when an event is added or changed
-(every type, its topic and version, and the upcasters between versions).
+(every type, its topic and version). Reading older versions is `upcasting`; the calendar clock
+events carry is `calendar_definition`.
 
 A payload class names its event type, its topic and its schema version. Consumers read payloads
 tolerantly (unknown fields are ignored) so producers may add optional fields without a new version;
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, ClassVar, TypeVar
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from supportdesk_contract.calendar_definition import CalendarDefinition as CalendarDefinition
 from supportdesk_contract.topics import Topic
 from supportdesk_contract.vocabulary import HIGH_PRIORITIES as HIGH_PRIORITIES
 from supportdesk_contract.vocabulary import Channel as Channel
@@ -313,25 +315,6 @@ def _absent(value: object) -> bool:
     return value is None
 
 
-class CalendarDefinition(BaseModel):
-    """A business calendar as data, so that a consumer counts business time exactly as sla-clock
-    does without sla-clock's policy files (the calendar library rebuilds it): the IANA zone, the
-    weekly opening hours, and for the local dates `holidays_from` to `holidays_until` each date a
-    holiday closes or shortens, with the hours open that date (none: closed all day). Holidays
-    travel as dates, not rules: the public-holiday sets a policy may name come from a package whose
-    version a consumer need not share. Outside those dates a consumer cannot know the holidays."""
-
-    model_config = ConfigDict(frozen=True)
-    name: str
-    zone: str
-    # (weekday 0 = Monday, start, end) in minutes after local midnight; an end of 1440 is 24:00,
-    # an end at or before the start crosses midnight
-    hours: tuple[tuple[int, int, int], ...]
-    holidays_from: date
-    holidays_until: date
-    holidays: dict[date, tuple[tuple[int, int], ...]] = {}
-
-
 # `calendar_definition` was added to the clock events after they were first written: left out of
 # the JSON while absent, so an event without one encodes to the very bytes it always did.
 
@@ -474,39 +457,3 @@ class NotificationFailed(Event):
     channel: str
     attempts: int
     reason: str
-
-
-# --- upcasters: events written under an older schema_version, read as the current one ------
-
-Payload = dict[str, Any]
-Upcaster = Callable[[Payload], Payload]
-# (event type, version it reads) -> the payload one version later
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-
-
-def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-    """Register how a payload of `event_type` at `from_version` becomes `from_version + 1`. A new
-    schema_version needs one of these (and a golden sample), so the log written before still reads."""
-
-    def register(step: Upcaster) -> Upcaster:
-        if (event_type, from_version) in UPCASTERS:
-            raise RuntimeError(f"two upcasters for {event_type} v{from_version}")
-        UPCASTERS[(event_type, from_version)] = step
-        return step
-
-    return register
-
-
-class NoUpcaster(ValueError):
-    pass
-
-
-def upcast(event_type: str, version: int, payload: Payload) -> Payload:
-    """The payload as the current version of its event type reads it."""
-    current = REGISTRY[event_type].schema_version
-    while version < current:
-        step = UPCASTERS.get((event_type, version))
-        if step is None:
-            raise NoUpcaster(f"{event_type} v{version} cannot be read as v{current}: no upcaster from v{version}")
-        payload, version = step(dict(payload)), version + 1
-    return payload

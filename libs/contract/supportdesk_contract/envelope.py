@@ -17,9 +17,10 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
-from supportdesk_contract.catalogue import REGISTRY, Event, NoUpcaster, bound_long_texts, upcast
+from supportdesk_contract.catalogue import REGISTRY, Event, bound_long_texts
 from supportdesk_contract.clock import Clock, require_utc
 from supportdesk_contract.ids import derived_event_id
+from supportdesk_contract.upcasting import NoUpcaster, upcast
 
 P = TypeVar("P", bound=Event)
 

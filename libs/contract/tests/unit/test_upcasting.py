@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from supportdesk_contract.catalogue import REGISTRY, UPCASTERS, Event, Payload
+from supportdesk_contract.catalogue import REGISTRY, Event
 from supportdesk_contract.envelope import UndeliverableEvent, decode, read_recorded
 from supportdesk_contract.topics import Topic
+from supportdesk_contract.upcasting import UPCASTERS, Payload
 
 
 class CallbackScheduled(Event):
