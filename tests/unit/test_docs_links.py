@@ -109,27 +109,26 @@ BARE_RULE_OR_SEED = re.compile(r"(?i)(?<![#\w/-])(?:design rule|rule|seed)[ -](\
 THIS_FILE = Path(__file__).resolve()
 
 
-def test_no_code_or_comment_names_an_issue_or_a_session_by_number() -> None:
-    hits = [
+def code_matching(pattern: re.Pattern[str]) -> list[str]:
+    """`file:line: match` for each match in the code, configuration and tests (not this file)."""
+    return [
         f"{source.relative_to(REPO)}:{n}: {m.group(0)!r}"
         for source in source_files()
         if source.resolve() != THIS_FILE
         for n, line in enumerate(source.read_text(errors="replace").splitlines(), 1)
-        for m in NUMBERED.finditer(line)
+        for m in pattern.finditer(line)
     ]
+
+
+def test_no_code_or_comment_names_an_issue_or_a_session_by_number() -> None:
+    hits = code_matching(NUMBERED)
     assert not hits, "; ".join(hits)
 
 
 def test_a_design_rule_or_a_policy_is_cited_by_its_docs_page() -> None:
     """`docs/architecture/rules.md#rule-7`, `docs/policies.md#seed-000`: a reader can follow them
     (and the test above checks they exist); a bare "rule 7" or "seed 000" points nowhere."""
-    hits = [
-        f"{source.relative_to(REPO)}:{n}: {m.group(0)!r}"
-        for source in source_files()
-        if source.resolve() != THIS_FILE
-        for n, line in enumerate(source.read_text(errors="replace").splitlines(), 1)
-        for m in BARE_RULE_OR_SEED.finditer(line)
-    ]
+    hits = code_matching(BARE_RULE_OR_SEED)
     assert not hits, "; ".join(hits)
 
 
