@@ -137,7 +137,9 @@ def create_engine(server_url: str, database: str) -> AsyncEngine:
     request): a connection the server closed while it sat in the pool is already marked closed by
     asyncpg (the socket's EOF), so the checkout below swaps it for a fresh one at no cost; one that
     dies later fails its first statement, and `in_transaction` runs the work again on a fresh one."""
-    engine = create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10)
+    # hide_parameters: an error's text never quotes the bound values (opened personal fields), so
+    # logs and dead letters built from it carry none.
+    engine = create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10, hide_parameters=True)
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from sqlalchemy.exc import DBAPIError
 
 from supportdesk_contract.topics import MAX_MESSAGE_BYTES
 
@@ -28,6 +29,31 @@ KEY_KEPT_BYTES = 1_024
 HEADERS_KEPT_BYTES = 16_384
 
 Headers = list[tuple[str, bytes]]
+
+# What a database error may say of itself in a reason: names of things, never values.
+_DATABASE_ERROR_NAMES = ("sqlstate", "constraint_name", "table_name", "column_name")
+
+
+def failure_reason(event_type: str, e: BaseException) -> str:
+    """Why a handler failed, for the dead letter (kept in `dead_letters`, on the dead-letter topic
+    and in the log)."""
+    return f"{event_type} handler failed: {described(e)}"
+
+
+def described(e: BaseException) -> str:
+    """An exception in words. A database error is named by its class, SQLSTATE, constraint, table
+    and column, never by its text: PostgreSQL's message and DETAIL quote the values (`Key
+    (email)=(...)`, `Failing row contains (...)`, `invalid input syntax ...: "..."`), and those are
+    opened personal fields."""
+    if not isinstance(e, DBAPIError):
+        return f"{type(e).__name__}: {e}"
+    driver = e.orig.__cause__ if e.orig is not None and e.orig.__cause__ is not None else e.orig
+    named = [f"{type(driver).__name__}"] if driver is not None else []
+    for name in _DATABASE_ERROR_NAMES:
+        value = getattr(driver, name, None)
+        if isinstance(value, str) and value:
+            named.append(f"{name.removesuffix('_name')} {value}")
+    return f"{type(e).__name__} ({', '.join(named)}); the database's message is withheld"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,13 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from supportdesk_contract.catalogue import REGISTRY, Event
 from supportdesk_contract.clock import Clock
 from supportdesk_contract.envelope import Envelope, UndeliverableEvent, decode
+from supportdesk_messaging.dead_letters import described, failure_reason
 from supportdesk_messaging.handler_context import Handler, HandlerContext
 from supportdesk_messaging.redrive import Failure
 from supportdesk_messaging.world import is_world_failure
@@ -112,7 +114,9 @@ class InboxApplier:
                 if is_world_failure(e) or not await self._database_answers():
                     raise
                 metrics.BATCH_FAILURES.labels(self.service, "message").inc()
-                log.warning("batch failed with the database answering (%s); applying it message by message", e)
+                log.warning(
+                    "batch failed with the database answering (%s); applying it message by message", described(e)
+                )
                 outcomes.update(await self._apply_one_by_one(work, failed))
         return Applied(outcomes, failed, bool(work or failed))
 
@@ -156,8 +160,10 @@ class InboxApplier:
                         if is_world_failure(e) or not await self._database_answers():
                             raise
                         # The savepoint rolled back this message's effects; the rest of the batch stands.
-                        log.exception("handler for %s failed", env.event_type)
-                        reason = f"{env.event_type} handler failed: {type(e).__name__}: {e}"
+                        reason = failure_reason(env.event_type, e)
+                        # A database error's traceback would print its text, which quotes the values.
+                        traceback = not isinstance(e, DBAPIError)
+                        log.error("handler for %s failed: %s", env.event_type, reason, exc_info=traceback)
                         failed.append(Failure(w.msg, reason, "handler_failed", env))
                         outcomes[(env.event_type, "dead_lettered")] += 1
                         continue

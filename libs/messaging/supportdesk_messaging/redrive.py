@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from supportdesk_contract.clock import Clock
 from supportdesk_contract.envelope import Envelope, UndeliverableEvent, decode
 from supportdesk_messaging.db import dead_letter_table
+from supportdesk_messaging.dead_letters import failure_reason
 from supportdesk_observability import metrics
 from supportdesk_observability.logs import event_context
 
@@ -289,7 +290,7 @@ async def _redrive_one(
                             outcome = "applied" if await apply_one(conn, env) else "duplicate"
                     except Exception as e:
                         # Whatever the handler did is rolled back with the savepoint; the error is kept.
-                        outcome, error = "failed", f"{env.event_type} handler failed: {type(e).__name__}: {e}"
+                        outcome, error = "failed", failure_reason(env.event_type, e)
         if outcome == "failed":
             values: dict[str, Any] = {
                 "redrive_attempts": t.redrive_attempts + 1,

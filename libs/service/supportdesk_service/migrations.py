@@ -42,7 +42,7 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
+        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
         async with engine.connect() as conn:
             await conn.run_sync(upgrade)
         await engine.dispose()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import re
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The example files' placeholders (deploy/supportdesk.env.example): a key, or the password of a
+# `user:password` or the key of a `name=key` list entry, that starts with `change-me`.
+PLACEHOLDER = re.compile(r"(?:^|[,=:])\s*change-me", re.IGNORECASE)
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    # hide_input_in_errors: a refused setting's error never echoes the input (it holds the keys).
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     # Shared by all services: exact env names, no prefix.
     database_url: str = Field(
@@ -48,6 +56,19 @@ class ServiceSettings(BaseSettings):
     api_keys: SecretStr = SecretStr("")  # never printed: a settings repr or log shows '**********'
     # Bearer keys for admin endpoints (directories); none set: admin endpoints refuse everyone.
     admin_api_keys: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        """A service never starts with an example file's placeholder for a key or secret: anyone
+        who has read the example would hold it."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and PLACEHOLDER.search(value.get_secret_value()):
+                alias = field.validation_alias
+                setting = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
+                raise ValueError(f"{setting} holds a placeholder (change-me...): set a real secret")
+        return self
 
     def api_key_names(self) -> list[tuple[str, str]]:
         return parse_keys(self.api_keys.get_secret_value())

@@ -30,6 +30,9 @@ async def count_once_per_delivery(ctx: HandlerContext, env: Envelope[Any]) -> No
     if env.payload.subject == "poison":
         await ctx.conn.execute(insert(applied).values(ticket_id=env.ticket_id, times=100))
         raise RuntimeError("cannot handle this ticket")
+    if env.payload.subject == "twice":  # a unique violation whose key is an opened personal field
+        for _ in range(2):
+            await ctx.conn.execute(insert(applied).values(ticket_id=env.payload.requester_email, times=1))
     stmt = insert(applied).values(ticket_id=env.ticket_id, times=1)
     await ctx.conn.execute(
         stmt.on_conflict_do_update(index_elements=["ticket_id"], set_={"times": applied.c.times + 1})
@@ -118,6 +121,26 @@ async def test_a_handler_failure_is_rolled_back_dead_lettered_and_the_partition_
         assert (
             await conn.execute(text("SELECT count(*) FROM inbox WHERE event_id = :id"), {"id": poison.event_id})
         ).scalar() == 0
+
+
+async def test_a_database_error_s_dead_letter_reason_names_the_failure_but_never_the_values(
+    space: Sandbox, engine: AsyncEngine, consumer: EventConsumer, caplog: pytest.LogCaptureFixture
+) -> None:
+    email = "dora.personal@example.org"
+    failing = envelope(opened(subject="twice", requester_email=email), "twice")
+    await produce(space, Topic.LIFECYCLE, [wire(failing), wire(envelope(opened(), "twice-next"))])
+    await eventually(lambda: times_applied(engine, "twice-next"), what="the message after the failing one")
+    dead = await read_topic(space, dead_letter_topic("probe"), expect=1)
+    reason = dict(dead[0].headers)["dlq.reason"].decode()
+    assert email not in reason and "dora" not in reason  # neither the bound parameter nor PostgreSQL's DETAIL
+    assert reason.startswith("TicketOpened handler failed: IntegrityError (UniqueViolationError, sqlstate 23505")
+    assert "constraint applied_pkey" in reason
+    async with engine.connect() as conn:
+        kept = (await conn.execute(text("SELECT reason FROM dead_letters WHERE consumer = 'probe'"))).scalars().all()
+    assert kept == [reason]
+    logged = [f"{r.getMessage()} {r.exc_info[1] if r.exc_info else ''}" for r in caplog.records]
+    assert any(reason in line for line in logged)  # the failure is logged, as the dead letter words it
+    assert not [line for line in logged if "dora" in line]
 
 
 async def test_events_of_types_the_service_does_not_handle_are_skipped_quietly(

@@ -39,7 +39,7 @@ def _unpooled(engine: AsyncEngine) -> AsyncEngine:
     later does not invalidate, and its temporary schema must never meet a live read either.
     Repeatable read: what the views read and what is folded again come from one snapshot, so a ticket
     the live board changes meanwhile is in exactly one of the two."""
-    return create_async_engine(engine.url, poolclass=NullPool, isolation_level="REPEATABLE READ")
+    return create_async_engine(engine.url, poolclass=NullPool, isolation_level="REPEATABLE READ", hide_parameters=True)
 
 
 # The folded rows are copied in (COPY, through the driver) to a staging table, the ticket's columns

@@ -62,6 +62,12 @@ async def test_impossible_transitions_answer_409_with_the_current_state(intake: 
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body.closure_code"
     r = await c.post(f"/v1/tickets/{tid}/replies", json={"body": "x"}, headers=intake.as_agent())
     assert r.status_code == 403  # agents respond; replies are the requester's
+    await c.post(f"/v1/tickets/{tid}/workarounds", json={"description": "restart it"}, headers=intake.as_agent())
+    r = await c.post(f"/v1/tickets/{tid}/confirmation", headers=intake.as_agent())
+    assert r.status_code == 403  # only the requester confirms; agents close with a closure code
+    assert r.headers["content-type"] == "application/problem+json"
+    view = (await c.get(f"/v1/tickets/{tid}", headers=intake.as_agent())).json()
+    assert view["status"] == "monitor"
     assert (await c.post(f"/v1/tickets/{tid}/responses", json={"body": "x"})).status_code == 401
 
 

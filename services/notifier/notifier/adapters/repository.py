@@ -171,6 +171,17 @@ async def requester_email(conn: AsyncConnection, ticket_id: str) -> str | None:
     return email
 
 
+async def requester_token_sealed(engine: AsyncEngine, ticket_id: str) -> str | None:
+    """The requester's access token for the ticket, sealed as intake sent it (None once erased)."""
+    async with engine.connect() as conn:
+        sealed: str | None = (
+            await conn.execute(
+                select(ticket_contacts.c.requester_token_sealed).where(ticket_contacts.c.ticket_id == ticket_id)
+            )
+        ).scalar()
+    return sealed
+
+
 async def settle(conn: AsyncConnection, r: Any, values: dict[str, Any]) -> bool:
     """Write how the delivery's attempt went; False if the delivery is gone (its requester erased)."""
     updated = await conn.execute(update(deliveries).where(*_key(r)).values(**values))

@@ -117,6 +117,17 @@ class Delivery:
     cause: uuid.UUID | None = None  # the ledger's cause when not the deciding event (acknowledgements)
 
 
+# Where the requester's access token goes in a stored text: the ledger keeps no token (intake keeps
+# only its hash); the dispatcher puts the token in when it sends the requester's email.
+ACCESS_TOKEN_MARK = "[access-token:3c0e7f]"
+
+
+def with_access_token(text: str, token: str | None) -> str:
+    """The stored text as sent: the mark replaced by the token (or by a pointer to support when the
+    token cannot be opened any more)."""
+    return text.replace(ACCESS_TOKEN_MARK, token or "(ask support for it)")
+
+
 # What customers' webhooks see as `type` (Standard Webhooks: full-stop delimited), per event.
 WEBHOOK_TYPES = {
     "TicketOpened": "ticket.opened",
@@ -177,12 +188,15 @@ CLOSURE_WORDS = {
 
 
 def _to_customer(t: TicketInfo, routing: Routing, template: str, urgent: bool, **ctx: Any) -> list[Delivery]:
+    """The requester by email, and their company's webhook. The access token goes only to the
+    requester: whoever reads the webhook's endpoint is not them; it gets the status link alone."""
     out = []
     if t.requester_email:
         out.append(Delivery(t.requester_email, "email", template, urgent, context=ctx))
     hook = routing.customer_webhooks.get(t.customer_id or "")
     if hook is not None and hook.webhook_url:
-        out.append(Delivery(hook.webhook_url, "webhook", template, urgent, hook.webhook_secrets, ctx))
+        shared = {**ctx, "access_token": None} if "access_token" in ctx else ctx
+        out.append(Delivery(hook.webhook_url, "webhook", template, urgent, hook.webhook_secrets, shared))
     return out
 
 

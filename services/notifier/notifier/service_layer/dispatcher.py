@@ -25,6 +25,7 @@ from prometheus_client import Counter
 from supportdesk_contract.catalogue import NotificationFailed, NotificationSent
 from supportdesk_contract.envelope import Envelope, anchored_envelope
 from supportdesk_messaging.outbox import record
+from supportdesk_messaging.sealing import unseal
 from supportdesk_messaging.timers import pause_until
 from supportdesk_messaging.world import is_world_failure
 from supportdesk_observability import tracing
@@ -33,7 +34,7 @@ from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters import repository
 from ..adapters.channels import SendFailed, send_email, send_webhook
-from ..domain.deliveries import WEBHOOK_TYPES, Routing
+from ..domain.deliveries import ACCESS_TOKEN_MARK, WEBHOOK_TYPES, Routing, with_access_token
 from ..settings import Settings
 
 REQUESTER = "requester"
@@ -137,16 +138,25 @@ class Dispatcher:
     def _held_key(r: Any) -> tuple[Any, ...]:
         return (r.cause_event_id, r.recipient, r.channel)
 
+    async def access_token(self, ticket_id: str) -> str | None:
+        key = self.settings.requester_token_key.get_secret_value()
+        sealed = await repository.requester_token_sealed(self.runtime.engine, ticket_id)
+        return unseal(key, sealed) if key and sealed else None
+
     async def send(self, r: Any) -> None:
         s = self.settings
         if r.channel == "email":
+            subject, body = r.subject, r.body
+            if ACCESS_TOKEN_MARK in f"{subject}{body}":  # the requester's own email: their token, opened now
+                token = await self.access_token(r.ticket_id)
+                subject, body = with_access_token(subject, token), with_access_token(body, token)
             await send_email(
                 host=s.smtp_host,
                 port=s.smtp_port,
                 sender=s.mail_from,
                 to=r.recipient,
-                subject=r.subject,
-                body=r.body,
+                subject=subject,
+                body=body,
                 message_id=r.message_id,
                 reply_to=s.reply_to,
                 timeout=s.send_timeout_seconds,
@@ -194,7 +204,8 @@ class Dispatcher:
         except (SendFailed, TimeoutError) as e:
             error = str(e) or "timed out"
         except Exception as e:  # a bug must not lose the delivery: it retries like a failure
-            log.exception("sending %s to %s failed", r.template, r.recipient)
+            # Named by its delivery id: the recipient is an address (personal), the id finds it in the ledger.
+            log.exception("sending %s failed (delivery %s)", r.template, r.delivery_id)
             error = f"{type(e).__name__}: {e}"
         if error is not None:
             tracing.failed(error)

@@ -35,7 +35,7 @@ from supportdesk_observability import tracing
 
 from ..adapters import repository
 from ..adapters.templates import Templates
-from ..domain.deliveries import Delivery, Routing, TicketInfo, decide
+from ..domain.deliveries import ACCESS_TOKEN_MARK, Delivery, Routing, TicketInfo, decide
 from ..settings import Settings
 
 DELIVERABLE = (
@@ -196,8 +196,14 @@ class Notifier:
                 batch.parked[env.ticket_id].append(env)
             return
         now = ctx.clock.now()
+        ticket = {k: v for k, v in info.__dict__.items() if k != "access_token"}
         for d in decide(env.payload, info, self.routing):
-            rendered = self.templates.render(d.template, ticket=info.__dict__, **d.context)
+            # The ledger keeps no token: the requester's email holds a mark the dispatcher fills in
+            # when it sends (from the sealed token), and no other delivery is rendered with one.
+            stored = {k: v for k, v in d.context.items() if k != "access_token"}
+            token = ACCESS_TOKEN_MARK if d.channel == "email" and d.context.get("access_token") else None
+            shown = {**stored, "access_token": token} if "access_token" in d.context else stored
+            rendered = self.templates.render(d.template, ticket=ticket, **shown)
             cause = d.cause or env.event_id
             did = delivery_id(cause, d.recipient, d.channel)
             ctx.write(
@@ -220,7 +226,7 @@ class Notifier:
                     delivery_id=did,
                     message_id=f"<{info.number}.{did.hex}@{self.settings.message_id_domain}>",
                     correlation_id=env.correlation_id,
-                    context={"event_type": env.event_type, "ticket": info.number, **d.context},
+                    context={"event_type": env.event_type, "ticket": info.number, **stored},
                     trace_context=tracing.capture(),  # each attempt's span continues this handler's trace
                 ),
             )

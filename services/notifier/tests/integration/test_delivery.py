@@ -3,6 +3,7 @@ endpoint: each person told once, a flaky webhook delivered exactly once, replays
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 from notifier.adapters.routing_file import load_routing
 from notifier.adapters.templates import Templates
+from notifier.service_layer import dispatcher
 from notifier.service_layer.handlers import Notifier, handlers
 from notifier.service_layer.workers import run_dispatcher
 from notifier.settings import Settings
@@ -250,6 +252,54 @@ def clock_started(ticket: str) -> Envelope[Any]:
         started_at=now, due_at=now, target_seconds=4 * 3600, calendar=calendar, opened_in_hours=True
     )
     return events.envelope(started, ticket, producer="sla-clock")
+
+
+async def test_the_access_token_reaches_the_requester_alone_never_the_webhook_nor_the_ledger(
+    space: Sandbox, world: tuple[Any, ...]
+) -> None:
+    runtime, inbox, hook = world
+    lifecycle, triage, sla = envelopes("t-9")
+    await send(space, lifecycle, triage, sla)
+
+    async def settled() -> bool:
+        statuses = await rows(runtime, "SELECT status FROM deliveries")
+        return len(statuses) == 4 and all(s.status == "sent" for s in statuses)
+
+    await eventually(settled, timeout=30, what="four deliveries sent")
+    (receipt,) = [m for m in inbox.messages if m["To"] == "dana@acme.example"]
+    assert "dana-s-token" in receipt.get_content()  # the requester's own way in (a phone or mail ticket's only one)
+    # The customer's webhook: every attempt, payload and rendered body, holds no token; it gets the link.
+    assert hook.requests and all(b"dana-s-token" not in raw for _, raw, _ in hook.requests)
+    headers, raw, _ = hook.by_type()["ticket.responded"][-1]
+    responded = Webhook(NEW_SECRET).verify(raw, headers)
+    assert "access_token" not in responded["data"]
+    assert responded["data"]["status_url"].endswith("/v1/tickets/t-9")
+    # The ledger: no column of any delivery holds it (the email's text is completed as it is sent).
+    stored = await rows(runtime, "SELECT d::text AS row FROM deliveries d")
+    assert len(stored) == 4 and not [r.row for r in stored if "dana-s-token" in r.row]
+
+
+async def test_an_unexpected_send_failure_is_logged_by_delivery_id_not_by_address(
+    space: Sandbox, world: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    runtime, _, _ = world
+
+    async def broken(**_: Any) -> None:
+        raise RuntimeError("a bug in the mail channel")
+
+    monkeypatch.setattr(dispatcher, "send_email", broken)
+    caplog.set_level(logging.ERROR, logger=dispatcher.__name__)
+    await produce(space, Topic.LIFECYCLE, [encode(e)[:2] for e in email_ticket("t-8", "TKT-12", "gil@acme.example")])
+    await produce(space, Topic.SLA, [encode(clock_started("t-8"))[:2]])
+
+    async def attempted() -> list[Any]:
+        return await rows(runtime, "SELECT delivery_id FROM deliveries WHERE ticket_id = 't-8' AND attempts > 0")
+
+    (row,) = await eventually(attempted, timeout=30, what="the acknowledgement attempted")
+    failures = [r for r in caplog.records if r.exc_info and "a bug in the mail channel" in str(r.exc_info[1])]
+    assert failures, "the failed send was logged"
+    assert all(str(row.delivery_id) in r.getMessage() for r in failures)
+    assert not [r for r in caplog.records if "gil@acme.example" in r.getMessage()]
 
 
 async def test_a_mailed_request_is_acknowledged_once_and_a_staff_forward_is_not(

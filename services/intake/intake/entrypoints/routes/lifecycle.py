@@ -138,7 +138,10 @@ async def reply(ticket_id: str, body: ReplyIn, runtime: Runtime, caller: TicketC
 
 @router.post("/confirmation", response_model=CommandResult)
 async def confirm(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> CommandResult:
-    """The requester confirms the workaround or fix resolves the request: closed."""
+    """The requester confirms the workaround or fix resolves the request: closed. Only the
+    requester (their access token): an agent closes with /close and a closure code instead."""
+    if caller.kind != "customer":
+        raise Problem(403, "Forbidden", "confirmation is the requester's; agents close with /close")
     return await command(runtime, ticket_id, lambda t: t.confirm_resolution(caller.name))
 
 
