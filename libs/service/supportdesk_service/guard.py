@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportdesk_observability.logs import event_context
 from supportdesk_service.problems import Problem, unhandled_response
+
+T = TypeVar("T")
 
 CORRELATION_HEADER = "x-correlation-id"
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -136,9 +141,109 @@ def _json_text_problems(value: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _json_text_problems(v, f"{where}.{i}")
 
 
+# What a JSON or form body may hold, checked on its raw bytes before anything parses it: parsing
+# runs on the event loop (json.loads holds the interpreter lock even in a thread), so a body of a
+# million tiny values must be refused by counting, not by trying.
+MAX_FORM_FIELDS = 1_000
+MAX_JSON_DEPTH = 64
+MAX_JSON_VALUES = 100_000
+# A parse that still runs longer than this is given up (the request answers 422).
+PARSE_DEADLINE_SECONDS = 5.0
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_STRUCTURE = bytes(c for c in range(256) if c not in b"[]{},")
+
+
+def _too_large(detail: str, limit: str) -> Problem:
+    return Problem(413, "Payload Too Large", detail, errors=[{"field": "body", "message": detail, "limit": limit}])
+
+
+def check_form_limits(body: bytes) -> None:
+    """A 413 naming the limit if an urlencoded body has more fields than MAX_FORM_FIELDS."""
+    if body.count(b"&") + 1 > MAX_FORM_FIELDS:
+        raise _too_large(f"over the limit of {MAX_FORM_FIELDS} form fields", "form_fields")
+
+
+def check_json_limits(body: bytes) -> None:
+    """A 413 naming the limit if a JSON text holds more than MAX_JSON_VALUES values or nests deeper
+    than MAX_JSON_DEPTH: strings are cut out, then brackets and commas are counted (all in C)."""
+    structure = _JSON_STRING.sub(b"", body).translate(None, _NOT_STRUCTURE)
+    if len(structure) > 2 * MAX_JSON_VALUES:
+        raise _too_large(f"over the limit of {MAX_JSON_VALUES} JSON values", "json_values")
+    depth = 0
+    for c in structure:  # at most 2 * MAX_JSON_VALUES bytes
+        if c in b"[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise _too_large(f"nested deeper than the limit of {MAX_JSON_DEPTH}", "json_depth")
+        elif c in b"]}":
+            depth -= 1
+
+
+async def off_the_loop(what: str, call: Callable[[], T], field: str = "body") -> T:
+    """`call` (a parse of text from outside) in a worker thread, so the loop keeps serving; one
+    that runs past PARSE_DEADLINE_SECONDS is a 422 naming `field` (the thread is left to finish:
+    the limits checked before it bound how long that is)."""
+    try:
+        async with asyncio.timeout(PARSE_DEADLINE_SECONDS):
+            return await asyncio.to_thread(call)
+    except TimeoutError:
+        detail = f"{what} took longer than {PARSE_DEADLINE_SECONDS:g} s to read"
+        raise Problem(422, "Unprocessable body", detail, errors=[{"field": field, "message": detail}]) from None
+
+
+async def parse_json(body: bytes) -> Any:
+    """JSON within the limits (413 otherwise), parsed in a worker thread with a deadline (422).
+    Raises ValueError if the body is not JSON."""
+    check_json_limits(body)
+    return await off_the_loop("the JSON body", functools.partial(json.loads, body))
+
+
+async def parse_form(body: bytes, errors: str = "surrogateescape") -> list[tuple[str, str]]:
+    """An urlencoded body within MAX_FORM_FIELDS (413 otherwise), parsed in a worker thread with a
+    deadline (422)."""
+    check_form_limits(body)
+    raw = body.decode("utf-8", errors)
+    return await off_the_loop("the form body", functools.partial(parse_qsl, raw, keep_blank_values=True))
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+def _refuse(found: list[tuple[str, str]]) -> None:
+    if found:
+        errors = [{"field": f, "message": m} for f, m in found]
+        raise Problem(422, "Invalid request", f"invalid: {', '.join(f for f, _ in found)}", errors=errors)
+
+
+async def refuse_unstorable_body(body: bytes, content_type: str | None) -> None:
+    """NUL (and lone surrogates) in a JSON or urlencoded body: a 422 naming the field. For routes
+    that read their body raw, called by the route once the caller is authenticated."""
+    found: list[tuple[str, str]] = []
+    media = media_type(content_type)
+    if _is_json(media):
+        with contextlib.suppress(ValueError, RecursionError):  # not JSON: the route's parsing says so
+            found.extend(_json_text_problems(await parse_json(body), "body"))
+    elif media == "application/x-www-form-urlencoded":
+        for key, value in await parse_form(body):
+            if (why := _unstorable(key) or _unstorable(value)) is not None:
+                found.append((f"body.{key!r}" if _unstorable(key) else f"body.{key}", why))
+    _refuse(found)
+
+
 async def refuse_unstorable_text(request: Request) -> None:
-    """NUL (and lone surrogates) in a path id, a query or a JSON or form body, on every route:
-    PostgreSQL cannot store them, so they are a 422 naming the field before any route runs."""
+    """NUL (and lone surrogates) in a path id, a query or a body, on every route: PostgreSQL cannot
+    store them, so they are a 422 naming the field before any route runs.
+
+    The body is checked here only when FastAPI reads it for the route (a body model, which FastAPI
+    parses before any dependency, authentication included). A route that reads its body raw
+    (inbound webhooks, whose credentials are checked first and may cover the raw bytes) calls
+    `refuse_unstorable_body` itself once the caller is authenticated."""
     found: list[tuple[str, str]] = []
     for name, value in request.path_params.items():
         if isinstance(value, str) and (why := _unstorable(value)) is not None:
@@ -148,16 +253,16 @@ async def refuse_unstorable_text(request: Request) -> None:
             if (why := _unstorable(text_)) is not None:
                 found.append((f"query.{key!r}" if text_ is key else f"query.{key}", why))
                 break
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
+    _refuse(found)
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and route.body_field is None:
+        return
+    media = media_type(request.headers.get("content-type"))
+    if _is_json(media):
+        check_json_limits(await request.body())
         with contextlib.suppress(ValueError, RecursionError):  # not JSON: the route's validation says so
             # request.json() keeps what it parsed: the route's body validation reuses it, no second parse.
             found.extend(_json_text_problems(await request.json(), "body"))
     elif media == "application/x-www-form-urlencoded":
-        raw = (await request.body()).decode("utf-8", "surrogateescape")
-        for key, value in parse_qsl(raw, keep_blank_values=True):
-            if (why := _unstorable(key) or _unstorable(value)) is not None:
-                found.append((f"body.{key!r}" if _unstorable(key) else f"body.{key}", why))
-    if found:
-        errors = [{"field": f, "message": m} for f, m in found]
-        raise Problem(422, "Invalid request", f"invalid: {', '.join(f for f, _ in found)}", errors=errors)
+        await refuse_unstorable_body(await request.body(), media)
+    _refuse(found)

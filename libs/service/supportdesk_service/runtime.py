@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=ServiceSettings)
 
+# How long /readyz reuses the last broker check: short against a probe's period (seconds), long
+# against a flood of requests.
+KAFKA_CHECK_TTL_SECONDS = 1.5
+
 
 @dataclass
 class ServiceDefinition(Generic[S]):
@@ -88,6 +92,10 @@ class ServiceRuntime(Generic[S]):
         )
         self._stop = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The broker check behind /readyz, shared: (monotonic time it finished, its result), and
+        # the check under way, which concurrent callers await instead of opening their own client.
+        self._kafka_checked: tuple[float, Health] | None = None
+        self._kafka_checking: asyncio.Task[Health] | None = None
 
     async def start(self) -> None:
         for step in self.definition.on_start:
@@ -128,24 +136,40 @@ class ServiceRuntime(Generic[S]):
         except Exception as e:
             # Every request and every event needs the database: without it nothing can be done.
             checks["database"] = Health("failing", f"unavailable: {type(e).__name__}")
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000)
-        try:
-            async with asyncio.timeout(4):
-                await admin.start()
-                await admin.describe_cluster()
-            checks["kafka"] = HEALTHY
-        except Exception as e:
-            # The HTTP API still works (commands land in the outbox, which buffers until the broker
-            # is back), so traffic must not be turned away; the relay and consumer say if they are stuck.
-            checks["kafka"] = Health("degraded", f"unavailable: {type(e).__name__}; events wait in the outbox")
-        finally:
-            await admin.close()
+        checks["kafka"] = await self._kafka_health()
         for name, task in self._tasks.items():
             checks[name] = HEALTHY if not task.done() else Health("failing", "stopped")
         for name, health in self.component_health().items():
             if not health.ok:
                 checks[name] = health
         return Readiness(checks)
+
+    async def _kafka_health(self) -> Health:
+        """The broker check, at most one at a time and reused for KAFKA_CHECK_TTL_SECONDS: each
+        opens an admin client (sockets, metadata), which a flood of /readyz must not multiply."""
+        loop = asyncio.get_running_loop()
+        if self._kafka_checked is not None and loop.time() - self._kafka_checked[0] < KAFKA_CHECK_TTL_SECONDS:
+            return self._kafka_checked[1]
+        if self._kafka_checking is None or self._kafka_checking.done():
+            self._kafka_checking = asyncio.create_task(self._check_kafka())
+        # Shielded: a caller that goes away does not cancel the check the others wait for.
+        return await asyncio.shield(self._kafka_checking)
+
+    async def _check_kafka(self) -> Health:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000)
+        try:
+            async with asyncio.timeout(4):
+                await admin.start()
+                await admin.describe_cluster()
+            health = HEALTHY
+        except Exception as e:
+            # The HTTP API still works (commands land in the outbox, which buffers until the broker
+            # is back), so traffic must not be turned away; the relay and consumer say if they are stuck.
+            health = Health("degraded", f"unavailable: {type(e).__name__}; events wait in the outbox")
+        finally:
+            await admin.close()
+        self._kafka_checked = (asyncio.get_running_loop().time(), health)
+        return health
 
     def component_health(self) -> dict[str, Health]:
         """What the relay and consumer say about their own progress."""

@@ -12,7 +12,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 M = TypeVar("M", bound=BaseModel)
@@ -22,15 +24,30 @@ class ConfigError(ValueError):
     pass
 
 
-def _yaml() -> YAML:
+class _NoAliasComposer(Composer):
+    """Refuses `*alias`: a few kilobytes of nested aliases expand to billions of nodes for whatever
+    walks the data next (the billion laughs)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            event = self.parser.peek_event()
+            raise ComposerError(None, None, "aliases (*name) are not accepted here", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _yaml(aliases: bool = True) -> YAML:
     loader = YAML(typ="safe", pure=True)  # pure: the one loader that implements YAML 1.2
     loader.version = (1, 2)
+    if not aliases:
+        loader.Composer = _NoAliasComposer
+        loader.max_depth = 64
     return loader
 
 
-def load_text(text: str) -> Any:
-    """The data of a YAML 1.2 document (mappings, lists, strings, numbers, booleans, dates)."""
-    return _yaml().load(text)
+def load_text(text: str, aliases: bool = True) -> Any:
+    """The data of a YAML 1.2 document (mappings, lists, strings, numbers, booleans, dates);
+    `aliases=False` for text from outside (a draft sent over HTTP): an alias is an error."""
+    return _yaml(aliases).load(text)
 
 
 def _line_of(root: Node | None, loc: tuple[int | str, ...]) -> int | None:
@@ -51,9 +68,9 @@ def _line_of(root: Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def parse_yaml(text: str, source: str, model: type[M]) -> M:
+def parse_yaml(text: str, source: str, model: type[M], aliases: bool = True) -> M:
     try:
-        data = load_text(text)
+        data = load_text(text, aliases)
     except YAMLError as e:
         mark = e.problem_mark if isinstance(e, MarkedYAMLError) else None
         where = f"{source}:{mark.line + 1}" if mark is not None else source

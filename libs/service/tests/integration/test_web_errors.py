@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import httpx
 import pytest
 import uvicorn
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Body
 from sqlalchemy import MetaData, text
 
@@ -24,6 +25,7 @@ from supportdesk_devstack.postgres import PostgresServer
 from supportdesk_devstack.testing import Sandbox, free_port
 from supportdesk_messaging.db import ensure_database, plumbing_tables
 from supportdesk_observability.health import Health
+from supportdesk_service import runtime as runtime_module
 from supportdesk_service.app import create_app
 from supportdesk_service.problems import PROBLEM_JSON
 from supportdesk_service.runtime import Runtime, ServiceDefinition, ServiceRuntime
@@ -213,6 +215,28 @@ async def test_readiness_failing_part_is_503_degraded_part_is_200(space: Sandbox
         monkeypatch.setattr(served.runtime.relay, "health", lambda: Health("failing", "no progress for 60 s"))
         failing = await http.get("/readyz")
         assert (failing.status_code, failing.json()["status"]) == (503, "not ready")
+
+
+async def test_a_flood_of_readyz_opens_one_broker_admin_client(space: Sandbox, monkeypatch: Any) -> None:
+    opened: list[AIOKafkaAdminClient] = []
+
+    class Counted(AIOKafkaAdminClient):  # the real client, counted as it is made
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            opened.append(self)
+
+    monkeypatch.setattr(runtime_module, "AIOKafkaAdminClient", Counted)
+    async with (
+        serve(space, space.servers.database_url) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=30, limits=httpx.Limits(max_connections=50)) as http,
+    ):
+        answers = await asyncio.gather(*(http.get("/readyz") for _ in range(50)))
+        assert [(r.status_code, r.json()["checks"]["kafka"]) for r in answers] == [(200, "ok")] * 50
+        assert len(opened) <= 2, f"{len(opened)} admin clients for 50 /readyz"
+        before = len(opened)
+        await asyncio.sleep(runtime_module.KAFKA_CHECK_TTL_SECONDS + 0.1)
+        assert (await http.get("/readyz")).json()["checks"]["kafka"] == "ok"
+        assert len(opened) == before + 1, "a result older than the TTL is checked again"
 
 
 async def test_kafka_down_is_degraded_not_unready_and_requests_still_work(space: Sandbox) -> None:

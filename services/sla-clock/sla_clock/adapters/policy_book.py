@@ -3,12 +3,17 @@ which version of it (domain.clocks.derive_versioned)."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
 from ..domain.clocks import Clock, TicketFacts, cycle_version, derive_versioned
 from ..domain.policy import Policy, PolicyVersions
 from .policy_files import PolicyError, load_policy_versions, shipped_policy_versions
+
+# A policy's name is a file name in the policy directory, never a path: `../x` or `/etc/x` is no
+# policy, whether or not such a file exists (the answer must not tell).
+POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 class PolicyBook:
@@ -21,9 +26,11 @@ class PolicyBook:
 
     def versions(self, name: str | None) -> PolicyVersions:
         name = name or self.default_policy
+        if not POLICY_NAME.fullmatch(name):
+            raise PolicyError(f"no policy named {name!r}: a name is lower-case letters, digits and hyphens")
         if name not in self._loaded:
             local = self.policy_dir / f"{name}.yaml" if self.policy_dir else None
-            if local is not None and local.exists():
+            if local is not None and local.is_file():
                 self._loaded[name] = load_policy_versions(local)  # a deployment's own policy wins
             else:
                 self._loaded[name] = shipped_policy_versions(name)

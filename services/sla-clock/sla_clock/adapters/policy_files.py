@@ -402,14 +402,15 @@ class PolicySpec(_Spec):
         )
 
 
-def parse_policy(text: str, source: str) -> Policy:
-    """The file's newest version (what a new clock runs under once that version's date has come)."""
-    return parse_policy_versions(text, source).latest
+def parse_policy(text: str, source: str, aliases: bool = True) -> Policy:
+    """The file's newest version (what a new clock runs under once that version's date has come);
+    `aliases=False` for a draft from outside (supportdesk_service.yaml_config.load_text)."""
+    return parse_policy_versions(text, source, aliases).latest
 
 
-def parse_policy_versions(text: str, source: str) -> PolicyVersions:
+def parse_policy_versions(text: str, source: str, aliases: bool = True) -> PolicyVersions:
     try:
-        return parse_yaml(text, source, PolicySpec).to_versions()
+        return parse_yaml(text, source, PolicySpec, aliases).to_versions()
     except ConfigError as e:
         raise PolicyError(str(e)) from None
     except ValueError as e:  # a rule that only the built domain can check

@@ -24,5 +24,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             clock=clock or SystemClock(),
             description=sla_clock.__doc__ or "",
             workers=workers(settings),
+            # A draft policy is parsed with a pure-Python YAML parser: far less than the default.
+            body_limits={"/v1/sla/what-if": what_if.MAX_WHAT_IF_BYTES},
         )
     )

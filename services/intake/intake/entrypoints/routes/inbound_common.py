@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request as StarletteRequest
 
-from supportdesk_service import signing
+from supportdesk_service import guard, signing
 from supportdesk_service.auth import AdminAuth
 from supportdesk_service.problems import PROBLEM_JSON, Problem
 from supportdesk_service.runtime import ServiceRuntime
@@ -77,6 +77,8 @@ async def form_of(body: bytes, content_type: str | None) -> tuple[dict[str, Any]
         return {"type": "http.request", "body": body, "more_body": False}
 
     scope = {"type": "http", "method": "POST", "headers": [(b"content-type", (content_type or "").encode())]}
+    if guard.media_type(content_type) == "application/x-www-form-urlencoded":
+        guard.check_form_limits(body)  # counted before anything parses it, whoever sent it
     try:
         form = await StarletteRequest(scope, receive).form(max_files=1000, max_fields=10_000)
     except Exception as e:  # malformed multipart boundaries and the like

@@ -8,7 +8,6 @@ raw MIME: 422). A failure while processing leaves it flagged `failed`, for re-pr
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -17,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportdesk_service import signing
+from supportdesk_service import guard, signing
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
@@ -59,7 +58,7 @@ async def parse_sendgrid(body: bytes, content_type: str | None) -> InboundEmail:
 
 async def parse_postmark(body: bytes, _: str | None) -> InboundEmail:
     try:
-        payload = json.loads(body)
+        payload = await guard.parse_json(body)
     except ValueError as e:
         raise UnreadablePayload("body", f"not JSON: {e}") from None
     return email_formats.from_postmark(payload)
@@ -186,6 +185,9 @@ async def process(
 async def keep_and_process(
     runtime: ServiceRuntime[Settings], request: Request, source: str, body: bytes
 ) -> JSONResponse:
+    """Only for an authenticated caller: text PostgreSQL cannot store is refused (422), then the
+    payload is kept and processed."""
+    await guard.refuse_unstorable_body(body, request.headers.get("content-type"))
     inbound_id = await keep_raw(runtime, request, source, body)
     return await process(runtime, source, inbound_id, body, request.headers.get("content-type"))
 

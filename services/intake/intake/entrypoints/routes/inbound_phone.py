@@ -5,12 +5,11 @@ Twilio's in TwiML (the voice webhook thanks the caller and records them), the ca
 from __future__ import annotations
 
 import uuid
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportdesk_service import signing
+from supportdesk_service import guard, signing
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
@@ -61,12 +60,14 @@ async def process_twilio(
 async def twilio(request: Request, runtime: ServiceRuntime[Settings], source: str) -> Response:
     settings = settings_of(runtime)
     body = await read_limited(request, MAX_PHONE_BYTES)
-    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    # Twilio signs the URL and the parsed fields: they are parsed (bounded, off the loop) first.
+    params = await guard.parse_form(body, errors="replace")
     url = public_url(request)
     if not phone_formats.twilio_valid(
         settings.twilio_auth_token.get_secret_value(), url, params, request.headers.get("x-twilio-signature", "")
     ):
         raise Problem(401, "Unauthorized", "missing or invalid X-Twilio-Signature")
+    await guard.refuse_unstorable_body(body, request.headers.get("content-type"))
     inbound_id = await keep_raw(runtime, request, source, body)
     base = url.split("/v1/inbound/phone/", 1)[0]
     return await process_twilio(runtime, source, inbound_id, body, base)
@@ -138,6 +139,7 @@ async def generic_phone(request: Request, runtime: Runtime) -> Response:
         and signing.fresh(timestamp, runtime.clock.now(), settings.signature_window_seconds)
     ):
         raise Problem(401, "Unauthorized", "missing, invalid or stale X-Supportdesk-Signature")
+    await guard.refuse_unstorable_body(body, request.headers.get("content-type"))
     inbound_id = await keep_raw(runtime, request, "phone_generic", body)
     return await process_generic(runtime, inbound_id, body, request.headers.get("content-type"))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from supportdesk_service import guard
 from supportdesk_service.auth import AgentAuth
 from supportdesk_service.problems import Problem
 
@@ -16,6 +18,9 @@ from ...service_layer.what_if import WhatIfReport, what_if
 from . import Runtime
 
 router = APIRouter(prefix="/v1/sla", tags=["sla"], dependencies=[AgentAuth])
+
+# The request's body limit (the app's body_limits): a 200,000-character draft, JSON-escaped.
+MAX_WHAT_IF_BYTES = 512 * 1024
 
 
 class WhatIfRequest(BaseModel):
@@ -40,7 +45,9 @@ async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
     Reads recorded facts only: no live clock changes."""
     settings = runtime.settings
     try:
-        draft = parse_policy(body.policy, "draft")
+        # ruamel.yaml is pure Python: parsed in a worker thread with a deadline, aliases refused.
+        parse = functools.partial(parse_policy, body.policy, "draft", aliases=False)
+        draft = await guard.off_the_loop("the draft policy", parse, field="body.policy")
     except PolicyError as e:
         raise Problem(
             422, "Invalid draft policy", str(e), errors=[{"field": "body.policy", "message": str(e)}]
