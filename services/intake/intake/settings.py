@@ -39,5 +39,13 @@ class Settings(ServiceSettings):
         ""  # comma-separated; mail from these forwards requests for customers (docs/policies.md#seed-003)
     )
 
+    # Comma-separated authserv-ids (RFC 8601) of the hops whose Authentication-Results header we
+    # believe: our own MTA, the IMAP server, a vendor that writes one. Empty: raw and IMAP mail
+    # carries no verdict, so none of it is staff (docs/services/intake.md#authenticity).
+    trusted_authserv_ids: str = ""
+
+    def trusted_authserv_id_set(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.trusted_authserv_ids.split(",") if d.strip())
+
     def staff_domain_set(self) -> frozenset[str]:
         return frozenset(d.strip().lower() for d in self.staff_domains.split(",") if d.strip())

@@ -6,19 +6,27 @@
   raw mode's `email` field);
 - Postmark's inbound JSON (`FromFull`, `ToFull`, `TextBody`, `StrippedTextReply`, `Headers`, ...).
 
-A payload that cannot be read raises `UnreadablePayload` naming what was wrong.
+A payload that cannot be read raises `UnreadablePayload` naming what was wrong; so does a From
+header that does not name one address unambiguously (CVE-2023-27043).
+
+Each message also gets its authenticity (domain.authenticity): the vendor's SPF/DKIM results
+(Mailgun's `X-Mailgun-Spf` and `X-Mailgun-Dkim-Check-Result` headers, SendGrid's `SPF` and `dkim`
+fields, Postmark's `Received-SPF` header) and any `Authentication-Results` header written by a hop
+whose authserv-id is trusted (`trusted_ids`, INTAKE_TRUSTED_AUTHSERV_IDS).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from email import message_from_bytes, policy
+from dataclasses import replace
+from email import errors, message_from_bytes, policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Any
 
-from ..domain.inbound import InboundEmail, RawAttachment, address, addresses, message_ids
+from ..domain.authenticity import Result, judge, received_spf, sendgrid_dkim, trusted_results
+from ..domain.inbound import InboundEmail, RawAttachment, address, addresses, ambiguous_address, message_ids
 
 
 class UnreadablePayload(ValueError):
@@ -47,14 +55,49 @@ def _payload(part: Any) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def from_mime(raw: bytes, *, field: str = "body") -> InboundEmail:
+def _sender(value: str | None, field: str) -> str:
+    if ambiguous_address(value):
+        raise UnreadablePayload(field, "not exactly one unambiguous address")
+    sender = address(value)
+    if not sender:
+        raise UnreadablePayload(field, "missing")
+    return sender
+
+
+def _mime_sender(msg: EmailMessage, field: str) -> str:
+    """The one From address, read from the parsed header itself: its text form is re-rendered from
+    what the parser guessed (`x@staff.example <a@evil.com>` prints as `x@staff.example`)."""
+    headers = msg.get_all("From") or []
+    if not headers:
+        raise UnreadablePayload(field, "the message has no From address")
+    found = [a for h in headers for a in getattr(h, "addresses", ())]
+    defects = [d for h in headers for d in getattr(h, "defects", ())]
+    if len(headers) != 1 or len(found) != 1 or any(isinstance(d, errors.InvalidHeaderDefect) for d in defects):
+        raise UnreadablePayload(field, "the From header is not exactly one unambiguous address")
+    sender = str(found[0].addr_spec).lower()
+    if not found[0].username or not found[0].domain or address(sender) != sender:
+        raise UnreadablePayload(field, "the From header is not exactly one unambiguous address")
+    return sender
+
+
+def _all(headers: tuple[tuple[str, str], ...], name: str) -> list[str]:
+    return [v for k, v in headers if k.lower() == name.lower()]
+
+
+def _only(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """A header a vendor adds once; twice means the sender added one too, so neither is believed."""
+    found = _all(headers, name)
+    return found[0] if len(found) == 1 else None
+
+
+def from_mime(raw: bytes, *, field: str = "body", trusted_ids: frozenset[str] = frozenset()) -> InboundEmail:
     if not raw.strip():
         raise UnreadablePayload(field, "empty message")
     msg = message_from_bytes(raw, policy=policy.default)
     assert isinstance(msg, EmailMessage)
-    sender = address(str(msg.get("From", "")))
-    if not sender:
-        raise UnreadablePayload(field, "the message has no From address")
+    sender = _mime_sender(msg, field)
+    headers = tuple((k, str(v)) for k, v in msg.items())
+    envelope = address(str(msg["Return-Path"])) if msg.get("Return-Path") is not None else None
     body = msg.get_body(preferencelist=("plain", "html"))
     text = ""
     if body is not None:
@@ -72,22 +115,35 @@ def from_mime(raw: bytes, *, field: str = "body") -> InboundEmail:
         in_reply_to=message_ids(str(msg.get("In-Reply-To", ""))),
         references=message_ids(str(msg.get("References", ""))),
         recipients=addresses(*(str(v) for k in ("To", "Cc", "Delivered-To") for v in msg.get_all(k, []))),
-        headers=tuple((k, str(v)) for k, v in msg.items()),
+        headers=headers,
         attachments=attachments,
-        envelope_sender=address(str(msg["Return-Path"])) if msg.get("Return-Path") is not None else None,
+        envelope_sender=envelope,
+        authenticity=judge(
+            sender.rpartition("@")[2],
+            trusted_results(_all(headers, "Authentication-Results"), trusted_ids),
+            envelope_sender=envelope,
+        ),
     )
 
 
-def from_mailgun(form: dict[str, Any], files: dict[str, tuple[str, str, bytes]]) -> InboundEmail:
+def from_mailgun(
+    form: dict[str, Any], files: dict[str, tuple[str, str, bytes]], *, trusted_ids: frozenset[str] = frozenset()
+) -> InboundEmail:
     """`form`: the text fields; `files`: attachment-N -> (filename, content type, bytes)."""
     try:
         headers = tuple((str(k), str(v)) for k, v in json.loads(form.get("message-headers") or "[]"))
     except (ValueError, TypeError) as e:
         raise UnreadablePayload("message-headers", f"not a JSON list of [name, value] pairs: {e}") from None
     header = dict((k.lower(), v) for k, v in headers)
-    sender = address(form.get("from")) or address(form.get("sender"))
-    if not sender:
-        raise UnreadablePayload("from", "missing")
+    # The envelope sender stands in only when there is no From at all, never for an ambiguous one.
+    sender = _sender(form.get("from"), "from") if form.get("from") else _sender(form.get("sender"), "from")
+    envelope = address(form.get("sender")) if form.get("sender") is not None else None
+    results: list[Result] = trusted_results(_all(headers, "Authentication-Results"), trusted_ids)
+    spf, dkim = _only(headers, "X-Mailgun-Spf"), _only(headers, "X-Mailgun-Dkim-Check-Result")
+    if spf:
+        results.append(Result("spf", spf.strip().lower()))
+    if dkim:  # Mailgun names no signing domain: recorded, but it cannot prove the From domain
+        results.append(Result("dkim", dkim.strip().lower()))
     text = form.get("stripped-text") or form.get("body-plain") or ""
     attachments = tuple(RawAttachment(name, ctype, data) for _, (name, ctype, data) in sorted(files.items()))
     return InboundEmail(
@@ -100,19 +156,24 @@ def from_mailgun(form: dict[str, Any], files: dict[str, tuple[str, str, bytes]])
         recipients=addresses(form.get("recipient"), form.get("To") or header.get("to"), header.get("cc")),
         headers=headers,
         attachments=attachments,
-        envelope_sender=address(form.get("sender")) if form.get("sender") is not None else None,
+        envelope_sender=envelope,
+        authenticity=judge(sender.rpartition("@")[2], results, envelope_sender=envelope),
     )
 
 
-def from_sendgrid(form: dict[str, Any], files: dict[str, tuple[str, str, bytes]]) -> InboundEmail:
+def from_sendgrid(
+    form: dict[str, Any], files: dict[str, tuple[str, str, bytes]], *, trusted_ids: frozenset[str] = frozenset()
+) -> InboundEmail:
+    results = [Result("spf", str(form["SPF"]).strip().lower())] if form.get("SPF") else []
+    results += sendgrid_dkim(form.get("dkim"))
     if form.get("email"):  # "Send Raw" mode: the whole MIME message in one field
-        return from_mime(str(form["email"]).encode(), field="email")
+        return _with_vendor_results(
+            from_mime(str(form["email"]).encode(), field="email", trusted_ids=trusted_ids), results, trusted_ids
+        )
     headers_text = form.get("headers") or ""
     parsed_headers = message_from_bytes(headers_text.encode() + b"\r\n\r\n", policy=policy.default)
     headers = tuple((k, str(v)) for k, v in parsed_headers.items())
-    sender = address(form.get("from"))
-    if not sender:
-        raise UnreadablePayload("from", "missing")
+    sender = _sender(form.get("from"), "from")
     try:
         info = json.loads(form.get("attachment-info") or "{}")
     except ValueError as e:
@@ -139,7 +200,19 @@ def from_sendgrid(form: dict[str, Any], files: dict[str, tuple[str, str, bytes]]
         headers=headers,
         attachments=tuple(attachments),
         envelope_sender=envelope_from,
+        authenticity=judge(
+            sender.rpartition("@")[2],
+            trusted_results(_all(headers, "Authentication-Results"), trusted_ids) + results,
+            envelope_sender=envelope_from,
+        ),
     )
+
+
+def _with_vendor_results(email: InboundEmail, results: list[Result], trusted_ids: frozenset[str]) -> InboundEmail:
+    """A raw-mode message judged again with the vendor's own verdicts added to the trusted hop's."""
+    trusted = trusted_results(_all(email.headers, "Authentication-Results"), trusted_ids)
+    verdict = judge(email.sender_domain, trusted + results, envelope_sender=email.envelope_sender)
+    return replace(email, authenticity=verdict)
 
 
 def _s(value: Any) -> str | None:
@@ -151,17 +224,19 @@ def _objects(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def from_postmark(payload: Any) -> InboundEmail:
+def from_postmark(payload: Any, *, trusted_ids: frozenset[str] = frozenset()) -> InboundEmail:
     if not isinstance(payload, dict):
         raise UnreadablePayload("body", "expected Postmark's inbound JSON object")
     from_full = payload.get("FromFull")
-    sender = address(_s(from_full.get("Email")) if isinstance(from_full, dict) else None) or address(
-        _s(payload.get("From"))
-    )
-    if not sender:
-        raise UnreadablePayload("FromFull.Email", "missing")
+    full_email = _s(from_full.get("Email")) if isinstance(from_full, dict) else None
+    sender = _sender(full_email, "FromFull.Email") if full_email else _sender(_s(payload.get("From")), "From")
     headers = tuple((_s(h.get("Name")) or "", _s(h.get("Value")) or "") for h in _objects(payload.get("Headers")))
     header = {k.lower(): v for k, v in headers}
+    envelope = address(header.get("return-path")) if "return-path" in header else None
+    results = trusted_results(_all(headers, "Authentication-Results"), trusted_ids)
+    # Postmark prepends its Received-SPF (a trace header): the first one is Postmark's own.
+    spf = received_spf(next(iter(_all(headers, "Received-SPF")), None))
+    results += [spf] if spf is not None else []
     attachments = []
     for i, a in enumerate(_objects(payload.get("Attachments"))):
         try:
@@ -189,5 +264,6 @@ def from_postmark(payload: Any) -> InboundEmail:
         recipients=tuple(a.lower() for a in [*recipients, _s(payload.get("OriginalRecipient"))] if a),
         headers=headers,
         attachments=tuple(attachments),
-        envelope_sender=address(header.get("return-path")) if "return-path" in header else None,
+        envelope_sender=envelope,
+        authenticity=judge(sender.rpartition("@")[2], results, envelope_sender=envelope),
     )

@@ -105,7 +105,7 @@ inbound_messages = Table(
     Column("request_headers", JSONB, nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("outcome", Text, nullable=False),  # received | ticket_opened | reply_added | attached | duplicate |
-    #                                           auto_reply_ignored | unreadable | failed
+    #                                           auto_reply_ignored | unverified | unreadable | failed
     Column("detail", Text),
     Column("ticket_id", Text),
     Column("processed_at", DateTime(timezone=True)),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from email.utils import getaddresses, parseaddr
+from email import errors, policy
+from email.utils import getaddresses
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,27 @@ def _storable_opt(text: str | None) -> str | None:
     return None if text is None else storable(text)
 
 
+Verdict = Literal["pass", "fail", "none"]
+
+
+@dataclass(frozen=True)
+class Authenticity:
+    """Whether the From domain is proven (DMARC semantics: an SPF or DKIM pass aligned with it).
+
+    `pass`: proven; `fail`: verdicts were given and none proves it; `none`: nobody gave a verdict
+    (a raw message without a trusted Authentication-Results header)."""
+
+    verdict: Verdict
+    reason: str
+
+    @property
+    def authenticated(self) -> bool:
+        return self.verdict == "pass"
+
+
+NO_VERDICT = Authenticity("none", "no authentication verdict")
+
+
 @dataclass(frozen=True)
 class InboundEmail:
     sender: str  # the From address, lower-cased
@@ -39,6 +62,11 @@ class InboundEmail:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[RawAttachment, ...] = field(default=())
     envelope_sender: str | None = None  # MAIL FROM / Return-Path; empty for bounces
+    authenticity: Authenticity = NO_VERDICT
+
+    @property
+    def sender_domain(self) -> str:
+        return self.sender.rpartition("@")[2]
 
     def __post_init__(self) -> None:
         # Whatever a vendor sent, what we keep is storable text.
@@ -60,12 +88,41 @@ class InboundEmail:
         return next((v for k, v in self.headers if k.lower() == lname), None)
 
 
+# Defects that mean the header does not say one thing: the parser guessed (CVE-2023-27043).
+_AMBIGUOUS = (errors.InvalidHeaderDefect, errors.HeaderMissingRequiredValue)
+
+
+def _parsed(value: str) -> list[str] | None:
+    """The addresses in an address-list header, or None when it is ambiguous.
+
+    Our Python's `email.utils` has no `strict=` (CVE-2023-27043: `parseaddr("x@staff.example
+    <a@evil.com>")` returns the staff address), so the modern header parser reads it and any
+    sign of guessing refuses it, as does any disagreement with the legacy parser."""
+    try:
+        header = policy.default.header_factory("To", value)
+    except (errors.HeaderParseError, IndexError, ValueError, TypeError):
+        return None
+    if any(isinstance(d, _AMBIGUOUS) for d in header.defects):
+        return None
+    found = [a.addr_spec.lower() for a in getattr(header, "addresses", ()) if a.username and a.domain]
+    legacy = [a.lower() for _, a in getaddresses([value]) if a]
+    return found if found == legacy else None
+
+
 def address(value: str | None) -> str:
-    return parseaddr(value or "")[1].strip().lower()
+    """The one address in a From-like header; "" when there is none, several, or it is ambiguous."""
+    found = _parsed(value or "") if (value or "").strip() else None
+    return found[0] if found is not None and len(found) == 1 else ""
+
+
+def ambiguous_address(value: str | None) -> bool:
+    """A non-empty header that does not name exactly one address unambiguously."""
+    return bool((value or "").strip()) and not address(value)
 
 
 def addresses(*values: str | None) -> tuple[str, ...]:
-    return tuple(a.lower() for _, a in getaddresses([v for v in values if v]) if a)
+    """Every address in these headers; an ambiguous header contributes none."""
+    return tuple(a for v in values if v for a in (_parsed(v) or ()))
 
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -124,10 +181,19 @@ def outbound_ticket_number(message_id: str, prefix: str) -> str | None:
 _FORWARDED_FROM = re.compile(r"^\s*>?\s*From:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
+def claims_staff(email: InboundEmail, staff_domains: frozenset[str]) -> bool:
+    return email.sender_domain in staff_domains
+
+
+def is_staff(email: InboundEmail, staff_domains: frozenset[str]) -> bool:
+    """Staff privileges (writing on any ticket, filing for someone else) need a proven From domain."""
+    return claims_staff(email, staff_domains) and email.authenticity.authenticated
+
+
 def forwarded_requester(email: InboundEmail, staff_domains: frozenset[str]) -> str | None:
-    """docs/policies.md#seed-003: first-level support forwards a phone request by email. When staff send it, the
-    requester is the Reply-To, or the From line of the forwarded message."""
-    if not staff_domains or email.sender.rpartition("@")[2] not in staff_domains:
+    """docs/policies.md#seed-003: first-level support forwards a phone request by email. When staff send it
+    (authenticated), the requester is the Reply-To, or the From line of the forwarded message."""
+    if not is_staff(email, staff_domains):
         return None
     reply_to = address(email.header("Reply-To"))
     if reply_to and reply_to.rpartition("@")[2] not in staff_domains:

@@ -1,9 +1,15 @@
 """Inbound mail, after it is kept raw: one ticket or one reply, exactly once, never from a machine.
 
-Order: machines (auto-replies, bounces) are recorded and ignored; a Message-ID seen before is a
-duplicate of its first delivery; the message then threads onto a ticket (subject token, our own
-or a known Message-ID in In-Reply-To/References, plus-address) if its sender may write there,
-and otherwise opens a new ticket under the sender's customer (or none).
+Order: machines (auto-replies, bounces) are recorded and ignored; mail claiming a staff domain
+that nothing proves comes from it is kept and flagged `unverified` (no ticket, listed by
+`GET /v1/inbound?outcome=unverified`); a Message-ID seen before is a duplicate of its first
+delivery; the message then threads onto a ticket (subject token, our own or a known Message-ID in
+In-Reply-To/References, plus-address) if its sender may write there, and otherwise opens a new
+ticket under the sender's customer (or none).
+
+Who may write on a ticket: staff whose From domain is proven (DMARC semantics); the requester and
+their customer's people unless the verdicts fail (with no verdict at all, e.g. a raw message
+without a trusted Authentication-Results header, their From is taken as today).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -28,7 +34,9 @@ from ..domain.customers import normalise_phone
 from ..domain.inbound import (
     InboundEmail,
     auto_reply_reason,
+    claims_staff,
     forwarded_requester,
+    is_staff,
     outbound_ticket_number,
     thread_message_ids,
     ticket_numbers,
@@ -42,22 +50,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # ticket_opened | reply_added | duplicate | auto_reply_ignored
+    outcome: str  # ticket_opened | reply_added | duplicate | auto_reply_ignored | unverified
     ticket_id: str | None = None
     number: str | None = None
     detail: str | None = None
+    authenticated: bool | None = None  # email only: whether its From domain is proven
+    authentication: str | None = None  # why (or why not)
 
     def as_json(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-async def _may_write_to(conn: AsyncConnection, ticket_id: str, sender: str, staff: frozenset[str]) -> bool:
-    """A thread key is not a credential: only the requester, their customer's people or staff add to it."""
+async def _may_write_to(conn: AsyncConnection, ticket_id: str, email: InboundEmail, staff: frozenset[str]) -> bool:
+    """A thread key is not a credential: only the requester, their customer's people or staff add
+    to it, and a From address the verdicts disprove is nobody's."""
+    if is_staff(email, staff):
+        return True
+    if email.authenticity.verdict == "fail":
+        return False
     parties = await store.ticket_parties(conn, ticket_id)
     if parties is None:
         return False
     requester_email, customer_id = parties
-    if sender == (requester_email or "").lower() or sender.rpartition("@")[2] in staff:
+    sender = email.sender
+    if sender == (requester_email or "").lower():
         return True
     found = await customers.match(conn, email=sender)
     return customer_id is not None and found is not None and found.customer_id == customer_id
@@ -73,18 +89,31 @@ async def _thread(conn: AsyncConnection, email: InboundEmail, prefix: str) -> st
 async def receive_email(
     conn: AsyncConnection, email: InboundEmail, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> Outcome:
+    outcome = await _receive_email(conn, email, inbound_id, settings=settings, clock=clock)
+    return replace(outcome, authenticated=email.authenticity.authenticated, authentication=email.authenticity.reason)
+
+
+async def _receive_email(
+    conn: AsyncConnection, email: InboundEmail, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
+) -> Outcome:
     reason = auto_reply_reason(email)
     if reason is not None:
         return Outcome("auto_reply_ignored", detail=reason)
+    staff = settings.staff_domain_set()
+    if claims_staff(email, staff) and not is_staff(email, staff):
+        # Before the Message-ID is claimed: re-processed once the hop is trusted, it is not a duplicate.
+        why = f"From {email.sender} claims a staff domain, unproven ({email.authenticity.reason}): kept, not filed"
+        return Outcome("unverified", detail=why)
     key = f"email:{email.message_id}" if email.message_id else None
     if key is not None and (first := await store.earlier_claim(conn, key, inbound_id)) is not None:
         return Outcome("duplicate", ticket_id=first.ticket_id, detail=f"Message-ID {email.message_id} seen before")
-    staff = settings.staff_domain_set()
     attachments = await store.store_attachments(conn, email.attachments, settings.max_attachment_bytes)
     ticket_id = await _thread(conn, email, settings.ticket_number_prefix)
-    detail = None
-    if ticket_id is not None and not await _may_write_to(conn, ticket_id, email.sender, staff):
-        detail, ticket_id = f"thread key from {email.sender}, who is not on that ticket: opened a new one", None
+    detail: str | None = None
+    if ticket_id is not None and not await _may_write_to(conn, ticket_id, email, staff):
+        who = "unverified" if email.authenticity.verdict == "fail" else "not on that ticket"
+        detail = f"thread key from {email.sender}, who is {who} ({email.authenticity.reason}): opened a new one"
+        ticket_id = None
     if ticket_id is not None:
         await commands.run_on(
             conn,

@@ -61,6 +61,7 @@ async def running_intake(space: Sandbox, clock: Clock | None = None) -> AsyncIte
         inbound_basic_auth="inbound:s3cret",
         mailgun_signing_key="mg-signing-key",
         staff_domains="supportdesk.example",
+        trusted_authserv_ids="mx.supportdesk.example",
         max_email_bytes=2_000_000,
         twilio_auth_token="tw-auth-token",
         phone_webhook_secret="phone-secret",

@@ -252,7 +252,7 @@ async def test_an_unreadable_payload_is_kept_flagged_and_reprocessed_after_a_fix
     assert garbage.status_code == 403  # Postmark stops retrying on 403: it cannot be fixed by retrying
     assert garbage.json()["errors"][0]["field"] == "body"
 
-    async def buggy(body: bytes, content_type: str | None) -> Any:
+    async def buggy(body: bytes, content_type: str | None, trusted_ids: frozenset[str]) -> Any:
         raise KeyError("FromFull")  # a parser bug, not a bad payload: still kept, flagged, no 5xx
 
     monkeypatch.setitem(inbound_email.PARSERS, "postmark", buggy)
@@ -288,7 +288,8 @@ async def test_credentials_size_and_media_type_are_checked_first(intake: Intake)
 
 async def test_staff_forwarding_a_phone_request_files_it_for_the_caller(intake: Intake) -> None:
     body = "Caller reports the portal is down.\n\n---------- Forwarded message ---------\nFrom: Kim <kim@okl.example>\n"
-    r = await post_raw(intake, mime("firstlevel@supportdesk.example", "Fwd: portal down", body))
+    proven = {"Authentication-Results": "mx.supportdesk.example; dmarc=pass header.from=supportdesk.example"}
+    r = await post_raw(intake, mime("firstlevel@supportdesk.example", "Fwd: portal down", body, headers=proven))
     filed = await ticket(intake, r.json()["ticket_id"])
     assert filed["requester_email"] == "kim@okl.example"
     # Staff filed it on Kim's behalf: the notifier does not auto-acknowledge it unless configured.

@@ -319,3 +319,34 @@ async def test_with_tracing_on_each_mail_taken_begins_a_trace_its_ticket_opened_
     assert stored is not None
     carried = trace.get_current_span(propagate.extract(stored)).get_span_context()
     assert carried.trace_id == received[0].context.trace_id
+
+
+async def test_staff_mail_in_the_mailbox_writes_on_a_ticket_only_when_the_trusted_hop_proves_it(
+    imap_server: ImapServer, intake_at: tuple[Intake, ManualClock]
+) -> None:
+    intake, _ = intake_at
+    t = await intake.open_ticket(requester_email="dana@harbor.example")
+
+    def staff_mail(verdict: str, body: str) -> bytes:
+        # The IMAP server's own hop (authserv-id mx.supportdesk.example, trusted in conftest).
+        head = f"Authentication-Results: mx.supportdesk.example; dmarc={verdict} header.from=supportdesk.example\r\n"
+        head += f"From: Ann <ann@supportdesk.example>\r\nTo: {USER}\r\nSubject: Re: [#{t['number']}]\r\n"
+        return (head + f"\r\n{body}\r\n").encode()
+
+    await asyncio.to_thread(imap_server.append, staff_mail("fail", "forged"))
+    await asyncio.to_thread(imap_server.append, staff_mail("pass", "proven"))
+    runtime = runtime_of(intake)
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(MailboxReader(runtime, settings, spec(imap_server)).run(stop))
+    try:
+        await eventually(lambda: _all_seen(imap_server, 2), what="both messages taken")
+        r = await intake.client.get("/v1/inbound", headers={"Authorization": "Bearer admin-key"})
+        outcomes = sorted(row["outcome"] for row in r.json() if row["source"] == "imap")
+        assert outcomes == ["reply_added", "unverified"]
+        history = (await intake.client.get(f"/v1/tickets/{t['ticket_id']}", headers=intake.as_agent())).json()
+        assert [h["payload"]["body"] for h in history["history"] if h["event_type"] == "CustomerReplied"] == ["proven"]
+    finally:
+        stop.set()
+        await task

@@ -7,6 +7,7 @@ import pytest
 
 from intake.domain.customers import ContactRole, CustomerMatch, best_match, email_domain, normalise_phone
 from intake.domain.inbound import (
+    Authenticity,
     InboundEmail,
     auto_reply_reason,
     forwarded_requester,
@@ -18,6 +19,7 @@ from intake.domain.inbound import (
 )
 
 STAFF = frozenset({"vendor.example"})
+PROVEN = Authenticity("pass", "dmarc=pass for vendor.example")
 
 
 def mail(sender: str = "jane@customer.example", *, subject: str = "Help", text: str = "", **kw: Any) -> InboundEmail:
@@ -70,14 +72,19 @@ def test_thread_ids_nearest_first_and_our_own_outgoing_ids_name_the_ticket() -> 
 
 
 def test_a_staff_forward_is_filed_for_the_caller() -> None:
-    by_reply_to = mail("ann@vendor.example", headers=(("Reply-To", "Joe <joe@customer.example>"),))
+    reply_to = (("Reply-To", "Joe <joe@customer.example>"),)
+    by_reply_to = mail("ann@vendor.example", headers=reply_to, authenticity=PROVEN)
     assert forwarded_requester(by_reply_to, STAFF) == "joe@customer.example"
     by_forwarded_line = mail(
-        "ann@vendor.example", text="FYI\n\n---------- Forwarded message ---------\n> From: Joe <joe@customer.example>\n"
+        "ann@vendor.example",
+        text="FYI\n\n---------- Forwarded message ---------\n> From: Joe <joe@customer.example>\n",
+        authenticity=PROVEN,
     )
     assert forwarded_requester(by_forwarded_line, STAFF) == "joe@customer.example"
     # Staff writing for themselves, and customers forwarding, are not forwards of a phone request.
     assert forwarded_requester(mail("ann@vendor.example", text="From: bob@vendor.example"), STAFF) is None
+    # A staff From nothing proves is anyone's: its Reply-To files nothing for a victim.
+    assert forwarded_requester(mail("ann@vendor.example", headers=reply_to), STAFF) is None
     assert forwarded_requester(mail(text="From: joe@customer.example"), STAFF) is None
     assert forwarded_requester(by_reply_to, frozenset()) is None
 

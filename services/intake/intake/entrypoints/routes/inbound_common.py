@@ -28,7 +28,15 @@ from . import Runtime
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
 Outcome = Literal[
-    "received", "ticket_opened", "reply_added", "attached", "duplicate", "auto_reply_ignored", "unreadable", "failed"
+    "received",
+    "ticket_opened",
+    "reply_added",
+    "attached",
+    "duplicate",
+    "auto_reply_ignored",
+    "unverified",
+    "unreadable",
+    "failed",
 ]
 
 # source -> how to (re)process a kept payload: (runtime, inbound_id, body, content type) -> response
@@ -128,7 +136,7 @@ async def list_inbound(
     outcome: Annotated[Outcome | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """What came in, newest first; `outcome=unreadable` or `failed` lists what needs a look."""
+    """What came in, newest first; `outcome=unverified`, `unreadable` or `failed` lists what needs a look."""
     return await inbound.listing(runtime.engine, outcome, limit)
 
 

@@ -39,29 +39,30 @@ from .inbound_common import (
 
 router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
 
-Parser = Callable[[bytes, str | None], Awaitable[InboundEmail]]
+# (body, content type, trusted authserv-ids) -> the parsed message with its authenticity
+Parser = Callable[[bytes, str | None, frozenset[str]], Awaitable[InboundEmail]]
 
 
-async def parse_raw(body: bytes, _: str | None) -> InboundEmail:
-    return email_formats.from_mime(body)
+async def parse_raw(body: bytes, _: str | None, trusted_ids: frozenset[str]) -> InboundEmail:
+    return email_formats.from_mime(body, trusted_ids=trusted_ids)
 
 
-async def parse_mailgun(body: bytes, content_type: str | None) -> InboundEmail:
+async def parse_mailgun(body: bytes, content_type: str | None, trusted_ids: frozenset[str]) -> InboundEmail:
     fields, files = await form_of(body, content_type)
-    return email_formats.from_mailgun(fields, files)
+    return email_formats.from_mailgun(fields, files, trusted_ids=trusted_ids)
 
 
-async def parse_sendgrid(body: bytes, content_type: str | None) -> InboundEmail:
+async def parse_sendgrid(body: bytes, content_type: str | None, trusted_ids: frozenset[str]) -> InboundEmail:
     fields, files = await form_of(body, content_type)
-    return email_formats.from_sendgrid(fields, files)
+    return email_formats.from_sendgrid(fields, files, trusted_ids=trusted_ids)
 
 
-async def parse_postmark(body: bytes, _: str | None) -> InboundEmail:
+async def parse_postmark(body: bytes, _: str | None, trusted_ids: frozenset[str]) -> InboundEmail:
     try:
         payload = await guard.parse_json(body)
     except ValueError as e:
         raise UnreadablePayload("body", f"not JSON: {e}") from None
-    return email_formats.from_postmark(payload)
+    return email_formats.from_postmark(payload, trusted_ids=trusted_ids)
 
 
 def _body(media_type: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +171,7 @@ async def process(
     engine, clock = runtime.engine, runtime.clock
 
     async def parse() -> InboundEmail:
-        return await PARSERS[source](body, content_type)
+        return await PARSERS[source](body, content_type, settings_of(runtime).trusted_authserv_id_set())
 
     email = await inbound.parse_or_flag(engine, inbound_id, parse, clock=clock)
     if isinstance(email, UnreadablePayload):

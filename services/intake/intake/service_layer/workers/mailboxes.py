@@ -122,7 +122,7 @@ class MailboxReader:
             await self._advance(conn, uid, uidvalidity)
 
         try:
-            email = email_formats.from_mime(raw)
+            email = email_formats.from_mime(raw, trusted_ids=self.settings.trusted_authserv_id_set())
         except email_formats.UnreadablePayload as e:
             async with engine.begin() as conn:
                 await store.set_outcome(conn, inbound_id, "unreadable", now=clock.now(), detail=str(e))
