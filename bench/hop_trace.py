@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pipeline_bench import PARTITIONS, PIPELINE, pct, web_ticket
+from pipeline.load import web_ticket
+from pipeline.run import PARTITIONS, PIPELINE, pct
 from vegeta import attack
 from vegeta import binary as vegeta_binary
 
