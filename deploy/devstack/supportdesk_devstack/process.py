@@ -32,7 +32,7 @@ def require_free_port(host: str, port: int, what: str) -> None:
     if port_is_open(host, port):
         raise StackError(
             f"{what}: port {host}:{port} is already taken by another process; "
-            f"stop it or choose another port (see README, 'Ports')"
+            f"stop it or choose another port (ports: docs/http.md)"
         )
 
 

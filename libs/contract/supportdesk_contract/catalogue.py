@@ -29,9 +29,7 @@ from supportdesk_contract.vocabulary import ClosureCode as ClosureCode
 from supportdesk_contract.vocabulary import Priority as Priority
 from supportdesk_contract.vocabulary import RequestType as RequestType
 
-Severity = Annotated[
-    int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low (docs/policies.md#seed-002)")
-]
+Severity = Annotated[int, Field(ge=1, le=4, description="1 Critical, 2 High, 3 Medium, 4 Low")]
 
 
 # Bounded events (docs/architecture/rules.md#rule-8): the largest encoded envelope a producer may write. Topics accept
@@ -405,7 +403,9 @@ class SlaClockSuspended(_ClockEvent, CarriesLongText):
 
 
 class EscalationRoute(StrEnum):
-    """The tiers of docs/policies.md#seed-001, with the tier lead between support and the account manager."""
+    """The escalation tiers, with the tier lead between support and the account manager."""
+
+    # The tiers of docs/policies.md#seed-001; the docstring above is in the OpenAPI, the link is not.
 
     SUPPORT_TIER = "support_tier"
     TIER_LEAD = "tier_lead"

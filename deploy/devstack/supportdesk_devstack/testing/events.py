@@ -1,7 +1,7 @@
 """Events as the services publish them, for tests to feed in.
 
 Each builder starts from its event type's golden sample (the envelope frozen per type and schema
-version, libs/events/tests/golden), keeps the sample's required fields, sets what decides how a
+version, libs/contract/tests/golden), keeps the sample's required fields, sets what decides how a
 ticket is handled to the ordinary case (no severity, not exempt, no SWAT, no requester), and takes
 keyword overrides for what a test is about. A payload's instants come from a given clock, or are
 the sample's; an envelope is stamped by a given clock, or the system clock as a producer would.

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from prometheus_client import Counter
 
 from supportdesk_messaging.timers import pause
-from supportdesk_service.runtime import ServiceRuntime
+from supportdesk_service.runtime import ServiceRuntime, Worker
 
 from ..adapters.change_feed import compact
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[[ServiceRuntime[Settings], asyncio.Event], Awaitable[None]]
 
 COMPACTED = Counter("supportdesk_board_changes_compacted_total", "Superseded change-feed rows deleted")
 
@@ -34,5 +33,5 @@ async def run_compactor(runtime: ServiceRuntime[Settings], stop: asyncio.Event) 
             log.debug("change feed: %d superseded rows deleted (up to change %d)", deleted, seen)
 
 
-def workers(settings: Settings) -> Mapping[str, Worker]:
+def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
     return {"compactor": run_compactor}

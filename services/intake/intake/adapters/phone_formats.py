@@ -117,8 +117,7 @@ class GenericCall(BaseModel):
     subject: str | None = Field(None, max_length=500)
     priority: Priority | None = Field(
         None,
-        description="the priority the agent suggests (phone is the channel for urgent and high: "
-        "docs/policies.md#seed-000)",
+        description="the priority the agent suggests (phone is the channel for urgent and high)",
     )
     severity: Severity | None = None
 

@@ -208,7 +208,8 @@ async def scrub(
         if texts:
             await conn.execute(delete(long_texts).where(long_texts.c.sha256.in_(texts)))
         if files:
-            # Stored by content: a file someone else also sent goes for them too (rare; said in README).
+            # Stored by content: a file someone else also sent goes for them too (rare;
+            # docs/operations/erasure.md says so).
             await conn.execute(delete(attachments).where(attachments.c.sha256.in_(files)))
         await conn.execute(
             update(tickets)

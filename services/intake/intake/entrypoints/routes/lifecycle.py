@@ -87,8 +87,7 @@ class ReplyIn(BaseModel):
 
 @router.post("/responses", response_model=CommandResult)
 async def respond(ticket_id: str, body: ResponseIn, runtime: Runtime, agent: Agent) -> CommandResult:
-    """An agent's response; the first public one confirms receipt (the Initial Response of
-    docs/policies.md#seed-000)."""
+    """An agent's response; the first public one confirms receipt (the Initial Response)."""
     return await command(runtime, ticket_id, lambda t: t.respond(agent, body.body, body.public))
 
 
@@ -100,7 +99,7 @@ async def request_info(ticket_id: str, body: InfoRequestIn, runtime: Runtime, ag
 
 @router.post("/replication", response_model=CommandResult)
 async def mark_replicated(ticket_id: str, body: NoteIn, runtime: Runtime, agent: Agent) -> CommandResult:
-    """The issue is replicated: Analysis, and the resolution clock starts (docs/policies.md#seed-000)."""
+    """The issue is replicated: Analysis, and the resolution clock starts."""
     return await command(runtime, ticket_id, lambda t: t.mark_replicated(agent, body.note))
 
 
@@ -112,13 +111,13 @@ async def deliver_workaround(ticket_id: str, body: WorkaroundIn, runtime: Runtim
 
 @router.post("/severity", response_model=CommandResult)
 async def change_severity(ticket_id: str, body: SeverityIn, runtime: Runtime, agent: Agent) -> CommandResult:
-    """Severity may change during the case (docs/policies.md#seed-002)."""
+    """Severity may change during the case."""
     return await command(runtime, ticket_id, lambda t: t.change_severity(agent, body.severity, body.reason))
 
 
 @router.post("/close", response_model=CommandResult)
 async def close(ticket_id: str, body: CloseIn, runtime: Runtime, agent: Agent) -> CommandResult:
-    """Close with one of the closure codes of docs/policies.md#seed-000."""
+    """Close with one of the closure codes."""
     return await command(runtime, ticket_id, lambda t: t.close(agent, body.closure_code, body.note))
 
 
@@ -147,5 +146,5 @@ async def confirm(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> Com
 
 @router.post("/escalation-requests", response_model=CommandResult)
 async def request_escalation(ticket_id: str, body: ReasonIn, runtime: Runtime, caller: TicketCaller) -> CommandResult:
-    """docs/policies.md#seed-002: a customer not satisfied with progress may request escalation, with a reason."""
+    """A customer not satisfied with progress may request escalation, with a reason."""
     return await command(runtime, ticket_id, lambda t: t.request_escalation(caller.name, body.reason))

@@ -1,4 +1,5 @@
-"""Tickets by web form, and reading a ticket with its history ("statused online", docs/policies.md#seed-000)."""
+"""Tickets by web form, and reading a ticket with its history ("statused online",
+docs/policies.md#seed-000)."""
 
 from __future__ import annotations
 

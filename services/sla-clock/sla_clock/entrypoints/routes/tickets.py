@@ -89,7 +89,7 @@ class WeeklyReport(BaseModel):
 async def weekly(
     runtime: Runtime, week: str = Query(pattern=r"^\d{4}-W\d{2}$", examples=["2026-W48"]), policy: str | None = None
 ) -> WeeklyReport:
-    """The weekly averages of docs/policies.md#seed-000: per plan x priority, for tickets logged in the ISO week."""
+    """The weekly averages a policy promises: per plan x priority, for tickets logged in the ISO week."""
     settings = runtime.settings
     try:
         chosen = _book(settings).policy(policy)
