@@ -56,7 +56,12 @@ class Countdown:
 
 def calendar_id(carried: CarriedCalendar) -> str:
     """The name the board keeps a carried calendar under: the sha256 of its content, so equal
-    calendars (every clock started in a year under one policy version) are stored once."""
+    calendars (every clock started in a year under one policy version) are stored once.
+
+    Every field of the carried model takes part: a field added to `CalendarDefinition` later, even
+    with a default, gives old events new ids, so a rebuild would differ from the live board's
+    `board_calendars` until both are rebuilt. Add such a field with `exclude_if` (absent -> left
+    out) or leave it out of the dump here."""
     canonical = json.dumps(carried.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
