@@ -24,3 +24,8 @@ class CalendarDefinition(BaseModel):
     holidays_from: date
     holidays_until: date
     holidays: dict[date, tuple[tuple[int, int], ...]] = {}
+
+    def __hash__(self) -> int:
+        # Frozen like every event, and hashable like them: pydantic's own hash would hash the dict.
+        fields = (self.name, self.zone, self.hours, self.holidays_from, self.holidays_until)
+        return hash((*fields, tuple(sorted(self.holidays.items()))))

@@ -71,3 +71,14 @@ def test_a_clock_event_with_a_calendar_definition_reads_back_its_holidays() -> N
     assert definition.holidays[date(2026, 11, 27)] == ()  # the day after Thanksgiving: closed all day
     assert (0, 360, 1080) in definition.hours
     assert encode(env)[1] == encode_value(json.loads((GOLDEN / "SlaClockStarted.v1.calendar.json").read_text()))
+
+
+def test_a_clock_event_with_a_calendar_definition_is_hashable_like_every_event() -> None:
+    raw = (GOLDEN / "SlaClockStarted.v1.calendar.json").read_bytes()
+    first, again = decode(raw).payload, decode(raw).payload
+    assert first == again and hash(first) == hash(again)
+    assert isinstance(first, SlaClockStarted) and first.calendar_definition is not None
+    other = first.model_copy(
+        update={"calendar_definition": first.calendar_definition.model_copy(update={"zone": "UTC"})}
+    )
+    assert {first, again, other} == {first, other}
