@@ -11,6 +11,7 @@ from .events import as_messages
 from .faults import CuttableLink, OutOfStepProducer
 from .processes import TEST_API_KEY, RunningService, start_replicas, start_service
 from .servers import Sandbox, StatementLog, equals, make_database, produce, read_topic, scalar
+from .serving import served, while_healthz
 from .sinks import ReceivedWebhook, SmtpSink, WebhookSink
 from .waiting import eventually
 
@@ -35,6 +36,8 @@ __all__ = [
     "produce",
     "read_topic",
     "scalar",
+    "served",
     "start_replicas",
     "start_service",
+    "while_healthz",
 ]

@@ -8,16 +8,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-import uvicorn
 
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
-from supportdesk_devstack.testing import Sandbox, free_port
+from supportdesk_devstack.testing import Sandbox, served, while_healthz
 from supportdesk_service.migrations import migrate
 from supportdesk_service.problems import PROBLEM_JSON
 
@@ -44,35 +43,8 @@ async def served_intake(space: Sandbox) -> AsyncIterator[str]:
         max_email_bytes=25 * 1024 * 1024,
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 60)
-
-
-async def while_healthz(url: str, request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
-    """The hostile request's answer, and the longest wait for a `/healthz` answer while it was
-    handled. The server runs on this event loop: a stall while the probe pauses between requests
-    delays the pause, so each round is timed whole (pause included) and the pause taken off."""
-    pause, slowest = 0.02, 0.0
-    async with httpx.AsyncClient(base_url=url, timeout=30) as probe:
-        await probe.get("/healthz")  # the connection is open before the hostile request starts
-        hostile = asyncio.ensure_future(request)
-        last = time.perf_counter()
-        while not hostile.done():
-            assert (await probe.get("/healthz")).status_code == 200
-            await asyncio.sleep(pause)
-            now = time.perf_counter()
-            slowest, last = max(slowest, now - last - pause), now
-    return hostile.result(), slowest
+    async with served(build_app(settings)) as url:
+        yield url
 
 
 def refused(r: httpx.Response, status: int) -> dict[str, object]:

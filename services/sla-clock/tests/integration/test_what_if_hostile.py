@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from sla_clock.entrypoints.app import build_app
 from sla_clock.settings import Settings
-from supportdesk_devstack.testing import Sandbox, free_port
+from supportdesk_devstack.testing import Sandbox, served, while_healthz
 from supportdesk_service.migrations import migrate
 from supportdesk_service.problems import PROBLEM_JSON
 
@@ -48,34 +47,8 @@ async def served_sla_clock(space: Sandbox, policy_dir: Path) -> AsyncIterator[st
         policy_dir=str(policy_dir),
     )
     await asyncio.to_thread(migrate, settings, "sla_clock:migrations")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 60)
-
-
-async def while_healthz(url: str, request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
-    """The request's answer, and the longest wait for `/healthz` while it was handled (each probe
-    round timed whole, its pause taken off: the server runs on this event loop)."""
-    pause, slowest = 0.02, 0.0
-    async with httpx.AsyncClient(base_url=url, timeout=60) as probe:
-        await probe.get("/healthz")
-        pending = asyncio.ensure_future(request)
-        last = time.perf_counter()
-        while not pending.done():
-            assert (await probe.get("/healthz")).status_code == 200
-            await asyncio.sleep(pause)
-            now = time.perf_counter()
-            slowest, last = max(slowest, now - last - pause), now
-    return pending.result(), slowest
+    async with served(build_app(settings)) as url:
+        yield url
 
 
 def problem(r: httpx.Response, status: int) -> str:

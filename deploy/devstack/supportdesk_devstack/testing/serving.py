@@ -1,0 +1,49 @@
+"""A service's ASGI app on a real uvicorn server in the test's own event loop, and a probe of
+whether that loop stays free while a request is handled."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+
+import httpx
+import uvicorn
+from starlette.types import ASGIApp
+
+from ..process import free_port
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    """`app` served on a free port until the block ends; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # it failed to start: raise why
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 60)
+
+
+async def while_healthz(url: str, request: Awaitable[httpx.Response]) -> tuple[httpx.Response, float]:
+    """The request's answer, and the longest wait for a `/healthz` answer while it was handled.
+    The server runs on this event loop: a stall while the probe pauses between requests delays the
+    pause, so each round is timed whole (pause included) and the pause taken off."""
+    pause, slowest = 0.02, 0.0
+    async with httpx.AsyncClient(base_url=url, timeout=60) as probe:
+        await probe.get("/healthz")  # the connection is open before the request starts
+        pending = asyncio.ensure_future(request)
+        last = time.perf_counter()
+        while not pending.done():
+            assert (await probe.get("/healthz")).status_code == 200
+            await asyncio.sleep(pause)
+            now = time.perf_counter()
+            slowest, last = max(slowest, now - last - pause), now
+    return pending.result(), slowest
