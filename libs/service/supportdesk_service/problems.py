@@ -30,6 +30,14 @@ class Problem(Exception):
         self.status, self.title, self.detail, self.extra = status, title, detail, extra
 
 
+def problem_answers(**why: str) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=` for the problem+json answers it gives: `problem_answers(s403="...")`
+    declares 403 with its reason and the problem+json content type in the OpenAPI."""
+    return {
+        int(status.lstrip("s")): {"description": text, "content": {PROBLEM_JSON: {}}} for status, text in why.items()
+    }
+
+
 def problem_response(status: int, title: str, detail: str | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:

@@ -73,25 +73,25 @@ async def twilio(request: Request, runtime: ServiceRuntime[Settings], source: st
     return await process_twilio(runtime, source, inbound_id, body, base)
 
 
-@router.post("/twilio/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}})
+@router.post("/twilio/voice", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}, 413: {}})
 async def twilio_voice(request: Request, runtime: Runtime) -> Response:
     """An incoming call: a ticket once per CallSid; TwiML thanks the caller and records a message."""
     return await twilio(request, runtime, "twilio_voice")
 
 
-@router.post("/twilio/sms", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}})
+@router.post("/twilio/sms", response_class=Response, responses={200: {"content": {TWIML: {}}}, 401: {}, 413: {}})
 async def twilio_sms(request: Request, runtime: Runtime) -> Response:
     """A text: a ticket once per MessageSid, or a reply when it starts with the ticket's number."""
     return await twilio(request, runtime, "twilio_sms")
 
 
-@router.post("/twilio/recording", response_class=Response, responses={401: {}, 400: {}})
+@router.post("/twilio/recording", response_class=Response, responses={401: {}, 400: {}, 413: {}})
 async def twilio_recording(request: Request, runtime: Runtime) -> Response:
     """A call's recording is ready: it joins the call's ticket."""
     return await twilio(request, runtime, "twilio_recording")
 
 
-@router.post("/twilio/transcription", response_class=Response, responses={401: {}, 400: {}})
+@router.post("/twilio/transcription", response_class=Response, responses={401: {}, 400: {}, 413: {}})
 async def twilio_transcription(request: Request, runtime: Runtime) -> Response:
     """A call's transcription is ready: it joins the call's ticket."""
     return await twilio(request, runtime, "twilio_transcription")

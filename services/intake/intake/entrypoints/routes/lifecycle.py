@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from supportdesk_contract.catalogue import Channel, ClosureCode, Severity
 from supportdesk_service.auth import Agent
 from supportdesk_service.guard import SafeText
-from supportdesk_service.problems import Problem
+from supportdesk_service.problems import Problem, problem_answers
 
 from ...domain.ticket import Ticket, TransitionRefused
 from ...service_layer.commands import TicketBusy, TicketNotFound, run_command
@@ -135,7 +135,11 @@ async def reply(ticket_id: str, body: ReplyIn, runtime: Runtime, caller: TicketC
     return await command(runtime, ticket_id, lambda t: t.customer_reply(body.body, Channel.WEB))
 
 
-@router.post("/confirmation", response_model=CommandResult)
+@router.post(
+    "/confirmation",
+    response_model=CommandResult,
+    responses=problem_answers(s403="an agent key: only the requester confirms (agents close with /close)"),
+)
 async def confirm(ticket_id: str, runtime: Runtime, caller: TicketCaller) -> CommandResult:
     """The requester confirms the workaround or fix resolves the request: closed. Only the
     requester (their access token): an agent closes with /close and a closure code instead."""

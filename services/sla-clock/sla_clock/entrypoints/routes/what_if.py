@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from supportdesk_service import guard
 from supportdesk_service.auth import AgentAuth
-from supportdesk_service.problems import Problem
+from supportdesk_service.problems import Problem, problem_answers
 
 from ...adapters.policy_book import policy_book
 from ...adapters.policy_files import PolicyError, parse_policy
@@ -38,7 +38,14 @@ class WhatIfRequest(BaseModel):
         return self
 
 
-@router.post("/what-if", response_model=WhatIfReport, responses={422: {"description": "problem+json naming the field"}})
+@router.post(
+    "/what-if",
+    response_model=WhatIfReport,
+    responses=problem_answers(
+        s413="the draft is over the route's body limit",
+        s422="problem+json naming the field (a draft with YAML aliases, an unknown policy name)",
+    ),
+)
 async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
     """Per plan x priority, attainment and first-response times under the live policy and under the
     draft (which replaces the live policy of the same name), and the clocks whose outcome flips.
