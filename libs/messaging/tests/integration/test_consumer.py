@@ -1,6 +1,5 @@
 """The idempotent consumer on the real broker and database: duplicates, poison, dead letters."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import Topic, dead_letter_topic
-from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing import Sandbox, consuming, eventually, produce, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
@@ -46,20 +45,8 @@ def tables() -> MetaData:
 
 @pytest.fixture
 async def consumer(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[EventConsumer]:
-    c = EventConsumer(
-        engine,
-        service="probe",
-        handlers={"TicketOpened": count_once_per_delivery},
-        bootstrap_servers=space.servers.bootstrap_servers,
-        clock=SystemClock(),
-        topic_prefix=space.prefix,
-        group_id=f"{space.prefix}probe",
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(c.run(stop))
-    yield c
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    async with consuming(space, engine, "probe", {"TicketOpened": count_once_per_delivery}, SystemClock()) as c:
+        yield c
 
 
 def wire(env: Envelope[Any]) -> tuple[bytes, bytes]:

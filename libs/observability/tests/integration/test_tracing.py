@@ -19,9 +19,8 @@ from supportdesk_contract.catalogue import TicketReopened
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import Envelope, derived_envelope
 from supportdesk_contract.topics import Topic
-from supportdesk_devstack.testing import Sandbox, eventually, read_topic
+from supportdesk_devstack.testing import Sandbox, consuming, eventually, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
-from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import plumbing_tables
 from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.outbox import record
@@ -61,20 +60,12 @@ async def desk(space: Sandbox, engine: AsyncEngine) -> AsyncIterator[None]:
     relay = OutboxRelay(
         engine, service="probe", bootstrap_servers=space.servers.bootstrap_servers, topic_prefix=space.prefix
     )
-    consumer = EventConsumer(
-        engine,
-        service="probe",
-        handlers={"TicketOpened": reopen_on_open},
-        bootstrap_servers=space.servers.bootstrap_servers,
-        clock=SystemClock(),
-        topic_prefix=space.prefix,
-        group_id=f"{space.prefix}probe",
-    )
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(relay.run(stop)), asyncio.create_task(consumer.run(stop))]
-    yield
+    relaying = asyncio.create_task(relay.run(stop))
+    async with consuming(space, engine, "probe", {"TicketOpened": reopen_on_open}, SystemClock()):
+        yield
     stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    await asyncio.wait_for(relaying, 30)
 
 
 async def stored_context(engine: AsyncEngine, event_id: Any) -> Any:
