@@ -11,7 +11,7 @@ from .events import as_messages
 from .faults import CuttableLink, OutOfStepProducer
 from .processes import TEST_API_KEY, RunningService, start_replicas, start_service
 from .servers import Sandbox, StatementLog, equals, make_database, produce, read_topic, scalar
-from .serving import served, while_healthz
+from .serving import in_process, served, while_healthz
 from .sinks import ReceivedWebhook, SmtpSink, WebhookSink
 from .waiting import eventually
 
@@ -32,6 +32,7 @@ __all__ = [
     "equals",
     "eventually",
     "free_port",
+    "in_process",
     "make_database",
     "produce",
     "read_topic",

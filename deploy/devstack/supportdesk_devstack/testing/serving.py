@@ -1,5 +1,6 @@
-"""A service's ASGI app on a real uvicorn server in the test's own event loop, and a probe of
-whether that loop stays free while a request is handled."""
+"""A service's ASGI app in the test's own event loop: called in process (its lifespan running its
+relay, consumer and workers), or served by a real uvicorn server; and a probe of whether that loop
+stays free while a request is handled."""
 
 from __future__ import annotations
 
@@ -10,9 +11,18 @@ from contextlib import asynccontextmanager
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from ..process import free_port
+
+
+@asynccontextmanager
+async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling `app` in process, with its lifespan started and stopped around the block."""
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        yield client
 
 
 @asynccontextmanager

@@ -11,7 +11,7 @@ import pytest
 from intake.entrypoints.app import build_app
 from intake.settings import Settings
 from supportdesk_contract.clock import Clock
-from supportdesk_devstack.testing import Sandbox
+from supportdesk_devstack.testing import Sandbox, in_process
 from supportdesk_messaging.sealing import new_key
 from supportdesk_service.migrations import migrate
 
@@ -69,6 +69,5 @@ async def running_intake(space: Sandbox, clock: Clock | None = None) -> AsyncIte
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings, clock)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+    async with in_process(app) as client:
         yield Intake(client, settings, app)

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -15,7 +14,7 @@ from intake.settings import Settings
 from supportdesk_contract.catalogue import TicketReopened
 from supportdesk_contract.envelope import Envelope
 from supportdesk_contract.topics import Topic
-from supportdesk_devstack.testing import Sandbox, eventually, free_port, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, free_port, in_process, read_topic
 from supportdesk_messaging.outbox import record
 from supportdesk_service.migrations import migrate
 
@@ -35,8 +34,7 @@ async def test_tickets_are_accepted_while_kafka_is_down_and_the_relay_says_degra
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+    async with in_process(app) as client:
         for n in range(3):
             r = await client.post(
                 "/v1/tickets",

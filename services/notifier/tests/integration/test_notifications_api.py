@@ -12,7 +12,7 @@ from sqlalchemy import insert
 from notifier.adapters.tables import deliveries
 from notifier.entrypoints.app import build_app
 from notifier.settings import Settings
-from supportdesk_devstack.testing import Sandbox
+from supportdesk_devstack.testing import Sandbox, in_process
 from supportdesk_service.migrations import migrate
 from supportdesk_service.runtime import ServiceRuntime
 
@@ -33,8 +33,7 @@ async def notifier(space: Sandbox) -> AsyncIterator[tuple[httpx.AsyncClient, Ser
     )
     await asyncio.to_thread(migrate, settings, "notifier:migrations")
     app = build_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+    async with in_process(app) as c:
         yield c, app.state.runtime
 
 

@@ -18,7 +18,7 @@ from supportdesk_contract.catalogue import Priority
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_contract.topics import dead_letter_topic
-from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, in_process, produce, read_topic
 from supportdesk_devstack.testing.events import GOLD, opened, triaged
 from supportdesk_service.migrations import migrate
 
@@ -40,8 +40,7 @@ async def http(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     )
     await asyncio.to_thread(migrate, settings, "sla_clock:migrations")
     app = build_app(settings, ManualClock(T0))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+    async with in_process(app) as client:
         yield client
 
 

@@ -21,7 +21,7 @@ from sla_clock.settings import Settings
 from supportdesk_contract.catalogue import Priority
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.topics import Topic
-from supportdesk_devstack.testing import Sandbox, eventually
+from supportdesk_devstack.testing import Sandbox, eventually, in_process
 from supportdesk_devstack.testing.events import opened, triaged
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
@@ -51,8 +51,7 @@ async def sla(space: Sandbox, tmp_path: Path) -> AsyncIterator[tuple[httpx.Async
     )
     await asyncio.to_thread(migrate, settings, "sla_clock:migrations")
     app = build_app(settings, ManualClock(T0))
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+    async with in_process(app) as c:
         yield c, settings
     policy_book.cache_clear()  # the book of this test's policy directory
 

@@ -11,7 +11,7 @@ from supportdesk_contract.catalogue import Channel, SeverityChanged
 from supportdesk_contract.clock import SystemClock
 from supportdesk_contract.envelope import decode, encode, new_envelope
 from supportdesk_contract.topics import Topic
-from supportdesk_devstack.testing import Sandbox, eventually, produce, read_topic
+from supportdesk_devstack.testing import Sandbox, eventually, in_process, produce, read_topic
 from supportdesk_devstack.testing.events import envelope, opened
 from supportdesk_service.migrations import migrate
 from triage.entrypoints.app import build_app
@@ -33,8 +33,7 @@ async def triage(space: Sandbox) -> AsyncIterator[httpx.AsyncClient]:
     )
     await asyncio.to_thread(migrate, settings, "triage:migrations")
     app = build_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://x") as c:
+    async with in_process(app) as c:
         yield c
 
 
