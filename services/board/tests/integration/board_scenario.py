@@ -141,20 +141,24 @@ async def settled(board: httpx.AsyncClient, ids: dict[str, str]) -> bool:
     )
 
 
-async def _counts_agree(space: Sandbox) -> None:
-    """The summary's kept-in-step counts equal a count over the rows themselves."""
+async def kept_and_counted(space: Sandbox, kept_sql: str, counted_sql: str) -> tuple[list[tuple[Any, ...]], ...]:
+    """What a kept-in-step table holds, and the same figures counted over the rows themselves."""
     engine = create_engine(space.servers.database_url, space.database("board"))
     try:
         async with engine.connect() as conn:
-            kept = (await conn.execute(text("SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5"))).all()
-            counted = (
-                await conn.execute(
-                    text(
-                        "SELECT coalesce(queue, ''), coalesce(priority, ''), status, breached, escalation_level,"
-                        " count(*) FROM board_tickets WHERE is_open GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5"
-                    )
-                )
-            ).all()
+            kept = [tuple(r) for r in (await conn.execute(text(kept_sql))).all()]
+            counted = [tuple(r) for r in (await conn.execute(text(counted_sql))).all()]
     finally:
         await engine.dispose()
-    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+    return kept, counted
+
+
+async def _counts_agree(space: Sandbox) -> None:
+    """The summary's kept-in-step counts equal a count over the rows themselves."""
+    kept, counted = await kept_and_counted(
+        space,
+        "SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5",
+        "SELECT coalesce(queue, ''), coalesce(priority, ''), status, breached, escalation_level,"
+        " count(*) FROM board_tickets WHERE is_open GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+    )
+    assert kept == counted

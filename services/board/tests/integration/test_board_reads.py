@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from supportdesk_contract.catalogue import (
     AgentResponded,
@@ -25,9 +24,8 @@ from supportdesk_contract.catalogue import (
 from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import RunningService, Sandbox, eventually, produce
 from supportdesk_devstack.testing.events import opened, triaged
-from supportdesk_messaging.db import create_engine
 
-from .board_scenario import NOW, OPENED, TRIAGED, M, _counts_agree, list_ids, scenario, send, settled
+from .board_scenario import NOW, OPENED, TRIAGED, M, _counts_agree, kept_and_counted, list_ids, scenario, send, settled
 
 pytestmark = pytest.mark.integration
 
@@ -189,21 +187,13 @@ async def test_attainment_counts_follow_a_ticket_whose_priority_changes_after_th
 
 async def _attainment_agrees(space: Sandbox) -> None:
     """The summary's kept-in-step attainment counts equal a count over the outcomes and tickets."""
-    engine = create_engine(space.servers.database_url, space.database("board"))
-    try:
-        async with engine.connect() as conn:
-            kept = (await conn.execute(text("SELECT * FROM board_attainment ORDER BY 1, 2, 3, 4"))).all()
-            counted = (
-                await conn.execute(
-                    text(
-                        "SELECT date_bin('15 minutes', o.decided_at, TIMESTAMPTZ '2000-01-01 00:00+00'),"
-                        " coalesce(t.plan, ''), coalesce(t.priority, ''), o.clock, count(*)::int,"
-                        " (count(*) FILTER (WHERE o.met))::int FROM board_sla_outcomes o"
-                        " JOIN board_tickets t USING (ticket_id) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
-                    )
-                )
-            ).all()
-    finally:
-        await engine.dispose()
-    assert [tuple(r) for r in kept] == [tuple(r) for r in counted]
+    kept, counted = await kept_and_counted(
+        space,
+        "SELECT * FROM board_attainment ORDER BY 1, 2, 3, 4",
+        "SELECT date_bin('15 minutes', o.decided_at, TIMESTAMPTZ '2000-01-01 00:00+00'),"
+        " coalesce(t.plan, ''), coalesce(t.priority, ''), o.clock, count(*)::int,"
+        " (count(*) FILTER (WHERE o.met))::int FROM board_sla_outcomes o"
+        " JOIN board_tickets t USING (ticket_id) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    )
+    assert kept == counted
     assert kept  # the scenarios decide clocks: an empty table would agree with anything
