@@ -457,3 +457,111 @@ class NotificationFailed(Event):
     channel: str
     attempts: int
     reason: str
+
+
+# --- desk.people (assignment) ---------------------------------------------------------------
+# Who works here. Each event carries the whole profile as it now stands, so a consumer keeps only
+# the latest and can say who was on which team at any past instant by reading up to it. All are
+# keyed by PEOPLE_KEY (the envelope's `ticket_id`): one partition, in the order they were made.
+
+PEOPLE_KEY = "desk-people"
+
+
+class Availability(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFF = "off"
+
+
+class AssignmentRule(StrEnum):
+    """How a team's pool is handed out automatically (manual: never)."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_LOADED = "least_loaded"
+    SKILLS = "skills"
+    MANUAL = "manual"
+
+
+@event(Topic.PEOPLE)
+class AgentProfileChanged(Event):
+    """An agent was added or changed (inactive: left the desk; their id is never reused)."""
+
+    agent_id: str
+    name: str
+    email: str
+    # The identity provider's subject (`sub`) this agent signs in as, if known.
+    subject: str | None = None
+    teams: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    capacity: int = Field(ge=0)  # open tickets the agent may hold; weighted by priority
+    time_zone: str
+    # The agent's own working hours; None: their teams' calendars.
+    working_hours: CalendarDefinition | None = None
+    active: bool = True
+    by: str
+
+
+@event(Topic.PEOPLE)
+class AgentAvailabilityChanged(Event):
+    agent_id: str
+    availability: Availability
+    previous: Availability | None
+    by: str
+
+
+@event(Topic.PEOPLE)
+class TeamProfileChanged(Event):
+    """A team was added or changed: who is in it, who leads it, which triage queues it serves."""
+
+    team_id: str
+    name: str
+    members: tuple[str, ...] = ()  # agent ids
+    lead: str | None = None  # agent id; the tier lead escalation pages for the team's queues
+    lead_email: str | None = None
+    queues: tuple[str, ...] = ()
+    calendar: CalendarDefinition | None = None  # the hours the team works; None: around the clock
+    escalation_tier: int | None = None
+    rule: AssignmentRule = AssignmentRule.MANUAL
+    hand_back_after_minutes: int = Field(default=15, ge=0)  # grace before an absent agent's tickets go back
+    active: bool = True
+    by: str
+
+
+# --- tickets.assignment (assignment) --------------------------------------------------------
+
+
+class AssignmentReason(StrEnum):
+    MANUAL = "manual"  # an agent or lead gave it to someone
+    CLAIMED = "claimed"  # the agent took it themselves
+    RULE = "rule"  # the team's automatic rule chose
+    OFF_SHIFT = "off_shift"  # the holder's shift ended and the grace ran out
+    AWAY = "away"  # the holder went away or off and the grace ran out
+    THIRD_PARTY = "third_party"  # handed to a vendor (docs/policies.md#seed-000)
+    QUEUE_CHANGED = "queue_changed"  # triage moved the ticket to a queue another team serves
+    CLOSED = "closed"  # the ticket closed: nobody holds it any more
+
+
+@event(Topic.ASSIGNMENT)
+class TicketAssigned(Event):
+    """Who holds the ticket now: an agent of a team, a team's pool (agent None), or a third party."""
+
+    agent: str | None = None
+    team: str | None = None
+    third_party: str | None = None
+    previous_agent: str | None = None
+    previous_team: str | None = None
+    by: str
+    reason: AssignmentReason
+    explanation: str = ""  # why this holder: e.g. "least loaded of 4 on shift: pat 2/8, ..."
+
+
+@event(Topic.ASSIGNMENT)
+class TicketUnassigned(Event):
+    """Nobody holds the ticket any more, or only the team's pool (`team`) does."""
+
+    agent: str | None = None
+    team: str | None = None
+    by: str
+    reason: AssignmentReason
+    explanation: str = ""

@@ -11,6 +11,10 @@ class Topic(StrEnum):
     SLA = "tickets.sla"
     ESCALATION = "tickets.escalation"
     NOTIFICATIONS = "tickets.notifications"
+    ASSIGNMENT = "tickets.assignment"
+    # Who works here: agents and teams (not ticket events; all keyed by PEOPLE_KEY, so one
+    # partition holds them in the order they were made).
+    PEOPLE = "desk.people"
 
 
 # What a topic accepts (`max.message.bytes`, set where topics are created) and what our producers
