@@ -95,19 +95,84 @@ def test_no_secret_is_in_a_configmap_or_a_literal(rendered: list[dict[str, Any]]
     for cm in of_kind(rendered, "ConfigMap"):
         assert not SECRET_NAMES & set(cm["data"]), cm["data"]
     for workload in [*of_kind(rendered, "Deployment"), *of_kind(rendered, "Job")]:
-        for c in workload["spec"]["template"]["spec"]["containers"]:
+        spec = workload["spec"]["template"]["spec"]
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
             literal = {e["name"] for e in c.get("env", [])}
             assert not SECRET_NAMES & literal, (workload["metadata"]["name"], SECRET_NAMES & literal)
-            assert {"secretRef": {"name": "supportdesk"}} in c["envFrom"]
+
+
+def _secrets_read(container: dict[str, Any]) -> list[str]:
+    return [e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e]
+
+
+def test_each_service_reads_only_its_own_secret(rendered: list[dict[str, Any]]) -> None:
+    # The board's pods must not hold intake's token key or a database login that reads intake's data.
+    for d in of_kind(rendered, "Deployment"):
+        name = d["metadata"]["labels"]["app.kubernetes.io/name"]
+        [container] = d["spec"]["template"]["spec"]["containers"]
+        assert _secrets_read(container) == [f"supportdesk-{name}"], name
+    [job] = of_kind(rendered, "Job")
+    for init in job["spec"]["template"]["spec"]["initContainers"]:
+        service = init["args"][0]
+        assert _secrets_read(init) == [f"supportdesk-{service}"], init["name"]
+
+
+def test_one_shared_secret_only_when_asked_for() -> None:
+    out = run(helm(), "template", "desk", str(CHART), "--set", "existingSecret=everything")
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    for d in of_kind(docs, "Deployment"):
+        [container] = d["spec"]["template"]["spec"]["containers"]
+        assert _secrets_read(container) == ["everything"]
+
+
+def test_pods_are_locked_down(rendered: list[dict[str, Any]]) -> None:
+    for workload in [*of_kind(rendered, "Deployment"), *of_kind(rendered, "Job")]:
+        spec = workload["spec"]["template"]["spec"]
+        name = workload["metadata"]["name"]
+        assert spec["automountServiceAccountToken"] is False, name  # no Kubernetes API token in the pod
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False, name
+            assert c["securityContext"]["readOnlyRootFilesystem"] is True, name
+
+
+def _ports(rules: list[dict[str, Any]]) -> set[int | str]:
+    return {p["port"] for rule in rules for p in rule.get("ports", [])}
+
+
+def test_network_policies_limit_who_talks_to_whom(rendered: list[dict[str, Any]]) -> None:
+    policies = {p["metadata"]["labels"]["app.kubernetes.io/name"]: p for p in of_kind(rendered, "NetworkPolicy")}
+    assert sorted(policies) == sorted([*SERVICES, "migrate"])
+    base = {53, 9092, 5432}
+    for name, policy in policies.items():
+        spec = policy["spec"]
+        assert spec["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
+        assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+        # Every rule names its ports: no rule lets a pod reach everything.
+        assert all(rule.get("ports") for rule in spec["egress"]), name
+        assert all(rule.get("ports") for rule in spec["ingress"]), name
+        egress = _ports(spec["egress"])
+        assert base <= egress, name
+        if name == "migrate":
+            assert spec["ingress"] == [] and egress == base
+        else:
+            assert _ports(spec["ingress"]) == {"http"}, name
+    # Only the notifier sends mail; only intake reads mailboxes.
+    assert 587 in _ports(policies["notifier"]["spec"]["egress"])
+    assert 993 in _ports(policies["intake"]["spec"]["egress"])
+    for quiet in ("board", "triage", "sla-clock", "escalation"):
+        assert _ports(policies[quiet]["spec"]["egress"]) == base, quiet
 
 
 def test_migrations_run_before_the_deployments(rendered: list[dict[str, Any]]) -> None:
     [job] = of_kind(rendered, "Job")
     hooks = set(job["metadata"]["annotations"]["helm.sh/hook"].split(","))
     assert hooks == {"pre-install", "pre-upgrade"}  # Helm waits for it before creating Deployments
-    [script] = job["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert script.startswith("intake create-topics")
-    assert [m.group(1) for m in re.finditer(r"&& (\S+) migrate", script)] == SERVICES
+    spec = job["spec"]["template"]["spec"]
+    assert sorted(c["args"][0] for c in spec["initContainers"]) == SERVICES
+    assert all(c["args"][1:] == ["migrate"] for c in spec["initContainers"])
+    [topics] = spec["containers"]
+    assert topics["args"][:2] == ["intake", "create-topics"]
 
 
 def test_keda_scales_consumers_on_lag_within_the_partitions() -> None:

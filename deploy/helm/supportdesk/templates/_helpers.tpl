@@ -27,3 +27,41 @@ KAFKA_TOPIC_PREFIX: {{ .Values.kafka.topicPrefix | quote }}
 {{ $k }}: {{ $v | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The Secret a service's pods read: its own, unless one shared Secret is configured. */}}
+{{- define "supportdesk.secretName" -}}
+{{- if .root.Values.existingSecret -}}
+{{ .root.Values.existingSecret }}
+{{- else -}}
+{{ printf "%s-%s" .root.Values.secretPrefix .service }}
+{{- end -}}
+{{- end -}}
+
+{{/* A container of the migration Job acting for one service (its Secret, the common env). */}}
+{{- define "supportdesk.migrateContainer" -}}
+image: {{ include "supportdesk.image" .root }}
+imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+env:
+  {{- range $k, $v := (include "supportdesk.commonEnv" .root | fromYaml) }}
+  - {name: {{ $k }}, value: {{ $v | quote }}}
+  {{- end }}
+envFrom:
+  - secretRef: {name: {{ include "supportdesk.secretName" . }}}
+resources:
+  {{- toYaml .root.Values.migrations.resources | nindent 2 }}
+securityContext:
+  {{- toYaml .root.Values.securityContext | nindent 2 }}
+volumeMounts:
+  - {name: tmp, mountPath: /tmp}
+{{- end -}}
+
+{{/* What every pod may reach: DNS, Kafka and PostgreSQL. */}}
+{{- define "supportdesk.baseEgress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+- ports:
+    {{- range (concat .Values.networkPolicy.kafkaPorts .Values.networkPolicy.postgresPorts) }}
+    - {port: {{ . }}, protocol: TCP}
+    {{- end }}
+{{- end -}}
