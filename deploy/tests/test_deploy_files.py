@@ -207,3 +207,35 @@ def test_compose_file_is_consistent() -> None:
     for service in SERVICES:
         assert services[service]["command"] == [service, "serve"]
         assert f"{service} migrate" in services["migrate"]["command"][-1]
+
+
+def test_a_broker_with_tls_and_credentials_reaches_every_pod() -> None:
+    out = run(
+        helm(),
+        "template",
+        "desk",
+        str(CHART),
+        "--set",
+        "kafka.securityProtocol=SASL_SSL",
+        "--set",
+        "kafka.caSecret=kca",
+    )
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) not in CRDS:
+            kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    [config] = of_kind(docs, "ConfigMap")
+    assert config["data"]["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["data"]["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    ca = config["data"]["KAFKA_SSL_CAFILE"]
+    for workload in [*of_kind(docs, "Deployment"), *of_kind(docs, "Job")]:
+        spec = workload["spec"]["template"]["spec"]
+        assert {
+            "name": "kafka-ca",
+            "secret": {"secretName": "kca", "items": [{"key": "ca.pem", "path": "ca.pem"}]},
+        } in (spec["volumes"])
+        for c in [*spec.get("initContainers", []), *spec["containers"]]:
+            [mount] = [m for m in c["volumeMounts"] if m["name"] == "kafka-ca"]
+            assert ca == f"{mount['mountPath']}/ca.pem" and mount["readOnly"] is True
+    # The user and password are each service's own: in its Secret, never in the chart.
+    assert not {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"} & set(config["data"])

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -63,11 +64,31 @@ def fetch_jars(cache_dir: Path) -> Path:
     return libs
 
 
+@dataclass(frozen=True)
+class SecuredListener:
+    """A second listener that asks what a production broker asks: TLS (a certificate from a CA made
+    for it, `ca_file`) and SCRAM-SHA-512 credentials of one of `users`."""
+
+    port: int
+    users: dict[str, str]  # name -> password
+    ca_file: Path
+    server_pem: Path  # the broker's key and certificate chain
+
+
 class KafkaNode:
-    def __init__(self, libs: Path, data_dir: Path, host: str, port: int, controller_port: int) -> None:
+    def __init__(
+        self,
+        libs: Path,
+        data_dir: Path,
+        host: str,
+        port: int,
+        controller_port: int,
+        secured: SecuredListener | None = None,
+    ) -> None:
         self.home = data_dir / "kafka"
         self.libs = libs
         self.host, self.port, self.controller_port = host, port, controller_port
+        self.secured = secured
         self.process: ManagedProcess | None = None
 
     @property
@@ -76,6 +97,28 @@ class KafkaNode:
 
     def _java(self) -> str:
         return _require("java", "the Kafka broker runs on Java 17 (apt-get install openjdk-17-jre-headless)")
+
+    def _listener_config(self) -> list[str]:
+        plain = f"PLAINTEXT://{self.host}:{self.port}"
+        controller = f"CONTROLLER://{self.host}:{self.controller_port}"
+        if self.secured is None:
+            return [
+                f"listeners={plain},{controller}",
+                f"advertised.listeners={plain}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ]
+        secured = f"SASL_SSL://{self.host}:{self.secured.port}"
+        return [
+            f"listeners={plain},{secured},{controller}",
+            f"advertised.listeners={plain},{secured}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={self.secured.server_pem}",
+        ]
 
     def _write_config(self) -> Path:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -86,10 +129,8 @@ class KafkaNode:
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
-                    f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    *self._listener_config(),
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.home / 'data'}",
                     # One node: internal topics cannot have more replicas than brokers.
                     "offsets.topic.replication.factor=1",
@@ -124,8 +165,14 @@ class KafkaNode:
         if (self.home / "data" / "meta.properties").exists():
             return
         cluster_id = uuid.uuid4().hex[:22]  # any 22-char id; Kafka only needs it stable per node
+        # SCRAM users are part of the cluster's metadata from its first record.
+        scram = [
+            arg
+            for name, password in (self.secured.users.items() if self.secured else ())
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+        ]
         result = subprocess.run(
-            self._jvm("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(conf)),
+            self._jvm("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(conf), *scram),
             capture_output=True,
             text=True,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from supportdesk_contract.topics import MAX_MESSAGE_BYTES, all_topics, dead_letter_topic
+from supportdesk_messaging.kafka_security import kafka_client_options
 from supportdesk_messaging.personal import KEYS_TOPIC, KEYS_TOPIC_CONFIG
 
 # Per topic, keyed by ticket id: a consumer group runs at most this many busy replicas.
@@ -22,7 +23,7 @@ async def ensure_topics(
     extra_consumers: tuple[str, ...] = (),
 ) -> list[str]:
     """Create any missing topic (and dead-letter topics for `extra_consumers`); return those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **kafka_client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -46,6 +46,7 @@ from supportdesk_contract.topics import dead_letter_topic
 from supportdesk_messaging.dead_letters import DEAD_LETTER_MAX_BYTES, DeadLetter, coordinates_only, dead_letter
 from supportdesk_messaging.handler_context import Handler
 from supportdesk_messaging.inbox import InboxApplier, Opener
+from supportdesk_messaging.kafka_security import kafka_client_options
 from supportdesk_messaging.producers import needs_new_producer
 from supportdesk_messaging.redrive import Failure, keep
 from supportdesk_messaging.timers import pause
@@ -162,6 +163,7 @@ class EventConsumer(InboxApplier):
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -276,6 +278,7 @@ class EventConsumer(InboxApplier):
     def _dead_letter_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(),
             acks="all",
             enable_idempotence=True,
             max_request_size=self.dead_letter_max_bytes,

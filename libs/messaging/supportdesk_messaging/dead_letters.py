@@ -19,6 +19,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from sqlalchemy.exc import DBAPIError
 
 from supportdesk_contract.topics import MAX_MESSAGE_BYTES
+from supportdesk_messaging.kafka_security import kafka_client_options
 
 # What our topics accept (max.message.bytes, set where topics are created); the estimate below is an
 # upper bound of the whole one-record batch, so a dead letter sized to it fits.
@@ -136,6 +137,7 @@ async def read_dead_letters(bootstrap_servers: str, topic: str, *, limit: int = 
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap_servers,
+        **kafka_client_options(),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

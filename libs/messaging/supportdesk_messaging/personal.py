@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from supportdesk_contract.catalogue import ERASED_TEXT, CarriesPersonalData, Event, RequesterErased
 from supportdesk_contract.envelope import Envelope
+from supportdesk_messaging.kafka_security import kafka_client_options
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ class Keyring:
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is not None:
             return self._consumer
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers, **kafka_client_options())
         await admin.start()
         try:
             described = await admin.describe_topics([self.topic])
@@ -201,7 +202,10 @@ class Keyring:
         if not partitions:
             raise KeyNotArrived(f"the keys topic {self.topic} does not exist yet")
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:

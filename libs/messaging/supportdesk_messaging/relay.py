@@ -40,6 +40,7 @@ from supportdesk_contract.catalogue import MAX_EVENT_BYTES
 from supportdesk_contract.envelope import wire_headers
 from supportdesk_contract.topics import MAX_MESSAGE_BYTES
 from supportdesk_messaging.db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn
+from supportdesk_messaging.kafka_security import kafka_client_options
 from supportdesk_messaging.producers import needs_new_producer
 from supportdesk_messaging.timers import first_of, pause
 from supportdesk_observability import metrics, tracing
@@ -178,6 +179,7 @@ class OutboxRelay:
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
+            **kafka_client_options(),
             enable_idempotence=True,
             acks="all",
             linger_ms=2,

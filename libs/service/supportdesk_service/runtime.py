@@ -20,6 +20,7 @@ from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_messaging.consumer import EventConsumer
 from supportdesk_messaging.db import create_engine
 from supportdesk_messaging.handler_context import Handler
+from supportdesk_messaging.kafka_security import kafka_client_options
 from supportdesk_messaging.personal import Keyring
 from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_messaging.timers import pause
@@ -156,7 +157,9 @@ class ServiceRuntime(Generic[S]):
         return await asyncio.shield(self._kafka_checking)
 
     async def _check_kafka(self) -> Health:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, **kafka_client_options(), request_timeout_ms=3000
+        )
         try:
             async with asyncio.timeout(4):
                 await admin.start()

@@ -8,6 +8,8 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from supportdesk_messaging.kafka_security import KafkaSecurityError, kafka_security
+
 # The example files' placeholders (deploy/supportdesk.env.example): a key, or the password of a
 # `user:password` or the key of a `name=key` list entry, that starts with `change-me`.
 PLACEHOLDER = re.compile(r"(?:^|[,=:])\s*change-me", re.IGNORECASE)
@@ -68,6 +70,16 @@ class ServiceSettings(BaseSettings):
                 alias = field.validation_alias
                 setting = alias if isinstance(alias, str) else f"{prefix}{name}".upper()
                 raise ValueError(f"{setting} holds a placeholder (change-me...): set a real secret")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_is_sound(self) -> Self:
+        """A wrong Kafka security setting stops the service at start, naming the variable, rather
+        than leaving every client retrying a broker that will never let it in."""
+        try:
+            kafka_security()
+        except KafkaSecurityError as e:
+            raise ValueError(str(e)) from None
         return self
 
     def api_key_names(self) -> list[tuple[str, str]]:

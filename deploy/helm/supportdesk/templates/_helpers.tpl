@@ -23,6 +23,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "supportdesk.commonEnv" -}}
 KAFKA_BOOTSTRAP_SERVERS: {{ .Values.kafka.bootstrapServers | quote }}
 KAFKA_TOPIC_PREFIX: {{ .Values.kafka.topicPrefix | quote }}
+KAFKA_SECURITY_PROTOCOL: {{ .Values.kafka.securityProtocol | quote }}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}
+KAFKA_SASL_MECHANISM: {{ .Values.kafka.saslMechanism | quote }}
+{{- end }}
+{{- if .Values.kafka.caSecret }}
+KAFKA_SSL_CAFILE: "/etc/supportdesk/kafka-ca/ca.pem"
+{{- end }}
 {{- range $k, $v := .Values.config }}
 {{ $k }}: {{ $v | quote }}
 {{- end }}
@@ -52,7 +59,23 @@ resources:
 securityContext:
   {{- toYaml .root.Values.securityContext | nindent 2 }}
 volumeMounts:
-  - {name: tmp, mountPath: /tmp}
+  {{- include "supportdesk.volumeMounts" .root | nindent 2 }}
+{{- end -}}
+
+{{/* The volumes every pod mounts: a writable /tmp, and the broker's CA when one is given. */}}
+{{- define "supportdesk.volumeMounts" -}}
+- {name: tmp, mountPath: /tmp}
+{{- if .Values.kafka.caSecret }}
+- {name: kafka-ca, mountPath: /etc/supportdesk/kafka-ca, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "supportdesk.volumes" -}}
+- {name: tmp, emptyDir: {}}
+{{- if .Values.kafka.caSecret }}
+- name: kafka-ca
+  secret: {secretName: {{ .Values.kafka.caSecret }}, items: [{key: ca.pem, path: ca.pem}]}
+{{- end }}
 {{- end -}}
 
 {{/* What every pod may reach: DNS, Kafka and PostgreSQL. */}}

@@ -12,11 +12,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
+from supportdesk_messaging.kafka_security import kafka_client_options
+
 log = logging.getLogger(__name__)
 
 
 async def partitions_of(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -29,7 +31,7 @@ async def log_bounds(
     bootstrap: str, partitions: Sequence[TopicPartition]
 ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
     """Beginning and end offsets of each partition, now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, **kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(partitions))
@@ -45,7 +47,7 @@ async def group_offsets(bootstrap: str, group: str, *, patience: float = 30.0) -
     the group's coordinator (a fresh cluster, a restart) is waited for, up to `patience` seconds."""
     deadline = time.monotonic() + patience
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
         try:
             await admin.start()
             committed = await admin.list_consumer_group_offsets(group)
@@ -62,7 +64,7 @@ async def delete_group(bootstrap: str, group: str) -> None:
     """Delete the rebuild's own (empty) group. aiokafka 0.14's admin client has no call for it, so
     its protocol's DeleteGroupsRequest goes to the group's coordinator; if that fails the group
     only lingers, empty, until the broker expires it (offsets.retention.minutes)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **kafka_client_options())
     await admin.start()
     try:
         coordinator = await admin.find_coordinator(group)
