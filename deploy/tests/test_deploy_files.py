@@ -31,7 +31,7 @@ SECRET_NAMES = {
     line.split("=", 1)[0]
     for line in (REPO / "deploy" / "supportdesk.env.example").read_text().splitlines()
     if "=" in line and not line.startswith("#")
-} - {"NOTIFIER_SMTP_HOST", "NOTIFIER_SMTP_PORT"}
+} - {"NOTIFIER_SMTP_HOST", "NOTIFIER_SMTP_PORT", "NOTIFIER_SMTP_SECURITY", "NOTIFIER_SMTP_USERNAME"}
 
 
 def helm() -> str:

@@ -1,4 +1,4 @@
-"""A certificate authority of the test's own and a broker certificate it signed (PEM files)."""
+"""A certificate authority of the test's own and a server certificate it signed (PEM files)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
-def broker_certificates(directory: Path, host: str) -> tuple[Path, Path]:
-    """(ca.pem, server.pem): the CA's certificate for clients to trust, and the broker's PKCS#8 key
-    with its certificate for `host` (an IP or a DNS name) and the CA's, as Kafka's PEM keystore reads."""
+def server_certificates(directory: Path, host: str) -> tuple[Path, Path]:
+    """(ca.pem, server.pem): the CA's certificate for clients to trust, and the server's PKCS#8 key
+    with its certificate for `host` (an IP or a DNS name) and the CA's (what Kafka's PEM keystore and
+    `ssl.SSLContext.load_cert_chain` read)."""
     directory.mkdir(parents=True, exist_ok=True)
     # Certificates are checked against the real time by the TLS stacks, not our clock.
     now = datetime.now(UTC)

@@ -22,7 +22,7 @@ from supportdesk_devstack.kafka import KafkaNode, SecuredListener, fetch_jars
 from supportdesk_devstack.process import free_port
 from supportdesk_devstack.testing import Sandbox, eventually
 from supportdesk_devstack.testing.events import envelope, reopened
-from supportdesk_devstack.testing.tls import broker_certificates
+from supportdesk_devstack.testing.tls import server_certificates
 from supportdesk_messaging.admin import ensure_topics
 from supportdesk_messaging.kafka_security import KafkaSecurity, KafkaSecurityError, kafka_client_options, kafka_security
 from supportdesk_messaging.outbox import record
@@ -37,7 +37,7 @@ USER, PASSWORD = "intake", "s3cret-for-this-test"
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaNode]:
     home = tmp_path_factory.mktemp("secured-kafka")
-    ca_file, server_pem = broker_certificates(home / "tls", HOST)
+    ca_file, server_pem = server_certificates(home / "tls", HOST)
     secured = SecuredListener(port=free_port(), users={USER: PASSWORD}, ca_file=ca_file, server_pem=server_pem)
     node = KafkaNode(fetch_jars(StackConfig.from_env().cache_dir), home, HOST, free_port(), free_port(), secured)
     node.start()

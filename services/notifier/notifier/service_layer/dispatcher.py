@@ -151,8 +151,7 @@ class Dispatcher:
                 token = await self.access_token(r.ticket_id)
                 subject, body = with_access_token(subject, token), with_access_token(body, token)
             await send_email(
-                host=s.smtp_host,
-                port=s.smtp_port,
+                relay=s.mail_relay(),
                 sender=s.mail_from,
                 to=r.recipient,
                 subject=subject,
