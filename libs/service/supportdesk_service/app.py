@@ -17,6 +17,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from supportdesk_messaging.redrive import refresh_pending_gauge
 from supportdesk_observability import tracing
 from supportdesk_service import dead_letter_routes, ops
+from supportdesk_service.auth import fetch_token_keys
 from supportdesk_service.guard import RequestGuard, refuse_unstorable_text
 from supportdesk_service.problems import install_problem_handlers
 from supportdesk_service.runtime import Runtime, S, ServiceDefinition, ServiceRuntime
@@ -50,7 +51,7 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         title=f"supportdesk {definition.name}",
         description=definition.description,
         lifespan=lifespan,
-        dependencies=[Depends(refuse_unstorable_text)],
+        dependencies=[Depends(refuse_unstorable_text), Depends(fetch_token_keys)],
     )
     app.state.definition = definition  # the command line's redrive builds its consumer from it
     install_problem_handlers(app)

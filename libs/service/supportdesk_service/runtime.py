@@ -25,6 +25,7 @@ from supportdesk_messaging.personal import Keyring
 from supportdesk_messaging.relay import OutboxRelay
 from supportdesk_messaging.timers import pause
 from supportdesk_observability.health import HEALTHY, Health
+from supportdesk_service.identity import TokenVerifier
 from supportdesk_service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class ServiceRuntime(Generic[S]):
         self.clock = definition.clock
         self.engine: AsyncEngine = create_engine(s.database_url, s.database_name)
         self.keyring = Keyring(s.kafka_bootstrap_servers, s.topic_prefix) if definition.reads_personal else None
+        # Agents' tokens from the identity provider, when one is configured (else API keys only).
+        oidc = s.oidc_config()
+        self.identity = TokenVerifier(oidc, self.clock) if oidc is not None else None
         self.relay = OutboxRelay(
             self.engine,
             service=definition.name,
@@ -124,6 +128,8 @@ class ServiceRuntime(Generic[S]):
             await asyncio.wait(self._tasks.values(), timeout=30)
         if self.keyring is not None:
             await self.keyring.close()
+        if self.identity is not None:
+            await self.identity.close()
         await self.engine.dispose()
 
     async def readiness(self) -> Readiness:

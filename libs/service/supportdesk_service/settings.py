@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from typing import Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from supportdesk_messaging.kafka_security import KafkaSecurityError, kafka_security
+from supportdesk_service.identity import ASYMMETRIC_ALGORITHMS, OidcConfig
 
 # The example files' placeholders (deploy/supportdesk.env.example): a key, or the password of a
 # `user:password` or the key of a `name=key` list entry, that starts with `change-me`.
@@ -28,6 +30,20 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_prefix: str = Field("", validation_alias="KAFKA_TOPIC_PREFIX")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    # Agents signed in with the organisation's identity provider (OIDC bearer JWTs), the same for
+    # every service: off unless an issuer is set. See docs/operations/security.md.
+    oidc_issuer: str = Field("", validation_alias="SUPPORTDESK_OIDC_ISSUER")
+    oidc_audience: str = Field("", validation_alias="SUPPORTDESK_OIDC_AUDIENCE")
+    oidc_jwks_url: str = Field("", validation_alias="SUPPORTDESK_OIDC_JWKS_URL")  # empty: discovered
+    oidc_agent_claim: str = Field("email", validation_alias="SUPPORTDESK_OIDC_AGENT_CLAIM")
+    oidc_roles_claim: str = Field("roles", validation_alias="SUPPORTDESK_OIDC_ROLES_CLAIM")
+    oidc_agent_role: str = Field("agent", validation_alias="SUPPORTDESK_OIDC_AGENT_ROLE")
+    oidc_admin_role: str = Field("admin", validation_alias="SUPPORTDESK_OIDC_ADMIN_ROLE")
+    oidc_leeway_seconds: float = Field(60.0, ge=0, le=600, validation_alias="SUPPORTDESK_OIDC_LEEWAY_SECONDS")
+    oidc_algorithms: str = Field("RS256,ES256,EdDSA", validation_alias="SUPPORTDESK_OIDC_ALGORITHMS")
+    oidc_refetch_seconds: float = Field(30.0, ge=0, validation_alias="SUPPORTDESK_OIDC_REFETCH_SECONDS")
+    oidc_jwks_max_age_seconds: float = Field(3600.0, gt=0, validation_alias="SUPPORTDESK_OIDC_JWKS_MAX_AGE_SECONDS")
+    oidc_http_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="SUPPORTDESK_OIDC_HTTP_TIMEOUT_SECONDS")
 
     # Per service, with the service's prefix (INTAKE_DATABASE_NAME, INTAKE_PORT, ...).
     database_name: str = ""
@@ -82,6 +98,49 @@ class ServiceSettings(BaseSettings):
             raise ValueError(str(e)) from None
         return self
 
+    @model_validator(mode="after")
+    def _check_oidc(self) -> Self:
+        """An issuer set means tokens are accepted: refuse, at start, a configuration that would
+        accept the wrong ones."""
+        if self.oidc_issuer:
+            self.oidc_config()  # raises ValueError naming what is wrong
+        return self
+
+    def oidc_config(self) -> OidcConfig | None:
+        """The identity provider's settings, or None when agents sign in by API key only."""
+        if not self.oidc_issuer:
+            return None
+        urls = (("SUPPORTDESK_OIDC_ISSUER", self.oidc_issuer), ("SUPPORTDESK_OIDC_JWKS_URL", self.oidc_jwks_url))
+        for name, url in urls:
+            if url and not _trusted_url(url):
+                raise ValueError(f"{name} must be an https URL (plain http only on this machine's loopback)")
+        algorithms = tuple(a.strip() for a in self.oidc_algorithms.split(",") if a.strip())
+        if any(a not in ASYMMETRIC_ALGORITHMS for a in algorithms):
+            raise ValueError(f"SUPPORTDESK_OIDC_ALGORITHMS may name only {', '.join(sorted(ASYMMETRIC_ALGORITHMS))}")
+        for name, value in (
+            ("SUPPORTDESK_OIDC_AUDIENCE", self.oidc_audience),
+            ("SUPPORTDESK_OIDC_AGENT_CLAIM", self.oidc_agent_claim),
+            ("SUPPORTDESK_OIDC_ROLES_CLAIM", self.oidc_roles_claim),
+            ("SUPPORTDESK_OIDC_AGENT_ROLE", self.oidc_agent_role),
+            ("SUPPORTDESK_OIDC_ADMIN_ROLE", self.oidc_admin_role),
+        ):
+            if not value.strip():
+                raise ValueError(f"{name} must be set when SUPPORTDESK_OIDC_ISSUER is")
+        return OidcConfig(
+            issuer=self.oidc_issuer,
+            audience=self.oidc_audience,
+            jwks_url=self.oidc_jwks_url,
+            agent_claim=self.oidc_agent_claim,
+            roles_claim=self.oidc_roles_claim,
+            agent_role=self.oidc_agent_role,
+            admin_role=self.oidc_admin_role,
+            leeway_seconds=self.oidc_leeway_seconds,
+            algorithms=algorithms,
+            refetch_seconds=self.oidc_refetch_seconds,
+            keys_max_age_seconds=self.oidc_jwks_max_age_seconds,
+            http_timeout_seconds=self.oidc_http_timeout_seconds,
+        )
+
     def api_key_names(self) -> list[tuple[str, str]]:
         return parse_keys(self.api_keys.get_secret_value())
 
@@ -92,6 +151,14 @@ class ServiceSettings(BaseSettings):
 # For services off the path a ticket waits on (2xx -> TicketTriaged -> SlaClockStarted).
 LINGERING_FETCH_MAX_WAIT_MS = 250
 LINGERING_FETCH_MIN_BYTES = 64 * 1024
+
+
+def _trusted_url(url: str) -> bool:
+    """https, or http to this machine only: keys fetched over plain http could be anyone's."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
 
 
 def parse_keys(text: str, default_name: str = "agent") -> list[tuple[str, str]]:

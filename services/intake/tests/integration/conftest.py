@@ -49,8 +49,9 @@ async def intake(space: Sandbox) -> AsyncIterator[Intake]:
 
 
 @asynccontextmanager
-async def running_intake(space: Sandbox, clock: Clock | None = None) -> AsyncIterator[Intake]:
-    """Intake in process; `clock` moves its time (signature windows, timestamps) in a test."""
+async def running_intake(space: Sandbox, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[Intake]:
+    """Intake in process; `clock` moves its time (signature windows, timestamps) in a test;
+    `overrides` are further settings (e.g. an identity provider's)."""
     settings = Settings(
         DATABASE_URL=space.servers.database_url,
         KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
@@ -66,6 +67,7 @@ async def running_intake(space: Sandbox, clock: Clock | None = None) -> AsyncIte
         twilio_auth_token="tw-auth-token",
         phone_webhook_secret="phone-secret",
         REQUESTER_TOKEN_KEY=TOKEN_KEY,
+        **overrides,
     )
     await asyncio.to_thread(migrate, settings, "intake:migrations")
     app = build_app(settings, clock)
