@@ -19,6 +19,7 @@ ticket_escalations = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("cycle", Integer, nullable=False, server_default=text("1")),
     Column("customer_id", Text),
+    Column("account_manager", Text),  # the customer's, as TicketOpened named them
     Column("queue", Text),
     Column("emergency", Boolean, nullable=False, server_default=text("false")),
     Column("acknowledged_level", Integer),

@@ -72,12 +72,23 @@ class Directory:
         for a queue no active team with a lead serves."""
         return self.team_leads.get(queue or "") or self.tier_leads.get(queue or "", [])
 
-    def recipients(self, level: int, queue: str | None, customer_id: str | None, emergency: bool) -> list[str]:
+    def recipients(
+        self,
+        level: int,
+        queue: str | None,
+        customer_id: str | None,
+        emergency: bool,
+        account_manager: str | None = None,
+    ) -> list[str]:
+        """Who is reached at `level`. The account manager is the one the ticket's customer names
+        (intake's customer directory, on TicketOpened); else this directory's `account_managers`,
+        for customers that name none; else the tier lead."""
         found: list[str] = []
         if level == TIER_LEAD:
             found = self.tier_lead(queue)
         elif level == ACCOUNT_MANAGER:
-            found = self.account_managers.get(customer_id or "", []) or self.tier_lead(queue)
+            named = [account_manager] if account_manager else []
+            found = named or self.account_managers.get(customer_id or "", []) or self.tier_lead(queue)
         elif level == EXECUTIVE:
             found = self.executives
         if emergency:

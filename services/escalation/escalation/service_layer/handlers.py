@@ -36,6 +36,7 @@ async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
             severity=o.severity,
             now=ctx.clock.now(),
             d=w.directory,
+            account_manager=o.account_manager_email,
         )
 
 

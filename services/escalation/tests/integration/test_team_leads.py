@@ -1,5 +1,6 @@
 """Tier leads are team leads, through the real broker: the assignment service's TeamProfileChanged
-on desk.people names who escalation pages for a queue; the directory's tier_leads cover the rest."""
+on desk.people names who escalation pages for a queue; the directory's tier_leads cover the rest.
+The account manager comes from the customer, as TicketOpened names them."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -163,3 +164,11 @@ async def test_a_team_change_in_the_same_batch_as_ticket_events(space: Sandbox, 
         await runtime.engine.dispose()
     assert await escalated_to(client, "mixed-1", 1) == ["quinn@x.example"]
     assert (await client.get(f"/v1/tickets/{PEOPLE_KEY}/escalation", headers=AGENT)).status_code == 404
+
+
+async def test_a_breach_reaches_the_account_manager_the_ticket_names(space: Sandbox, client: httpx.AsyncClient) -> None:
+    named = opened(opened_at=T0, customer_id="acme", account_manager_email="priya@x.example")
+    await send(space, Topic.LIFECYCLE, "am-1", named)
+    await send(space, Topic.TRIAGE, "am-1", triaged(opened_at=T0))
+    await send(space, Topic.SLA, "am-1", SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0))
+    assert await eventually(lambda: escalated_to(client, "am-1", 2), what="the breach") == ["priya@x.example"]

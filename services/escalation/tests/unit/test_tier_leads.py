@@ -65,3 +65,22 @@ def test_an_escalation_to_the_tier_lead_names_the_team_lead() -> None:
     [decided] = esc.collect_events()
     assert isinstance(decided.payload, TicketEscalated)
     assert decided.payload.recipients == ("pat@vendor.example",)
+
+
+def test_the_account_manager_the_ticket_names_comes_first() -> None:
+    # Named by intake's customer directory on TicketOpened; escalation's own list is the fallback.
+    d = CONFIGURED.with_teams([Team("platform", ("technical",), "pat@vendor.example")])
+    assert d.recipients(ACCOUNT_MANAGER, "technical", "acme", False, "priya@vendor.example") == ["priya@vendor.example"]
+    assert d.recipients(ACCOUNT_MANAGER, "technical", "acme", False, None) == ["am@vendor.example"]
+    assert d.recipients(ACCOUNT_MANAGER, "technical", "other", False, None) == ["pat@vendor.example"]
+    assert d.recipients(TIER_LEAD, "technical", "acme", False, "priya@vendor.example") == ["pat@vendor.example"]
+
+
+def test_a_breach_reaches_the_account_manager_named_when_the_ticket_opened() -> None:
+    esc = Escalation("t-2")
+    esc.opened(customer_id="acme", emergency=False, severity=3, now=T0, d=CONFIGURED, account_manager="priya@x.example")
+    esc.triaged(priority="normal", severity=3, queue="technical", swat=False, now=T0, d=CONFIGURED)
+    esc.breached(clock="first_response", signalled_at=T0, now=T0, d=CONFIGURED)
+    [decided] = esc.collect_events()
+    assert isinstance(decided.payload, TicketEscalated)
+    assert (decided.payload.level, decided.payload.recipients) == (ACCOUNT_MANAGER, ("priya@x.example",))

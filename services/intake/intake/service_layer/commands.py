@@ -123,6 +123,7 @@ def _opening(
             policy=found.policy,
             plan=found.plan,
             emergency_contact=found.emergency_contact,
+            account_manager_email=found.account_manager_email,
         )
     access_token = secrets.token_urlsafe(32)
     if token_key:  # the notifier mails it to requesters who did not use the web form (email, phone)
