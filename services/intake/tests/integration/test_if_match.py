@@ -51,6 +51,7 @@ async def test_two_agents_replying_at_once_with_the_same_if_match_exactly_one_ap
         assert lost.headers["content-type"] == "application/problem+json"
         problem = lost.json()
         assert problem["status"] == 412 and problem["current_version"] == 2
+        assert lost.headers["etag"] == '"2"'  # what to send next time, once the missed events are read
         [missed] = problem["missed_events"]
         assert (missed["version"], missed["event_type"], missed["by"]) == (2, "AgentResponded", winner)
         assert missed["payload"]["body"] == {"ann": "Ann: we are on it", "bob": "Bob: looking into it"}[winner]

@@ -6,15 +6,16 @@ missed; without it a command applies to whatever the ticket is now, as it always
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from supportdesk_contract.catalogue import Channel, ClosureCode, Severity
 from supportdesk_service.auth import Agent
 from supportdesk_service.guard import SafeText
-from supportdesk_service.problems import Problem, problem_answers
+from supportdesk_service.problems import Problem, problem_answers, problem_response
 
 from ...domain.preconditions import IfMatch, MalformedIfMatch, etag, parse_if_match
 from ...domain.ticket import Ticket, TransitionRefused
@@ -34,9 +35,9 @@ router = APIRouter(
         404: {"description": "no such ticket for these credentials"},
         409: {"description": "the ticket's history does not allow this now"},
         **problem_answers(
-            s412="`If-Match` names a version the ticket has moved on from: nothing applied; the body has "
-            "`current_version` and `missed_events` (each `version`, `event_type`, `occurred_at`, `by`, "
-            "`payload`, as the caller may see them)",
+            s412="`If-Match` names a version the ticket has moved on from: nothing applied; `ETag` is the "
+            "current version, and the body has `current_version` and `missed_events` (each `version`, "
+            "`event_type`, `occurred_at`, `by`, `payload`, as the caller may see them)",
             s422="a field is invalid, or `If-Match` is not `*` nor this API's ETags (`errors[].field` is "
             "`header.if-match`)",
         ),
@@ -69,6 +70,29 @@ async def if_match_header(
 
 Precondition = Annotated[IfMatch | None, Depends(if_match_header)]
 
+
+class PreconditionFailed(Problem):
+    """A 412 that also carries the ticket's current `ETag`, so a client can retry with it."""
+
+    def __init__(self, current_version: int, missed_events: list[dict[str, Any]]) -> None:
+        super().__init__(
+            412,
+            "Precondition Failed",
+            f"the ticket is at version {current_version}; nothing was applied: see the events you missed",
+            current_version=current_version,
+            missed_events=missed_events,
+        )
+        self.etag = etag(current_version)
+
+
+async def precondition_failed(_: Request, exc: Exception) -> JSONResponse:
+    """The problem+json answer of PreconditionFailed, with its `ETag` (installed by the app)."""
+    assert isinstance(exc, PreconditionFailed)  # registered for this class only
+    response = problem_response(exc.status, exc.title, exc.detail, **exc.extra)
+    response.headers["ETag"] = exc.etag
+    return response
+
+
 Text = Field(min_length=1, max_length=100_000)
 
 
@@ -91,13 +115,7 @@ async def command(
     try:
         ticket = await run_command(runtime.engine, ticket_id, decide, runtime.clock, if_match)
     except StaleTicket as e:
-        raise Problem(
-            412,
-            "Precondition Failed",
-            f"the ticket is at version {e.current_version}; nothing was applied: see the events you missed",
-            current_version=e.current_version,
-            missed_events=views.missed_events(e.missed, agent=caller.is_agent),
-        ) from None
+        raise PreconditionFailed(e.current_version, views.missed_events(e.missed, agent=caller.is_agent)) from None
     except TransitionRefused as e:
         raise Problem(409, "Conflict", str(e), current_status=e.status.value, current_version=e.version) from None
     except TicketNotFound:
