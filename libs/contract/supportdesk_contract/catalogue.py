@@ -166,6 +166,10 @@ class TicketOpened(Event, CarriesLongText, CarriesPersonalData):
     # The staff member who filed it on the requester's behalf (docs/policies.md#seed-003: a forwarded mail's sender);
     # None: the requester wrote, called (even if an agent logged the call) or used the web form.
     opened_by_staff: str | None = None
+    # The customer's account manager as intake's customer directory named them when the ticket
+    # opened (escalation's level 2, docs/policies.md#seed-001); None: none named, no customer, or
+    # written before it was carried.
+    account_manager_email: str | None = None
 
 
 @event(Topic.LIFECYCLE)

@@ -13,11 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.levels import Directory
 from .tables import directory_table
+from .teams import as_teams
 
 
 class DirectorySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tier_leads: dict[str, list[EmailStr]] = Field({}, description="queue -> the tier lead(s)")
+    tier_leads: dict[str, list[EmailStr]] = Field(
+        {},
+        description="queue -> the tier lead(s), for queues no active team serves: a queue's tier lead is "
+        "the lead of the assignment service's active teams serving it (desk.people)",
+    )
     account_managers: dict[str, list[EmailStr]] = Field({}, description="customer id -> account manager(s)")
     executives: list[EmailStr] = []
     swat: list[EmailStr] = []
@@ -43,15 +48,15 @@ class DirectorySpec(BaseModel):
 _last_parsed: dict[str, Directory] = {}
 
 
-def as_domain(document: dict[str, Any] | None) -> Directory:
-    """The directory a stored document describes. Parsing validates every address and the directory
-    changes rarely (admin call or start-up), so the last parse is kept, keyed by the document."""
-    if document is None:
-        return Directory()
-    key = json.dumps(document, sort_keys=True)
+def as_domain(document: dict[str, Any] | None, teams: list[dict[str, Any]] | None = None) -> Directory:
+    """The directory a stored document describes, with the tier leads the kept teams name
+    (`teams.every_team_json`). Parsing validates every address and both change rarely (an admin
+    call, start-up, a team's change), so the last parse is kept, keyed by what it parsed."""
+    key = json.dumps([document, teams], sort_keys=True)
     if key not in _last_parsed:
         _last_parsed.clear()
-        _last_parsed[key] = DirectorySpec.model_validate(document).to_domain()
+        configured = Directory() if document is None else DirectorySpec.model_validate(document).to_domain()
+        _last_parsed[key] = configured.with_teams(as_teams(teams))
     return _last_parsed[key]
 
 

@@ -21,6 +21,7 @@ from ..domain.escalation import Escalation
 from ..domain.levels import Directory
 from .directory import as_domain
 from .tables import directory_table, ticket_escalations
+from .teams import every_team_json
 
 PRODUCER = "escalation"
 _STATE = [f.name for f in fields(Escalation) if not f.name.startswith("_")]
@@ -51,7 +52,7 @@ _CREATE_MANY = text(
     "ORDER BY 1 ON CONFLICT (ticket_id) DO NOTHING"
 ).bindparams(bindparam("ticket_ids", type_=ARRAY(Text)))
 _GET_MANY = (
-    select(ticket_escalations, directory_table.c.document.label("directory"))
+    select(ticket_escalations, directory_table.c.document.label("directory"), every_team_json().label("teams"))
     .select_from(ticket_escalations.outerjoin(directory_table, directory_table.c.id == 1))
     .where(ticket_escalations.c.ticket_id == func.any(bindparam("ticket_ids", type_=ARRAY(Text))))
     .order_by(ticket_escalations.c.ticket_id)
@@ -79,7 +80,7 @@ async def get(conn: AsyncConnection, ticket_id: str) -> Loaded | None:
     ticket was never heard of."""
     t, d = ticket_escalations, directory_table
     query = (
-        select(t, d.c.document.label("directory"))
+        select(t, d.c.document.label("directory"), every_team_json().label("teams"))
         .select_from(t.outerjoin(d, d.c.id == 1))
         .where(t.c.ticket_id == ticket_id)
         .with_for_update(of=t)
@@ -87,7 +88,7 @@ async def get(conn: AsyncConnection, ticket_id: str) -> Loaded | None:
     row = (await conn.execute(query)).mappings().first()
     if row is None:
         return None
-    return Loaded(_from_row(row), row["correlation_id"], as_domain(row["directory"]))
+    return Loaded(_from_row(row), row["correlation_id"], as_domain(row["directory"], row["teams"]))
 
 
 async def load(conn: AsyncConnection, ticket_id: str, clock: Clock) -> Loaded:
@@ -110,8 +111,8 @@ async def load_many(conn: AsyncConnection, ticket_ids: list[str], clock: Clock) 
     ids = sorted(set(ticket_ids))
     await conn.execute(_CREATE_MANY, {"ticket_ids": ids, "now": clock.now()})
     rows = (await conn.execute(_GET_MANY, {"ticket_ids": ids})).mappings().all()
-    # Every row joined the same directory row in this one statement: parsed once, not per ticket.
-    routes = as_domain(rows[0]["directory"]) if rows else Directory()
+    # Every row joined the same directory row and teams in this one statement: parsed once, not per ticket.
+    routes = as_domain(rows[0]["directory"], rows[0]["teams"]) if rows else Directory()
     return {row["ticket_id"]: Loaded(_from_row(row), row["correlation_id"], routes) for row in rows}
 
 

@@ -1,5 +1,5 @@
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from supportdesk_messaging.db import plumbing_tables
 
@@ -19,6 +19,7 @@ ticket_escalations = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("cycle", Integer, nullable=False, server_default=text("1")),
     Column("customer_id", Text),
+    Column("account_manager", Text),  # the customer's, as TicketOpened named them
     Column("queue", Text),
     Column("emergency", Boolean, nullable=False, server_default=text("false")),
     Column("acknowledged_level", Integer),
@@ -43,4 +44,21 @@ directory_table = Table(
     Column("id", Integer, primary_key=True),  # one row: the current directory
     Column("document", JSONB, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# The assignment service's teams as its latest TeamProfileChanged says (topic desk.people): a
+# queue's tier lead is the lead of the active teams serving it (domain.levels.team_tier_leads).
+team_profiles = Table(
+    "team_profiles",
+    metadata,
+    Column("team_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("members", ARRAY(Text), nullable=False),
+    Column("lead", Text),
+    Column("lead_email", Text),
+    Column("queues", ARRAY(Text), nullable=False),
+    Column("escalation_tier", Integer),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # the event's instant: a later one wins
+    Column("event_id", UUID(as_uuid=True), nullable=False),
 )

@@ -55,6 +55,7 @@ class Escalation:
     swat_engaged: bool = False
     # Facts for routing, learnt from other services' events in whatever order they come.
     customer_id: str | None = None
+    account_manager: str | None = None  # as intake's customer directory named them on TicketOpened
     emergency: bool = False
     queue: str | None = None
     priority: str | None = None
@@ -71,9 +72,17 @@ class Escalation:
     # --- facts -----------------------------------------------------------------------------
 
     def opened(
-        self, *, customer_id: str | None, emergency: bool, severity: int | None, now: datetime, d: Directory
+        self,
+        *,
+        customer_id: str | None,
+        emergency: bool,
+        severity: int | None,
+        now: datetime,
+        d: Directory,
+        account_manager: str | None = None,
     ) -> None:
         self.customer_id, self.emergency, self.opened_seen = customer_id, emergency, True
+        self.account_manager = account_manager
         self._release_pending(now, d)
         if severity == 1:
             self._severity_one(now, d)
@@ -161,7 +170,7 @@ class Escalation:
                 self.pending_level, self.pending_reason = level, reason
             return
         self.level, self.escalated_at, self.acknowledged_level, self.acknowledged_by = level, now, None, None
-        recipients = d.recipients(level, self.queue, self.customer_id, self.emergency)
+        recipients = d.recipients(level, self.queue, self.customer_id, self.emergency, self.account_manager)
         self._decide(
             TicketEscalated(level=level, route=ROUTES[level], reason=reason, recipients=tuple(recipients)),
             f"level/{level}",

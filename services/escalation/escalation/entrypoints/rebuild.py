@@ -18,7 +18,8 @@ def rebuild_spec(settings: Settings) -> RebuildSpec:
         # (level). After a swap the climber climbs it again, with the same derived event id,
         # which the outbox (live's rows, kept) drops: the level converges, nothing is published twice.
         compared=[
-            Compared("ticket_escalations", ("ticket_id",), exclude=("updated_at", "escalated_at", "next_climb_at"))
+            Compared("ticket_escalations", ("ticket_id",), exclude=("updated_at", "escalated_at", "next_climb_at")),
+            Compared("team_profiles", ("team_id",)),  # desk.people replayed: the same latest profiles
         ],
         copied=["directory"],  # configuration (a file or the admin API), not a projection
     )

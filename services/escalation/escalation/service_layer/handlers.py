@@ -2,7 +2,8 @@
 
 Triggers (SlaAtRisk, SlaBreached, a customer's EscalationRequested, severity 1 on open) raise the
 level; closing resolves; reopening starts a new cycle at the support tier. Facts (customer, queue,
-priority, severity) keep the escalation current for routing; they may arrive in any order.
+priority, severity) keep the escalation current for routing; they may arrive in any order. Teams
+(TeamProfileChanged, from the assignment service) say who leads the tier serving each queue.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from supportdesk_contract.catalogue import (
     EscalationRequested,
     SlaAtRisk,
     SlaBreached,
+    TeamProfileChanged,
     TicketClosed,
     TicketOpened,
     TicketReopened,
@@ -20,6 +22,7 @@ from supportdesk_contract.envelope import Envelope
 from supportdesk_messaging.handler_context import HandlerContext
 from supportdesk_messaging.handlers import Handlers
 
+from ..adapters import teams
 from .unit_of_work import escalation_in_batch
 
 
@@ -33,6 +36,7 @@ async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
             severity=o.severity,
             now=ctx.clock.now(),
             d=w.directory,
+            account_manager=o.account_manager_email,
         )
 
 
@@ -78,6 +82,14 @@ async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> Non
         w.escalation.reopened()
 
 
+async def on_team_changed(ctx: HandlerContext, env: Envelope[TeamProfileChanged]) -> None:
+    """Keep the team's latest profile: its lead is the tier lead of the queues it serves."""
+    # What this batch decided so far is written with the directory it was loaded with; what
+    # follows in the batch loads again and routes by this team.
+    await ctx.flush()
+    await teams.keep(ctx.conn, env.payload, env.event_id, env.occurred_at)
+
+
 HANDLERS = (
     Handlers()
     .on(TicketOpened, do=on_opened)
@@ -87,4 +99,5 @@ HANDLERS = (
     .on(EscalationRequested, do=on_requested)
     .on(TicketClosed, do=on_closed)
     .on(TicketReopened, do=on_reopened)
+    .on(TeamProfileChanged, do=on_team_changed)
 )

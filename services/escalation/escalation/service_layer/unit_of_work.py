@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_contract.clock import Clock
+from supportdesk_contract.topics import Topic
 from supportdesk_messaging.handler_context import HandlerContext
 
 from ..adapters import repository
@@ -45,7 +46,9 @@ class EscalationsOfBatch:
 
     async def get(self, ctx: HandlerContext, ticket_id: str) -> repository.Loaded:
         if ticket_id not in self.loaded:
-            wanted = [ticket_id, *(e.ticket_id for e in ctx.batch if e.ticket_id not in self.loaded)]
+            # desk.people events are keyed by PEOPLE_KEY, not a ticket: no escalation for them.
+            others = (e.ticket_id for e in ctx.batch if e.topic != Topic.PEOPLE and e.ticket_id not in self.loaded)
+            wanted = [ticket_id, *others]
             self.loaded.update(await repository.load_many(ctx.conn, wanted, ctx.clock))
         return self.loaded[ticket_id]
 

@@ -9,6 +9,7 @@ from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..adapters import directory as directory_store
+from ..adapters import teams as team_store
 from ..adapters.directory import DirectorySpec
 from ..adapters.tables import events, ticket_escalations
 
@@ -51,3 +52,24 @@ async def open_escalations(engine: AsyncEngine, level: int | None) -> Sequence[R
 async def directory(engine: AsyncEngine) -> DirectorySpec:
     async with engine.connect() as conn:
         return await directory_store.current(conn)
+
+
+async def tier_leads(engine: AsyncEngine) -> list[dict[str, Any]]:
+    """Who each queue's tier lead is now, and where that comes from: the active teams serving it
+    (`teams`, with their ids), or the directory's `tier_leads` for a queue no such team serves."""
+    async with engine.connect() as conn:
+        configured = (await directory_store.current(conn)).to_domain()
+        kept = await team_store.every_team(conn)
+    routes = configured.with_teams(kept)
+    out = []
+    for queue in sorted({*routes.team_leads, *routes.tier_leads}):
+        serving = [t.team_id for t in kept if t.active and t.lead_email and queue in t.queues]
+        out.append(
+            {
+                "queue": queue,
+                "leads": routes.tier_lead(queue),
+                "source": "teams" if serving else "directory",
+                "teams": serving,
+            }
+        )
+    return out

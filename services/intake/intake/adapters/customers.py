@@ -113,7 +113,8 @@ async def all_customers(conn: AsyncConnection) -> list[Customer]:
 # Every web form, email and call asks this; one fixed statement (absent keys are NULL and match
 # nothing) is built once instead of a SQLAlchemy construct per request.
 _MATCH_SQL = """
-    SELECT c.kind, c.customer_id, c.role, k.record ->> 'policy' AS policy, k.record ->> 'plan' AS plan
+    SELECT c.kind, c.customer_id, c.role, k.record ->> 'policy' AS policy, k.record ->> 'plan' AS plan,
+           k.record -> 'account_manager' ->> 'email' AS account_manager_email
     FROM customer_contacts c JOIN customers k ON k.customer_id = c.customer_id
     WHERE (c.kind = 'email' AND c.value = :email)
        OR (c.kind = 'domain' AND c.value = :domain)
@@ -181,7 +182,12 @@ async def match_numbered_requester(
 def _best(rows: Sequence[Row[Any]]) -> CustomerMatch | None:
     exact = [r for r in rows if r.kind != "domain"]
     for group in (exact, [r for r in rows if r.kind == "domain"]):
-        found = best_match([CustomerMatch(r.customer_id, r.policy, r.plan, ContactRole(r.role)) for r in group])
+        found = best_match(
+            [
+                CustomerMatch(r.customer_id, r.policy, r.plan, ContactRole(r.role), r.account_manager_email)
+                for r in group
+            ]
+        )
         if found is not None:
             return found
     return None

@@ -242,7 +242,26 @@ async def history(conn: AsyncConnection, ticket_id: str) -> list[dict[str, Any]]
     rows = await conn.execute(
         select(events.c.envelope).where(events.c.ticket_id == ticket_id).order_by(events.c.position)
     )
-    envelopes = await requesters.open_recorded(conn, [r.envelope for r in rows])
+    return await _readable(conn, [r.envelope for r in rows])
+
+
+async def stream_after(conn: AsyncConnection, ticket_id: str, version: int) -> list[tuple[int, dict[str, Any]]]:
+    """The ticket's stream events after `version`, each with its stream version, readable as in
+    `history`: what a caller who saw `version` has missed."""
+    rows = (
+        await conn.execute(
+            select(events.c.stream_version, events.c.envelope)
+            .where(events.c.ticket_id == ticket_id, events.c.stream_version > version)
+            .order_by(events.c.stream_version)
+        )
+    ).all()
+    envelopes = await _readable(conn, [r.envelope for r in rows])
+    return [(int(r.stream_version), e) for r, e in zip(rows, envelopes, strict=True)]
+
+
+async def _readable(conn: AsyncConnection, recorded: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Recorded envelopes with personal fields opened and excerpted texts shown whole again."""
+    envelopes = await requesters.open_recorded(conn, recorded)
     wanted = {ref["sha256"] for e in envelopes for ref in (e["payload"].get("full_text") or {}).values()}
     if not wanted:
         return envelopes

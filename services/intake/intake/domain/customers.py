@@ -39,6 +39,7 @@ class CustomerMatch:
     policy: str | None
     plan: str | None
     role: ContactRole
+    account_manager_email: str | None = None
 
     @property
     def emergency_contact(self) -> bool:

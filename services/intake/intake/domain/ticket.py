@@ -77,6 +77,7 @@ class OpenTicket:
     attachments: tuple[Attachment, ...] = ()
     requester_token_sealed: str | None = None
     opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
+    account_manager_email: str | None = None  # the customer's, as the directory names them
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Ticket:
                 opened_at=now,
                 requester_token_sealed=request.requester_token_sealed,
                 opened_by_staff=request.opened_by_staff,
+                account_manager_email=request.account_manager_email,
             )
         )
         return ticket

@@ -23,7 +23,7 @@ async def load_customer_file(runtime: ServiceRuntime[Settings]) -> None:
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
-    return create_app(
+    app = create_app(
         ServiceDefinition(
             name="intake",
             settings=settings,
@@ -46,3 +46,5 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
             body_limits={"/v1/inbound/email": settings.max_email_bytes},
         )
     )
+    app.add_exception_handler(lifecycle.PreconditionFailed, lifecycle.precondition_failed)
+    return app

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,7 +20,9 @@ from supportdesk_observability.logs import event_context
 
 from ..adapters import customers, repository, requesters
 from ..adapters import inbound_store as store
+from ..domain import preconditions
 from ..domain.customers import CustomerMatch
+from ..domain.preconditions import IfMatch, StaleVersion
 from ..domain.ticket import OpenTicket, Ticket
 
 log = logging.getLogger(__name__)
@@ -46,14 +49,38 @@ async def run_on(conn: AsyncConnection, ticket_id: str, decide: Callable[[Ticket
     return ticket
 
 
-async def run_command(engine: AsyncEngine, ticket_id: str, decide: Callable[[Ticket], None], clock: Clock) -> Ticket:
+class StaleTicket(Exception):
+    """`If-Match` named a version the ticket has moved on from; nothing was applied."""
+
+    def __init__(self, stale: StaleVersion, missed: list[tuple[int, dict[str, Any]]]) -> None:
+        super().__init__(str(stale))
+        self.current_version = stale.current_version
+        self.missed = missed  # (stream version, envelope) after the caller's version, unfiltered
+
+
+async def run_command(
+    engine: AsyncEngine,
+    ticket_id: str,
+    decide: Callable[[Ticket], None],
+    clock: Clock,
+    if_match: IfMatch | None = None,
+) -> Ticket:
     """Apply `decide` to the ticket as it is now. If another command appended first, decide
-    again on the new state: two concurrent commands are never both applied to one state."""
+    again on the new state: two concurrent commands are never both applied to one state.
+
+    With `if_match`, only if the ticket is still at a version the caller saw (StaleTicket, with
+    the events it missed, otherwise). The check runs in every attempt, on the state that attempt
+    loaded under the ticket's row lock and appends after: a retry after a lost race finds the
+    ticket moved on and refuses, so a stale command is never applied."""
 
     async def attempt(conn: AsyncConnection) -> Ticket:
         ticket = await repository.load(conn, ticket_id)
         if ticket is None:
             raise TicketNotFound(ticket_id)
+        try:
+            preconditions.require(if_match, ticket.version)
+        except StaleVersion as stale:
+            raise StaleTicket(stale, await repository.stream_after(conn, ticket_id, stale.seen)) from None
         decide(ticket)  # raises TransitionRefused when the history forbids it
         if ticket.pending:
             await repository.save(conn, ticket, clock)
@@ -96,6 +123,7 @@ def _opening(
             policy=found.policy,
             plan=found.plan,
             emergency_contact=found.emergency_contact,
+            account_manager_email=found.account_manager_email,
         )
     access_token = secrets.token_urlsafe(32)
     if token_key:  # the notifier mails it to requesters who did not use the web form (email, phone)

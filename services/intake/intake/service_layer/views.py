@@ -48,6 +48,31 @@ def visible_history(envelopes: list[dict[str, Any]], *, agent: bool) -> list[dic
     return out
 
 
+def _actor(event_type: str, payload: dict[str, Any]) -> str | None:
+    """Who made an event, from the fields the caller may see of it (None: they may not see who)."""
+    for name in ("agent", "by", "opened_by_staff"):
+        if isinstance(payload.get(name), str):
+            return str(payload[name])
+    return "requester" if event_type == "CustomerReplied" else None
+
+
+def missed_events(missed: list[tuple[int, dict[str, Any]]], *, agent: bool) -> list[dict[str, Any]]:
+    """The events a stale command's caller has not seen, as they may see them (an agent: all, as
+    in the ticket's read; the requester: only what `supportdesk_contract.requester_view` declares
+    public), each with its stream version, type, instant and who made it."""
+    version_of = {envelope["event_id"]: version for version, envelope in missed}
+    return [
+        {
+            "version": version_of[e["event_id"]],
+            "event_type": e["event_type"],
+            "occurred_at": e["occurred_at"],
+            "by": _actor(e["event_type"], e["payload"]),
+            "payload": e["payload"],
+        }
+        for e in visible_history([envelope for _, envelope in missed], agent=agent)
+    ]
+
+
 def referenced(history: list[dict[str, Any]]) -> dict[str, Attachment]:
     """The attachments a ticket's events reference, by hash (the latest reference names it)."""
     out: dict[str, Attachment] = {}

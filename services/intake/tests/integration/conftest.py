@@ -16,6 +16,7 @@ from supportdesk_messaging.sealing import new_key
 from supportdesk_service.migrations import migrate
 
 AGENT_KEY = "ann-key"
+COLLEAGUE_KEY = "bob-key"  # a second agent, for what two agents do at once
 TOKEN_KEY = new_key()  # shared with the notifier in a deployment
 
 
@@ -30,6 +31,10 @@ class Intake:
 
     def as_agent(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {AGENT_KEY}"}
+
+    def as_colleague(self) -> dict[str, str]:
+        """Bob, another agent."""
+        return {"Authorization": f"Bearer {COLLEAGUE_KEY}"}
 
     @staticmethod
     def as_requester(token: str) -> dict[str, str]:
@@ -57,7 +62,7 @@ async def running_intake(space: Sandbox, clock: Clock | None = None, **overrides
         KAFKA_BOOTSTRAP_SERVERS=space.servers.bootstrap_servers,
         KAFKA_TOPIC_PREFIX=space.prefix,
         database_name=space.database("intake"),
-        api_keys=f"ann={AGENT_KEY}",
+        api_keys=f"ann={AGENT_KEY},bob={COLLEAGUE_KEY}",
         admin_api_keys="root=admin-key",
         inbound_basic_auth="inbound:s3cret",
         mailgun_signing_key="mg-signing-key",

@@ -56,7 +56,9 @@ async def test_senders_are_matched_to_customers(intake: Intake) -> None:
         assert await who(email="nobody@unknown.example") is None
 
 
-async def test_a_ticket_carries_its_customers_policy_and_plan_and_unknown_senders_none(intake: Intake) -> None:
+async def test_a_ticket_carries_its_customers_policy_plan_and_account_manager_and_unknown_senders_none(
+    intake: Intake,
+) -> None:
     r = await intake.client.put(
         "/v1/customers/state-transit",
         headers={"Authorization": "Bearer admin-key"},
@@ -65,11 +67,19 @@ async def test_a_ticket_carries_its_customers_policy_and_plan_and_unknown_sender
     assert r.status_code == 200, r.text
     known = await intake.open_ticket(requester_email="ops@state-transit.example")
     unknown = await intake.open_ticket(requester_email="who@nowhere.example")
-    for t, expected in ((known, ("state-transit", "data-insights", "gold")), (unknown, (None, None, None))):
+    for t, expected in (
+        (known, ("state-transit", "data-insights", "gold", "marco@supportdesk.example")),
+        (unknown, (None, None, None, None)),
+    ):
         view = (await intake.client.get(f"/v1/tickets/{t['ticket_id']}", headers=intake.as_agent())).json()
         opened = view["history"][0]["payload"]
-        assert (opened["customer_id"], opened["policy"], opened["plan"]) == expected
+        # The account manager travels with the ticket, for escalation's level 2.
+        assert (opened["customer_id"], opened["policy"], opened["plan"], opened["account_manager_email"]) == expected
         assert view["customer_id"] == expected[0]
+    mine = await intake.client.get(
+        f"/v1/tickets/{known['ticket_id']}", headers=intake.as_requester(known["access_token"])
+    )
+    assert "account_manager_email" not in mine.json()["history"][0]["payload"]  # staff routing, not the requester's
 
 
 async def test_the_admin_api_needs_an_admin_key_and_manages_customers(intake: Intake) -> None:

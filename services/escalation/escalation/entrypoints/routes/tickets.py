@@ -4,10 +4,10 @@ level, and the directory (admins)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from supportdesk_service.auth import AdminAuth, Agent, AgentAuth
 from supportdesk_service.problems import Problem
@@ -81,6 +81,22 @@ admin = APIRouter(prefix="/v1/directory", tags=["directory"], dependencies=[Admi
 @admin.get("", response_model=DirectorySpec)
 async def get_directory(runtime: Runtime) -> DirectorySpec:
     return await views.directory(runtime.engine)
+
+
+class TierLead(BaseModel):
+    queue: str
+    leads: list[str]
+    source: Literal["teams", "directory"] = Field(
+        description="teams: the leads of the active teams serving the queue (desk.people); directory: "
+        "the directory's tier_leads, for a queue no such team serves"
+    )
+    teams: list[str] = Field(description="the ids of the teams serving the queue")
+
+
+@admin.get("/tier-leads", response_model=list[TierLead])
+async def get_tier_leads(runtime: Runtime) -> list[TierLead]:
+    """Each queue's tier lead as escalation would page it now, and where it comes from."""
+    return [TierLead.model_validate(t) for t in await views.tier_leads(runtime.engine)]
 
 
 @admin.put("", response_model=DirectorySpec)

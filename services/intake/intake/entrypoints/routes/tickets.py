@@ -14,6 +14,7 @@ from supportdesk_contract.catalogue import Channel, RequestType, Severity
 from supportdesk_service.guard import SafeText
 from supportdesk_service.problems import Problem
 
+from ...domain.preconditions import etag
 from ...domain.ticket import OpenTicket
 from ...service_layer import commands, views
 from . import Runtime
@@ -133,11 +134,22 @@ async def open_ticket(
     )
 
 
-@router.get("/{ticket_id}", response_model=TicketView, responses={404: {"description": "no such ticket, or not yours"}})
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketView,
+    responses={
+        200: {
+            "description": "the ticket; `ETag` is its version, to send back as `If-Match` with a command",
+            "headers": {"ETag": {"description": 'the ticket\'s version, e.g. "7"', "schema": {"type": "string"}}},
+        },
+        404: {"description": "no such ticket, or not yours"},
+    },
+)
 async def get_ticket(
     ticket_id: str,
     runtime: Runtime,
     caller: TicketCaller,
+    response: Response,
     as_of: Annotated[
         AwareDatetime | None,
         Query(description="the ticket as it stood at this instant (RFC 3339 with an offset), folded from its events"),
@@ -147,12 +159,16 @@ async def get_ticket(
 
     The requester sees only what `supportdesk_contract.requester_view` declares public: no internal
     notes, no sealed token, no agent-only fields. With `as_of`, the ticket folded from its events
-    up to that instant (the aggregate's own fold) and its history up to then."""
+    up to that instant (the aggregate's own fold) and its history up to then.
+
+    `ETag` is the version shown (`"7"`): a command sent with it as `If-Match` applies only if
+    nobody changed the ticket since."""
     try:
         read = await views.ticket(runtime.engine, ticket_id, agent=caller.is_agent, as_of=as_of)
     except views.NotOpenedYet as e:
         raise Problem(404, "Not Found", f"ticket {ticket_id} had not been opened as of {e.as_of.isoformat()}") from None
     fields = {k: v for k, v in read.fields.items() if k in TicketView.model_fields}
+    response.headers["ETag"] = etag(read.fields["version"])
     return TicketView(
         **fields,
         history=[
