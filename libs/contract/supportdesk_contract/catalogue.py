@@ -170,6 +170,12 @@ class TicketOpened(Event, CarriesLongText, CarriesPersonalData):
     # opened (escalation's level 2, docs/policies.md#seed-001); None: none named, no customer, or
     # written before it was carried.
     account_manager_email: str | None = None
+    # Whether who the requester says they are is proven: mail whose sender domain passed DMARC, DKIM
+    # or SPF under a trusted verdict, a staff forward, a call an agent logged. False: the web form,
+    # unauthenticated mail, a caller id. A stranger's claims (severity 1, an emergency contact's
+    # address, a request to escalate) then reach a person but never page SWAT, on-call or the
+    # executives until an agent confirms. None: written before intake said; read as proven, as then.
+    requester_verified: bool | None = None
 
 
 @event(Topic.LIFECYCLE)

@@ -22,6 +22,7 @@ ticket_escalations = Table(
     Column("account_manager", Text),  # the customer's, as TicketOpened named them
     Column("queue", Text),
     Column("emergency", Boolean, nullable=False, server_default=text("false")),
+    Column("claims_confirmed", Boolean, nullable=False, server_default=text("true")),
     Column("acknowledged_level", Integer),
     Column("acknowledged_by", Text),
     Column("escalated_at", DateTime(timezone=True)),

@@ -57,6 +57,10 @@ class Escalation:
     customer_id: str | None = None
     account_manager: str | None = None  # as intake's customer directory named them on TicketOpened
     emergency: bool = False
+    # The requester's claims (severity, emergency contact, a request to escalate) are proven: intake
+    # verified who they are, or an agent confirmed the severity. Until then they reach the tier
+    # lead, never SWAT, on-call or beyond (docs/operations/security.md#claims-from-strangers).
+    claims_confirmed: bool = True
     queue: str | None = None
     priority: str | None = None
     severity: int | None = None
@@ -80,12 +84,22 @@ class Escalation:
         now: datetime,
         d: Directory,
         account_manager: str | None = None,
+        requester_verified: bool = True,
     ) -> None:
         self.customer_id, self.emergency, self.opened_seen = customer_id, emergency, True
         self.account_manager = account_manager
+        self.claims_confirmed = self.claims_confirmed and requester_verified
         self._release_pending(now, d)
+        if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
+            self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
         if severity == 1:
             self._severity_one(now, d)
+
+    def severity_confirmed(self, *, severity: int, now: datetime, d: Directory) -> None:
+        """An agent set the severity: the ticket's claims are now the desk's own."""
+        self.severity, self.claims_confirmed = severity, True
+        if severity == 1:
+            self._severity_one(now, d, "severity 1 set by an agent")
 
     def triaged(
         self, *, priority: str, severity: int | None, queue: str, swat: bool, now: datetime, d: Directory
@@ -111,8 +125,12 @@ class Escalation:
             self._engage_swat(f"breach of a severity {self.severity} case", d)
 
     def requested(self, *, reason: str, now: datetime, d: Directory) -> None:
-        """docs/policies.md#seed-002: a customer may ask for escalation; it goes to their account manager."""
-        self._escalate(ACCOUNT_MANAGER, reason, now, d)
+        """docs/policies.md#seed-002: a customer may ask for escalation; it goes to their account manager
+        (to the tier lead first while the requester is unproven)."""
+        if self.claims_confirmed:
+            self._escalate(ACCOUNT_MANAGER, reason, now, d)
+        else:
+            self._escalate(TIER_LEAD, f"{reason} (requested by an unverified requester)", now, d)
 
     def climb(self, now: datetime, d: Directory) -> None:
         """Unacknowledged for longer than the directory allows at this level: one level up."""
@@ -147,6 +165,8 @@ class Escalation:
         """When an unacknowledged escalation climbs to the next level, if ever."""
         if self.resolved or self.level in (SUPPORT_TIER, EXECUTIVE) or self.acknowledged_level == self.level:
             return None
+        if not self.claims_confirmed and self.level >= TIER_LEAD:
+            return None  # a stranger's ticket does not climb past the tier lead by itself
         wait = d.climb_after.get(self.level)
         if wait is None or self.escalated_at is None:
             return None
@@ -170,7 +190,8 @@ class Escalation:
                 self.pending_level, self.pending_reason = level, reason
             return
         self.level, self.escalated_at, self.acknowledged_level, self.acknowledged_by = level, now, None, None
-        recipients = d.recipients(level, self.queue, self.customer_id, self.emergency, self.account_manager)
+        emergency = self.emergency and self.claims_confirmed  # on-call is paged for proven emergency contacts only
+        recipients = d.recipients(level, self.queue, self.customer_id, emergency, self.account_manager)
         self._decide(
             TicketEscalated(level=level, route=ROUTES[level], reason=reason, recipients=tuple(recipients)),
             f"level/{level}",
@@ -182,14 +203,23 @@ class Escalation:
             self.pending_level, self.pending_reason = None, None
             self._escalate(level, reason, now, d)
 
-    def _severity_one(self, now: datetime, d: Directory) -> None:
-        """docs/policies.md#seed-002: severity 1 goes to the tier lead and the SWAT team at once."""
-        self._escalate(TIER_LEAD, "severity 1 on open", now, d)
+    def _severity_one(self, now: datetime, d: Directory, why: str = "severity 1 on open") -> None:
+        """docs/policies.md#seed-002: severity 1 goes to the tier lead and the SWAT team at once; a
+        stranger's claim of it goes to the tier lead, who confirms it (setting the severity) or not."""
+        if not self.opened_seen:
+            return  # whether the requester is proven comes with TicketOpened, which calls again
+        if not self.claims_confirmed:
+            claimed = "severity 1 claimed by an unverified requester: confirm it to engage SWAT"
+            self._escalate(TIER_LEAD, claimed, now, d)
+            return
+        self._escalate(TIER_LEAD, why, now, d)
         self._engage_swat("severity 1", d)
 
     def _breach_needs_swat(self) -> bool:
         # docs/policies.md#seed-002: SWAT takes severity 1-2 cases (triage's swat flag) of high priority.
-        return self.swat_eligible and self.priority in HIGH_PRIORITIES
+        # Only once TicketOpened said whether the requester is proven (it re-checks when it comes).
+        proven = self.opened_seen and self.claims_confirmed
+        return self.swat_eligible and self.priority in HIGH_PRIORITIES and proven
 
     def _engage_swat(self, reason: str, d: Directory) -> None:
         if self.swat_engaged or self.resolved:

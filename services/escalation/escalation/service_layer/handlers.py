@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from supportdesk_contract.catalogue import (
     EscalationRequested,
+    SeverityChanged,
     SlaAtRisk,
     SlaBreached,
     TeamProfileChanged,
@@ -37,6 +38,7 @@ async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
             now=ctx.clock.now(),
             d=w.directory,
             account_manager=o.account_manager_email,
+            requester_verified=o.requester_verified is not False,
         )
 
 
@@ -77,6 +79,11 @@ async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
         w.escalation.closed(env.payload.closure_code.value)
 
 
+async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged]) -> None:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
+        w.escalation.severity_confirmed(severity=env.payload.severity, now=ctx.clock.now(), d=w.directory)
+
+
 async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> None:
     async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.reopened()
@@ -99,5 +106,6 @@ HANDLERS = (
     .on(EscalationRequested, do=on_requested)
     .on(TicketClosed, do=on_closed)
     .on(TicketReopened, do=on_reopened)
+    .on(SeverityChanged, do=on_severity_changed)
     .on(TeamProfileChanged, do=on_team_changed)
 )

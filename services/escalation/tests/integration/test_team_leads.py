@@ -14,7 +14,15 @@ import pytest
 from escalation.entrypoints.app import build_app
 from escalation.service_layer.handlers import HANDLERS
 from escalation.settings import Settings
-from supportdesk_contract.catalogue import PEOPLE_KEY, ClockKind, Event, SlaAtRisk, SlaBreached, TeamProfileChanged
+from supportdesk_contract.catalogue import (
+    PEOPLE_KEY,
+    ClockKind,
+    Event,
+    SeverityChanged,
+    SlaAtRisk,
+    SlaBreached,
+    TeamProfileChanged,
+)
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_contract.topics import Topic
@@ -172,3 +180,27 @@ async def test_a_breach_reaches_the_account_manager_the_ticket_names(space: Sand
     await send(space, Topic.TRIAGE, "am-1", triaged(opened_at=T0))
     await send(space, Topic.SLA, "am-1", SlaBreached(clock=ClockKind.FIRST_RESPONSE, due_at=T0))
     assert await eventually(lambda: escalated_to(client, "am-1", 2), what="the breach") == ["priya@x.example"]
+
+
+async def test_a_strangers_severity_one_waits_for_an_agent_to_engage_swat(
+    space: Sandbox, client: httpx.AsyncClient
+) -> None:
+    """An anonymous web ticket claiming severity 1 reaches the tier lead and nobody more, until an
+    agent sets the severity (docs/operations/security.md#claims-from-strangers)."""
+    claimed = opened(opened_at=T0, severity=1, emergency_contact=True, requester_verified=False)
+    await send(space, Topic.LIFECYCLE, "anon-1", claimed)
+    await send(space, Topic.TRIAGE, "anon-1", triaged(opened_at=T0, severity=1, priority="urgent", swat=True))
+    assert await eventually(lambda: escalated_to(client, "anon-1", 1), what="the tier lead") == ["file-lead@x.example"]
+
+    async def history() -> list[dict[str, Any]]:
+        r = await client.get("/v1/tickets/anon-1/escalation", headers=AGENT)
+        return list(r.json()["history"])
+
+    assert [h["event_type"] for h in await history()] == ["TicketEscalated"]  # no SwatEngaged, no on-call
+    confirmed = SeverityChanged(severity=1, previous=1, by="lee", reason="confirmed on the phone")
+    await send(space, Topic.LIFECYCLE, "anon-1", confirmed)
+
+    async def swat_engaged() -> bool:
+        return "SwatEngaged" in [h["event_type"] for h in await history()]
+
+    await eventually(swat_engaged, what="SWAT once an agent confirmed")

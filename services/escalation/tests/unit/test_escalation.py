@@ -144,3 +144,83 @@ def test_snapshot_tells_an_unchanged_escalation_from_a_changed_one() -> None:
     esc.closed("customer_confirmed")
     esc.collect_events()
     assert esc != again
+
+
+# --- claims from strangers (docs/operations/security.md#claims-from-strangers) -----------------
+
+
+def stranger(severity: int | None = 1, emergency: bool = False, swat: bool = True, first: str = "opened") -> Escalation:
+    """A ticket whose requester intake could not prove (the web form, unauthenticated mail)."""
+    esc = Escalation("t-2")
+    priority = "urgent" if severity == 1 else "high"
+
+    def opened() -> None:
+        esc.opened(customer_id="acme", emergency=emergency, severity=severity, now=T0, d=D, requester_verified=False)
+
+    def triaged() -> None:
+        esc.triaged(priority=priority, severity=severity, queue="technical", swat=swat, now=T0, d=D)
+
+    for step in (opened, triaged) if first == "opened" else (triaged, opened):
+        step()
+    return esc
+
+
+@pytest.mark.parametrize("first", ["opened", "triaged"])
+def test_a_strangers_severity_one_reaches_the_tier_lead_but_not_swat(first: str) -> None:
+    esc = stranger(first=first)
+    decided = [d.payload for d in esc.collect_events()]
+    assert not any(isinstance(p, SwatEngaged) for p in decided)
+    [escalated] = [p for p in decided if isinstance(p, TicketEscalated)]
+    assert escalated.level == TIER_LEAD and escalated.recipients == ("lead@vendor.example",)
+    assert "unverified" in escalated.reason
+    assert esc.next_climb(D) is None  # nobody above the tier lead is paged by a stranger's claim
+
+
+def test_an_agent_setting_the_severity_confirms_the_claim_and_engages_swat() -> None:
+    esc = stranger()
+    esc.collect_events()
+    esc.severity_confirmed(severity=1, now=T0, d=D)
+    [swat] = [d.payload for d in esc.collect_events()]
+    assert isinstance(swat, SwatEngaged) and swat.members == ("swat@vendor.example",)
+    assert esc.next_climb(D) == T0 + timedelta(minutes=30)  # a confirmed case climbs as any other
+
+
+def test_an_agent_lowering_the_severity_engages_nobody() -> None:
+    esc = stranger()
+    esc.collect_events()
+    esc.severity_confirmed(severity=3, now=T0, d=D)
+    assert esc.collect_events() == []
+
+
+def test_a_strangers_emergency_contact_claim_does_not_page_on_call() -> None:
+    esc = stranger(severity=2, emergency=True)
+    esc.breached(clock="first_response", signalled_at=T0, now=T0, d=D)
+    decided = [d.payload for d in esc.collect_events()]
+    [escalated] = [p for p in decided if isinstance(p, TicketEscalated)]
+    assert "oncall@vendor.example" not in escalated.recipients
+    assert not any(isinstance(p, SwatEngaged) for p in decided)  # a breach of a stranger's severity 2
+
+
+@pytest.mark.parametrize("first", ["breach", "opened"])
+def test_a_proven_emergency_contact_still_pages_on_call_and_swat_whatever_the_order(first: str) -> None:
+    esc = Escalation("t-3")
+    esc.triaged(priority="high", severity=2, queue="technical", swat=True, now=T0, d=D)
+    steps = [
+        lambda: esc.breached(clock="first_response", signalled_at=T0, now=T0, d=D),
+        lambda: esc.opened(customer_id="acme", emergency=True, severity=2, now=T0, d=D, requester_verified=True),
+    ]
+    for step in steps if first == "breach" else reversed(steps):
+        step()
+    decided = [d.payload for d in esc.collect_events()]
+    [escalated] = [p for p in decided if isinstance(p, TicketEscalated)]
+    assert "oncall@vendor.example" in escalated.recipients
+    assert any(isinstance(p, SwatEngaged) for p in decided)
+
+
+def test_a_strangers_request_to_escalate_goes_to_the_tier_lead_and_stops_there() -> None:
+    esc = stranger(severity=3, swat=False)
+    esc.collect_events()
+    esc.requested(reason="please hurry", now=T0, d=D)
+    [escalated] = [d.payload for d in esc.collect_events()]
+    assert isinstance(escalated, TicketEscalated) and escalated.level == TIER_LEAD
+    assert esc.next_climb(D) is None

@@ -78,6 +78,7 @@ class OpenTicket:
     requester_token_sealed: str | None = None
     opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
     account_manager_email: str | None = None  # the customer's, as the directory names them
+    requester_verified: bool = False  # proven who they say they are (TicketOpened.requester_verified)
 
 
 @dataclass
@@ -118,6 +119,7 @@ class Ticket:
                 requester_token_sealed=request.requester_token_sealed,
                 opened_by_staff=request.opened_by_staff,
                 account_manager_email=request.account_manager_email,
+                requester_verified=request.requester_verified,
             )
         )
         return ticket

@@ -137,6 +137,8 @@ async def _receive_email(
                 requester_email=forwarded_for or email.sender,
                 opened_by_staff=email.sender if forwarded_for else None,
                 attachments=attachments,
+                # A staff forward is filed only once the staff sender is proven (above).
+                requester_verified=bool(forwarded_for) or email.authenticity.authenticated,
             ),
             number_prefix=settings.ticket_number_prefix,
             token_key=settings.requester_token_key.get_secret_value(),

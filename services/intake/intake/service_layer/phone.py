@@ -127,6 +127,7 @@ async def take_call_log(
             requester_email=call.caller_email,
             suggested_priority=call.priority,
             severity=call.severity,
+            requester_verified=True,  # an agent spoke to the caller and logged the call
         )
 
     return await take(engine, inbound_id, handle, clock=clock)

@@ -296,6 +296,18 @@ async def test_staff_forwarding_a_phone_request_files_it_for_the_caller(intake: 
     assert filed["history"][0]["payload"]["opened_by_staff"] == "firstlevel@supportdesk.example"
     own = await post_raw(intake, mime("kim@okl.example", "Portal down again", "still down"))
     assert (await ticket(intake, own.json()["ticket_id"]))["history"][0]["payload"]["opened_by_staff"] is None
+    # Staff vouch for the caller; Kim's own mail, with no verdict, proves nothing about who sent it.
+    assert filed["history"][0]["payload"]["requester_verified"] is True
+    assert (await ticket(intake, own.json()["ticket_id"]))["history"][0]["payload"]["requester_verified"] is False
+
+
+async def test_mail_whose_sender_domain_passed_dmarc_opens_a_ticket_with_a_proven_requester(intake: Intake) -> None:
+    proven = {"Authentication-Results": "mx.supportdesk.example; dmarc=pass header.from=okl.example"}
+    r = await post_raw(intake, mime("kim@okl.example", "Export fails", "since this morning", headers=proven))
+    assert (await ticket(intake, r.json()["ticket_id"]))["history"][0]["payload"]["requester_verified"] is True
+    failed = {"Authentication-Results": "mx.supportdesk.example; dmarc=fail header.from=okl.example"}
+    r = await post_raw(intake, mime("kim@okl.example", "Export fails", "again", headers=failed))
+    assert (await ticket(intake, r.json()["ticket_id"]))["history"][0]["payload"]["requester_verified"] is False
 
 
 async def test_an_email_requester_gets_a_sealed_token_that_opens_only_their_ticket(intake: Intake) -> None:

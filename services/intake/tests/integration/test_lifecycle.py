@@ -161,3 +161,11 @@ async def test_the_same_web_submission_with_an_idempotency_key_is_one_ticket(int
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "header.idempotency-key"
     without = await intake.client.post("/v1/tickets", json=body)
     assert without.json()["ticket_id"] != first.json()["ticket_id"]
+
+
+async def test_a_web_form_ticket_says_its_requester_is_unproven(intake: Intake) -> None:
+    # Anyone can type any address into the form: escalation must not page SWAT or on-call on it.
+    t = await intake.open_ticket(severity=1)
+    read = await intake.client.get(f"/v1/tickets/{t['ticket_id']}", headers=intake.as_agent())
+    opened = read.json()["history"][0]["payload"]
+    assert (opened["severity"], opened["requester_verified"]) == (1, False)

@@ -105,6 +105,7 @@ async def test_a_call_is_one_ticket_answered_with_twiml_and_its_recording_and_tr
     assert [e["event_type"] for e in events] == ["TicketOpened", "CustomerReplied", "CustomerReplied"]
     assert events[0]["payload"]["channel"] == "phone"
     assert events[0]["payload"]["customer_id"] is None  # the demo directory is not loaded in this test
+    assert events[0]["payload"]["requester_verified"] is False  # a caller id proves nothing
     assert "RE1" in events[1]["payload"]["body"] and "error 500" in events[2]["payload"]["body"]
 
 
@@ -192,6 +193,7 @@ async def test_a_generic_phone_system_logs_calls_signed_and_once(intake: Intake)
         "urgent",
         "+1 316 555 0171",
     )
+    assert opened["requester_verified"] is True  # an agent spoke to the caller and logged the call
     again = await intake.client.post("/v1/inbound/phone", content=body, headers=phone_headers(body))
     assert (again.status_code, again.json()["outcome"], again.json()["ticket_id"]) == (
         200,
