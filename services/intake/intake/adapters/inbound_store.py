@@ -36,6 +36,20 @@ async def keep_raw(
     return inbound_id
 
 
+def sender_digest(address: str) -> str:
+    """What ties a kept payload to its sender without keeping the address twice."""
+    return hashlib.sha256(address.strip().lower().encode()).hexdigest()
+
+
+async def remember_sender(conn: AsyncConnection, inbound_id: uuid.UUID, address: str | None) -> None:
+    if address:
+        await conn.execute(
+            update(inbound_messages)
+            .where(inbound_messages.c.inbound_id == inbound_id)
+            .values(sender_digest=sender_digest(address))
+        )
+
+
 async def set_outcome(
     conn: AsyncConnection,
     inbound_id: uuid.UUID,

@@ -21,6 +21,7 @@ from supportdesk_contract.catalogue import ERASED_TEXT, Event
 from supportdesk_contract.envelope import read_recorded
 from supportdesk_messaging.personal import mask_event, new_data_key, open_event, seal_event
 
+from .inbound_store import sender_digest
 from .tables import attachments, events, inbound_messages, long_texts, requesters, tickets
 
 
@@ -167,6 +168,8 @@ class Held:
 
     data_key: str | None  # None: erased before
     erased_at: datetime | None
+    email: str | None = None
+    phone: str | None = None
 
 
 async def hold(conn: AsyncConnection, requester_id: str) -> Held | None:
@@ -175,10 +178,12 @@ async def hold(conn: AsyncConnection, requester_id: str) -> Held | None:
     r = requesters
     row = (
         await conn.execute(
-            select(r.c.data_key, r.c.erased_at).where(r.c.requester_id == requester_id).with_for_update()
+            select(r.c.data_key, r.c.erased_at, r.c.email, r.c.phone)
+            .where(r.c.requester_id == requester_id)
+            .with_for_update()
         )
     ).first()
-    return None if row is None else Held(row.data_key, row.erased_at)
+    return None if row is None else Held(row.data_key, row.erased_at, row.email, row.phone)
 
 
 async def ticket_ids(conn: AsyncConnection, requester_id: str) -> list[str]:
@@ -201,9 +206,11 @@ async def scrub(
     texts: Collection[str],
     files: Collection[str],
     erased_at: datetime,
+    senders: Collection[str] = (),
 ) -> None:
     """Remove what intake holds of a requester: the whole texts and files of theirs, their tickets'
-    personal columns, the raw payloads those tickets came from, and their address and key."""
+    personal columns, the raw payloads those tickets came from and those they sent (`senders`: the
+    address and number they wrote from), and their address and key."""
     if ticket_ids:
         if texts:
             await conn.execute(delete(long_texts).where(long_texts.c.sha256.in_(texts)))
@@ -221,6 +228,13 @@ async def scrub(
             update(inbound_messages)
             .where(inbound_messages.c.ticket_id.in_(ticket_ids))
             .values(body=b"", request_headers={}, detail=None)
+        )
+    if senders:
+        # Theirs wherever it went: auto-replies, unreadable mail, replies on colleagues' tickets.
+        await conn.execute(
+            update(inbound_messages)
+            .where(inbound_messages.c.sender_digest.in_([sender_digest(s) for s in senders]))
+            .values(body=b"", request_headers={}, detail=None, sender_digest=None)
         )
     r = requesters
     await conn.execute(

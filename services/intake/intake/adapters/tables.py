@@ -109,7 +109,11 @@ inbound_messages = Table(
     Column("detail", Text),
     Column("ticket_id", Text),
     Column("processed_at", DateTime(timezone=True)),
+    # sha256 of the sender's address or number (lower case), so an erasure finds their raw payloads
+    # wherever they went; nulled with the body when it does.
+    Column("sender_digest", Text),
     Index("ix_inbound_outcome", "outcome", "received_at"),
+    Index("ix_inbound_sender", "sender_digest", postgresql_where=text("sender_digest IS NOT NULL")),
 )
 inbound_dedupe = Table(
     "inbound_dedupe",

@@ -96,6 +96,9 @@ async def receive_email(
 async def _receive_email(
     conn: AsyncConnection, email: InboundEmail, inbound_id: uuid.UUID, *, settings: Settings, clock: Clock
 ) -> Outcome:
+    # Whatever becomes of it (an auto-reply, a reply on a colleague's ticket), an erasure of the
+    # sender finds it.
+    await store.remember_sender(conn, inbound_id, email.sender)
     reason = auto_reply_reason(email)
     if reason is not None:
         return Outcome("auto_reply_ignored", detail=reason)
@@ -277,6 +280,7 @@ async def open_call_ticket(
     **extra: Any,
 ) -> Outcome:
     """One ticket per call (or SMS, or logged call): the first delivery opens it, repeats find it."""
+    await store.remember_sender(conn, inbound_id, caller)
     first = await store.earlier_claim(conn, key, inbound_id)
     if first is not None:
         return Outcome("duplicate", first.ticket_id, detail=f"{key} seen before")

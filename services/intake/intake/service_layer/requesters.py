@@ -60,7 +60,10 @@ async def erase_in(conn: AsyncConnection, requester_id: str, clock: Clock) -> Er
             mine.append(opened or payload)
         texts, files = references(mine)
     erased_at = held.erased_at or now
-    await requesters.scrub(conn, requester_id, ticket_ids, texts=texts, files=files, erased_at=erased_at)
+    senders = [a for a in (held.email, held.phone) if a]
+    await requesters.scrub(
+        conn, requester_id, ticket_ids, texts=texts, files=files, erased_at=erased_at, senders=senders
+    )
     envelopes = [
         new_envelope(
             RequesterErased(requester_id=requester_id, erased_at=erased_at),

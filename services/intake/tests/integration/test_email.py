@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from intake.entrypoints.routes import inbound_email
 
@@ -326,3 +327,31 @@ async def test_an_email_requester_gets_a_sealed_token_that_opens_only_their_tick
     assert (
         await intake.client.get(f"/v1/tickets/{other.json()['ticket_id']}", headers=intake.as_requester(token))
     ).status_code == 404
+
+
+async def test_erasing_a_requester_scrubs_their_raw_mail_that_never_joined_their_tickets(intake: Intake) -> None:
+    admin = {"Authorization": "Bearer admin-key"}
+    opened = await post_raw(intake, mime("ines@okl.example", "Portal down", "since noon"))
+    assert opened.json()["outcome"] == "ticket_opened"
+    # Ines's out-of-office, and a colleague's: neither becomes part of a ticket.
+    away = {"Auto-Submitted": "auto-replied"}
+    hers = await post_raw(intake, mime("Ines@okl.example", "Out of office", "Ines is away until Monday", headers=away))
+    theirs = await post_raw(intake, mime("jo@okl.example", "Out of office", "Jo is away", headers=away))
+    assert (hers.json()["outcome"], theirs.json()["outcome"]) == ("auto_reply_ignored", "auto_reply_ignored")
+
+    found = await intake.client.get("/v1/requesters", params={"email": "ines@okl.example"}, headers=admin)
+    [requester] = found.json()
+    erased = await intake.client.post(f"/v1/requesters/{requester['requester_id']}/erasure", headers=admin)
+    assert erased.status_code == 200, erased.text
+
+    async def body_of(inbound_id: str) -> bytes:
+        async with intake.engine.connect() as conn:
+            sql = text("SELECT body, sender_digest FROM inbound_messages WHERE inbound_id = :i")
+            row = await conn.execute(sql, {"i": uuid.UUID(inbound_id)})
+            body, digest = row.one()
+            assert (digest is None) == (body == b"")  # the tie to the sender goes with the body
+            return bytes(body)
+
+    assert await body_of(hers.json()["inbound_id"]) == b""  # no ticket of hers, yet hers
+    assert await body_of(opened.json()["inbound_id"]) == b""  # her ticket's, as before
+    assert b"Jo is away" in await body_of(theirs.json()["inbound_id"])  # a colleague's stays
