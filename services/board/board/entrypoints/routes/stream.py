@@ -14,15 +14,16 @@ from fastapi import APIRouter, Depends, Header
 from pydantic_core import to_json
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from supportdesk_service.auth import AgentAuth
+from supportdesk_service.auth import Agent, AgentAuth
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
 from ...domain.ticket_filter import TicketFilter
 from ...service_layer import views
+from ...service_layer.people import PeopleFilter, UnknownValue
 from ...settings import Settings
 from . import Runtime
-from .filters import ticket_filter
+from .filters import people_filter, ticket_filter, unknown
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
 
@@ -65,9 +66,16 @@ async def changes(
 @router.get("/v1/board/stream", response_class=EventSourceResponse)
 async def stream(
     runtime: Runtime,
+    caller: Agent,
     flt: Annotated[TicketFilter, Depends(ticket_filter)],
+    asked: Annotated[PeopleFilter, Depends(people_filter)],
     last_event_id: Annotated[str | None, Header(max_length=40)] = None,
 ) -> EventSourceResponse:
-    """Tickets as they change (`event: ticket`, data: the list row, id: the change id)."""
+    """Tickets as they change (`event: ticket`, data: the list row, id: the change id). The people
+    filters are resolved as the stream starts (who "me" and "my team's" are then)."""
     after = _resume_from(last_event_id)
+    try:
+        flt = await views.resolved(runtime.engine, flt, asked, caller)
+    except UnknownValue as e:
+        raise unknown(e) from e
     return EventSourceResponse(changes(runtime, flt, after), ping=15)
