@@ -110,6 +110,16 @@ async def add_names(conn: AsyncConnection, rows: Sequence[dict[str, Any]], now: 
         row["unassigned_seconds"] = max(0, int((now - since).total_seconds())) if since is not None else None
 
 
+async def me(conn: AsyncConnection, caller: str) -> dict[str, Any]:
+    """Who the caller is to the board: their agent (None if the directory has none) and teams,
+    what "me" and "mine" resolve to."""
+    found = caller_agent(caller, await store.agents_named(conn, caller))
+    if found is None:
+        return {"caller": caller, "agent_id": None, "name": None, "teams": []}
+    teams = teams_of(found, await store.teams_listing(conn, found.agent_id))
+    return {"caller": caller, "agent_id": found.agent_id, "name": found.name, "teams": teams}
+
+
 async def directory(conn: AsyncConnection) -> dict[str, Any]:
     agents, teams = await store.agents(conn), await store.teams(conn)
     return {

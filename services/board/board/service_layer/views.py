@@ -107,3 +107,8 @@ async def workload(engine: AsyncEngine, clock: Clock, as_of: datetime | None) ->
 async def directory(engine: AsyncEngine, as_of: datetime | None) -> dict[str, Any]:
     async with _board(engine, as_of) as conn:
         return await people.directory(conn)
+
+
+async def me(engine: AsyncEngine, caller: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await people.me(conn, caller)

@@ -55,6 +55,14 @@ async def test_mine_my_teams_and_unassigned_filters_workload_and_directory(
         assert await list_ids(board, team="billing-team") == [invoice, billing]
         assert await list_ids(board, assignee="none") == [billing, slow]
         assert await list_ids(pat, team="mine", assignee="none") == [slow]
+        assert (await pat.get("/v1/board/me")).json() == {
+            "caller": "pat",
+            "agent_id": "pat",
+            "name": "Pat Lee",
+            "teams": ["tier-1"],
+        }
+        assert (await sam.get("/v1/board/me")).json()["agent_id"] == "sam"
+        assert (await board.get("/v1/board/me")).json()["agent_id"] is None  # the key "agent" is no agent
         # The problem+json answers name the field.
         assert _problem_field(await board.get("/v1/board/tickets", params={"assignee": "bogus"})) == "query.assignee"
         assert _problem_field(await board.get("/v1/board/tickets", params={"team": "nope"})) == "query.team"

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from supportdesk_service.auth import AgentAuth
+from supportdesk_service.auth import Agent, AgentAuth
 
 from ...service_layer import views
 from . import Runtime
@@ -29,3 +29,10 @@ async def directory(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     """Agents (id, name, email, teams, availability, capacity, active) and teams (id, name,
     members, lead, queues), each as its latest profile event says."""
     return await views.directory(runtime.engine, as_of)
+
+
+@router.get("/v1/board/me")
+async def me(runtime: Runtime, caller: Agent) -> dict[str, Any]:
+    """Who "me" and "mine" are for the caller: the key's or token's name (`caller`), the agent of
+    the directory it is (by id or email; `agent_id` null when none) and their teams."""
+    return await views.me(runtime.engine, caller)
