@@ -235,3 +235,18 @@ board_people_log = Table(
     Column("producer", Text, nullable=False),
     Column("payload", JSONB, nullable=False),
 )
+
+# Who is looking at or answering which ticket now ("Pat is replying"): what agents' pages say
+# every few seconds, gone on its own at `expires_at`. Not the projection: no event makes it, a
+# rebuild neither compares nor keeps it, and it is unlogged (a crash forgets it, as it should).
+board_presence = Table(
+    "board_presence",
+    metadata,
+    Column("ticket_id", Text, nullable=False),
+    Column("agent", Text, nullable=False),
+    Column("activity", Text, nullable=False),  # viewing | replying
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("ticket_id", "agent"),
+    Index("ix_board_presence_expires", "expires_at"),
+    prefixes=["UNLOGGED"],
+)

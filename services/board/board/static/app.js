@@ -11,11 +11,14 @@ let stream = null;
 let nextCursor = null;
 let summaryTimer = null;
 let me = null; // who "me" and "mine" are to the board (GET /v1/board/me)
+const presence = new Map(); // `${ticket}\n${agent}` -> {ticket_id, who, activity, until (performance.now())}
+let viewing = null; // {ticketId, timer}: this page says it is viewing the ticket whose timeline is open
 
 function key() { return sessionStorage.getItem(KEY); }
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: `Bearer ${key()}` }, cache: "no-store" });
+async function api(path, init = {}) {
+  const headers = { Authorization: `Bearer ${key()}`, ...(init.body ? { "Content-Type": "application/json" } : {}) };
+  const r = await fetch(path, { ...init, headers, cache: "no-store" });
   if (r.status === 401) { askForKey("That key was refused."); throw new Error("unauthorized"); }
   if (!r.ok) {
     const problem = r.headers.get("content-type") === "application/problem+json" ? await r.json() : null;
@@ -138,6 +141,25 @@ function holder(row) {
   return "";
 }
 
+function subjectCell(row) {
+  const td = cell(row.subject, "subject");
+  const here = document.createElement("span");
+  here.className = "presence";
+  td.append(here);
+  return td;
+}
+
+// Others viewing or replying to the ticket, as the stream said, until each expires.
+function presenceText(ticketId) {
+  const now = performance.now();
+  const here = [];
+  for (const [k, p] of presence) {
+    if (p.until <= now) presence.delete(k);
+    else if (p.ticket_id === ticketId) here.push(`${p.who} is ${p.activity}`);
+  }
+  return here.join(", ");
+}
+
 function renderRow(row) {
   const tr = document.createElement("tr");
   tr.tabIndex = 0;
@@ -145,7 +167,7 @@ function renderRow(row) {
   tr.setAttribute("aria-label", `${row.number ?? row.ticket_id}: ${row.subject ?? ""}. Enter opens the timeline.`);
   const esc = row.escalation_level ? `L${row.escalation_level} ${row.escalation_holder ?? row.escalation_route ?? ""}` : "";
   tr.append(
-    cell(row.number ?? "(opening)", "number"), cell(row.subject, "subject"),
+    cell(row.number ?? "(opening)", "number"), subjectCell(row),
     cell(row.customer_id ?? row.requester_email, "customer"), cell(row.priority), cell(row.status), cell(row.queue),
     cell(holder(row), row.unassigned_since ? "assignee waiting" : "assignee"), cell(row.team_name ?? row.team, "team"),
     cell(esc, "escalation"), cell("", "due"),
@@ -181,6 +203,7 @@ function tick() {
     tr.className = state;
     tr.querySelector("td.due").textContent = countdown(row) + (state === "amber" ? " (at risk)" : "");
     if (row.unassigned_since) tr.querySelector("td.assignee").textContent = holder(row);
+    tr.querySelector("span.presence").textContent = presenceText(row.ticket_id);
   }
 }
 
@@ -308,6 +331,22 @@ async function openTimeline(ticketId) {
   }));
   $("timeline-panel").hidden = false;
   $("timeline-close").focus();
+  view(ticketId);
+}
+
+// While a timeline is open the page says it is viewing the ticket, again before the word expires.
+function view(ticketId) {
+  unview();
+  const say = () => api(`/v1/board/tickets/${encodeURIComponent(ticketId)}/presence`, {
+    method: "POST", body: JSON.stringify({ activity: "viewing" }),
+  }).catch(() => {});
+  say();
+  viewing = { ticketId, timer: setInterval(say, 10_000) };
+}
+
+function unview() {
+  if (viewing) clearInterval(viewing.timer);
+  viewing = null;
 }
 
 // --- live ----------------------------------------------------------------------------------
@@ -332,6 +371,15 @@ function connect() {
   // Unfiltered on purpose: a ticket that stops matching (closed, moved queue) must leave the view,
   // and a filtered stream would never say so. The filters are applied here, as the list applies them.
   stream = follow("/v1/board/stream", key(), (event, data) => {
+    if (event === "presence") {
+      if (me?.agent_id === data.agent) return; // not our own
+      presence.set(`${data.ticket_id}\n${data.agent}`, {
+        ticket_id: data.ticket_id, who: data.name ?? data.agent, activity: data.activity,
+        until: performance.now() + data.expires_in_seconds * 1000,
+      });
+      tick();
+      return;
+    }
     if (event !== "ticket") return;
     if (!matches(data)) {
       if (rows.delete(data.ticket_id)) redraw();
@@ -371,7 +419,7 @@ for (const radio of document.querySelectorAll('#filters input[name="who"]')) { /
   radio.addEventListener("change", () => $("filters").requestSubmit());
 }
 $("more").addEventListener("click", () => loadTickets(true).catch(() => {}));
-$("timeline-close").addEventListener("click", () => { $("timeline-panel").hidden = true; });
+$("timeline-close").addEventListener("click", () => { $("timeline-panel").hidden = true; unview(); });
 $("forget-key").addEventListener("click", () => askForKey());
 setInterval(tick, 1000);
 

@@ -2,11 +2,13 @@
 against the real board process on the real broker and database: the test plays the assignment
 service (its people and assignment events) and sla-clock. The assignee and team columns, the
 unassigned age, the "Mine", "My team's" and "Unassigned" choices, the workload panel, a claim that
-arrives while the page is open, and the timeline's words for it. Screenshots land in
-.data/artifacts/board/."""
+arrives while the page is open, the timeline's words for it, and presence: the page says it is
+viewing the ticket whose timeline is open, and shows a colleague replying until that expires.
+Screenshots land in .data/artifacts/board/."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -91,7 +93,9 @@ async def shot(page: Page, name: str) -> None:
 async def test_mine_my_teams_unassigned_and_the_workload_in_a_real_browser(
     space: Sandbox, services: Callable[..., RunningService]
 ) -> None:
-    board = services("board", BOARD_STREAM_POLL_SECONDS="0.2", BOARD_API_KEYS="pat=pat-key")
+    board = services(
+        "board", BOARD_STREAM_POLL_SECONDS="0.2", BOARD_API_KEYS="pat=pat-key,sam=sam-key", BOARD_PRESENCE_SECONDS="4"
+    )
     await publish(
         space,
         PEOPLE_KEY,
@@ -164,7 +168,11 @@ async def test_mine_my_teams_unassigned_and_the_workload_in_a_real_browser(
             # Pat claims the export while the page shows "Mine": it arrives without a reload, and
             # leaves "Unassigned"; the workload follows.
             await page.check("#f-mine")
-            await expect(page.locator("#tickets tbody tr")).to_have_count(1)
+            await expect(row(page, checkout)).to_be_visible()
+            await expect(row(page, export)).to_have_count(0)
+            # The page reads the list, then follows the stream from its newest change: a change
+            # between the two would wait for the next read (as before this page knew people).
+            await page.wait_for_timeout(1_000)
             claim = assigned("pat", "tier-1", by="pat", reason=AssignmentReason.CLAIMED)
             await produce(
                 space,
@@ -185,7 +193,10 @@ async def test_mine_my_teams_unassigned_and_the_workload_in_a_real_browser(
             # The timeline says who gave it to whom, and why.
             await page.check("#f-mine")
             await row(page, export).focus()
-            await page.keyboard.press("Enter")
+            presence_url = f"{board.url}/v1/board/tickets/{export}/presence"
+            async with page.expect_request(lambda r: r.method == "POST" and r.url == presence_url) as said:
+                await page.keyboard.press("Enter")
+            assert json.loads((await said.value).post_data or "{}") == {"activity": "viewing"}
             await expect(page.locator("#timeline")).to_contain_text(
                 "pat: assigned to pat of team tier-1, claimed by the agent"
             )
@@ -193,5 +204,16 @@ async def test_mine_my_teams_unassigned_and_the_workload_in_a_real_browser(
                 "assigned to team tier-1's pool, by the team's rule"
             )
             await shot(page, "11-people-claimed")
+
+            # Sam replies to the checkout ticket: pat's page says so on the row, until the word
+            # expires (4 seconds here) without a refresh. Pat's own viewing is not shown to pat.
+            async with board.client("sam-key") as sam:
+                replying = await sam.post(f"/v1/board/tickets/{checkout}/presence", json={"activity": "replying"})
+                assert replying.status_code == 202, replying.text
+            here = row(page, checkout).locator("span.presence")
+            await expect(here).to_have_text("Sam Roe is replying", timeout=10_000)
+            await shot(page, "12-presence")
+            await expect(row(page, export).locator("span.presence")).to_have_text("")
+            await expect(here).to_have_text("", timeout=10_000)
         finally:
             await browser.close()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from supportdesk_service.auth import Agent, AgentAuth
 from supportdesk_service.problems import Problem
@@ -15,6 +15,7 @@ from supportdesk_service.problems import Problem
 from ...domain.ticket_filter import BadCursor, Sort, TicketFilter
 from ...service_layer import views
 from ...service_layer.people import PeopleFilter, UnknownValue
+from ...service_layer.presence import Activity, NoSuchTicket, announce
 from . import Runtime
 from .filters import people_filter, ticket_filter, unknown
 
@@ -78,3 +79,20 @@ async def summary(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
     return await views.summary(runtime.engine, runtime.clock, zone, window, as_of)
+
+
+class PresenceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    activity: Activity
+
+
+@router.post("/v1/board/tickets/{ticket_id}/presence", status_code=202)
+async def presence(ticket_id: str, body: PresenceBody, runtime: Runtime, caller: Agent) -> dict[str, Any]:
+    """The caller is viewing or replying to the ticket: every live stream says so (`event:
+    presence`) until `presence_seconds` (30) after the caller's last word; a page repeats it
+    while it stays. Not stored with the ticket: no event, no timeline line."""
+    settings, now = runtime.settings, runtime.clock.now()
+    try:
+        return await announce(runtime.engine, ticket_id, caller, body.activity, now, settings.presence_seconds)
+    except NoSuchTicket as e:
+        raise Problem(404, "Not Found", f"the board has no ticket {ticket_id} (yet)") from e
