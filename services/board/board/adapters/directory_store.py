@@ -92,6 +92,10 @@ async def agents_named(conn: AsyncConnection, caller: str) -> dict[str, AgentEnt
     return {r.agent_id: AgentEntry.model_validate(dict(r._mapping)) for r in (await conn.execute(query)).all()}
 
 
+async def team_exists(conn: AsyncConnection, team_id: str) -> bool:
+    return (await conn.execute(select(tm.c.team_id).where(tm.c.team_id == team_id))).first() is not None
+
+
 async def teams_listing(conn: AsyncConnection, agent_id: str) -> list[TeamEntry]:
     """The teams whose members include the agent."""
     rows = (await conn.execute(select(tm).where(tm.c.members.any(agent_id)))).all()

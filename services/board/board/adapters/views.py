@@ -285,6 +285,12 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
     }
 
 
+async def holds(conn: AsyncConnection, agent: str | None = None, *, team: str | None = None) -> bool:
+    """Whether an open ticket is held by the agent (or is the team's), by the open rows' indexes."""
+    where = [t.c.is_open, t.c.assignee == agent] if agent is not None else [t.c.is_open, t.c.team == team]
+    return (await conn.execute(select(t.c.ticket_id).where(*where).limit(1))).first() is not None
+
+
 async def held_counts(conn: AsyncConnection) -> Sequence[Row[Any]]:
     """Per agent holding open tickets: assignee, open, at_risk, breached (as the rows say them)."""
     query = (

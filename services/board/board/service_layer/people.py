@@ -82,8 +82,13 @@ async def resolve(conn: AsyncConnection, flt: TicketFilter, asked: PeopleFilter,
         flt = replace(flt, unassigned=True)
     elif asked.assignee is not None:
         agent_id = await _me(conn, caller, "query.assignee") if asked.assignee == "me" else asked.assignee
-        if asked.assignee != "me" and await store.agent(conn, agent_id) is None:
-            raise UnknownValue("query.assignee", f"no agent {agent_id} in the board's directory")
+        # A holder the directory has not heard of yet (its profile on its way) is no mistake.
+        if (
+            asked.assignee != "me"
+            and await store.agent(conn, agent_id) is None
+            and not await views.holds(conn, agent_id)
+        ):
+            raise UnknownValue("query.assignee", f"no agent {agent_id} in the board's directory, nor holding a ticket")
         flt = replace(flt, assignee=(agent_id,))
     if asked.team == "mine":
         me = await store.agent(conn, await _me(conn, caller, "query.team"))
@@ -91,8 +96,8 @@ async def resolve(conn: AsyncConnection, flt: TicketFilter, asked: PeopleFilter,
         mine = teams_of(me, await store.teams_listing(conn, me.agent_id))
         flt = replace(flt, team=tuple(mine) or ("",))  # no team: nothing is "my team's"
     elif asked.team is not None:
-        if asked.team not in {t.team_id for t in await store.teams(conn)}:
-            raise UnknownValue("query.team", f"no team {asked.team} in the board's directory")
+        if not await store.team_exists(conn, asked.team) and not await views.holds(conn, team=asked.team):
+            raise UnknownValue("query.team", f"no team {asked.team} in the board's directory, nor holding a ticket")
         flt = replace(flt, team=(asked.team,))
     return flt
 

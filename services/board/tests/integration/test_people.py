@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from supportdesk_contract.catalogue import PEOPLE_KEY, AssignmentReason
+from supportdesk_contract.catalogue import PEOPLE_KEY, AssignmentReason, ClosureCode, TicketClosed
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_contract.topics import Topic
@@ -165,3 +165,40 @@ async def test_mine_my_teams_and_unassigned_filters_workload_and_directory(
         assert then_rows[login]["assignee_name"] == "Pat Lee"
         then_people = (await board.get("/v1/board/directory", params={"as_of": as_of})).json()
         assert {a["agent_id"]: a["name"] for a in then_people["agents"]}["pat"] == "Pat Lee"
+
+        # Pat closes the at-risk export: it keeps pat as its holder, for its history, and leaves
+        # pat's workload. A holder the directory has not heard of yet is listed and filtered too.
+        closed = TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by="pat")
+        await produce(
+            space, Topic.LIFECYCLE, [encode(new_envelope(closed, ticket_id=export, producer="intake", clock=later))[:2]]
+        )
+        night = assigned("zed", "night-shift", reason=AssignmentReason.MANUAL, by="lea")
+        await produce(
+            space,
+            Topic.ASSIGNMENT,
+            [encode(new_envelope(night, ticket_id=billing, producer="assignment", clock=later))[:2]],
+        )
+
+        async def both() -> bool:
+            agents = {a["agent_id"]: a for a in (await _workload(board))["agents"]}
+            return bool(agents["pat"]["open"] == 1 and "zed" in agents)
+
+        await eventually(both, what="the close and zed's ticket folded")
+        agents = {a["agent_id"]: a for a in (await _workload(board))["agents"]}
+        assert {k: agents["pat"][k] for k in ("open", "at_risk", "breached")} == {
+            "open": 1,
+            "at_risk": 0,
+            "breached": 1,
+        }
+        assert {k: agents["zed"][k] for k in ("name", "open", "teams")} == {"name": None, "open": 1, "teams": []}
+        assert await list_ids(board, assignee="pat", open="false") == [export]
+        assert await list_ids(board, assignee="pat", open="true") == [login]
+        assert await list_ids(board, assignee="zed") == [billing]
+        assert await list_ids(board, team="night-shift") == [billing]
+        shown = (await board.get(f"/v1/board/tickets/{export}")).json()
+        assert (shown["status"], shown["assignee"], shown["assignee_name"], shown["unassigned_since"]) == (
+            "closed",
+            "pat",
+            "Pat Lee-Smith",
+            None,
+        )
