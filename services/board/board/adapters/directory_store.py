@@ -55,8 +55,10 @@ async def put_teams(conn: AsyncConnection, entries: Iterable[TeamEntry], *, repl
 
 
 async def append_log(conn: AsyncConnection, fact: Fact) -> None:
-    """The event, numbered after the last one (one partition, one consumer of it at a time: a
-    second writer of the same number fails on the key and its batch is retried)."""
+    """The event, numbered after the last one. One partition has one consumer at a time, but two
+    may overlap in a rebalance: one numbering writer at a time, held to commit, so the second
+    waits and numbers after the first instead of failing on the key."""
+    await conn.execute(select(func.pg_advisory_xact_lock(func.hashtext("board_people_log"))))
     following = select(func.coalesce(func.max(log.c.seq), 0) + 1).scalar_subquery()
     await conn.execute(
         insert(log).values(

@@ -21,7 +21,7 @@ from supportdesk_contract.catalogue import (
 
 from ..adapters import directory_store as store
 from ..adapters import views
-from ..domain.directory import PEOPLE_EVENTS, Directory, apply_to_agent, caller_agent, team_of, teams_of
+from ..domain.directory import PEOPLE_EVENTS, AgentEntry, Directory, apply_to_agent, caller_agent, team_of, teams_of
 from ..domain.ticket_filter import TicketFilter
 from ..domain.timeline import Fact
 
@@ -68,11 +68,11 @@ class PeopleFilter:
         return self.assignee is not None or self.team is not None
 
 
-async def _me(conn: AsyncConnection, caller: str, field: str) -> str:
+async def _me(conn: AsyncConnection, caller: str, field: str) -> AgentEntry:
     found = caller_agent(caller, await store.agents_named(conn, caller))
     if found is None:
         raise UnknownValue(field, f"{caller} (the caller) is no agent of the board's directory")
-    return found.agent_id
+    return found
 
 
 async def resolve(conn: AsyncConnection, flt: TicketFilter, asked: PeopleFilter, caller: str) -> TicketFilter:
@@ -81,7 +81,7 @@ async def resolve(conn: AsyncConnection, flt: TicketFilter, asked: PeopleFilter,
     if asked.assignee == "none":
         flt = replace(flt, unassigned=True)
     elif asked.assignee is not None:
-        agent_id = await _me(conn, caller, "query.assignee") if asked.assignee == "me" else asked.assignee
+        agent_id = (await _me(conn, caller, "query.assignee")).agent_id if asked.assignee == "me" else asked.assignee
         # A holder the directory has not heard of yet (its profile on its way) is no mistake.
         if (
             asked.assignee != "me"
@@ -91,8 +91,7 @@ async def resolve(conn: AsyncConnection, flt: TicketFilter, asked: PeopleFilter,
             raise UnknownValue("query.assignee", f"no agent {agent_id} in the board's directory, nor holding a ticket")
         flt = replace(flt, assignee=(agent_id,))
     if asked.team == "mine":
-        me = await store.agent(conn, await _me(conn, caller, "query.team"))
-        assert me is not None  # _me found them just now, in the same transaction
+        me = await _me(conn, caller, "query.team")
         mine = teams_of(me, await store.teams_listing(conn, me.agent_id))
         flt = replace(flt, team=tuple(mine) or ("",))  # no team: nothing is "my team's"
     elif asked.team is not None:
