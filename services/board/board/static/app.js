@@ -30,6 +30,7 @@ async function api(path, init = {}) {
 function askForKey(message = "") {
   sessionStorage.removeItem(KEY);
   if (stream) { stream.stop(); stream = null; }
+  unview();
   $("key-error").textContent = message;
   if (!$("key-dialog").open) $("key-dialog").showModal();
   $("key-input").focus();
