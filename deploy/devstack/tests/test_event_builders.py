@@ -4,10 +4,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from supportdesk_contract.catalogue import ClockKind, Priority
+from supportdesk_contract.catalogue import PEOPLE_KEY, AssignmentReason, Availability, ClockKind, Priority
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import decode, encode
-from supportdesk_devstack.testing.events import AT, TICKET, envelope, golden, opened, started, triaged
+from supportdesk_devstack.testing.events import (
+    AT,
+    TICKET,
+    agent_profile,
+    assigned,
+    availability,
+    envelope,
+    golden,
+    opened,
+    people_envelope,
+    started,
+    team_profile,
+    triaged,
+    unassigned,
+)
 
 T0 = datetime(2026, 11, 30, 9, tzinfo=UTC)
 
@@ -56,3 +70,23 @@ def test_an_envelope_round_trips_and_defaults_to_the_samples_ticket() -> None:
     env = envelope(triaged(), producer="triage")
     assert env.ticket_id == TICKET and env.producer == "triage"
     assert decode(encode(env)[1]) == env
+
+
+def test_people_and_assignment_events_are_the_ordinary_case_unless_told() -> None:
+    pat = agent_profile("pat", teams=("tier-1",))
+    assert (pat.name, pat.email, pat.teams, pat.capacity, pat.active) == (
+        "Pat",
+        "pat@desk.example",
+        ("tier-1",),
+        8,
+        True,
+    )
+    assert availability("pat", Availability.AWAY, Availability.ONLINE).previous is Availability.ONLINE
+    assert team_profile("tier-1", members=("pat",)).members == ("pat",)
+    given = assigned("pat", "tier-1")
+    assert (given.agent, given.team, given.third_party, given.reason) == ("pat", "tier-1", None, AssignmentReason.RULE)
+    assert assigned(None, "tier-1").agent is None  # the team's pool
+    back = unassigned("pat", "tier-1", reason=AssignmentReason.AWAY)
+    assert (back.agent, back.team, back.reason) == ("pat", "tier-1", AssignmentReason.AWAY)
+    # People events are about no ticket: keyed by PEOPLE_KEY.
+    assert people_envelope(pat, clock=ManualClock(T0)).ticket_id == PEOPLE_KEY

@@ -16,3 +16,5 @@ class Settings(ServiceSettings):
     stream_poll_seconds: float = 0.5
     # How often superseded rows of the stream's change feed are deleted (service_layer/change_feed).
     change_feed_compact_seconds: float = 60.0
+    # How long an agent's presence on a ticket ("viewing", "replying") lasts without a refresh.
+    presence_seconds: float = 30.0

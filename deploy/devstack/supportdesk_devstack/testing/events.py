@@ -16,14 +16,22 @@ from functools import cache
 from typing import Any, TypeVar
 
 from supportdesk_contract.catalogue import (
+    PEOPLE_KEY,
     REGISTRY,
+    AgentAvailabilityChanged,
+    AgentProfileChanged,
+    AssignmentReason,
+    Availability,
     ClockKind,
     Event,
     Priority,
     SlaClockStarted,
+    TeamProfileChanged,
+    TicketAssigned,
     TicketOpened,
     TicketReopened,
     TicketTriaged,
+    TicketUnassigned,
 )
 from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
@@ -110,10 +118,67 @@ def reopened(**overrides: object) -> TicketReopened:
     return build(TicketReopened, {"by": "agent"}, overrides)
 
 
+def agent_profile(agent_id: str, **overrides: object) -> AgentProfileChanged:
+    """An active agent `agent_id` as the assignment service describes them: named after the id
+    ("pat" is "Pat"), `<id>@desk.example`, no teams, capacity 8, in UTC, changed by "admin"."""
+    plain = {
+        "agent_id": agent_id,
+        "name": agent_id.capitalize(),
+        "email": f"{agent_id}@desk.example",
+        "subject": None,
+        "teams": (),
+        "skills": (),
+        "languages": (),
+        "capacity": 8,
+        "time_zone": "UTC",
+        "by": "admin",
+    }
+    return build(AgentProfileChanged, plain, overrides)
+
+
+def availability(agent_id: str, now: Availability, previous: Availability | None = None) -> AgentAvailabilityChanged:
+    """The agent went `now` (online, away, off), by their own hand."""
+    return build(
+        AgentAvailabilityChanged, {"agent_id": agent_id, "availability": now, "previous": previous, "by": agent_id}, {}
+    )
+
+
+def team_profile(team_id: str, **overrides: object) -> TeamProfileChanged:
+    """A team `team_id` named after its id, with no members, lead or queues, assigned by hand."""
+    plain = {"team_id": team_id, "name": team_id.capitalize(), "members": (), "queues": (), "by": "admin"}
+    return build(TeamProfileChanged, plain, overrides)
+
+
+def assigned(agent: str | None, team: str | None = None, **overrides: object) -> TicketAssigned:
+    """The ticket given to `agent` (of `team`; agent None: the team's pool) by the team's rule."""
+    plain = {
+        "agent": agent,
+        "team": team,
+        "third_party": None,
+        "previous_agent": None,
+        "previous_team": None,
+        "by": "assignment",
+        "reason": AssignmentReason.RULE,
+        "explanation": "",
+    }
+    return build(TicketAssigned, plain, overrides)
+
+
+def unassigned(agent: str | None, team: str | None = None, **overrides: object) -> TicketUnassigned:
+    """`agent` no longer holds the ticket; `team`'s pool does (None: nobody), by hand."""
+    plain = {"agent": agent, "team": team, "by": "assignment", "reason": AssignmentReason.MANUAL, "explanation": ""}
+    return build(TicketUnassigned, plain, overrides)
+
+
 def envelope(payload: E, ticket_id: str = TICKET, *, clock: Clock | None = None, producer: str = "test") -> Envelope[E]:
     """`payload` as its producer publishes it, stamped at `clock`'s now (the system clock's without
     one, as a real producer stamps it)."""
     return new_envelope(payload, ticket_id=ticket_id, producer=producer, clock=clock or SystemClock())
+
+
+def people_envelope(payload: E, *, clock: Clock | None = None, producer: str = "assignment") -> Envelope[E]:
+    """A people event as the assignment service publishes it: keyed by PEOPLE_KEY, not a ticket."""
+    return envelope(payload, PEOPLE_KEY, clock=clock, producer=producer)
 
 
 def as_messages(

@@ -23,7 +23,16 @@ from .projection_store import search_texts, search_vector_of
 from .tables import board_sla_outcomes, board_tickets
 
 # What the fold writes and the reads read; board_changes (the live stream's sequence) is not folded.
-SHADOWED = ("board_tickets", "board_timeline", "board_sla_outcomes", "board_open_counts", "board_attainment")
+# The directory (board_agents, board_teams) is folded again whole from the people log.
+SHADOWED = (
+    "board_tickets",
+    "board_timeline",
+    "board_sla_outcomes",
+    "board_open_counts",
+    "board_attainment",
+    "board_agents",
+    "board_teams",
+)
 # Shadowed by views: the live rows of tickets finished by the instant, and the rows folded again.
 _VIEWED = ("board_tickets", "board_sla_outcomes")
 BATCH = 5_000

@@ -17,7 +17,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 from supportdesk_messaging.db import plumbing_tables
 
@@ -65,6 +65,12 @@ board_tickets = Table(
     Column("updated_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("closure_code", Text),
+    # Who holds it (domain.ticket_view.AssignmentFacts): names come from the directory when read.
+    Column("assignee", Text),  # agent id; a closed ticket keeps its last holder
+    Column("team", Text),
+    Column("third_party", Text),
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("unassigned_since", DateTime(timezone=True)),  # open and held by nobody since
     Column("search", TSVECTOR, nullable=False),  # number, subject, description excerpt, requester
     Column("state", JSONB, nullable=False),  # domain.ticket_view.TicketView: the per-topic parts
 )
@@ -82,6 +88,9 @@ Index("ix_board_search", _t.search, postgresql_using="gin")
 Index("ix_board_number", _t.number)
 Index("ix_board_requester_email", func.lower(_t.requester_email))
 Index("ix_board_customer", _t.customer_id)
+# Workload per agent and per team's pool, and the "mine" / "unassigned" filters.
+Index("ix_board_open_assignee", _t.assignee, postgresql_where=text("is_open"))
+Index("ix_board_open_team", _t.team, _t.unassigned_since, postgresql_where=text("is_open"))
 Index("ix_board_open_summary", _t.queue, _t.priority, _t.status, postgresql_where=text("is_open"))
 
 board_timeline = Table(
@@ -176,4 +185,68 @@ board_changes = Table(
     Column("ticket_id", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Index("ix_board_changes_ticket", "ticket_id", "seq"),
+)
+
+# Who works here (domain.directory): each agent and team as its latest people event says. Read
+# with the tickets (names, "me", "my team's", workload); never a ticket row.
+board_agents = Table(
+    "board_agents",
+    metadata,
+    Column("agent_id", Text, primary_key=True),
+    Column("name", Text),
+    Column("email", Text),
+    Column("subject", Text),
+    Column("teams", ARRAY(Text), nullable=False),
+    Column("skills", ARRAY(Text), nullable=False),
+    Column("languages", ARRAY(Text), nullable=False),
+    Column("capacity", Integer),
+    Column("time_zone", Text),
+    Column("active", Boolean, nullable=False),
+    Column("availability", Text),
+    Column("profile_at", DateTime(timezone=True)),
+    Column("availability_at", DateTime(timezone=True)),
+)
+Index("ix_board_agents_email", func.lower(board_agents.c.email))  # "me" by email
+
+board_teams = Table(
+    "board_teams",
+    metadata,
+    Column("team_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("members", ARRAY(Text), nullable=False),
+    Column("lead", Text),
+    Column("lead_email", Text),
+    Column("queues", ARRAY(Text), nullable=False),
+    Column("escalation_tier", Integer),
+    Column("rule", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# The people events as folded, numbered in the order applied (one partition: the order they were
+# made, the same in a replay): a read as of an instant folds the directory again from them.
+board_people_log = Table(
+    "board_people_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("producer", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+)
+
+# Who is looking at or answering which ticket now ("Pat is replying"): what agents' pages say
+# every few seconds, gone on its own at `expires_at`. Not the projection: no event makes it, a
+# rebuild neither compares nor keeps it, and it is unlogged (a crash forgets it, as it should).
+board_presence = Table(
+    "board_presence",
+    metadata,
+    Column("ticket_id", Text, nullable=False),
+    Column("agent", Text, nullable=False),
+    Column("activity", Text, nullable=False),  # viewing | replying
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("ticket_id", "agent"),
+    Index("ix_board_presence_expires", "expires_at"),
+    prefixes=["UNLOGGED"],
 )

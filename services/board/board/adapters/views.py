@@ -9,12 +9,13 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Integer, Text, and_, func, literal, literal_column, select, tuple_
+from sqlalchemy import DateTime, Integer, Row, Text, and_, func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -69,12 +70,17 @@ def conditions(flt: TicketFilter, now: datetime) -> list[ColumnElement[bool]]:
         (t.c.customer_id, flt.customer),
         (t.c.channel, flt.channel),
         (t.c.escalation_level, flt.escalation_level),
+        (t.c.assignee, flt.assignee),
+        (t.c.team, flt.team),
     ):
         if values:
             where.append(column.in_(list(values)))
     for column, flag in ((t.c.swat, flt.swat), (t.c.breached, flt.breached), (t.c.is_open, flt.is_open)):
         if flag is not None:
             where.append(column.is_(flag))
+    if flt.unassigned is not None:
+        waiting = t.c.unassigned_since.is_not(None)
+        where.append(waiting if flt.unassigned else ~waiting)
     if flt.at_risk_within is not None:
         where += [
             t.c.is_open,
@@ -277,6 +283,37 @@ async def summary(conn: AsyncConnection, now: datetime, zone: ZoneInfo, at_risk_
         "escalations_by_level": [{"level": r.escalation_level, "tickets": int(r.tickets)} for r in levels],
         "attainment": attainment,
     }
+
+
+async def holds(conn: AsyncConnection, agent: str | None = None, *, team: str | None = None) -> bool:
+    """Whether an open ticket is held by the agent (or is the team's), by the open rows' indexes."""
+    where = [t.c.is_open, t.c.assignee == agent] if agent is not None else [t.c.is_open, t.c.team == team]
+    return (await conn.execute(select(t.c.ticket_id).where(*where).limit(1))).first() is not None
+
+
+async def held_counts(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    """Per agent holding open tickets: assignee, open, at_risk, breached (as the rows say them)."""
+    query = (
+        select(
+            t.c.assignee,
+            func.count().label("open"),
+            func.count().filter(t.c.at_risk).label("at_risk"),
+            func.count().filter(t.c.breached).label("breached"),
+        )
+        .where(t.c.is_open, t.c.assignee.is_not(None))
+        .group_by(t.c.assignee)
+    )
+    return (await conn.execute(query)).all()
+
+
+async def unassigned_counts(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    """Per team (None: no team) of open tickets nobody holds: team, tickets, oldest (unassigned since)."""
+    query = (
+        select(t.c.team, func.count().label("tickets"), func.min(t.c.unassigned_since).label("oldest"))
+        .where(t.c.is_open, t.c.unassigned_since.is_not(None))
+        .group_by(t.c.team)
+    )
+    return (await conn.execute(query)).all()
 
 
 async def latest_change(conn: AsyncConnection) -> int:

@@ -40,3 +40,6 @@ class TicketFilter:
     updated_from: datetime | None = None
     updated_to: datetime | None = None
     q: str | None = None
+    assignee: Sequence[str] = ()  # agent ids: the ticket's holder (a closed ticket's last one)
+    team: Sequence[str] = ()
+    unassigned: bool | None = None  # True: open and held by nobody (a team's pool is nobody)

@@ -1,7 +1,7 @@
 """One ticket as the board shows it, folded from every service's events.
 
 Each topic keeps its own part of the state (`LifecycleFacts`, `TriageFacts`, `SlaFacts`,
-`EscalationFacts`, `NotificationFacts`) and an event only ever changes the part of its own topic.
+`EscalationFacts`, `NotificationFacts`, `AssignmentFacts`) and an event only ever changes the part of its own topic.
 Per-ticket order holds within a topic, so each part is the same whatever order the topics
 interleave in; everything the board shows that depends on more than one part is derived from the
 parts at the end (`TicketView.row`), never stored as it arrives. That is what makes the board
@@ -43,11 +43,13 @@ from supportdesk_contract.catalogue import (
     SlaClockSuspended,
     SlaMet,
     SwatEngaged,
+    TicketAssigned,
     TicketClosed,
     TicketEscalated,
     TicketOpened,
     TicketReopened,
     TicketTriaged,
+    TicketUnassigned,
     TriageOverridden,
     WorkaroundDelivered,
 )
@@ -142,6 +144,20 @@ class NotificationFacts(_Part):
     failed: int = 0
 
 
+class AssignmentFacts(_Part):
+    """Who holds the ticket: an agent (of a team), a team's pool only, or a third party."""
+
+    agent: str | None = None
+    team: str | None = None
+    third_party: str | None = None
+    held_since: datetime | None = None  # when the current agent or third party took it
+    released_at: datetime | None = None  # when the last holder let go: unheld since then
+    last_agent: str | None = None  # the latest agent who held it: a closed ticket shows them
+
+    def held(self) -> bool:
+        return self.agent is not None or self.third_party is not None
+
+
 class TicketView(BaseModel):
     """The per-topic parts of one ticket; `row()` is what the board table stores."""
 
@@ -150,6 +166,7 @@ class TicketView(BaseModel):
     sla: SlaFacts = Field(default_factory=SlaFacts)
     escalation: EscalationFacts = Field(default_factory=EscalationFacts)
     notifications: NotificationFacts = Field(default_factory=NotificationFacts)
+    assignment: AssignmentFacts = Field(default_factory=AssignmentFacts)
     updated_at: datetime | None = None  # the latest event's instant: a max, so order-free
 
     def apply(self, event: Event, occurred_at: datetime) -> int:
@@ -165,6 +182,8 @@ class TicketView(BaseModel):
                 _sla(self.sla, event)
             case _ if event.topic is Topic.ESCALATION:
                 _escalation(self.escalation, event, occurred_at)
+            case _ if event.topic is Topic.ASSIGNMENT:
+                _assignment(self.assignment, event, occurred_at)
             case NotificationSent():
                 self.notifications.sent += 1
             case NotificationFailed():
@@ -179,6 +198,7 @@ class TicketView(BaseModel):
             Topic.SLA: self.sla,
             Topic.ESCALATION: self.escalation,
             Topic.NOTIFICATIONS: self.notifications,
+            Topic.ASSIGNMENT: self.assignment,
         }
         return parts[event.topic]
 
@@ -211,6 +231,8 @@ class TicketView(BaseModel):
         at_risk = any(c.warned_percent is not None and c.state == "running" and not c.breached for c in clocks.values())
         priority = tr.priority
         agent_times = [t for t in (lc.last_agent_at, tr.last_agent_at, esc.last_agent_at) if t is not None]
+        held = self.assignment
+        opened_at = lc.opened_at or tr.opened_at
         return {
             "number": lc.number,
             "status": lc.status,
@@ -246,8 +268,15 @@ class TicketView(BaseModel):
             "agent_responses": lc.agent_responses,
             "notifications_sent": self.notifications.sent,
             "notifications_failed": self.notifications.failed,
-            "opened_at": lc.opened_at or tr.opened_at,
+            "opened_at": opened_at,
             "updated_at": self.updated_at,
+            # A closed ticket keeps its last holder for its history; only open ones are anyone's work.
+            "assignee": held.agent if is_open else (held.agent or held.last_agent),
+            "team": held.team,
+            "third_party": held.third_party,
+            "assigned_at": held.held_since if held.held() else None,
+            # Open and held by nobody (a team's pool is nobody): since the last holder let go, or it opened.
+            "unassigned_since": (held.released_at or opened_at) if is_open and not held.held() else None,
             "closed_at": lc.closed_at if not is_open else None,
             "closure_code": lc.closure_code if not is_open else None,
         }
@@ -381,3 +410,22 @@ def _escalation(esc: EscalationFacts, event: Event, at: datetime) -> None:
             esc.holders = sorted({*esc.holders, *event.members})
         case EscalationResolved():
             esc.level, esc.route, esc.holders, esc.acknowledged_by = 0, None, [], None
+
+
+def _assignment(held: AssignmentFacts, event: Event, at: datetime) -> None:
+    was_held = held.held()
+    match event:
+        case TicketAssigned():
+            if event.agent is None and event.third_party is None:  # to a team's pool only
+                if was_held:
+                    held.released_at = at
+                held.held_since = None
+            elif (event.agent, event.third_party) != (held.agent, held.third_party) or held.held_since is None:
+                held.held_since, held.released_at = at, None
+            held.agent, held.team, held.third_party = event.agent, event.team, event.third_party
+            held.last_agent = event.agent or held.last_agent
+        case TicketUnassigned():
+            if was_held:
+                held.released_at = at
+            held.last_agent = held.agent or event.agent or held.last_agent
+            held.agent, held.third_party, held.held_since, held.team = None, None, None, event.team

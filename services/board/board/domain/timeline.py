@@ -10,6 +10,7 @@ from datetime import datetime
 
 from supportdesk_contract.catalogue import (
     AgentResponded,
+    AssignmentReason,
     AutoCloseDue,
     CustomerReplied,
     EscalationAcknowledged,
@@ -34,11 +35,13 @@ from supportdesk_contract.catalogue import (
     SlaClockSuspended,
     SlaMet,
     SwatEngaged,
+    TicketAssigned,
     TicketClosed,
     TicketEscalated,
     TicketOpened,
     TicketReopened,
     TicketTriaged,
+    TicketUnassigned,
     TriageOverridden,
     WorkaroundDelivered,
 )
@@ -58,6 +61,38 @@ class Fact:
     @property
     def topic(self) -> str:
         return self.payload.topic.value
+
+
+# Why a holder changed, as the line says it.
+_WHY = {
+    AssignmentReason.MANUAL: "by hand",
+    AssignmentReason.CLAIMED: "claimed by the agent",
+    AssignmentReason.RULE: "by the team's rule",
+    AssignmentReason.OFF_SHIFT: "because the holder's shift ended",
+    AssignmentReason.AWAY: "because the holder went away",
+    AssignmentReason.THIRD_PARTY: "handed to a third party",
+    AssignmentReason.QUEUE_CHANGED: "because triage moved it to a queue another team serves",
+    AssignmentReason.CLOSED: "because the ticket closed",
+}
+
+
+def _assigned(event: TicketAssigned) -> str:
+    if event.third_party is not None:
+        to = f"third party {event.third_party}"
+    elif event.agent is not None:
+        to = event.agent + (f" of team {event.team}" if event.team else "")
+    else:
+        to = f"team {event.team}'s pool" if event.team else "nobody"
+    was = event.previous_agent or (f"team {event.previous_team}" if event.previous_team else None)
+    line = f"assigned to {to}" + (f" (was {was})" if was else "") + f", {_WHY[event.reason]}"
+    return line + (f": {event.explanation[:300]}" if event.explanation else "")
+
+
+def _unassigned(event: TicketUnassigned) -> str:
+    line = "unassigned" + (f" from {event.agent}" if event.agent else "")
+    line += f", back to team {event.team}'s pool" if event.team else ", nobody holds it"
+    line += f", {_WHY[event.reason]}"
+    return line + (f": {event.explanation[:300]}" if event.explanation else "")
 
 
 @dataclass(frozen=True)
@@ -152,6 +187,10 @@ def describe(event: Event, producer: str) -> TimelineEntry:
             return TimelineEntry(producer, f"SWAT engaged: {event.reason}")
         case EscalationResolved():
             return TimelineEntry(producer, f"escalation resolved: {event.reason}")
+        case TicketAssigned():
+            return TimelineEntry(event.by, _assigned(event))
+        case TicketUnassigned():
+            return TimelineEntry(event.by, _unassigned(event))
         case NotificationSent():
             return TimelineEntry(producer, f"{event.template} sent by {event.channel} to {event.recipient}")
         case NotificationFailed():

@@ -12,7 +12,7 @@ from supportdesk_service.runtime import ServiceDefinition
 from ..service_layer.handlers import handlers
 from ..service_layer.workers import workers
 from ..settings import Settings
-from .routes import stream, tickets
+from .routes import people, stream, tickets
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -23,7 +23,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         ServiceDefinition(
             name="board",
             settings=settings,
-            routers=[tickets.router, stream.router],
+            routers=[tickets.router, people.router, stream.router],
             handlers=handlers(),
             workers=workers(settings),
             clock=clock or SystemClock(),

@@ -22,6 +22,9 @@ def rebuild_spec(settings: Settings) -> RebuildSpec:
             Compared("board_open_counts", ("queue", "priority", "status", "breached", "escalation_level")),
             Compared("board_attainment", ("bucket", "plan", "priority", "clock")),
             Compared("board_calendars", ("calendar_id",)),
+            Compared("board_agents", ("agent_id",)),
+            Compared("board_teams", ("team_id",)),
+            Compared("board_people_log", ("seq",)),
         ],
         advanced=[("board_changes", "seq")],
     )

@@ -16,6 +16,8 @@ rolled back and the shadows are gone. All in one snapshot of the live tables (re
 - The counts the projection keeps in step (`board_open_counts`, `board_attainment`) are counted
   from those views, as migration 0004 fills attainment.
 - The timeline is copied for one ticket's read only; the list and the summary do not read it.
+- The directory (`board_agents`, `board_teams`) is folded again from the people events that had
+  occurred by the instant (`people.refold_directory`: a few per agent, so always all of them).
 
 What is exact: the answer is what had happened by the instant, as the log says, whenever the board
 heard of it; the same after the board is rebuilt from the log. What a person reading the board live
@@ -38,10 +40,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from supportdesk_contract.catalogue import REGISTRY, Event, SlaBreached, SlaMet
 from supportdesk_messaging.bulk import cycle_collection_paused
 
-from ..adapters import as_of_tables
+from ..adapters import as_of_tables, directory_store
 from ..adapters.as_of_tables import Folded
 from ..domain.ticket_view import TicketView
 from ..domain.timeline import Fact
+from . import people
 
 
 @dataclass
@@ -106,4 +109,7 @@ async def board_as_of(
         await board.write(await asyncio.to_thread(fold_timeline, timeline))
         if ticket_id is not None:
             await board.copy_timeline()
+        directory = await people.refold_directory(board.conn, as_of)
+        await directory_store.put_agents(board.conn, directory.agents.values(), replace=False)
+        await directory_store.put_teams(board.conn, directory.teams.values(), replace=False)
         yield board.conn

@@ -16,8 +16,10 @@ from supportdesk_contract.clock import Clock
 
 from ..adapters import views
 from ..domain.ticket_filter import Sort, TicketFilter
+from . import people
 from .as_of import board_as_of
 from .countdowns import COUNTDOWNS
+from .people import PeopleFilter
 
 
 def _board(
@@ -37,13 +39,20 @@ async def ticket_page(
     limit: int,
     cursor: str | None,
     as_of: datetime | None,
+    asked: PeopleFilter | None = None,
+    caller: str = "",
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the list and the cursor of the next (None on the last); `BadCursor` when the
-    cursor is not one of this sort's. With `as_of`, the filters and countdowns count from it."""
+    cursor is not one of this sort's, `people.UnknownValue` for a people filter the directory
+    cannot resolve for `caller`. With `as_of`, the filters, the directory and countdowns are as
+    of then."""
     async with _board(engine, as_of) as conn:
         now = as_of or clock.now()
+        if asked:
+            flt = await people.resolve(conn, flt, asked, caller)
         rows, next_cursor = await views.list_tickets(conn, flt, sort, limit, cursor, now)
         await COUNTDOWNS.add_to(conn, rows, now)
+        await people.add_names(conn, rows, now)
     return rows, next_cursor
 
 
@@ -53,6 +62,7 @@ async def ticket(engine: AsyncEngine, clock: Clock, ticket_id: str, as_of: datet
         found = await views.ticket_with_timeline(conn, ticket_id)
         if found is not None:
             await COUNTDOWNS.add_to(conn, [found], as_of or clock.now())
+            await people.add_names(conn, [found], as_of or clock.now())
     return found
 
 
@@ -77,4 +87,28 @@ async def changes_after(
     async with engine.connect() as conn:
         rows, upto = await views.changes_after(conn, after, flt, now)
         await COUNTDOWNS.add_to(conn, [row for _, row in rows], now)
+        await people.add_names(conn, [row for _, row in rows], now)
     return rows, upto
+
+
+async def resolved(engine: AsyncEngine, flt: TicketFilter, asked: PeopleFilter, caller: str) -> TicketFilter:
+    """The stream's filter with its people filters resolved once, on the live directory, as it starts."""
+    if not asked:
+        return flt
+    async with engine.connect() as conn:
+        return await people.resolve(conn, flt, asked, caller)
+
+
+async def workload(engine: AsyncEngine, clock: Clock, as_of: datetime | None) -> dict[str, Any]:
+    async with _board(engine, as_of) as conn:
+        return await people.workload(conn, as_of or clock.now())
+
+
+async def directory(engine: AsyncEngine, as_of: datetime | None) -> dict[str, Any]:
+    async with _board(engine, as_of) as conn:
+        return await people.directory(conn)
+
+
+async def me(engine: AsyncEngine, caller: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await people.me(conn, caller)

@@ -1,5 +1,6 @@
-// The board's dashboard: the live queue, countdowns, filters, breached / at-risk lists,
-// escalations by level, the week's attainment, a ticket's timeline. No build step.
+// The board's dashboard: the live queue, countdowns, filters, who holds what (mine, my team's,
+// unassigned), the workload, breached / at-risk lists, escalations by level, the week's
+// attainment, a ticket's timeline. No build step.
 import { follow } from "./sse.js";
 import { attainmentChart } from "./chart.js";
 
@@ -9,28 +10,43 @@ const rows = new Map(); // ticket_id -> row
 let stream = null;
 let nextCursor = null;
 let summaryTimer = null;
+let me = null; // who "me" and "mine" are to the board (GET /v1/board/me)
+const presence = new Map(); // `${ticket}\n${agent}` -> {ticket_id, who, activity, until (performance.now())}
+let viewing = null; // {ticketId, timer}: this page says it is viewing the ticket whose timeline is open
 
 function key() { return sessionStorage.getItem(KEY); }
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: `Bearer ${key()}` }, cache: "no-store" });
+async function api(path, init = {}) {
+  const headers = { Authorization: `Bearer ${key()}`, ...(init.body ? { "Content-Type": "application/json" } : {}) };
+  const r = await fetch(path, { ...init, headers, cache: "no-store" });
   if (r.status === 401) { askForKey("That key was refused."); throw new Error("unauthorized"); }
-  if (!r.ok) throw new Error(`${path}: ${r.status}`);
+  if (!r.ok) {
+    const problem = r.headers.get("content-type") === "application/problem+json" ? await r.json() : null;
+    throw new Error(problem?.detail ?? `${path}: ${r.status}`);
+  }
   return r.json();
 }
 
 function askForKey(message = "") {
   sessionStorage.removeItem(KEY);
   if (stream) { stream.stop(); stream = null; }
+  unview();
   $("key-error").textContent = message;
   if (!$("key-dialog").open) $("key-dialog").showModal();
   $("key-input").focus();
 }
 
+// The "Show" choices as the list's people filters: the server resolves "me" and "mine".
+const WHO = { mine: ["assignee", "me"], team: ["team", "mine"], unassigned: ["assignee", "none"] };
+
 function filterParams() {
   const p = new URLSearchParams();
   const f = new FormData($("filters"));
-  for (const [name, value] of f.entries()) if (value !== "") p.set(name, String(value).trim());
+  for (const [name, value] of f.entries()) {
+    if (value === "") continue;
+    if (name === "who") p.set(...WHO[value]);
+    else p.set(name, String(value).trim());
+  }
   return p;
 }
 
@@ -115,6 +131,36 @@ function cell(text, cls) {
   return td;
 }
 
+function waited(row) { // seconds an open ticket nobody holds has waited, now
+  return row.unassigned_seconds + (performance.now() - row._received) / 1000;
+}
+
+function holder(row) {
+  if (row.assignee) return row.assignee_name ?? row.assignee;
+  if (row.third_party) return `third party: ${row.third_party}`;
+  if (row.unassigned_since) return `unassigned ${duration(waited(row))}`;
+  return "";
+}
+
+function subjectCell(row) {
+  const td = cell(row.subject, "subject");
+  const here = document.createElement("span");
+  here.className = "presence";
+  td.append(here);
+  return td;
+}
+
+// Others viewing or replying to the ticket, as the stream said, until each expires.
+function presenceText(ticketId) {
+  const now = performance.now();
+  const here = [];
+  for (const [k, p] of presence) {
+    if (p.until <= now) presence.delete(k);
+    else if (p.ticket_id === ticketId) here.push(`${p.who} is ${p.activity}`);
+  }
+  return here.join(", ");
+}
+
 function renderRow(row) {
   const tr = document.createElement("tr");
   tr.tabIndex = 0;
@@ -122,8 +168,9 @@ function renderRow(row) {
   tr.setAttribute("aria-label", `${row.number ?? row.ticket_id}: ${row.subject ?? ""}. Enter opens the timeline.`);
   const esc = row.escalation_level ? `L${row.escalation_level} ${row.escalation_holder ?? row.escalation_route ?? ""}` : "";
   tr.append(
-    cell(row.number ?? "(opening)", "number"), cell(row.subject, "subject"),
+    cell(row.number ?? "(opening)", "number"), subjectCell(row),
     cell(row.customer_id ?? row.requester_email, "customer"), cell(row.priority), cell(row.status), cell(row.queue),
+    cell(holder(row), row.unassigned_since ? "assignee waiting" : "assignee"), cell(row.team_name ?? row.team, "team"),
     cell(esc, "escalation"), cell("", "due"),
   );
   tr.addEventListener("click", () => openTimeline(row.ticket_id));
@@ -156,6 +203,8 @@ function tick() {
     const state = dueState(row);
     tr.className = state;
     tr.querySelector("td.due").textContent = countdown(row) + (state === "amber" ? " (at risk)" : "");
+    if (row.unassigned_since) tr.querySelector("td.assignee").textContent = holder(row);
+    tr.querySelector("span.presence").textContent = presenceText(row.ticket_id);
   }
 }
 
@@ -168,7 +217,14 @@ async function loadTickets(append = false) {
   const p = filterParams();
   p.set("limit", "100");
   if (append && nextCursor) p.set("cursor", nextCursor);
-  const page = await api(`/v1/board/tickets?${p}`);
+  let page;
+  try {
+    page = await api(`/v1/board/tickets?${p}`);
+    $("me").textContent = whoAmI();
+  } catch (e) { // e.g. "Mine" for a key that is no agent of the directory: say why, show nothing
+    $("me").textContent = e.message;
+    page = { tickets: [], next_cursor: null };
+  }
   if (!append) rows.clear();
   for (const t of page.tickets) rows.set(t.ticket_id, received(t));
   nextCursor = page.next_cursor;
@@ -176,7 +232,36 @@ async function loadTickets(append = false) {
   redraw();
 }
 
+function whoAmI() {
+  if (!me) return "";
+  if (!me.agent_id) return `${me.caller} is no agent of the directory: "Mine" and "My team's" show nothing.`;
+  const teams = me.teams.length ? `, of ${me.teams.join(", ")}` : ", in no team";
+  return `Signed in as ${me.name ?? me.agent_id}${teams}.`;
+}
+
 // --- summary panels ------------------------------------------------------------------------
+
+async function loadWorkload() {
+  const w = await api("/v1/board/workload");
+  $("workload").querySelector("tbody").replaceChildren(...w.agents.filter((a) => a.active !== false || a.open).map((a) => {
+    const tr = document.createElement("tr");
+    tr.dataset.agent = a.agent_id;
+    const who = `${a.name ?? a.agent_id}${a.availability ? ` (${a.availability})` : ""}`;
+    const open = cell(a.capacity == null ? String(a.open) : `${a.open} / ${a.capacity}`, "open");
+    if (a.capacity != null && a.open > a.capacity) open.classList.add("over");
+    tr.append(cell(who, "agent"), open, cell(String(a.at_risk), "at-risk"), cell(String(a.breached), "breached"));
+    return tr;
+  }));
+  $("team-pools").replaceChildren(...w.teams.filter((t) => t.team_id || t.unassigned).map((t) => {
+    const li = document.createElement("li");
+    li.dataset.team = t.team_id ?? "";
+    const name = t.name ?? t.team_id ?? "no team";
+    li.textContent = t.unassigned
+      ? `${name}: ${t.unassigned} unassigned, oldest waiting ${duration(t.oldest_unassigned_seconds)}`
+      : `${name}: none unassigned`;
+    return li;
+  }));
+}
 
 function listOf(ul, items, text) {
   ul.replaceChildren(...items.map((item) => {
@@ -215,6 +300,7 @@ async function loadSummary() {
   const select = $("f-queue");
   const known = new Set([...select.options].map((o) => o.value));
   for (const q of queues) if (!known.has(q)) select.append(new Option(q, q));
+  await loadWorkload().catch(() => {}); // the panels above stand whatever it answers
 }
 
 function summarySoon() {
@@ -246,6 +332,22 @@ async function openTimeline(ticketId) {
   }));
   $("timeline-panel").hidden = false;
   $("timeline-close").focus();
+  view(ticketId);
+}
+
+// While a timeline is open the page says it is viewing the ticket, again before the word expires.
+function view(ticketId) {
+  unview();
+  const say = () => api(`/v1/board/tickets/${encodeURIComponent(ticketId)}/presence`, {
+    method: "POST", body: JSON.stringify({ activity: "viewing" }),
+  }).catch(() => {});
+  say();
+  viewing = { ticketId, timer: setInterval(say, 10_000) };
+}
+
+function unview() {
+  if (viewing) clearInterval(viewing.timer);
+  viewing = null;
 }
 
 // --- live ----------------------------------------------------------------------------------
@@ -256,6 +358,10 @@ function matches(row) {
   if (p.get("customer") && row.customer_id !== p.get("customer")) return false;
   if (p.get("priority") && row.priority !== p.get("priority")) return false;
   if (p.get("open") && String(row.is_open) !== p.get("open")) return false;
+  const who = p.get("assignee") ?? (p.get("team") ? "mine-team" : "");
+  if (who === "me" && (!me?.agent_id || row.assignee !== me.agent_id)) return false;
+  if (who === "mine-team" && !(me?.teams ?? []).includes(row.team)) return false;
+  if (who === "none" && !row.unassigned_since) return false;
   // Search is the database's (stems, numbers, addresses): only rows the search listed stay live.
   if (p.get("q") && !rows.has(row.ticket_id)) return false;
   return true;
@@ -266,6 +372,15 @@ function connect() {
   // Unfiltered on purpose: a ticket that stops matching (closed, moved queue) must leave the view,
   // and a filtered stream would never say so. The filters are applied here, as the list applies them.
   stream = follow("/v1/board/stream", key(), (event, data) => {
+    if (event === "presence") {
+      if (me?.agent_id === data.agent) return; // not our own
+      presence.set(`${data.ticket_id}\n${data.agent}`, {
+        ticket_id: data.ticket_id, who: data.name ?? data.agent, activity: data.activity,
+        until: performance.now() + data.expires_in_seconds * 1000,
+      });
+      tick();
+      return;
+    }
     if (event !== "ticket") return;
     if (!matches(data)) {
       if (rows.delete(data.ticket_id)) redraw();
@@ -283,6 +398,8 @@ function connect() {
 
 async function start() {
   $("forget-key").hidden = false;
+  // Who "me" is only matters to "Mine" and "My team's": without it the rest of the board still works.
+  me = await api("/v1/board/me").catch(() => null);
   await loadTickets();
   await loadSummary();
   connect();
@@ -299,8 +416,11 @@ $("filters").addEventListener("submit", (e) => {
   e.preventDefault();
   loadTickets().then(connect).catch(() => {});
 });
+for (const radio of document.querySelectorAll('#filters input[name="who"]')) { // a choice applies at once
+  radio.addEventListener("change", () => $("filters").requestSubmit());
+}
 $("more").addEventListener("click", () => loadTickets(true).catch(() => {}));
-$("timeline-close").addEventListener("click", () => { $("timeline-panel").hidden = true; });
+$("timeline-close").addEventListener("click", () => { $("timeline-panel").hidden = true; unview(); });
 $("forget-key").addEventListener("click", () => askForKey());
 setInterval(tick, 1000);
 

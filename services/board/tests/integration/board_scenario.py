@@ -1,6 +1,7 @@
-"""What the board's integration tests play: the five other services' events written to Kafka for a
-handful of tickets (`scenario`), when the board has folded them all (`settled`), and whether its
-kept-in-step open counts agree with a count over its rows."""
+"""What the board's integration tests play: the six other services' events written to Kafka for a
+handful of tickets (`scenario`: the desk's people and who holds which ticket too), when the board
+has folded them all (`settled`), and whether its kept-in-step open counts agree with a count over
+its rows."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ import httpx
 from sqlalchemy import text
 
 from supportdesk_contract.catalogue import (
+    PEOPLE_KEY,
     AgentResponded,
+    AssignmentReason,
+    Availability,
     ClockKind,
     EscalationAcknowledged,
     Event,
     NotificationSent,
     Priority,
+    SlaAtRisk,
     SlaBreached,
     SlaMet,
     TicketEscalated,
@@ -26,7 +31,17 @@ from supportdesk_contract.clock import ManualClock, SystemClock
 from supportdesk_contract.envelope import encode, new_envelope
 from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, produce
-from supportdesk_devstack.testing.events import GOLD, opened, started, triaged
+from supportdesk_devstack.testing.events import (
+    GOLD,
+    agent_profile,
+    assigned,
+    availability,
+    opened,
+    started,
+    team_profile,
+    triaged,
+    unassigned,
+)
 from supportdesk_messaging.db import create_engine
 
 NOW = SystemClock().now()  # the board process runs on the system clock; due instants are set around it
@@ -118,7 +133,53 @@ async def scenario(space: Sandbox) -> dict[str, str]:
         "sla-clock",
         SlaMet(clock=ClockKind.FIRST_RESPONSE, due_at=NOW + 2 * 60 * M, elapsed_business_seconds=600),
     )
+    await send(
+        space,
+        ids["export"],
+        Topic.SLA,
+        "sla-clock",
+        SlaAtRisk(clock=ClockKind.FIRST_RESPONSE, threshold_percent=75, due_at=NOW + 10 * M),
+    )
+    await people(space, ids)
     return ids
+
+
+async def people(space: Sandbox, ids: dict[str, str]) -> None:
+    """Who works here (tier-1: pat, the lead, serving technical; billing: sam; lea in no team)
+    and who holds what: pat the breached login and the at-risk export, tier-1's pool the slow
+    dashboard, sam the invoice (claimed) and, until sam went away, the billing ticket."""
+    await send(
+        space,
+        PEOPLE_KEY,
+        Topic.PEOPLE,
+        "assignment",
+        team_profile("tier-1", name="Tier 1", members=("pat",), lead="pat", queues=("technical",)),
+        team_profile("billing-team", name="Billing", members=("sam",), queues=("billing",)),
+        agent_profile("pat", name="Pat Lee", teams=("tier-1",), capacity=6),
+        agent_profile("sam", name="Sam Roe", teams=("billing-team",), capacity=4),
+        agent_profile("lea", name="Lea Kim", capacity=3),
+        availability("pat", Availability.ONLINE),
+        availability("sam", Availability.AWAY, Availability.ONLINE),
+    )
+    rule = "least loaded of 2 on shift: pat 0/6, sam 0/4"
+    await send(space, ids["login"], Topic.ASSIGNMENT, "assignment", assigned("pat", "tier-1", explanation=rule))
+    await send(space, ids["export"], Topic.ASSIGNMENT, "assignment", assigned("pat", "tier-1", explanation=rule))
+    await send(space, ids["slow"], Topic.ASSIGNMENT, "assignment", assigned(None, "tier-1"))
+    await send(
+        space,
+        ids["invoice"],
+        Topic.ASSIGNMENT,
+        "assignment",
+        assigned("sam", "billing-team", by="sam", reason=AssignmentReason.CLAIMED),
+    )
+    await send(
+        space,
+        ids["billing"],
+        Topic.ASSIGNMENT,
+        "assignment",
+        assigned("sam", "billing-team"),
+        unassigned("sam", "billing-team", reason=AssignmentReason.AWAY, explanation="away for 15 minutes"),
+    )
 
 
 async def list_ids(board: httpx.AsyncClient, **params: Any) -> list[str]:
@@ -138,6 +199,10 @@ async def settled(board: httpx.AsyncClient, ids: dict[str, str]) -> bool:
         and rows[ids["login"]]["escalation_acknowledged_by"] is not None
         and rows[ids["invoice"]]["status"] == "acknowledged"
         and rows[ids["invoice"]]["clocks"]["first_response"]["met"] is True
+        and rows[ids["invoice"]]["assignee_name"] == "Sam Roe"  # the people and the assignments too
+        and rows[ids["billing"]]["unassigned_since"] is not None
+        and rows[ids["billing"]]["team"] == "billing-team"
+        and rows[ids["export"]]["at_risk"] is True
     )
 
 

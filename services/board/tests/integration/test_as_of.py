@@ -56,6 +56,11 @@ async def read(board: httpx.AsyncClient, path: str, **params: Any) -> dict[str, 
         countdown = ticket.pop("business_time", None)
         if countdown is not None and "as_of" in params:
             assert datetime.fromisoformat(countdown["as_of"]) == datetime.fromisoformat(params["as_of"])
+        # The same for the time an open ticket nobody holds has waited: counted to the read's instant.
+        waited = ticket.pop("unassigned_seconds", None)
+        if waited is not None and "as_of" in params:
+            since = datetime.fromisoformat(ticket["unassigned_since"])
+            assert waited == int((datetime.fromisoformat(params["as_of"]) - since).total_seconds())
     return body
 
 

@@ -33,6 +33,9 @@ async def _snapshot(space: Sandbox) -> dict[str, list[Any]]:
                 "outcomes": "SELECT * FROM board_sla_outcomes ORDER BY ticket_id, clock, cycle",
                 "counts": "SELECT * FROM board_open_counts ORDER BY 1, 2, 3, 4, 5",
                 "attainment": "SELECT * FROM board_attainment ORDER BY 1, 2, 3, 4",
+                "agents": "SELECT * FROM board_agents ORDER BY agent_id",
+                "teams": "SELECT * FROM board_teams ORDER BY team_id",
+                "people": "SELECT * FROM board_people_log ORDER BY seq",
             }.items():
                 out[name] = [tuple(r) for r in (await conn.execute(text(sql))).all()]
             return out
@@ -49,7 +52,8 @@ async def test_the_board_rebuilt_from_the_log_is_identical_a_tampered_row_is_nam
         await eventually(lambda: settled(board, ids), what="the board to fold every ticket")
     await _counts_agree(space)
     before = await _snapshot(space)
-    assert len(before["tickets"]) == 5 and len(before["timeline"]) > 20
+    assert len(before["tickets"]) == 5 and len(before["timeline"]) > 20  # no row for the people
+    assert (len(before["agents"]), len(before["teams"]), len(before["people"])) == (3, 2, 7)
     env = {**os.environ, **svc.env}
 
     async def rebuild(*args: str) -> subprocess.CompletedProcess[str]:
@@ -61,6 +65,7 @@ async def test_the_board_rebuilt_from_the_log_is_identical_a_tampered_row_is_nam
     same = await rebuild()
     assert same.returncode == 0, same.stdout + same.stderr
     assert same.stdout.strip().endswith("identical") and "board_timeline" in same.stdout
+    assert "board_people_log" in same.stdout
     assert await _snapshot(space) == before  # the live board untouched
     login = ids["login"]
     engine = create_engine(space.servers.database_url, space.database("board"))

@@ -1,8 +1,8 @@
-"""The list's and the stream's query parameters, parsed once into a TicketFilter."""
+"""The list's and the stream's query parameters, parsed once into a TicketFilter, and the people
+filters (`assignee`, `team`), which the service layer resolves against the directory."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, Field
 from supportdesk_service.problems import Problem
 
 from ...domain.ticket_filter import TicketFilter
+from ...service_layer.people import PeopleFilter, UnknownValue
 
 Many = Annotated[list[str] | None, Query()]
 
@@ -34,9 +35,6 @@ def ticket_filter(
 ) -> TicketFilter:
     if q is not None and "\x00" in q:
         raise Problem(422, "Invalid request", "q must not contain NUL characters", errors=[{"field": "query.q"}])
-    when: dict[str, datetime | None] = dict(
-        opened_from=opened_from, opened_to=opened_to, updated_from=updated_from, updated_to=updated_to
-    )
     return TicketFilter(
         status=status or (),
         queue=queue or (),
@@ -49,5 +47,30 @@ def ticket_filter(
         is_open=is_open,
         at_risk_within=at_risk_within,
         q=q,
-        **when,
+        opened_from=opened_from,
+        opened_to=opened_to,
+        updated_from=updated_from,
+        updated_to=updated_to,
+    )
+
+
+Who = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+
+
+def people_filter(
+    assignee: Annotated[
+        Who, Query(description="an agent id; `me`: the caller; `none`: open tickets nobody holds")
+    ] = None,
+    team: Annotated[Who, Query(description="a team id; `mine`: the caller's teams")] = None,
+) -> PeopleFilter:
+    return PeopleFilter(assignee=assignee, team=team)
+
+
+def unknown(e: UnknownValue) -> Problem:
+    """A people filter the directory cannot resolve, as the 422 naming the field."""
+    return Problem(
+        422,
+        "Invalid request",
+        f"{e.field.removeprefix('query.')}: {e.message}",
+        errors=[{"field": e.field, "message": e.message}],
     )

@@ -1,7 +1,9 @@
 """`GET /v1/board/stream`: Server-Sent Events (sse-starlette) of board changes, filterable like
 the list. Each event's id is the board's change sequence number; a client that reconnects with
 `Last-Event-ID` gets every matching ticket changed after it, so nothing is missed. Without one,
-the stream starts at the newest change (a `ready` event carries its id)."""
+the stream starts at the newest change (a `ready` event carries its id). Agents' presence
+(`event: presence`, no id: it is no change of the board) goes to every stream, the current ones
+first."""
 
 from __future__ import annotations
 
@@ -14,15 +16,17 @@ from fastapi import APIRouter, Depends, Header
 from pydantic_core import to_json
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from supportdesk_service.auth import AgentAuth
+from supportdesk_service.auth import Agent, AgentAuth
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
 from ...domain.ticket_filter import TicketFilter
 from ...service_layer import views
+from ...service_layer.people import PeopleFilter, UnknownValue
+from ...service_layer.presence import Presences
 from ...settings import Settings
 from . import Runtime
-from .filters import ticket_filter
+from .filters import people_filter, ticket_filter, unknown
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
 
@@ -51,12 +55,15 @@ async def changes(
     if after is None:
         after = await views.latest_change(runtime.engine)
         yield ServerSentEvent(json.dumps({"from": after}), event="ready", id=str(after))
+    presences = Presences()
     while True:  # sse-starlette cancels this when the client goes or the server shuts down
         now = runtime.clock.now()
         rows, upto = await views.changes_after(runtime.engine, after, flt, now)
         for seq, row in rows:
             # pydantic's encoder, as the list's responses use: the same row reads the same on both.
             yield ServerSentEvent(to_json(row).decode(), event="ticket", id=str(seq))
+        for presence in await presences.news(runtime.engine, now):
+            yield ServerSentEvent(to_json(presence).decode(), event="presence")
         if upto == after:
             await asyncio.sleep(poll)
         after = upto
@@ -65,9 +72,16 @@ async def changes(
 @router.get("/v1/board/stream", response_class=EventSourceResponse)
 async def stream(
     runtime: Runtime,
+    caller: Agent,
     flt: Annotated[TicketFilter, Depends(ticket_filter)],
+    asked: Annotated[PeopleFilter, Depends(people_filter)],
     last_event_id: Annotated[str | None, Header(max_length=40)] = None,
 ) -> EventSourceResponse:
-    """Tickets as they change (`event: ticket`, data: the list row, id: the change id)."""
+    """Tickets as they change (`event: ticket`, data: the list row, id: the change id). The people
+    filters are resolved as the stream starts (who "me" and "my team's" are then)."""
     after = _resume_from(last_event_id)
+    try:
+        flt = await views.resolved(runtime.engine, flt, asked, caller)
+    except UnknownValue as e:
+        raise unknown(e) from e
     return EventSourceResponse(changes(runtime, flt, after), ping=15)

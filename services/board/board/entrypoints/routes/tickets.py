@@ -7,15 +7,17 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from supportdesk_service.auth import AgentAuth
+from supportdesk_service.auth import Agent, AgentAuth
 from supportdesk_service.problems import Problem
 
 from ...domain.ticket_filter import BadCursor, Sort, TicketFilter
 from ...service_layer import views
+from ...service_layer.people import PeopleFilter, UnknownValue
+from ...service_layer.presence import Activity, NoSuchTicket, announce
 from . import Runtime
-from .filters import ticket_filter
+from .filters import people_filter, ticket_filter, unknown
 
 router = APIRouter(tags=["board"], dependencies=[AgentAuth])
 
@@ -28,7 +30,9 @@ AsOf = Annotated[
 @router.get("/v1/board/tickets")
 async def list_tickets(
     runtime: Runtime,
+    caller: Agent,
     flt: Annotated[TicketFilter, Depends(ticket_filter)],
+    asked: Annotated[PeopleFilter, Depends(people_filter)],
     sort: Sort = Sort.NEXT_DUE,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
@@ -39,9 +43,15 @@ async def list_tickets(
     events carried, as of the read (null without a running clock or a carried calendar). With
     `as_of`, the tickets as they stood then (`at_risk_within` and the countdowns count from
     `as_of`): tickets with events after the instant are folded again from their events up to it
-    (seconds for ten thousand), the rest read as they are."""
+    (seconds for ten thousand), the rest read as they are. `assignee` (an agent id, `me`, `none`)
+    and `team` (a team id, `mine`) filter by holder; `me` is the caller's agent in the directory
+    (the key's or token's name as an agent id or email)."""
     try:
-        rows, next_cursor = await views.ticket_page(runtime.engine, runtime.clock, flt, sort, limit, cursor, as_of)
+        rows, next_cursor = await views.ticket_page(
+            runtime.engine, runtime.clock, flt, sort, limit, cursor, as_of, asked, caller
+        )
+    except UnknownValue as e:
+        raise unknown(e) from e
     except BadCursor as e:
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
@@ -69,3 +79,20 @@ async def summary(runtime: Runtime, as_of: AsOf = None) -> dict[str, Any]:
     settings = runtime.settings
     zone, window = ZoneInfo(settings.report_timezone), settings.at_risk_window_seconds
     return await views.summary(runtime.engine, runtime.clock, zone, window, as_of)
+
+
+class PresenceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    activity: Activity
+
+
+@router.post("/v1/board/tickets/{ticket_id}/presence", status_code=202)
+async def presence(ticket_id: str, body: PresenceBody, runtime: Runtime, caller: Agent) -> dict[str, Any]:
+    """The caller is viewing or replying to the ticket: every live stream says so (`event:
+    presence`) until `presence_seconds` (30) after the caller's last word; a page repeats it
+    while it stays. Not stored with the ticket: no event, no timeline line."""
+    settings, now = runtime.settings, runtime.clock.now()
+    try:
+        return await announce(runtime.engine, ticket_id, caller, body.activity, now, settings.presence_seconds)
+    except NoSuchTicket as e:
+        raise Problem(404, "Not Found", f"the board has no ticket {ticket_id} (yet)") from e
