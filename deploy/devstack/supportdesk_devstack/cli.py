@@ -1,7 +1,7 @@
 """`devstack run`: the whole product on this machine, on real servers, no Docker.
 
 Kafka and PostgreSQL are started embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name
-servers of your own. Then: databases and migrations, topics, the six services, their URLs.
+servers of your own. Then: databases and migrations, topics, the seven services, their URLs.
 Ctrl-C stops everything in reverse order; data stays in SUPPORTDESK_DATA_DIR for the next run.
 """
 
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start Kafka, PostgreSQL and the six services; Ctrl-C stops")
+    run_parser = sub.add_parser("run", help="start Kafka, PostgreSQL and the seven services; Ctrl-C stops")
     run_parser.add_argument(
         "--replicas",
         type=int,
