@@ -194,8 +194,9 @@ async def test_a_morning_in_berlin(desk: Desk) -> None:
     stale = await desk.client.post(f"/v1/tickets/{jonas_ticket}/claim", headers={**KEYS["jonas"], "If-Match": etag})
     assert stale.status_code == 412 and stale.json()["field"] == "If-Match"
     assert [e["payload"]["reason"] for e in stale.json()["missed_events"]] == ["claimed"]
-    stranger = await desk.client.post("/v1/tickets/b5/claim", headers=KEYS["stranger"])
-    assert stranger.status_code == 403
+    # Not an agent of the directory (a claim locks the ticket meanwhile: one nobody can take now).
+    stranger = await desk.client.post("/v1/tickets/l1/claim", headers=KEYS["stranger"])
+    assert stranger.status_code == 403 and stranger.headers["content-type"] == "application/problem+json"
 
     # Jonas has room again: the pass gives him the most urgent waiting one (b5; b7 has no clock).
     await eventually(lambda: _held_by(desk, "b5", "jonas"), what="b5 to jonas")
