@@ -217,6 +217,10 @@ async def test_a_morning_in_berlin(desk: Desk) -> None:
     assert {p["agent"] for p in away} == {"jonas"} and all(p["explanation"] for p in away)
     assert "jonas" not in (await desk.held_by()).values()
 
+    # Every decision, by rule or by hand, says why.
+    told = [e["payload"] for kind in ("TicketAssigned", "TicketUnassigned") for e in await desk.events(kind)]
+    assert told and all(p["reason"] and p["explanation"] and p["by"] for p in told)
+
 
 async def test_redelivered_events_record_nothing_twice_and_closing_unassigns(desk: Desk) -> None:
     assert (
@@ -239,6 +243,37 @@ async def test_redelivered_events_record_nothing_twice_and_closing_unassigns(des
     await eventually(lambda: _held_by(desk, "sentinel", "anna"), what="the events after the redelivered ones")
     assert {t: len(await desk.events(t)) for t in counts} == {**counts, "TicketAssigned": counts["TicketAssigned"] + 2}
     assert await desk.holder("r1") == closed
+
+    # By hand: to a named agent, back to the pool, to a vendor; a wrong field is named.
+    r2 = "r2"
+    await desk.send(Topic.TRIAGE, r2, triaged(queue="technical", opened_at=T0))  # Los Angeles: asleep
+    await eventually(lambda: desk.holder(r2), what="r2 in the Los Angeles pool")
+    unknown = await desk.client.put(f"/v1/tickets/{r2}/assignment", json={"agent": "nobody"}, headers=KEYS["maria"])
+    assert unknown.status_code == 422 and unknown.json()["field"] == "agent"
+    wrong_team = await desk.client.put(
+        f"/v1/tickets/{r2}/assignment", json={"agent": "maria", "team": "berlin"}, headers=KEYS["maria"]
+    )
+    assert wrong_team.status_code == 422 and wrong_team.json()["field"] == "team"
+    given = await desk.client.put(f"/v1/tickets/{r2}/assignment", json={"agent": "maria"}, headers=KEYS["sam"])
+    assert given.status_code == 200 and (given.json()["agent"], given.json()["team"]) == ("maria", "los-angeles")
+    assert given.headers["ETag"] == '"2"'
+    vendor = await desk.client.post(
+        f"/v1/tickets/{r2}/third-party", json={"vendor": "Acme Storage"}, headers={**KEYS["maria"], "If-Match": '"2"'}
+    )
+    assert vendor.status_code == 200 and (vendor.json()["third_party"], vendor.json()["agent"]) == (
+        "Acme Storage",
+        None,
+    )
+    back = await desk.client.delete(f"/v1/tickets/{r2}/assignment", headers={**KEYS["maria"], "If-Match": '"2"'})
+    assert back.status_code == 412 and back.headers["content-type"] == "application/problem+json"
+    assert [e["payload"]["reason"] for e in back.json()["missed_events"]] == ["third_party"]
+    back = await desk.client.delete(f"/v1/tickets/{r2}/assignment", headers={**KEYS["maria"], "If-Match": '"3"'})
+    assert back.status_code == 200 and (back.json()["third_party"], back.json()["agent"]) == (None, None)
+    manual = [e["payload"] for e in await desk.events("TicketAssigned") if e["ticket_id"] == r2][1:]
+    assert [(p["agent"], p["third_party"], p["reason"], p["by"]) for p in manual] == [
+        ("maria", None, "manual", "sam"),
+        (None, "Acme Storage", "third_party", "maria"),
+    ]
 
     # A restart with the same people file records nothing new on desk.people.
     people = len(await desk.events("AgentProfileChanged")) + len(await desk.events("TeamProfileChanged"))
