@@ -84,6 +84,19 @@ async def serving_team(conn: AsyncConnection, queue: str) -> str | None:
 # --- the ticket pool ------------------------------------------------------------------------
 
 
+async def unpooled(conn: AsyncConnection, queues: Sequence[str]) -> Sequence[Row[Any]]:
+    """Open tickets of these queues in no team's pool and held by nobody (no team served their
+    queue when they were triaged), locked."""
+    t = tickets
+    query = (
+        select(t)
+        .where(t.c.is_open, t.c.team.is_(None), t.c.agent.is_(None), t.c.third_party.is_(None), t.c.queue.in_(queues))
+        .order_by(t.c.ticket_id)
+        .with_for_update()
+    )
+    return (await conn.execute(query)).all()
+
+
 async def get_ticket(conn: AsyncConnection, ticket_id: str, *, for_update: bool = False) -> Row[Any] | None:
     query = select(tickets).where(tickets.c.ticket_id == ticket_id)
     return (await conn.execute(query.with_for_update() if for_update else query)).first()

@@ -13,6 +13,7 @@ from supportdesk_contract.catalogue import (
     PEOPLE_KEY,
     AgentAvailabilityChanged,
     AgentProfileChanged,
+    AssignmentReason,
     Availability,
     Event,
     TeamProfileChanged,
@@ -23,8 +24,9 @@ from supportdesk_messaging.outbox import record
 
 from ..adapters import repository
 from ..adapters.people_file import AgentSpec, PeopleSpec, TeamSpec
-from .desk import agents_by_name
-from .holders import Refused
+from .commands import save
+from .desk import agents_by_name, holder_of
+from .holders import BY, Refused, to_pool
 
 PRODUCER = "assignment"
 
@@ -141,4 +143,15 @@ async def _save(
             events.append(team)
     if events:
         await record(conn, [new_envelope(e, ticket_id=PEOPLE_KEY, producer=PRODUCER, clock=clock) for e in events])
+        await _adopt_unpooled(conn, clock, served)
     return len(events)
+
+
+async def _adopt_unpooled(conn: AsyncConnection, clock: Clock, served: Mapping[str, str]) -> None:
+    """Tickets triaged to a queue nobody served wait in the pool of the team that serves it now."""
+    for row in await repository.unpooled(conn, sorted(served)):
+        team = served[row.queue]
+        before = holder_of(row)
+        explanation = f"queue {row.queue} is served by team {team}"
+        change = to_pool(before, team, BY, AssignmentReason.RULE, explanation, row.waiting_since or clock.now())
+        await save(conn, row.ticket_id, before, change, clock)

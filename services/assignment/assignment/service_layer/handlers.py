@@ -51,6 +51,9 @@ async def _enter_queue(
     """The ticket's queue is `queue`: it waits in the pool of the team serving it (if it is not
     held there already). A queue nobody serves leaves it where it is."""
     team = await repository.serving_team(ctx.conn, queue)
+    if team is None and row.waiting_since is None:
+        # Nobody serves the queue yet: when a team does, the ticket waits from now on in its pool.
+        await repository.change_ticket(ctx.conn, env.ticket_id, {"waiting_since": waiting_from})
     if team is None or team == row.team or not row.is_open:
         return
     explanation = f"queue {queue} is served by team {team}"

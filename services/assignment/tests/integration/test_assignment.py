@@ -280,6 +280,19 @@ async def test_redelivered_events_record_nothing_twice_and_closing_unassigns(des
     assert await load_people(desk.engine, desk.clock, parse_yaml(PEOPLE, "people.yaml", PeopleSpec)) == 0
     assert people == 5 + 2
 
+    # A queue nobody serves: its ticket waits outside every pool until a team takes the queue on.
+    await desk.send(Topic.TRIAGE, "q1", triaged(queue="billing", opened_at=T0))
+    await eventually(lambda: desk.holder("q1"), what="q1 heard of")
+    assert (await desk.holder("q1") or {})["team"] is None
+    berlin = {"name": "First level, Berlin", "queues": ["first-level", "billing"], "rule": "least_loaded"}
+    berlin["calendar"] = {"zone": "Europe/Berlin", "hours": {"mon-fri": [["08:00", "17:00"]]}}
+    assert (await desk.client.put("/v1/teams/berlin", json=berlin, headers=KEYS["anna"])).status_code == 401
+    changed = await desk.client.put("/v1/teams/berlin", json=berlin, headers=ADMIN)
+    assert changed.status_code == 200 and changed.json()["members"] == ["anna", "jonas", "lea", "sam"]
+    await eventually(lambda: _held_by(desk, "q1", "anna"), what="q1 adopted by Berlin and given to anna")
+    twice = await desk.client.put("/v1/teams/los-angeles", json={"name": "LA", "queues": ["billing"]}, headers=ADMIN)
+    assert twice.status_code == 422 and twice.json()["field"] == "queues"
+
 
 async def _held_by(desk: Desk, ticket: str, agent: str | None) -> bool:
     h = await desk.holder(ticket)
