@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from supportdesk_contract.catalogue import AgentProfileChanged, AssignmentRule, Availability, TeamProfileChanged
 from supportdesk_service.guard import SafeText
 
 from .calendars import CalendarSpec, definition
 
-Id = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+# An id, queue, skill or language as the directory names it: short, no NUL.
+Name = Annotated[SafeText, StringConstraints(min_length=1, max_length=100)]
 
 
 class AgentSpec(BaseModel):
@@ -23,9 +25,9 @@ class AgentSpec(BaseModel):
     name: SafeText = Field(min_length=1, max_length=200)
     email: EmailStr
     subject: SafeText | None = Field(None, min_length=1, max_length=255)
-    teams: list[str] = []
-    skills: list[SafeText] = []
-    languages: list[SafeText] = []
+    teams: list[Name] = Field([], max_length=100)
+    skills: list[Name] = Field([], max_length=100)
+    languages: list[Name] = Field([], max_length=100)
     capacity: int = Field(ge=0, le=10_000)
     time_zone: str = "UTC"
     working_hours: CalendarSpec | None = None
@@ -54,8 +56,8 @@ class TeamSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: SafeText = Field(min_length=1, max_length=200)
-    queues: list[str] = []
-    lead: str | None = None
+    queues: list[Name] = Field([], max_length=100)
+    lead: Name | None = None
     calendar: CalendarSpec | None = None
     escalation_tier: int | None = Field(None, ge=1, le=10)
     rule: AssignmentRule = AssignmentRule.MANUAL
