@@ -23,12 +23,12 @@ from assignment.adapters.people_file import PeopleSpec
 from assignment.entrypoints.app import build_app
 from assignment.service_layer.directory import load_people
 from assignment.settings import Settings
-from supportdesk_contract.catalogue import ClosureCode, Event, TicketClosed
+from supportdesk_contract.catalogue import ClosureCode, Event, TicketClosed, TriagedField, TriageOverridden
 from supportdesk_contract.clock import ManualClock
 from supportdesk_contract.envelope import Envelope, encode, new_envelope
 from supportdesk_contract.topics import Topic
 from supportdesk_devstack.testing import Sandbox, eventually, produce
-from supportdesk_devstack.testing.events import opened, started, triaged
+from supportdesk_devstack.testing.events import opened, reopened, started, triaged
 from supportdesk_messaging.db import create_engine
 from supportdesk_service.migrations import migrate
 from supportdesk_service.yaml_config import parse_yaml
@@ -300,10 +300,27 @@ async def test_one_pass_at_a_time_replays_record_nothing_twice_and_commands_by_h
     twice = await desk.client.put("/v1/teams/los-angeles", json={"name": "LA", "queues": ["billing"]}, headers=ADMIN)
     assert twice.status_code == 422 and twice.json()["field"] == "queues"
 
+    # Triage moves q1 to a queue Los Angeles serves: Anna is told, and it waits in their pool.
+    moved = TriageOverridden(field=TriagedField.QUEUE, value="technical", previous="billing", by="lee", reason="disk")
+    await desk.send(Topic.TRIAGE, "q1", moved)
+    await eventually(lambda: _in_pool(desk, "q1", "los-angeles"), what="q1 in the Los Angeles pool")
+    q1 = [e["payload"] for kind in ("TicketUnassigned", "TicketAssigned") for e in await desk.events(kind)]
+    changed_queue = [(p.get("agent"), p["team"], p["reason"]) for p in q1 if p["reason"] == "queue_changed"]
+    assert changed_queue == [("anna", "berlin", "queue_changed"), (None, "los-angeles", "queue_changed")]
+
+    # r1 reopens: back to Anna, who held it and is online and on shift.
+    await desk.send(Topic.LIFECYCLE, "r1", reopened())
+    await eventually(lambda: _held_by(desk, "r1", "anna"), what="r1 back to anna")
+
 
 async def _held_by(desk: Desk, ticket: str, agent: str | None) -> bool:
     h = await desk.holder(ticket)
     return h is not None and h["agent"] == agent and h["is_open"]
+
+
+async def _in_pool(desk: Desk, ticket: str, team: str) -> bool:
+    h = await desk.holder(ticket)
+    return h is not None and h["team"] == team and h["agent"] is None
 
 
 async def _closed(desk: Desk, ticket: str) -> dict[str, Any] | None:
