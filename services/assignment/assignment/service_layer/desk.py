@@ -3,6 +3,7 @@ their events carried), the tickets held and the tickets waiting."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -80,7 +81,18 @@ def waiting_of(row: Row[Any]) -> WaitingTicket:
 
 
 def _carried(document: dict[str, Any]) -> CalendarDefinition:
-    return CalendarDefinition.model_validate(document)
+    """The calendar a stored definition is. Every waiting ticket of a policy carries the same one,
+    and the pass reads them all each time: parsed once per distinct document."""
+    key = json.dumps(document, sort_keys=True)
+    found = _parsed.get(key)
+    if found is None:
+        if len(_parsed) >= 256:
+            _parsed.clear()
+        found = _parsed[key] = CalendarDefinition.model_validate(document)
+    return found
+
+
+_parsed: dict[str, CalendarDefinition] = {}
 
 
 def agents_by_name(rows: Sequence[Row[Any]], name: str) -> Row[Any] | None:
