@@ -18,6 +18,11 @@ by the team's rule:
 - manual: never automatically.
 
 A ticket nobody can take gets no decision and stays waiting; later tickets of other teams still go.
+A team's `members` say who is in it (the agents' own `teams` are not consulted).
+
+Hand-back: the holdings an agent holds for a team go back to its pool when the agent has been away
+or off (availability) or off shift (that team's hours, or their own) for at least the team's
+`hand_back_after`, in wall-clock time; at once when the agent has left the desk (inactive).
 
 How it stays fast (1,000 agents, 100,000 open tickets): loads are kept per agent as decisions are
 made; each team's members on shift are worked out once and kept until the first instant one of
@@ -33,6 +38,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 
 from supportdesk_calendar.calendar import BusinessCalendar, CalendarNeverOpens, InstantOutOfRange
 from supportdesk_contract.catalogue import AssignmentReason, AssignmentRule, Availability
@@ -45,12 +51,9 @@ from .people import Agent, Team, shift_calendar, shift_ended_at
 # targets in minutes rather than hours (docs/policies.md#seed-000): it takes the attention of about
 # three (urgent) or two (high) ordinary ones. Low counts as much as normal: every open ticket is
 # read, answered and followed up, whatever its targets.
-LOAD_WEIGHT: Mapping[Priority, int] = {
-    Priority.URGENT: 3,
-    Priority.HIGH: 2,
-    Priority.NORMAL: 1,
-    Priority.LOW: 1,
-}
+LOAD_WEIGHT: Mapping[Priority, int] = MappingProxyType(
+    {Priority.URGENT: 3, Priority.HIGH: 2, Priority.NORMAL: 1, Priority.LOW: 1}
+)
 
 
 @dataclass(frozen=True)

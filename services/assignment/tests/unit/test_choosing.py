@@ -409,3 +409,24 @@ def test_a_kept_desk_follows_holds_releases_and_profile_changes() -> None:
     assert given(desk, [waiting("w1")]) == []
     desk.put_agent(person("pat", capacity=2))
     assert given(desk, [waiting("w1")]) == [("w1", "pat")]
+    assert desk.holding("w1") == Holding("w1", "pat", "t", Priority.NORMAL)
+
+
+def test_the_members_on_shift_change_when_a_calendar_opens_or_closes() -> None:
+    agents = [person("ber"), person("lax", hours=LOS_ANGELES)]
+    desk = Desk(agents, [crew(["ber", "lax"], calendar=BERLIN)], [])
+    at = datetime(2026, 7, 1, 14, 59, tzinfo=UTC)  # 16:59 in Berlin, 07:59 in Los Angeles
+    assert [a.id for a in desk.on_shift_members("t", at)] == ["ber"]
+    assert [a.id for a in desk.on_shift_members("t", at + timedelta(minutes=1))] == []  # Berlin closed
+    assert [a.id for a in desk.on_shift_members("t", at + timedelta(minutes=61))] == ["lax"]  # LA open
+    assert [a.id for a in desk.on_shift_members("t", at)] == ["ber"]  # asked about the past again
+    assert desk.on_shift_members("nobody", at) == ()
+
+
+def test_handed_back_tickets_free_room_for_the_next_pass() -> None:
+    agents = [person("pat", capacity=1, availability=Availability.AWAY), person("sam", capacity=1)]
+    desk = Desk(agents, [crew(["pat", "sam"])], held("pat", Priority.NORMAL) + held("sam", Priority.NORMAL))
+    [back] = desk.hand_backs(NOW, {"pat": NOW - timedelta(hours=1)})
+    assert given(desk, [waiting(back.ticket_id)]) == []  # sam is full, pat is away
+    desk.release("sam-held-0")
+    assert given(desk, [waiting(back.ticket_id)]) == [("pat-held-0", "sam")]
