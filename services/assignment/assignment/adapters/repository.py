@@ -97,9 +97,15 @@ async def unpooled(conn: AsyncConnection, queues: Sequence[str]) -> Sequence[Row
     return (await conn.execute(query)).all()
 
 
-async def get_ticket(conn: AsyncConnection, ticket_id: str, *, for_update: bool = False) -> Row[Any] | None:
+async def get_ticket(
+    conn: AsyncConnection, ticket_id: str, *, for_update: bool = False, skip_locked: bool = False
+) -> Row[Any] | None:
+    """The ticket's row; with `for_update` locked for the transaction (with `skip_locked`: None
+    while another transaction holds it)."""
     query = select(tickets).where(tickets.c.ticket_id == ticket_id)
-    return (await conn.execute(query.with_for_update() if for_update else query)).first()
+    if for_update:
+        query = query.with_for_update(skip_locked=skip_locked)
+    return (await conn.execute(query)).first()
 
 
 async def note_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> Row[Any]:

@@ -37,7 +37,9 @@ async def assign_pass(runtime: ServiceRuntime[Settings]) -> int:
         absent_since = {r.agent_id: r.availability_since for r in agent_rows if r.availability != Availability.ONLINE}
         handed = desk.hand_backs(now, absent_since)
         for back in handed:
-            row = await repository.get_ticket(conn, back.ticket_id, for_update=True)
+            # A ticket a command or the consumer holds just now goes back at the next pass: the pass
+            # never waits on a ticket's lock, so it can never deadlock with them.
+            row = await repository.get_ticket(conn, back.ticket_id, for_update=True, skip_locked=True)
             if row is not None and row.agent == back.agent_id:  # else someone reassigned it meanwhile
                 before = holder_of(row)
                 await save(
