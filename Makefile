@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PACKAGES := libs/contract libs/calendar libs/observability libs/messaging libs/service deploy/devstack \
             services/intake services/triage services/sla-clock \
-            services/escalation services/notifier services/board
+            services/escalation services/notifier services/board services/assignment
 STAMP  := $(VENV)/.installed
 DEV_STAMP  := $(VENV)/.dev-packages
 TEST_STAMP := $(VENV)/.test-tools

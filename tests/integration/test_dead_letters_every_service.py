@@ -29,6 +29,7 @@ CONSUMES = {
     "escalation": Topic.SLA,
     "notifier": Topic.LIFECYCLE,
     "board": Topic.NOTIFICATIONS,
+    "assignment": Topic.TRIAGE,
 }
 
 

@@ -1,7 +1,7 @@
 """`devstack run`: the whole product on this machine, on real servers, no Docker.
 
 Kafka and PostgreSQL are started embedded unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL name
-servers of your own. Then: databases and migrations, topics, the six services, their URLs.
+servers of your own. Then: databases and migrations, topics, the seven services, their URLs.
 Ctrl-C stops everything in reverse order; data stays in SUPPORTDESK_DATA_DIR for the next run.
 """
 
@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 DEMO_CUSTOMERS = REPO_ROOT / "deploy" / "demo" / "customers.yaml"
 DEMO_ROUTING = REPO_ROOT / "deploy" / "demo" / "routing.yaml"
 DEMO_ESCALATION = REPO_ROOT / "deploy" / "demo" / "escalation.yaml"
+DEMO_PEOPLE = REPO_ROOT / "deploy" / "demo" / "people.yaml"
 
 
 class Servers:
@@ -184,6 +185,7 @@ def run(config: StackConfig, replicas: int = 1, *, with_demo: bool = True) -> in
         env["NOTIFIER_ROUTING_FILE"] = os.environ.get("NOTIFIER_ROUTING_FILE", str(DEMO_ROUTING))
         env["REQUESTER_TOKEN_KEY"] = os.environ.get("REQUESTER_TOKEN_KEY", _dev_token_key(config.data_dir))
         env["ESCALATION_DIRECTORY_FILE"] = os.environ.get("ESCALATION_DIRECTORY_FILE", str(DEMO_ESCALATION))
+        env["ASSIGNMENT_PEOPLE_FILE"] = os.environ.get("ASSIGNMENT_PEOPLE_FILE", str(DEMO_PEOPLE))
         created = asyncio.run(
             ensure_topics(servers.bootstrap_servers, os.environ.get("KAFKA_TOPIC_PREFIX", ""), partitions=partitions())
         )
@@ -260,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run_parser = sub.add_parser("run", help="start Kafka, PostgreSQL and the six services; Ctrl-C stops")
+    run_parser = sub.add_parser("run", help="start Kafka, PostgreSQL and the seven services; Ctrl-C stops")
     run_parser.add_argument(
         "--replicas",
         type=int,

@@ -58,6 +58,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("escalation", "escalation", 8004),
     ServiceSpec("notifier", "notifier", 8005),
     ServiceSpec("board", "board", 8006),
+    ServiceSpec("assignment", "assignment", 8007),
 )
 
 

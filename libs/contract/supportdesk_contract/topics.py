@@ -22,7 +22,7 @@ class Topic(StrEnum):
 # the rest is room for dead letters carrying a copy of what failed.
 MAX_MESSAGE_BYTES = 1024 * 1024
 
-SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier", "board")
+SERVICE_NAMES = ("intake", "triage", "sla-clock", "escalation", "notifier", "board", "assignment")
 
 
 def dead_letter_topic(consumer: str) -> str:

@@ -1,0 +1,1 @@
+"""Storage: the tables, the write model's statements, the people file."""

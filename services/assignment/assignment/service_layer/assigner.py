@@ -1,0 +1,58 @@
+"""One assignment pass over the whole desk: the tickets of agents away or off shift past their
+team's grace go back to the pool, then the pool is handed out by each team's rule. One replica at
+a time (the pass claims its row, docs/decisions/0013), everything in one transaction with the
+outbox: each decision is an event with its reason and explanation."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from supportdesk_contract.catalogue import AssignmentReason, Availability
+from supportdesk_service.runtime import ServiceRuntime
+
+from ..adapters import repository
+from ..domain.choosing import Desk
+from ..settings import Settings
+from .commands import save
+from .desk import agent_of, holder_of, holding_of, team_of, waiting_of
+from .holders import BY, give, hand_back
+
+DECISIONS = Counter(
+    "supportdesk_assignment_decisions_total", "Tickets the assignment pass gave or handed back", ["kind"]
+)
+
+
+async def assign_pass(runtime: ServiceRuntime[Settings]) -> int:
+    """Run one pass if no other replica is; the number of tickets given or handed back."""
+    clock = runtime.clock
+    now = clock.now()
+    async with runtime.engine.begin() as conn:
+        last_given = await repository.claim_pass(conn)
+        if last_given is None:
+            return 0
+        agent_rows = await repository.agent_rows(conn)
+        agents = [agent_of(r) for r in agent_rows]
+        teams = [team_of(r) for r in await repository.team_rows(conn)]
+        desk = Desk(agents, teams, [holding_of(r) for r in await repository.held(conn)], last_given)
+        absent_since = {r.agent_id: r.availability_since for r in agent_rows if r.availability != Availability.ONLINE}
+        handed = desk.hand_backs(now, absent_since)
+        for back in handed:
+            # A ticket a command or the consumer holds just now goes back at the next pass: the pass
+            # never waits on a ticket's lock, so it can never deadlock with them.
+            row = await repository.get_ticket(conn, back.ticket_id, for_update=True, skip_locked=True)
+            if row is not None and row.agent == back.agent_id:  # else someone reassigned it meanwhile
+                before = holder_of(row)
+                await save(
+                    conn, back.ticket_id, before, hand_back(before, BY, back.reason, back.explanation, now), clock
+                )
+        # Read after the hand-backs: a ticket back in its pool may go to someone on shift at once.
+        pool = {r.ticket_id: r for r in await repository.waiting(conn)}
+        decisions = desk.assign_waiting([waiting_of(r) for r in pool.values()], now, runtime.settings.pass_limit)
+        for d in decisions:
+            before = holder_of(pool[d.ticket_id])
+            change = give(before, d.agent_id, d.team, BY, AssignmentReason.RULE, d.explanation)
+            await save(conn, d.ticket_id, before, change, clock)
+        await repository.save_pass(conn, desk.last_given(), now)
+    DECISIONS.labels("given").inc(len(decisions))
+    DECISIONS.labels("handed_back").inc(len(handed))
+    return len(decisions) + len(handed)
