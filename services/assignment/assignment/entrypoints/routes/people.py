@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
 from supportdesk_contract.catalogue import Availability
-from supportdesk_service.auth import AdminAuth, bearer, key_owner, require_agent
+from supportdesk_service.auth import AdminAuth, Credentials, agent_principal, key_owner
 from supportdesk_service.problems import Problem, problem_answers
 
 from ...adapters.people_file import AgentSpec, TeamSpec
@@ -37,14 +36,13 @@ class Caller:
     is_admin: bool
 
 
-def agent_or_admin(
-    runtime: Runtime, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Caller:
-    """An admin key, else whatever the chassis accepts as an agent (401 if neither)."""
+async def agent_or_admin(runtime: Runtime, credentials: Credentials) -> Caller:
+    """An admin key, else whatever the chassis accepts as an agent (a key or a token; 401 if neither)."""
     admin = key_owner(runtime.settings.admin_key_names(), credentials)
     if admin is not None:
         return Caller(admin, True)
-    return Caller(require_agent(runtime, credentials), False)
+    principal = await agent_principal(runtime, credentials)
+    return Caller(principal.name, principal.admin)
 
 
 class AgentView(BaseModel):
