@@ -1,5 +1,5 @@
-"""The reader of hops: the lifecycle, triage and sla topics read back from Kafka, each hop's instant
-the record's own timestamp."""
+"""The reader of hops: the lifecycle, triage, sla and assignment topics read back from Kafka, each
+hop's instant the record's own timestamp."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ async def watch(space: Sandbox, run: Run, stop: asyncio.Event, ready: asyncio.Ev
     `ready` once it is there: earlier phases' records are not read again). Each hop's instant is the
     record's timestamp (CreateTime: the producing relay's client stamps it when the relay hands it
     the record), so how late this loop reads it does not matter."""
-    topics = [space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA)]
+    topics = [space.prefix + t for t in (Topic.LIFECYCLE, Topic.TRIAGE, Topic.SLA, Topic.ASSIGNMENT)]
     for attempt in range(5):  # a broker starved of CPU (a loaded machine) may miss a bootstrap
         consumer = AIOKafkaConsumer(
             bootstrap_servers=space.servers.bootstrap_servers,
@@ -53,6 +53,8 @@ async def watch(space: Sandbox, run: Run, stop: asyncio.Event, ready: asyncio.Ev
                     if env["event_type"] in HOPS:
                         if env["event_type"] == "SlaClockStarted" and env["payload"]["clock"] != "first_response":
                             continue
+                        if env["event_type"] == "TicketAssigned" and env["payload"].get("agent") is None:
+                            continue  # into the team's pool, not yet to an agent
                         run.seen.setdefault((env["event_type"], env["ticket_id"]), m.timestamp / 1000)
                         run.timestamp_types.add(m.timestamp_type)
     finally:

@@ -7,8 +7,9 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-PIPELINE = ("intake", "triage", "sla-clock", "escalation", "notifier")
-HOPS = ("TicketOpened", "TicketTriaged", "SlaClockStarted")
+PIPELINE = ("intake", "triage", "sla-clock", "escalation", "notifier", "assignment")
+# TicketAssigned: to an agent (not the team's pool), by the assignment pass.
+HOPS = ("TicketOpened", "TicketTriaged", "SlaClockStarted", "TicketAssigned")
 PARTITIONS = 12  # of every topic the bench makes
 
 
@@ -43,7 +44,7 @@ async def drain(run: Run, stop_after: float) -> None:
     """Wait until every accepted ticket is clocked, or `stop_after` seconds pass."""
     deadline = time.monotonic() + stop_after
     while time.monotonic() < deadline:
-        if all(("SlaClockStarted", t) in run.seen for t in run.accepted):
+        if all(("SlaClockStarted", t) in run.seen and ("TicketAssigned", t) in run.seen for t in run.accepted):
             return
         await asyncio.sleep(0.2)
 

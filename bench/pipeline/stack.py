@@ -23,6 +23,9 @@ from .contenders import Contender
 from .peer import django_helpdesk
 from .run import PARTITIONS
 
+# One team around the clock serving every queue, with room for every ticket a run opens.
+PEOPLE = Path(__file__).resolve().parent / "people.yaml"
+
 
 @dataclass
 class Stack:
@@ -62,7 +65,11 @@ def started(services: tuple[str, ...], baseline: Path | None, peer: bool, genera
             asyncio.run(ensure_topics(servers.bootstrap_servers, space.prefix, partitions=PARTITIONS))
             with ExitStack() as stack:
                 smtp = stack.enter_context(SmtpSink())
-                extra = {"NOTIFIER_SMTP_PORT": str(smtp.port), "LOG_LEVEL": "WARNING"}
+                extra = {
+                    "NOTIFIER_SMTP_PORT": str(smtp.port),
+                    "LOG_LEVEL": "WARNING",
+                    "ASSIGNMENT_PEOPLE_FILE": str(PEOPLE),
+                }
                 for name in services:
                     running.append(start_service(name, space, work, extra))
                 by_name = {s.name: s for s in running}

@@ -60,7 +60,8 @@ def run_pipeline(
     after = {n: m() for n, m in meters.items()}
     report_hops(f"steady {rate:.0f} tickets/s offered for {seconds:.0f} s", steady)
     clocked = len([t for t in steady.accepted if ("SlaClockStarted", t) in steady.seen])
-    print(f"  clocked {clocked}/{len(steady.accepted)}")
+    assigned = len([t for t in steady.accepted if ("TicketAssigned", t) in steady.seen])
+    print(f"  clocked {clocked}/{len(steady.accepted)}, assigned to an agent {assigned}/{len(steady.accepted)}")
     cpu_per_ticket(steady, before, after)
 
     before = {n: m() for n, m in meters.items()}
@@ -85,6 +86,7 @@ def run_pipeline(
 
     steady_p99 = pct(hop_latencies(steady, "SlaClockStarted"), 99) * 1000
     wire_p99 = pct(hop_latencies(steady, "SlaClockStarted", steady.wire), 99) * 1000
+    assigned_p99 = pct(hop_latencies(steady, "TicketAssigned"), 99) * 1000
     print("\ngoals:")
     goal(
         f"p99 2xx -> SlaClockStarted < 250 ms at {rate:.0f}/s for {seconds:.0f} s "
@@ -92,6 +94,12 @@ def run_pipeline(
         steady_p99 < 250 and clocked == len(steady.accepted) and not steady.refused,
         f"{steady_p99:.0f} ms (from the request on the wire: {wire_p99:.0f} ms), "
         f"{clocked}/{len(steady.accepted)} clocked, {steady.refused} refused",
+    )
+    goal(
+        f"p99 2xx -> TicketAssigned (to an agent) within 1.5x p99 2xx -> SlaClockStarted at {rate:.0f}/s, "
+        "every ticket assigned",
+        assigned_p99 <= 1.5 * steady_p99 and assigned == len(steady.accepted),
+        f"{assigned_p99:.0f} ms = {assigned_p99 / steady_p99:.2f}x, {assigned}/{len(steady.accepted)} assigned",
     )
     goal(
         ">= 200 tickets/s sustained through the pipeline, every ticket clocked",
