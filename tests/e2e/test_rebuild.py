@@ -74,9 +74,10 @@ async def rebuild(svc: RunningService, *args: str) -> subprocess.CompletedProces
 
 
 async def scenario(running: dict[str, RunningService], space: Sandbox) -> dict[str, str]:
-    """Three web tickets: one high-severity one breaches (a breach on the log, as the scheduler
-    would publish it hours from now) and escalates; one is answered, waits on the customer, gets a
-    reply, a workaround and is closed; one changes severity and its customer asks for escalation."""
+    """Three web tickets: one high-severity one, its severity confirmed by an agent, breaches (a
+    breach on the log, as the scheduler would publish it hours from now) and escalates; one is
+    answered, waits on the customer, gets a reply, a workaround and is closed; one changes severity
+    and its customer asks for escalation."""
     intake = running["intake"]
     ids: dict[str, str] = {}
     tokens: dict[str, str] = {}
@@ -116,6 +117,8 @@ async def scenario(running: dict[str, RunningService], space: Sandbox) -> dict[s
             )
         )
         await ok(await agent.post(f"/v1/tickets/{login}/severity", json={"severity": 2, "reason": "all of sales"}))
+        # A web requester is unproven: an agent confirms the outage's severity, so its breach engages SWAT.
+        await ok(await agent.post(f"/v1/tickets/{ids['outage']}/severity", json={"severity": 2, "reason": "confirmed"}))
     async with intake.client(api_key=tokens["login"]) as requester:
         await ok(await requester.post(f"/v1/tickets/{login}/escalation-requests", json={"reason": "month end"}))
     clock = SystemClock()

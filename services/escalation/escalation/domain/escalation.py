@@ -92,12 +92,14 @@ class Escalation:
         self._release_pending(now, d)
         if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
             self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
-        if severity == 1:
+        if 1 in (severity, self.severity):  # as opened, or as triage said when it came first
             self._severity_one(now, d)
 
     def severity_confirmed(self, *, severity: int, now: datetime, d: Directory) -> None:
         """An agent set the severity: the ticket's claims are now the desk's own."""
-        self.severity, self.claims_confirmed = severity, True
+        # `self.severity` stays triage's: kept from one topic only, it does not depend on how the
+        # lifecycle and triage topics interleave (a rebuild reads them in another order).
+        self.claims_confirmed = True
         if severity == 1:
             self._severity_one(now, d, "severity 1 set by an agent")
 
@@ -109,7 +111,7 @@ class Escalation:
         self._release_pending(now, d)
         if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
             self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
-        if severity == 1:
+        if 1 in (severity, self.severity):  # as opened, or as triage said when it came first
             self._severity_one(now, d)
 
     # --- triggers --------------------------------------------------------------------------

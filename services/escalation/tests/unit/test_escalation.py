@@ -224,3 +224,13 @@ def test_a_strangers_request_to_escalate_goes_to_the_tier_lead_and_stops_there()
     [escalated] = [d.payload for d in esc.collect_events()]
     assert isinstance(escalated, TicketEscalated) and escalated.level == TIER_LEAD
     assert esc.next_climb(D) is None
+
+
+def test_severity_one_from_triage_before_the_ticket_opened_engages_swat_when_it_opens() -> None:
+    esc = Escalation("t-4")
+    esc.triaged(priority="urgent", severity=1, queue="technical", swat=True, now=T0, d=D)
+    assert esc.collect_events() == []  # whether the requester is proven is not known yet
+    esc.opened(customer_id="acme", emergency=False, severity=None, now=T0, d=D)
+    decided = [d.payload for d in esc.collect_events()]
+    assert any(isinstance(p, SwatEngaged) for p in decided)
+    assert [p.level for p in decided if isinstance(p, TicketEscalated)] == [TIER_LEAD]

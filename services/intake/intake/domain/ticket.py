@@ -89,6 +89,9 @@ class Ticket:
     version: int = 0  # events in the stream; a save appends after it
     cycle: int = 1
     severity: int | None = None
+    # The severity is the desk's own: the requester was proven when it opened, or an agent set it.
+    # Until then an agent may set it to the very value claimed, to confirm it.
+    severity_confirmed: bool = True
     receipt_confirmed: bool = False
     resume_to: TicketStatus = TicketStatus.NEW  # where a customer's reply returns an awaiting ticket
     opened_at: datetime | None = None
@@ -165,7 +168,7 @@ class Ticket:
 
     def change_severity(self, by: str, severity: int, reason: str) -> None:
         self._require("change severity", OPEN)
-        if severity == self.severity:
+        if severity == self.severity and (self.severity_confirmed or self.severity is None):
             raise TransitionRefused(self, "change severity", f"severity is already {severity}")
         self._trigger(SeverityChanged(severity=severity, previous=self.severity, by=by, reason=reason))
 
@@ -216,6 +219,7 @@ class Ticket:
             case TicketOpened():
                 self.number, self.status, self.opened_at = event.number, TicketStatus.NEW, event.opened_at
                 self.severity = event.severity
+                self.severity_confirmed = event.requester_verified is not False
             case AgentResponded():
                 if event.confirms_receipt:
                     self.receipt_confirmed = True
@@ -232,7 +236,7 @@ class Ticket:
             case WorkaroundDelivered():
                 self.status = TicketStatus.MONITOR
             case SeverityChanged():
-                self.severity = event.severity
+                self.severity, self.severity_confirmed = event.severity, True
             case TicketClosed():
                 self.status = TicketStatus.CLOSED
             case TicketReopened():

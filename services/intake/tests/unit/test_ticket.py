@@ -105,3 +105,18 @@ def test_history_rebuilds_the_same_ticket() -> None:
     opened = Ticket.open("t1", "TKT-1", OpenTicket(Channel.WEB, "s", "d"), NOW).pending
     again = Ticket.from_history("t1", [*opened, *t.pending])
     assert (again.status, again.version, again.receipt_confirmed) == (t.status, t.version, True)
+
+
+@pytest.mark.parametrize("verified", [False, True])
+def test_an_agent_confirms_a_strangers_claimed_severity_by_setting_it_to_the_same(verified: bool) -> None:
+    opened = OpenTicket(Channel.WEB, "s", "d", requester_email="a@b.c", severity=1, requester_verified=verified)
+    t = Ticket.open("t2", "TKT-2", opened, NOW)
+    t.pending.clear()
+    if verified:  # the desk's own severity already: nothing to confirm
+        with pytest.raises(TransitionRefused):
+            t.change_severity("lee", 1, "confirmed on the phone")
+        return
+    t.change_severity("lee", 1, "confirmed on the phone")
+    assert types(t) == ["SeverityChanged"]
+    with pytest.raises(TransitionRefused):  # once confirmed, the same value again is no change
+        t.change_severity("lee", 1, "again")
