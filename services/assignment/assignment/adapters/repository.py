@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from supportdesk_contract.catalogue import ClockKind
 from supportdesk_contract.topics import Topic
+from supportdesk_contract.vocabulary import Priority
 
+from ..domain.choosing import Holding
 from .tables import agents, assignment_pass, events, teams, ticket_clocks, tickets
 
 # Any constant: the directory's writers (the people file at start, the admin API) take turns on it.
@@ -192,11 +194,14 @@ async def save_pass(conn: AsyncConnection, last_given: Mapping[str, str], now: d
     )
 
 
-async def held(conn: AsyncConnection) -> Sequence[Row[Any]]:
-    """The open tickets an agent holds."""
+async def held(conn: AsyncConnection) -> list[Holding]:
+    """The open tickets an agent holds: only what the desk counts (the pass reads them all, each time)."""
     t = tickets
-    query = select(t).where(t.c.is_open, t.c.agent.is_not(None))
-    return (await conn.execute(query)).all()
+    query = select(t.c.ticket_id, t.c.agent, t.c.team, t.c.priority).where(t.c.is_open, t.c.agent.is_not(None))
+    return [
+        Holding(ticket_id, agent, team, Priority(priority or Priority.NORMAL.value))
+        for ticket_id, agent, team, priority in (await conn.execute(query)).all()
+    ]
 
 
 async def waiting(conn: AsyncConnection) -> Sequence[Row[Any]]:

@@ -14,7 +14,7 @@ from ..adapters import repository
 from ..domain.choosing import Desk
 from ..settings import Settings
 from .commands import save
-from .desk import agent_of, holder_of, holding_of, team_of, waiting_of
+from .desk import agent_of, holder_of, team_of, waiting_of
 from .holders import BY, give, hand_back
 
 DECISIONS = Counter(
@@ -33,7 +33,7 @@ async def assign_pass(runtime: ServiceRuntime[Settings]) -> int:
         agent_rows = await repository.agent_rows(conn)
         agents = [agent_of(r) for r in agent_rows]
         teams = [team_of(r) for r in await repository.team_rows(conn)]
-        desk = Desk(agents, teams, [holding_of(r) for r in await repository.held(conn)], last_given)
+        desk = Desk(agents, teams, await repository.held(conn), last_given)
         absent_since = {r.agent_id: r.availability_since for r in agent_rows if r.availability != Availability.ONLINE}
         handed = desk.hand_backs(now, absent_since)
         for back in handed:

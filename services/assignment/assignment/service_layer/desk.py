@@ -13,7 +13,7 @@ from sqlalchemy import Row
 from supportdesk_contract.catalogue import AgentProfileChanged, Availability, CalendarDefinition, TeamProfileChanged
 from supportdesk_contract.vocabulary import Priority, RequestType
 
-from ..domain.choosing import Holding, WaitingTicket
+from ..domain.choosing import WaitingTicket
 from ..domain.people import Agent, Team, calendar_of
 from .holders import Holder
 
@@ -58,10 +58,6 @@ def team_of(row: Row[Any]) -> Team:
         hand_back_after=timedelta(minutes=p.hand_back_after_minutes),
         active=p.active,
     )
-
-
-def holding_of(row: Row[Any]) -> Holding:
-    return Holding(row.ticket_id, row.agent, row.team, Priority(row.priority or Priority.NORMAL.value))
 
 
 def waiting_of(row: Row[Any]) -> WaitingTicket:

@@ -21,13 +21,18 @@ async def run_assigner(runtime: ServiceRuntime[Settings], stop: asyncio.Event) -
     entering a pool records TicketAssigned (to the team), whose NOTIFY wakes the relay of every
     replica, and with it this loop."""
     commits = runtime.relay.commits
+    settings = runtime.settings
     while not stop.is_set():
         commits.clear()
-        if await assign_pass(runtime) >= runtime.settings.pass_limit:
+        started = asyncio.get_running_loop().time()
+        if await assign_pass(runtime) >= settings.pass_limit:
             continue  # a backlog: the next pass at once
-        await first_of(runtime.settings.pass_seconds, stop, commits)
+        await first_of(settings.pass_seconds, stop, commits)
         if commits.is_set():
-            await first_of(WAKE_LINGER_SECONDS, stop)
+            # A pass's own commit wakes this loop too, and each pass reads the whole desk: passes
+            # start at most every `pass_min_interval_seconds`, gathering what came meanwhile.
+            since = asyncio.get_running_loop().time() - started
+            await first_of(max(WAKE_LINGER_SECONDS, settings.pass_min_interval_seconds - since), stop)
 
 
 def workers(settings: Settings) -> Mapping[str, Worker[Settings]]:
