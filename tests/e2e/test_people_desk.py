@@ -142,7 +142,18 @@ async def test_tickets_go_to_agents_on_shift_within_capacity_and_the_board_shows
         why = next(line for line in lines if line.startswith("assigned to anna"))
         assert "least loaded of " in why and "Lena" not in why, why  # off shift: not a candidate
 
-        # Jonas goes away: with no grace, his two go back to the pool; nobody on shift has room.
+        # A manual claim wins over the rule: the rule never gives Anna a third ticket (her capacity
+        # is 2), but she may take the one left waiting herself.
+        async with assignment.client(api_key="anna-key") as anna:
+            current = await anna.get(f"/v1/tickets/{waiting[0]}/assignment")
+            claimed = await anna.post(f"/v1/tickets/{waiting[0]}/claim", headers={"If-Match": current.headers["etag"]})
+            assert claimed.status_code == 200, claimed.text
+            assert (claimed.json()["agent"], claimed.json()["manual"]) == ("anna", True)
+            stale = await anna.post(f"/v1/tickets/{waiting[0]}/claim", headers={"If-Match": current.headers["etag"]})
+            assert stale.status_code == 412 and stale.json()["missed_events"], stale.text
+
+        # Jonas goes away: with no grace, his two go back to the pool, where they wait (nobody on
+        # shift has room: Lena's hours are another day's).
         async with assignment.client(api_key="jonas-key") as j:
             r = await j.put("/v1/agents/jonas/availability", json={"availability": "away"})
             assert r.status_code == 200, r.text
@@ -150,24 +161,17 @@ async def test_tickets_go_to_agents_on_shift_within_capacity_and_the_board_shows
 
         async def handed_back() -> bool:
             now = [await holder(assignment, t) for t in jonas_tickets]
-            return all(h is not None and h["agent"] is None for h in now)
+            return all(h is not None and h["agent"] is None and h["team"] == "first-level" for h in now)
 
         await eventually(handed_back, timeout=30, what="jonas's tickets back in the pool")
-
-        # A manual claim wins over the rule: Lena (off shift, so the rule never picks her) takes one.
-        async with assignment.client(api_key="lena-key") as lena:
-            current = await lena.get(f"/v1/tickets/{jonas_tickets[0]}/assignment")
-            claimed = await lena.post(
-                f"/v1/tickets/{jonas_tickets[0]}/claim", headers={"If-Match": current.headers["etag"]}
-            )
-            assert claimed.status_code == 200, claimed.text
-            assert (claimed.json()["agent"], claimed.json()["manual"]) == ("lena", True)
 
         async def workload() -> dict[str, Any] | None:
             r = await c.get("/v1/board/workload")
             agents = {a["agent_id"]: a for a in r.json()["agents"]} if r.status_code == 200 else {}
-            ok = agents.get("anna", {}).get("open") == 2 and agents.get("jonas", {}).get("open") == 0
-            return agents if ok and agents.get("lena", {}).get("open") == 1 else None
+            counts = {name: agents.get(name, {}).get("open") for name in ("anna", "jonas", "lena")}
+            return agents if counts == {"anna": 3, "jonas": 0, "lena": 0} else None
 
-        agents = await eventually(workload, timeout=30, what="the board's workload after the hand-back and claim")
+        agents = await eventually(workload, timeout=30, what="the board's workload after the claim and hand-back")
         assert agents["jonas"]["availability"] == "away"
+        teams = {t["team_id"]: t for t in (await c.get("/v1/board/workload")).json()["teams"]}
+        assert teams["first-level"]["unassigned"] == 2  # Jonas's two, waiting

@@ -110,14 +110,20 @@ async def get_ticket(
     return (await conn.execute(query)).first()
 
 
-async def note_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> Row[Any]:
-    """Write what an event says about the ticket (creating its row if this is the first word of
-    it: events of different topics arrive in any order), and return the row, locked."""
+async def write_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
+    """Write what an event says about the ticket, creating its row if this is the first word of it
+    (events of different topics arrive in any order). The upsert locks the row like a SELECT FOR
+    UPDATE would, for the rest of the transaction."""
     await conn.execute(
         insert(tickets)
         .values(ticket_id=ticket_id, updated_at=now, **values)
         .on_conflict_do_update(index_elements=["ticket_id"], set_={**values, "updated_at": now})
     )
+
+
+async def note_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> Row[Any]:
+    """`write_ticket`, then the row (locked), for handlers that decide from it."""
+    await write_ticket(conn, ticket_id, values, now)
     row = await get_ticket(conn, ticket_id, for_update=True)
     assert row is not None  # just written in this transaction
     return row
@@ -158,7 +164,7 @@ async def note_clock(
             .limit(1)
         )
     ).first()
-    await note_ticket(
+    await write_ticket(
         conn,
         ticket_id,
         {"due_at": earliest.due_at if earliest else None, "due_calendar": earliest.calendar if earliest else None},

@@ -61,7 +61,7 @@ async def _enter_queue(
 
 
 async def on_opened(ctx: HandlerContext, env: Envelope[TicketOpened]) -> None:
-    await repository.note_ticket(ctx.conn, env.ticket_id, {"customer_id": env.payload.customer_id}, ctx.clock.now())
+    await repository.write_ticket(ctx.conn, env.ticket_id, {"customer_id": env.payload.customer_id}, ctx.clock.now())
 
 
 async def on_triaged(ctx: HandlerContext, env: Envelope[TicketTriaged]) -> None:
@@ -76,7 +76,7 @@ async def on_triaged(ctx: HandlerContext, env: Envelope[TicketTriaged]) -> None:
 async def on_overridden(ctx: HandlerContext, env: Envelope[TriageOverridden]) -> None:
     o = env.payload
     if o.field is TriagedField.REQUEST_TYPE:
-        await repository.note_ticket(ctx.conn, env.ticket_id, {"request_type": o.value}, ctx.clock.now())
+        await repository.write_ticket(ctx.conn, env.ticket_id, {"request_type": o.value}, ctx.clock.now())
         return
     row = await repository.note_ticket(ctx.conn, env.ticket_id, {"queue": o.value}, ctx.clock.now())
     if row.third_party is None:
@@ -84,7 +84,7 @@ async def on_overridden(ctx: HandlerContext, env: Envelope[TriageOverridden]) ->
 
 
 async def on_priority(ctx: HandlerContext, env: Envelope[PriorityChanged]) -> None:
-    await repository.note_ticket(ctx.conn, env.ticket_id, {"priority": env.payload.priority.value}, ctx.clock.now())
+    await repository.write_ticket(ctx.conn, env.ticket_id, {"priority": env.payload.priority.value}, ctx.clock.now())
 
 
 async def on_clock(ctx: HandlerContext, env: Envelope[Any]) -> None:
