@@ -100,6 +100,8 @@ class Escalation:
         # `self.severity` stays triage's: kept from one topic only, it does not depend on how the
         # lifecycle and triage topics interleave (a rebuild reads them in another order).
         self.claims_confirmed = True
+        if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
+            self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
         if severity == 1:
             self._severity_one(now, d, "severity 1 set by an agent")
 

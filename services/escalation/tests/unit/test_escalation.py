@@ -234,3 +234,13 @@ def test_severity_one_from_triage_before_the_ticket_opened_engages_swat_when_it_
     decided = [d.payload for d in esc.collect_events()]
     assert any(isinstance(p, SwatEngaged) for p in decided)
     assert [p.level for p in decided if isinstance(p, TicketEscalated)] == [TIER_LEAD]
+
+
+def test_a_breach_before_the_agents_confirmation_engages_swat_when_it_comes() -> None:
+    # The breach (tickets.sla) may be read before the agent's SeverityChanged (tickets.lifecycle).
+    esc = stranger(severity=2)
+    esc.collect_events()
+    esc.breached(clock="first_response", signalled_at=T0, now=T0, d=D)
+    assert not any(isinstance(d.payload, SwatEngaged) for d in esc.collect_events())
+    esc.severity_confirmed(severity=2, now=T0, d=D)
+    assert [type(d.payload) for d in esc.collect_events()] == [SwatEngaged]
