@@ -7,7 +7,6 @@ exact data, holidays as dates), so a consumer counts shifts without our files.""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -19,42 +18,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from supportdesk_calendar.calendar import BusinessCalendar, WeeklyWindow
 from supportdesk_calendar.definition import define, defined_span
 from supportdesk_calendar.holidays import US_FEDERAL, Holiday, HolidaySet
+from supportdesk_calendar.spelling import days_of, minutes_of
 from supportdesk_contract.catalogue import CalendarDefinition
 
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 NAMED_SETS: dict[str, tuple[Holiday, ...]] = {"us-federal": US_FEDERAL}
 
 
-def _minutes(text: str) -> int:
-    m = _TIME.match(text)
-    if m is None or (m.group(1) == "24" and m.group(2) != "00"):
-        raise ValueError(f"{text!r} is not a time of day HH:MM (00:00 to 24:00)")
-    return int(m.group(1)) * 60 + int(m.group(2))
-
-
-def _days(key: str) -> list[int]:
-    key = key.strip().lower()
-    if key == "daily":
-        return list(range(7))
-    if "-" in key:
-        first, last = (k.strip() for k in key.split("-", 1))
-        if first not in DAYS or last not in DAYS:
-            raise ValueError(f"{key!r}: day ranges look like 'mon-fri'")
-        a, b = DAYS.index(first), DAYS.index(last)
-        return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
-    if key not in DAYS:
-        raise ValueError(f"{key!r} is not a day: use mon..sun, a range like mon-fri, or daily")
-    return [DAYS.index(key)]
-
-
 def _check_time(v: str) -> str:
-    _minutes(v)
+    minutes_of(v)
     return v
 
 
 def _check_day_key(v: str) -> str:
-    _days(v)
+    days_of(v)
     return v
 
 
@@ -129,9 +105,9 @@ class CalendarSpec(BaseModel):
 
     def to_calendar(self, default_name: str) -> BusinessCalendar:
         windows = [
-            WeeklyWindow(day, _minutes(s), _minutes(e))
+            WeeklyWindow(day, minutes_of(s), minutes_of(e))
             for key, spans in self.hours.items()
-            for day in _days(key)
+            for day in days_of(key)
             for s, e in spans
         ]
         named = [h for s in self.holiday_sets if isinstance(s, str) for h in NAMED_SETS[s]]

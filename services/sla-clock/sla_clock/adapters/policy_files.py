@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time
 from functools import cache
 from importlib import resources
@@ -33,41 +32,18 @@ from supportdesk_calendar.holidays import (
     Observance,
     OneOff,
 )
+from supportdesk_calendar.spelling import DAYS, days_of, minutes_of
 from supportdesk_contract.vocabulary import Priority, RequestType
 from supportdesk_service.yaml_config import ConfigError, parse_yaml
 
 from ..domain.policy import Policy, PolicyVersions, ResolutionStart, TargetBasis, TargetTable, parse_duration
 from .holiday_packages import PackagedHolidays
 
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_TIME = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 HOLIDAY_SETS = {"us-federal": US_FEDERAL}
 
 
 class PolicyError(ConfigError):
     pass
-
-
-def _minutes(text: str) -> int:
-    m = _TIME.match(text)
-    if m is None or (m.group(1) == "24" and m.group(2) != "00"):
-        raise ValueError(f"{text!r} is not a time of day HH:MM (00:00 to 24:00)")
-    return int(m.group(1)) * 60 + int(m.group(2))
-
-
-def _days(key: str) -> list[int]:
-    key = key.strip().lower()
-    if key == "daily":
-        return list(range(7))
-    if "-" in key:
-        first, last = (k.strip() for k in key.split("-", 1))
-        if first not in DAYS or last not in DAYS:
-            raise ValueError(f"{key!r}: day ranges look like 'mon-fri'")
-        a, b = DAYS.index(first), DAYS.index(last)
-        return list(range(a, b + 1)) if a <= b else [*range(a, 7), *range(0, b + 1)]
-    if key not in DAYS:
-        raise ValueError(f"{key!r} is not a day: use mon..sun, a range like mon-fri, or daily")
-    return [DAYS.index(key)]
 
 
 def _check_duration(v: str) -> str:
@@ -76,12 +52,12 @@ def _check_duration(v: str) -> str:
 
 
 def _check_time(v: str) -> str:
-    _minutes(v)
+    minutes_of(v)
     return v
 
 
 def _check_day_key(v: str) -> str:
-    _days(v)
+    days_of(v)
     return v
 
 
@@ -150,7 +126,7 @@ class HolidaySpec(_Spec):
         else:
             assert self.month is not None and self.day is not None
             rule = FixedDate(self.name, self.month, self.day, self.observed, self.since)
-        hours = tuple((_minutes(s), _minutes(e)) for s, e in self.hours) if self.hours is not None else None
+        hours = tuple((minutes_of(s), minutes_of(e)) for s, e in self.hours) if self.hours is not None else None
         return Holiday(rule, hours)
 
 
@@ -220,9 +196,9 @@ class CalendarSpec(_Spec):
 
     def to_domain(self) -> BusinessCalendar:
         windows = [
-            WeeklyWindow(day, _minutes(s), _minutes(e))
+            WeeklyWindow(day, minutes_of(s), minutes_of(e))
             for key, spans in self.hours.items()
-            for day in _days(key)
+            for day in days_of(key)
             for s, e in spans
         ]
         business_day = parse_duration(self.business_day, 86400).seconds if self.business_day else None
