@@ -3,11 +3,11 @@ in the caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select, text, update
+from sqlalchemy import Row, and_, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,15 +72,13 @@ async def set_availability(conn: AsyncConnection, agent_id: str, availability: s
     )
 
 
-async def serving_team(conn: AsyncConnection, queue: str) -> str | None:
-    """The active team serving `queue` (the directory allows one), or None."""
-    query = (
-        select(teams.c.team_id)
-        .where(teams.c.profile["active"].as_boolean(), teams.c.profile["queues"].contains([queue]))
-        .order_by(teams.c.team_id)
-        .limit(1)
-    )
-    return (await conn.execute(query)).scalar()
+async def serving_teams(conn: AsyncConnection) -> dict[str, str]:
+    """Queue -> the active team serving it (the directory allows one; the first by id if not)."""
+    query = select(teams.c.team_id, teams.c.profile["queues"]).where(teams.c.profile["active"].as_boolean())
+    served: dict[str, str] = {}
+    for team_id, queues in sorted((await conn.execute(query)).all(), reverse=True):
+        served.update(dict.fromkeys(queues or (), team_id))
+    return served
 
 
 # --- the ticket pool ------------------------------------------------------------------------
@@ -110,66 +108,68 @@ async def get_ticket(
     return (await conn.execute(query)).first()
 
 
-async def write_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> None:
-    """Write what an event says about the ticket, creating its row if this is the first word of it
-    (events of different topics arrive in any order). The upsert locks the row like a SELECT FOR
-    UPDATE would, for the rest of the transaction."""
-    await conn.execute(
-        insert(tickets)
-        .values(ticket_id=ticket_id, updated_at=now, **values)
-        .on_conflict_do_update(index_elements=["ticket_id"], set_={**values, "updated_at": now})
-    )
-
-
-async def note_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any], now: datetime) -> Row[Any]:
-    """`write_ticket`, then the row (locked), for handlers that decide from it."""
-    await write_ticket(conn, ticket_id, values, now)
-    row = await get_ticket(conn, ticket_id, for_update=True)
-    assert row is not None  # just written in this transaction
-    return row
-
-
 async def change_ticket(conn: AsyncConnection, ticket_id: str, values: Mapping[str, Any]) -> None:
-    await conn.execute(update(tickets).where(tickets.c.ticket_id == ticket_id).values(**values))
+    await change_tickets(conn, [(ticket_id, values)])
 
 
-async def note_clock(
-    conn: AsyncConnection,
-    ticket_id: str,
-    clock: str,
-    cycle: int,
-    running: bool,
-    due_at: datetime | None,
-    calendar: Mapping[str, Any] | None,
-    now: datetime,
-) -> None:
-    """Record a target clock's state (an older cycle's news changes nothing), then the ticket's
-    earliest running due instant and its calendar."""
-    if clock not in TARGET_CLOCKS:
-        return
-    values: dict[str, Any] = {"cycle": cycle, "running": running, "due_at": due_at}
-    if calendar is not None:
-        values["calendar"] = calendar
-    c = ticket_clocks
-    await conn.execute(
-        insert(c)
-        .values(ticket_id=ticket_id, clock=clock, **values)
-        .on_conflict_do_update(index_elements=["ticket_id", "clock"], set_=values, where=c.c.cycle <= cycle)
-    )
-    earliest = (
-        await conn.execute(
-            select(c.c.due_at, c.c.calendar)
-            .where(c.c.ticket_id == ticket_id, c.c.running, c.c.due_at.is_not(None))
-            .order_by(c.c.due_at)
-            .limit(1)
+async def change_tickets(conn: AsyncConnection, changes: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Change these tickets' columns: one executemany per set of columns changed."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for ticket_id, values in changes:
+        groups.setdefault(tuple(sorted(values)), []).append({"the_ticket": ticket_id, **values})
+    for columns, params in groups.items():
+        statement = (
+            update(tickets)
+            .where(tickets.c.ticket_id == bindparam("the_ticket"))
+            .values({c: bindparam(c) for c in columns})
         )
-    ).first()
-    await write_ticket(
-        conn,
-        ticket_id,
-        {"due_at": earliest.due_at if earliest else None, "due_calendar": earliest.calendar if earliest else None},
-        now,
+        await conn.execute(statement, params if len(params) > 1 else params[0])
+
+
+async def lock_tickets(conn: AsyncConnection, ticket_ids: Sequence[str], now: datetime) -> list[dict[str, Any]]:
+    """The rows of these tickets, locked for the transaction, each created empty if this is the
+    first word of it (events of different topics arrive in any order): two round trips for a
+    whole batch. Locked in id order, as every batch does, so two batches never deadlock."""
+    ordered = sorted(set(ticket_ids))
+    if not ordered:
+        return []
+    await conn.execute(
+        insert(tickets).values([{"ticket_id": t, "updated_at": now} for t in ordered]).on_conflict_do_nothing()
     )
+    query = select(tickets).where(tickets.c.ticket_id.in_(ordered)).order_by(tickets.c.ticket_id).with_for_update()
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+async def clocks_of(conn: AsyncConnection, ticket_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The target clocks kept for these tickets (their rows are locked by `lock_tickets`)."""
+    query = select(ticket_clocks).where(ticket_clocks.c.ticket_id.in_(sorted(set(ticket_ids))))
+    return [dict(r._mapping) for r in (await conn.execute(query)).all()]
+
+
+# The batch's writes (`HandlerContext.write`), one executemany per statement: a ticket's whole row
+# (the columns its events may change), and a target clock's state.
+TICKET_COLUMNS = (
+    "customer_id", "queue", "priority", "request_type", "team", "agent", "third_party", "manual", "is_open",
+    "waiting_since", "due_at", "due_calendar", "version", "updated_at",
+)  # fmt: skip
+PUT_TICKET = (
+    update(tickets)
+    .where(tickets.c.ticket_id == bindparam("the_ticket"))
+    .values({c: bindparam(c) for c in TICKET_COLUMNS})
+)
+PUT_CLOCK = (
+    insert(ticket_clocks)
+    .values({c.name: bindparam(c.name) for c in ticket_clocks.columns})
+    .on_conflict_do_update(
+        index_elements=["ticket_id", "clock"],
+        set_={c: bindparam(c) for c in ("cycle", "running", "due_at", "calendar")},
+    )
+)
+
+
+def ticket_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`PUT_TICKET`'s parameters for a ticket's row."""
+    return {"the_ticket": values["ticket_id"], **{c: values[c] for c in TICKET_COLUMNS}}
 
 
 async def missed_events(conn: AsyncConnection, ticket_id: str, seen_version: int) -> list[dict[str, Any]]:
@@ -200,10 +200,29 @@ async def save_pass(conn: AsyncConnection, last_given: Mapping[str, str], now: d
     )
 
 
-async def held(conn: AsyncConnection) -> list[Holding]:
-    """The open tickets an agent holds: only what the desk counts (the pass reads them all, each time)."""
+async def held_counts(conn: AsyncConnection) -> list[tuple[str, str, Priority, int]]:
+    """How many open tickets each agent holds for each team, by priority: what their loads are
+    (the pass reads it each time, so it reads counts, not tickets)."""
     t = tickets
-    query = select(t.c.ticket_id, t.c.agent, t.c.team, t.c.priority).where(t.c.is_open, t.c.agent.is_not(None))
+    query = (
+        select(t.c.agent, t.c.team, t.c.priority, func.count())
+        .where(t.c.is_open, t.c.agent.is_not(None))
+        .group_by(t.c.agent, t.c.team, t.c.priority)
+    )
+    return [
+        (agent, team, Priority(priority or Priority.NORMAL.value), n)
+        for agent, team, priority, n in (await conn.execute(query)).all()
+    ]
+
+
+async def held_by(conn: AsyncConnection, holders: Collection[tuple[str, str]]) -> list[Holding]:
+    """The open tickets these (agent, team) holders hold, one by one."""
+    if not holders:
+        return []
+    t = tickets
+    query = select(t.c.ticket_id, t.c.agent, t.c.team, t.c.priority).where(
+        t.c.is_open, tuple_(t.c.agent, t.c.team).in_(sorted(holders))
+    )
     return [
         Holding(ticket_id, agent, team, Priority(priority or Priority.NORMAL.value))
         for ticket_id, agent, team, priority in (await conn.execute(query)).all()

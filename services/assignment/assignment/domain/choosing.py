@@ -197,6 +197,11 @@ class Desk:
         self._by_holder.setdefault((holding.agent_id, holding.team), {})[holding.ticket_id] = holding
         self._loads[holding.agent_id] = self._loads.get(holding.agent_id, 0) + LOAD_WEIGHT[holding.priority]
 
+    def carry(self, agent_id: str, priority: Priority, count: int) -> None:
+        """The agent holds `count` more open tickets of `priority` that the desk is not told of one
+        by one: they weigh on the agent's load, and cannot be handed back (see `due_back`)."""
+        self._loads[agent_id] = self._loads.get(agent_id, 0) + LOAD_WEIGHT[priority] * count
+
     def release(self, ticket_id: str) -> Holding | None:
         """Nobody holds this ticket any more (closed, unassigned, handed back); what was held."""
         holding = self._held.pop(ticket_id, None)
@@ -367,6 +372,20 @@ class Desk:
         return f"{named}, and {more} more" if more > 0 else named
 
     # --- handing back ------------------------------------------------------------------------------
+
+    def due_back(
+        self, holders: Iterable[tuple[str, str]], now: datetime, absent_since: Mapping[str, datetime]
+    ) -> set[tuple[str, str]]:
+        """Which of these (agent, team) holders' holdings go back to the pool at `now` (see
+        `hand_backs`): so that only theirs need be told to the desk one by one."""
+        due: set[tuple[str, str]] = set()
+        for agent_id, team_id in holders:
+            agent, team = self._agents.get(agent_id), self._teams.get(team_id)
+            if agent is None or team is None:
+                continue
+            if _why_hand_back(agent, team, now, absent_since.get(agent_id)) is not None:
+                due.add((agent_id, team_id))
+        return due
 
     def hand_backs(self, now: datetime, absent_since: Mapping[str, datetime]) -> list[HandBack]:
         """The holdings that go back to their team's pool at `now`: the holder has been away/off

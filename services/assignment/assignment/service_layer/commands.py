@@ -52,10 +52,17 @@ def envelopes(ticket_id: str, before: Holder, change: Change, clock: Clock) -> l
 
 
 async def save(conn: AsyncConnection, ticket_id: str, before: Holder, change: Change, clock: Clock) -> None:
-    if not change.events:
+    await save_all(conn, [(ticket_id, before, change)], clock)
+
+
+async def save_all(conn: AsyncConnection, changes: Sequence[tuple[str, Holder, Change]], clock: Clock) -> None:
+    """Write these tickets' changes and record their events: two round trips for any number."""
+    changes = [c for c in changes if c[2].events]
+    if not changes:
         return
-    await repository.change_ticket(conn, ticket_id, {**change.values, "updated_at": clock.now()})
-    await record(conn, envelopes(ticket_id, before, change, clock))
+    now = clock.now()
+    await repository.change_tickets(conn, [(t, {**change.values, "updated_at": now}) for t, _, change in changes])
+    await record(conn, [env for t, before, change in changes for env in envelopes(t, before, change, clock)])
 
 
 Decide = Callable[[Holder, Sequence[Row[Any]], datetime], Change]

@@ -4,7 +4,7 @@ their events carried), the tickets held and the tickets waiting."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,35 @@ def profile_of_team(row: Row[Any]) -> TeamProfileChanged:
 
 
 def agent_of(row: Row[Any]) -> Agent:
+    """The agent a row is. The pass reads every agent each time, and a profile's calendar takes
+    long to build: made once per distinct profile and availability."""
+    key = (json.dumps(row.profile, sort_keys=True), row.availability)
+    found = _agents.get(key)
+    if found is None:
+        found = _agents[key] = _agent_of(row)
+        if len(_agents) > _KEPT:
+            del _agents[next(iter(_agents))]
+    return found
+
+
+def team_of(row: Row[Any]) -> Team:
+    """The team a row is; made once per distinct profile, like `agent_of`."""
+    key = json.dumps(row.profile, sort_keys=True)
+    found = _teams.get(key)
+    if found is None:
+        found = _teams[key] = _team_of(row)
+        if len(_teams) > _KEPT:
+            del _teams[next(iter(_teams))]
+    return found
+
+
+# Enough for the largest desk (1,000 agents and their teams) with room for changes.
+_KEPT = 4096
+_agents: dict[tuple[str, str], Agent] = {}
+_teams: dict[str, Team] = {}
+
+
+def _agent_of(row: Row[Any]) -> Agent:
     p = profile_of_agent(row)
     return Agent(
         id=p.agent_id,
@@ -44,7 +73,7 @@ def agent_of(row: Row[Any]) -> Agent:
     )
 
 
-def team_of(row: Row[Any]) -> Team:
+def _team_of(row: Row[Any]) -> Team:
     p = profile_of_team(row)
     return Team(
         id=p.team_id,
@@ -102,4 +131,8 @@ def agents_by_name(rows: Sequence[Row[Any]], name: str) -> Row[Any] | None:
 
 
 def holder_of(row: Row[Any]) -> Holder:
-    return Holder(row.team, row.agent, row.third_party, row.manual, row.is_open, row.version)
+    return holder_in(row._mapping)
+
+
+def holder_in(row: Mapping[Any, Any]) -> Holder:
+    return Holder(row["team"], row["agent"], row["third_party"], row["manual"], row["is_open"], row["version"])

@@ -430,3 +430,23 @@ def test_handed_back_tickets_free_room_for_the_next_pass() -> None:
     assert given(desk, [waiting(back.ticket_id)]) == []  # sam is full, pat is away
     desk.release("sam-held-0")
     assert given(desk, [waiting(back.ticket_id)]) == [("pat-held-0", "sam")]
+
+
+def test_loads_carried_as_counts_weigh_like_tickets_told_one_by_one() -> None:
+    agents = [person("pat", capacity=4), person("sam", capacity=4)]
+    one_by_one = Desk(agents, [crew(["pat", "sam"])], held("pat", Priority.URGENT) + held("sam", Priority.LOW))
+    counted = Desk(agents, [crew(["pat", "sam"])], [])
+    counted.carry("pat", Priority.URGENT, 1)
+    counted.carry("sam", Priority.LOW, 1)
+    assert counted.load("pat") == one_by_one.load("pat") == 3
+    tickets = [waiting(f"w{i}") for i in range(4)]
+    assert given(counted, tickets) == given(one_by_one, tickets)
+    assert counted.hand_backs(NOW, {}) == []  # counts name no ticket to hand back
+
+
+def test_due_back_names_the_holders_whose_tickets_go_back_now() -> None:
+    agents = [person("gone", active=False), person("away", availability=Availability.AWAY), person("here")]
+    desk = Desk(agents, [crew(["gone", "away", "here"])], [])
+    holders = {("gone", "t"), ("away", "t"), ("here", "t"), ("stranger", "t"), ("here", "no-such-team")}
+    assert desk.due_back(holders, NOW, {"away": NOW - timedelta(minutes=20)}) == {("gone", "t"), ("away", "t")}
+    assert desk.due_back(holders, NOW, {"away": NOW - timedelta(minutes=5)}) == {("gone", "t")}  # within grace
