@@ -16,10 +16,15 @@ def cpu_seconds(pid: int) -> float:
 
 
 def family_cpu(pid: int) -> float:
-    """CPU seconds of a server and all its children, live and exited (PostgreSQL's backends)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    """CPU seconds of a server and all its children, live and exited (PostgreSQL's backends). A
+    child that ends while it is read counts nothing here; its parent's cutime has it from then."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
     own = sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, cutime, cstime
-    return own + sum(family_cpu(int(c)) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    return own + sum(family_cpu(int(c)) for c in children)
 
 
 def machine_cpu() -> float:
