@@ -9,7 +9,7 @@ email), and `AdminAuth` / `AdminPrincipal` for admin routes."""
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -95,16 +95,7 @@ async def agent_principal(runtime: Runtime, credentials: Credentials) -> Princip
     name = key_owner(runtime.settings.api_key_names(), credentials)
     if name is not None:
         return Principal(name=name, via="key", agent=True)
-    token = _token(runtime, credentials)
-    if token is None or runtime.identity is None:
-        raise _missing("a valid agent API key or identity provider token")
-    try:
-        principal = await runtime.identity.authenticate(token)
-    except (TokenRejected, KeysUnavailable) as e:
-        raise _refused(e) from None
-    if not principal.agent:
-        raise _lacks("agent", runtime.identity)
-    return principal
+    return await _by_token(runtime, credentials, "agent", "a valid agent API key or identity provider token")
 
 
 async def require_agent(principal: Annotated[Principal, Depends(agent_principal)]) -> str:
@@ -121,15 +112,22 @@ async def admin_principal(runtime: Runtime, credentials: Credentials) -> Princip
     name = key_owner(runtime.settings.admin_key_names(), credentials)
     if name is not None:
         return Principal(name=name, via="key", admin=True)
+    return await _by_token(runtime, credentials, "admin", "an admin API key or identity provider token")
+
+
+async def _by_token(
+    runtime: Runtime, credentials: Credentials, role: Literal["agent", "admin"], wanted: str
+) -> Principal:
+    """The caller the identity provider's token names, refused without `role`."""
     token = _token(runtime, credentials)
     if token is None or runtime.identity is None:
-        raise _missing("an admin API key or identity provider token")
+        raise _missing(wanted)
     try:
         principal = await runtime.identity.authenticate(token)
     except (TokenRejected, KeysUnavailable) as e:
         raise _refused(e) from None
-    if not principal.admin:
-        raise _lacks("admin", runtime.identity)
+    if not (principal.agent if role == "agent" else principal.admin):
+        raise _lacks(role, runtime.identity)
     return principal
 
 
