@@ -230,6 +230,7 @@ async function loadTickets(append = false) {
   nextCursor = page.next_cursor;
   $("more").hidden = !nextCursor;
   redraw();
+  return page.change ?? null;
 }
 
 function whoAmI() {
@@ -367,7 +368,7 @@ function matches(row) {
   return true;
 }
 
-function connect() {
+function connect(from = null) {
   if (stream) stream.stop();
   // Unfiltered on purpose: a ticket that stops matching (closed, moved queue) must leave the view,
   // and a filtered stream would never say so. The filters are applied here, as the list applies them.
@@ -393,16 +394,16 @@ function connect() {
   }, (state) => {
     $("live-state").textContent = state === "live" ? "live" : state;
     if (state === "unauthorized") askForKey("That key was refused.");
-  });
+  }, from);
 }
 
 async function start() {
   $("forget-key").hidden = false;
   // Who "me" is only matters to "Mine" and "My team's": without it the rest of the board still works.
   me = await api("/v1/board/me").catch(() => null);
-  await loadTickets();
+  const from = await loadTickets();
   await loadSummary();
-  connect();
+  connect(from);
 }
 
 $("key-form").addEventListener("submit", (e) => {
@@ -414,7 +415,7 @@ $("key-form").addEventListener("submit", (e) => {
 });
 $("filters").addEventListener("submit", (e) => {
   e.preventDefault();
-  loadTickets().then(connect).catch(() => {});
+  loadTickets().then((from) => connect(from)).catch(() => {});
 });
 for (const radio of document.querySelectorAll('#filters input[name="who"]')) { // a choice applies at once
   radio.addEventListener("change", () => $("filters").requestSubmit());

@@ -1,7 +1,9 @@
 // Reads the board's Server-Sent Events with fetch(), because EventSource cannot send the
-// Authorization header (and the key must never go in a URL). Reconnects with Last-Event-ID.
-export function follow(url, key, onEvent, onState) {
-  let lastId = null;
+// Authorization header (and the key must never go in a URL). Starts after change `from` when
+// given (the list's `change`: nothing between the list's read and the stream is missed) and
+// reconnects with Last-Event-ID.
+export function follow(url, key, onEvent, onState, from = null) {
+  let lastId = from === null ? null : String(from);
   let stopped = false;
   const controller = { abort: null };
 

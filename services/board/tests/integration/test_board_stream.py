@@ -121,6 +121,32 @@ async def test_the_stream_resumes_after_a_dropped_connection_without_losing_a_ch
     assert {e[2]["ticket_id"] for e in replayed if e[2]["priority"] == "low"} == set(tickets[2:])
 
 
+async def test_a_stream_started_from_the_lists_change_misses_nothing_between_the_two(
+    space: Sandbox, services: Callable[..., RunningService]
+) -> None:
+    """A page reads the list, then opens the stream: a ticket changed in between must arrive. The
+    list names the change it was read at; a stream resumed from it carries what came after."""
+    svc = services("board", BOARD_STREAM_POLL_SECONDS="0.1")
+    ticket = f"tkt-gap-{uuid.uuid4().hex[:6]}"
+    async with svc.client() as board:
+        listed = (await board.get("/v1/board/tickets", params={"queue": "gap"})).json()
+        assert listed["tickets"] == [] and isinstance(listed["change"], int)
+        await send(space, ticket, Topic.TRIAGE, "triage", triaged(priority=Priority.HIGH, queue="gap", **TRIAGED))
+
+        async def folded() -> bool:
+            return await list_ids(board, queue="gap") == [ticket]
+
+        await eventually(folded, what="the ticket changed after the list's read")
+        got = await _sse(
+            board,
+            {"queue": "gap"},
+            {"Last-Event-ID": str(listed["change"])},
+            lambda got: any(e[0] == "ticket" and e[2]["ticket_id"] == ticket for e in got),
+            timeout=15,
+        )
+    assert [e[2]["ticket_id"] for e in got if e[0] == "ticket"] == [ticket]
+
+
 async def test_the_change_feed_keeps_one_row_per_ticket_and_a_resume_from_the_start_misses_nothing(
     space: Sandbox, services: Callable[..., RunningService]
 ) -> None:

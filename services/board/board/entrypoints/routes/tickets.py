@@ -45,7 +45,9 @@ async def list_tickets(
     `as_of`): tickets with events after the instant are folded again from their events up to it
     (seconds for ten thousand), the rest read as they are. `assignee` (an agent id, `me`, `none`)
     and `team` (a team id, `mine`) filter by holder; `me` is the caller's agent in the directory
-    (the key's or token's name as an agent id or email)."""
+    (the key's or token's name as an agent id or email). `change` is the newest change id before the
+    read: a stream resumed from it (`Last-Event-ID`) misses nothing that changed after the read."""
+    change = await views.latest_change(runtime.engine)
     try:
         rows, next_cursor = await views.ticket_page(
             runtime.engine, runtime.clock, flt, sort, limit, cursor, as_of, asked, caller
@@ -56,7 +58,7 @@ async def list_tickets(
         raise Problem(
             422, "Invalid request", f"cursor: {e}", errors=[{"field": "query.cursor", "message": str(e)}]
         ) from e
-    return {"tickets": rows, "next_cursor": next_cursor}
+    return {"tickets": rows, "next_cursor": next_cursor, "change": change}
 
 
 @router.get("/v1/board/tickets/{ticket_id}")
