@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -66,13 +68,32 @@ def fetch_jars(cache_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class SecuredListener:
-    """A second listener that asks what a production broker asks: TLS (a certificate from a CA made
-    for it, `ca_file`) and SCRAM-SHA-512 credentials of one of `users`."""
+    """A SASL_SSL listener that asks what a production broker asks: TLS (a certificate from a CA
+    made for it, `ca_file`) and SCRAM-SHA-512 credentials of one of `users`; beside the plain one
+    unless `only`.
+
+    `only`: no plain listener for clients at all; the broker talks to itself over this one as
+    `admin` (who must be one of `users`). `acls`: an authorizer (KRaft's StandardAuthorizer) that
+    lets a user do only what an ACL allows, `admin` excepted (see `acls.py`)."""
 
     port: int
     users: dict[str, str]  # name -> password
     ca_file: Path
     server_pem: Path  # the broker's key and certificate chain
+    only: bool = False
+    acls: bool = False
+    admin: str = "admin"
+
+    def client_options(self, user: str | None = None) -> dict[str, Any]:
+        """aiokafka options for `user` (default `admin`) on this listener."""
+        name = user or self.admin
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_context": ssl.create_default_context(cafile=str(self.ca_file)),
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": name,
+            "sasl_plain_password": self.users[name],
+        }
 
 
 class KafkaNode:
@@ -92,8 +113,16 @@ class KafkaNode:
         self.process: ManagedProcess | None = None
 
     @property
+    def client_port(self) -> int:
+        """Where clients connect: the secured listener when it is the only one."""
+        return self.secured.port if self.secured is not None and self.secured.only else self.port
+
+    @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.client_port}"
+
+    def _admin_options(self) -> dict[str, Any]:
+        return self.secured.client_options() if self.secured is not None and self.secured.only else {}
 
     def _java(self) -> str:
         return _require("java", "the Kafka broker runs on Java 17 (apt-get install openjdk-17-jre-headless)")
@@ -107,17 +136,51 @@ class KafkaNode:
                 f"advertised.listeners={plain}",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             ]
-        secured = f"SASL_SSL://{self.host}:{self.secured.port}"
+        s = self.secured
+        secured = f"SASL_SSL://{self.host}:{s.port}"
+        if s.only:
+            if s.admin not in s.users:
+                raise StackError(f"the secured listener's admin user {s.admin!r} is not one of its users")
+            # The broker reaches itself over TLS with SCRAM too, as its admin user.
+            listeners = [
+                f"listeners={secured},{controller}",
+                f"advertised.listeners={secured}",
+                "inter.broker.listener.name=SASL_SSL",
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{s.admin}" password="{s.users[s.admin]}";',
+                "ssl.truststore.type=PEM",
+                f"ssl.truststore.location={s.ca_file}",
+            ]
+        else:
+            listeners = [
+                f"listeners={plain},{secured},{controller}",
+                f"advertised.listeners={plain},{secured}",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        authorizer = []
+        if s.acls and not s.only:
+            # The plain listener's clients are ANONYMOUS, a super user here: ACLs would bind nobody.
+            raise StackError("ACLs need the secured listener to be the only one (only=True)")
+        if s.acls:
+            # The controller listener stays plain on loopback: the node reaches its own controller
+            # there as ANONYMOUS, which must therefore be a super user (devstack only; a production
+            # cluster authenticates its controllers too).
+            authorizer = [
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                f"super.users=User:{s.admin};User:ANONYMOUS",
+                "allow.everyone.if.no.acl.found=false",
+            ]
         return [
-            f"listeners={plain},{secured},{controller}",
-            f"advertised.listeners={plain},{secured}",
+            *listeners,
             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
             "sasl.enabled.mechanisms=SCRAM-SHA-512",
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
-            "org.apache.kafka.common.security.scram.ScramLoginModule required;",
             "ssl.keystore.type=PEM",
-            f"ssl.keystore.location={self.secured.server_pem}",
+            f"ssl.keystore.location={s.server_pem}",
+            *authorizer,
         ]
 
     def _write_config(self) -> Path:
@@ -180,14 +243,17 @@ class KafkaNode:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}\n{result.stderr}")
 
     def start(self, timeout: float = 60.0) -> None:
-        require_free_port(self.host, self.port, "Kafka")
+        if self.secured is None or not self.secured.only:
+            require_free_port(self.host, self.port, "Kafka")
         require_free_port(self.host, self.controller_port, "Kafka controller")
         conf = self._write_config()
         self.format_if_new(conf)
         self.process = ManagedProcess("kafka", self._jvm("kafka.Kafka", str(conf)), self.home / "stdout.log")
         proc = self.process
         wait_until(
-            lambda: port_is_open(self.host, self.port) and broker_answers(self.bootstrap),
+            lambda: (
+                port_is_open(self.host, self.client_port) and broker_answers(self.bootstrap, **self._admin_options())
+            ),
             timeout=timeout,
             what="Kafka broker",
             alive=proc.alive,
@@ -206,9 +272,9 @@ class KafkaNode:
             self.process = None
 
 
-def broker_answers(bootstrap: str) -> bool:
+def broker_answers(bootstrap: str, **options: Any) -> bool:
     async def probe() -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **options)
         try:
             await admin.start()
             await admin.describe_cluster()

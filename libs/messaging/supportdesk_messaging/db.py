@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import (
@@ -132,6 +133,68 @@ def asyncpg_dsn(url: URL) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# libpq's TLS parameters, as operators write them in a DATABASE_URL (`?sslmode=verify-full&sslrootcert=...`).
+LIBPQ_TLS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword")
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+class DatabaseTlsError(ValueError):
+    """A DATABASE_URL's TLS parameters make no sense; the message names the parameter."""
+
+
+def tls_for(params: Mapping[str, Any]) -> ssl.SSLContext | str | None:
+    """asyncpg's `ssl` argument for libpq's parameters, with libpq's meaning: `require` encrypts
+    without checking the certificate (unless `sslrootcert` is given: then, as in libpq, it is
+    `verify-ca`); `verify-ca` checks it against `sslrootcert`; `verify-full` also checks the host
+    name. No `sslrootcert` (or `system`) means the system's CAs. None: nothing asked, asyncpg's
+    default (`prefer`). `sslcert`/`sslkey` present a client certificate."""
+    given = {k: str(params[k]) for k in LIBPQ_TLS if params.get(k) not in (None, "")}
+    if not given:
+        return None
+    mode = given.get("sslmode", "prefer")
+    if mode not in SSLMODES:
+        raise DatabaseTlsError(f"DATABASE_URL's sslmode must be one of {', '.join(SSLMODES)}")
+    if mode == "require" and "sslrootcert" in given:
+        mode = "verify-ca"
+    if mode in ("disable", "allow", "prefer"):
+        return mode  # asyncpg reads these as libpq does (no certificate check)
+    root = given.get("sslrootcert")
+    context = ssl.create_default_context(cafile=None if root in (None, "system") else root)
+    if mode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.check_hostname = mode == "verify-full"
+    if "sslcert" in given:
+        context.load_cert_chain(given["sslcert"], given.get("sslkey"), given.get("sslpassword"))
+    return context
+
+
+def _libpq_tls(_dialect: object, _record: object, _cargs: object, cparams: dict[str, Any]) -> None:
+    """SQLAlchemy hands a URL's query to asyncpg as keyword arguments, and asyncpg takes none of
+    libpq's names (`sslmode=require` fails with a TypeError); translate them into its `ssl`."""
+    params = {k: cparams.pop(k) for k in LIBPQ_TLS if k in cparams}
+    tls = tls_for(params)
+    if tls is not None:
+        cparams["ssl"] = tls
+
+
+def async_engine(url: URL | str, **options: Any) -> AsyncEngine:
+    """Every engine of ours: libpq's TLS parameters honoured, and no bound values in error texts."""
+    engine = create_async_engine(url, hide_parameters=True, **options)
+    event.listen(engine.sync_engine, "do_connect", _libpq_tls)
+    return engine
+
+
+async def connect(url: URL | str, **options: Any) -> asyncpg.Connection[Any]:
+    """A plain asyncpg connection (LISTEN, COPY, admin work) with the same TLS as the engines."""
+    url = make_url(url)
+    query = dict(url.query)
+    tls = tls_for(query)
+    dsn = asyncpg_dsn(url.set(query={k: v for k, v in query.items() if k not in LIBPQ_TLS}))
+    return await asyncpg.connect(dsn, **({"ssl": tls} if tls is not None else {}), **options)
+
+
 def create_engine(server_url: str, database: str) -> AsyncEngine:
     """The service's pool. No ping before each checkout (`pool_pre_ping` cost a round trip per
     request): a connection the server closed while it sat in the pool is already marked closed by
@@ -139,7 +202,7 @@ def create_engine(server_url: str, database: str) -> AsyncEngine:
     dies later fails its first statement, and `in_transaction` runs the work again on a fresh one."""
     # hide_parameters: an error's text never quotes the bound values (opened personal fields), so
     # logs and dead letters built from it carry none.
-    engine = create_async_engine(service_url(server_url, database), pool_size=10, max_overflow=10, hide_parameters=True)
+    engine = async_engine(service_url(server_url, database), pool_size=10, max_overflow=10)
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
 
@@ -170,8 +233,7 @@ async def in_transaction(engine: AsyncEngine, work: Callable[[AsyncConnection], 
 
 async def ensure_database(server_url: str, database: str) -> None:
     """Create the service's database on the server if it is not there yet."""
-    admin = make_url(server_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    conn = await connect(server_url)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
@@ -181,8 +243,7 @@ async def ensure_database(server_url: str, database: str) -> None:
 
 
 async def drop_database(server_url: str, database: str) -> None:
-    admin = make_url(server_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    conn = await connect(server_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     finally:

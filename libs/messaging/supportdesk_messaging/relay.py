@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from supportdesk_contract.catalogue import MAX_EVENT_BYTES
 from supportdesk_contract.envelope import wire_headers
 from supportdesk_contract.topics import MAX_MESSAGE_BYTES
-from supportdesk_messaging.db import OUTBOX_CHANNEL, PARKED, asyncpg_dsn
+from supportdesk_messaging.db import OUTBOX_CHANNEL, PARKED, connect
 from supportdesk_messaging.kafka_security import kafka_client_options
 from supportdesk_messaging.producers import needs_new_producer
 from supportdesk_messaging.timers import first_of, pause
@@ -214,7 +214,7 @@ class OutboxRelay:
         metrics.OUTBOX_PRODUCER_RENEWALS.labels(self.service).inc()
 
     async def _session(self, stop: asyncio.Event) -> None:
-        conn: asyncpg.Connection[Any] = await asyncpg.connect(asyncpg_dsn(self.engine.url), command_timeout=30)
+        conn: asyncpg.Connection[Any] = await connect(self.engine.url, command_timeout=30)
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _: lost.set())
         woken = asyncio.Event()

@@ -11,9 +11,8 @@ from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from supportdesk_messaging.db import ensure_database, service_url
+from supportdesk_messaging.db import async_engine, ensure_database, service_url
 from supportdesk_service.settings import ServiceSettings
 
 
@@ -42,7 +41,7 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool, hide_parameters=True)
+        engine = async_engine(url, poolclass=pool.NullPool)
         async with engine.connect() as conn:
             await conn.run_sync(upgrade)
         await engine.dispose()

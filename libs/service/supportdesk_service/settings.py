@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
+from supportdesk_messaging.db import DatabaseTlsError, tls_for
 from supportdesk_messaging.kafka_security import KafkaSecurityError, kafka_security
 from supportdesk_service.identity import ASYMMETRIC_ALGORITHMS, OidcConfig
 
@@ -96,6 +98,15 @@ class ServiceSettings(BaseSettings):
             kafka_security()
         except KafkaSecurityError as e:
             raise ValueError(str(e)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _database_tls_is_sound(self) -> Self:
+        """A DATABASE_URL's sslmode (libpq's spelling) that means nothing stops the service at start."""
+        try:
+            tls_for(make_url(self.database_url).query)
+        except (DatabaseTlsError, OSError) as e:
+            raise ValueError(f"DATABASE_URL: {e}") from None
         return self
 
     @model_validator(mode="after")

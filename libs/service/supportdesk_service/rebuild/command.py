@@ -9,11 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-import asyncpg
 from aiokafka import TopicPartition
 
 from supportdesk_contract.clock import Clock, SystemClock
-from supportdesk_messaging.db import asyncpg_dsn, drop_database, service_url
+from supportdesk_messaging.db import connect, drop_database, service_url
 from supportdesk_service.migrations import migrate
 from supportdesk_service.rebuild.compare import DerivedEvents, TableComparison, compare, derived_events, report
 from supportdesk_service.rebuild.kafka import group_offsets
@@ -44,7 +43,7 @@ class Rebuilt:
 async def unreplayed(settings: ServiceSettings, spec: RebuildSpec) -> list[tuple[str, int]]:
     if not spec.unreplayed:
         return []
-    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
+    live = await connect(service_url(settings.database_url, settings.database_name))
     try:
         counted = [(u.what, int(await live.fetchval(u.count_sql))) for u in spec.unreplayed]
     finally:

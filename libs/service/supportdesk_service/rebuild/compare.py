@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from supportdesk_messaging.db import asyncpg_dsn, service_url
+from supportdesk_messaging.db import connect, service_url
 from supportdesk_service.rebuild.spec import Compared, RebuildSpec
 from supportdesk_service.rebuild.tables import columns_of, quote
 from supportdesk_service.settings import ServiceSettings
@@ -129,8 +129,8 @@ class DerivedEvents:
 
 
 async def derived_events(settings: ServiceSettings, shadow: str) -> DerivedEvents:
-    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
-    target = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
+    live = await connect(service_url(settings.database_url, settings.database_name))
+    target = await connect(service_url(settings.database_url, shadow))
     derived = known = 0
     try:
         async with target.transaction():
@@ -145,8 +145,8 @@ async def derived_events(settings: ServiceSettings, shadow: str) -> DerivedEvent
 
 
 async def compare(settings: ServiceSettings, spec: RebuildSpec, shadow: str, *, show: int = 5) -> list[TableComparison]:
-    live_conn = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
-    shadow_conn = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
+    live_conn = await connect(service_url(settings.database_url, settings.database_name))
+    shadow_conn = await connect(service_url(settings.database_url, shadow))
     try:
         return [await compare_table(live_conn, shadow_conn, c, show) for c in spec.compared]
     finally:

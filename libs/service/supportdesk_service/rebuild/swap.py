@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from sqlalchemy.engine import make_url
 
 from supportdesk_contract.clock import Clock
-from supportdesk_messaging.db import asyncpg_dsn, service_url
+from supportdesk_messaging.db import connect, service_url
 from supportdesk_service.rebuild.kafka import group_offsets
 from supportdesk_service.rebuild.spec import Carried, RebuildSpec
 from supportdesk_service.rebuild.tables import columns_of, copy_rows, quote
@@ -139,9 +139,9 @@ async def swap(
             "stop the service and run the rebuild again"
         )
     # The server URL's own database (as `db.ensure_database` uses it): renames happen from there.
-    admin = await asyncpg.connect(asyncpg_dsn(make_url(settings.database_url)))
-    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, database)))
-    target = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
+    admin = await connect(make_url(settings.database_url))
+    live = await connect(service_url(settings.database_url, database))
+    target = await connect(service_url(settings.database_url, shadow))
     try:
         others = await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> $2",

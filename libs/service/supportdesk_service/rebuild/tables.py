@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from supportdesk_messaging.db import asyncpg_dsn, service_url
+from supportdesk_messaging.db import connect, service_url
 from supportdesk_service.rebuild.spec import RebuildSpec
 from supportdesk_service.settings import ServiceSettings
 
@@ -47,8 +47,8 @@ async def copy_rows(
 async def copy_configuration(settings: ServiceSettings, spec: RebuildSpec, shadow: str) -> None:
     if not spec.copied:
         return
-    live = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, settings.database_name)))
-    target = await asyncpg.connect(asyncpg_dsn(service_url(settings.database_url, shadow)))
+    live = await connect(service_url(settings.database_url, settings.database_name))
+    target = await connect(service_url(settings.database_url, shadow))
     try:
         for table in spec.copied:
             columns = await columns_of(live, table)

@@ -15,8 +15,10 @@ from typing import Any
 
 from sqlalchemy import DateTime, Row, column, insert, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
+
+from supportdesk_messaging.db import async_engine
 
 from ..domain.ticket_view import TicketView
 from .projection_store import search_texts, search_vector_of
@@ -48,7 +50,7 @@ def _unpooled(engine: AsyncEngine) -> AsyncEngine:
     later does not invalidate, and its temporary schema must never meet a live read either.
     Repeatable read: what the views read and what is folded again come from one snapshot, so a ticket
     the live board changes meanwhile is in exactly one of the two."""
-    return create_async_engine(engine.url, poolclass=NullPool, isolation_level="REPEATABLE READ", hide_parameters=True)
+    return async_engine(engine.url, poolclass=NullPool, isolation_level="REPEATABLE READ")
 
 
 # The folded rows are copied in (COPY, through the driver) to a staging table, the ticket's columns
