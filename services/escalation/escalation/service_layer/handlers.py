@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from supportdesk_contract.catalogue import (
     EscalationRequested,
+    RequesterVerified,
     SeverityChanged,
     SlaAtRisk,
     SlaBreached,
@@ -84,6 +85,11 @@ async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged
         w.escalation.severity_confirmed(severity=env.payload.severity, now=ctx.clock.now(), d=w.directory)
 
 
+async def on_requester_verified(ctx: HandlerContext, env: Envelope[RequesterVerified]) -> None:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
+        w.escalation.requester_verified(now=ctx.clock.now(), d=w.directory)
+
+
 async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> None:
     async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.reopened()
@@ -107,5 +113,6 @@ HANDLERS = (
     .on(TicketClosed, do=on_closed)
     .on(TicketReopened, do=on_reopened)
     .on(SeverityChanged, do=on_severity_changed)
+    .on(RequesterVerified, do=on_requester_verified)
     .on(TeamProfileChanged, do=on_team_changed)
 )
