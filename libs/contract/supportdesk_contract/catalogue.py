@@ -238,8 +238,11 @@ class TicketClosed(Event, CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class TicketReopened(Event, CarriesLongText):
+class TicketReopened(Event, CarriesLongText, CarriesPersonalData):
+    # The reason is free text, often the requester's own words: sealed under their key, so erasure
+    # shreds it (agents' reasons too: one rule per field). Sealed events carry it blank in clear.
     long_texts = ("reason",)
+    personal = ("reason",)
     by: str
     reason: str
 
@@ -254,8 +257,10 @@ class SeverityChanged(Event, CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class EscalationRequested(Event, CarriesLongText):
+class EscalationRequested(Event, CarriesLongText, CarriesPersonalData):
+    # As TicketReopened: the requester's words, sealed under their key; blank in clear once sealed.
     long_texts = ("reason",)
+    personal = ("reason",)
     by: str
     reason: str
 

@@ -72,7 +72,10 @@ async def on_breached(ctx: HandlerContext, env: Envelope[SlaBreached]) -> None:
 
 async def on_requested(ctx: HandlerContext, env: Envelope[EscalationRequested]) -> None:
     async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
-        w.escalation.requested(reason=env.payload.reason, now=ctx.clock.now(), d=w.directory)
+        # The requester's words travel sealed (escalation opens no personal data): a blank reason
+        # is theirs, and TicketEscalated, in clear, must not quote it anyway.
+        reason = env.payload.reason if env.payload.sealed_personal is None else ""
+        w.escalation.requested(reason=reason or "the requester asked to escalate", now=ctx.clock.now(), d=w.directory)
 
 
 async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
