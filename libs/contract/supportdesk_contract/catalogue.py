@@ -176,6 +176,11 @@ class TicketOpened(Event, CarriesLongText, CarriesPersonalData):
     # address, a request to escalate) then reach a person but never page SWAT, on-call or the
     # executives until an agent confirms. None: written before intake said; read as proven, as then.
     requester_verified: bool | None = None
+    # A one-time token the requester may send back to prove the address is theirs (the link in
+    # their acknowledgement), sealed like `requester_token_sealed`; intake keeps only its SHA-256.
+    # Only for an unproven requester whose claims could page someone (severity 1 or 2, an emergency
+    # contact's address). None: none offered, or written before it was.
+    requester_verification_sealed: str | None = None
 
 
 @event(Topic.LIFECYCLE)
@@ -233,8 +238,11 @@ class TicketClosed(Event, CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class TicketReopened(Event, CarriesLongText):
+class TicketReopened(Event, CarriesLongText, CarriesPersonalData):
+    # The reason is free text, often the requester's own words: sealed under their key, so erasure
+    # shreds it (agents' reasons too: one rule per field). Sealed events carry it blank in clear.
     long_texts = ("reason",)
+    personal = ("reason",)
     by: str
     reason: str
 
@@ -249,10 +257,26 @@ class SeverityChanged(Event, CarriesLongText):
 
 
 @event(Topic.LIFECYCLE)
-class EscalationRequested(Event, CarriesLongText):
+class EscalationRequested(Event, CarriesLongText, CarriesPersonalData):
+    # As TicketReopened: the requester's words, sealed under their key; blank in clear once sealed.
     long_texts = ("reason",)
+    personal = ("reason",)
     by: str
     reason: str
+
+
+class VerificationMethod(StrEnum):
+    EMAILED_LINK = "emailed_link"  # followed the one-time link mailed to the address they gave
+
+
+@event(Topic.LIFECYCLE)
+class RequesterVerified(Event):
+    """The requester proved the address they gave is theirs, after the ticket opened: their claims
+    (severity, an emergency contact's address, a request to escalate) now count as the desk's, as
+    an agent's confirmation makes them. Carries no personal data (not even the token's digest)."""
+
+    method: VerificationMethod
+    verified_at: AwareDatetime
 
 
 @event(Topic.LIFECYCLE)

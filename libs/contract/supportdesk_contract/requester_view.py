@@ -54,6 +54,7 @@ REQUESTER_VISIBLE: Mapping[str, Disclosure] = {
     "TicketReopened": Disclosure(_fields("by", "reason")),
     "SeverityChanged": Disclosure(_fields("severity", "previous")),
     "EscalationRequested": Disclosure(_fields("by", "reason")),
+    "RequesterVerified": Disclosure(_fields("method", "verified_at")),  # they followed the link themselves
 }
 
 

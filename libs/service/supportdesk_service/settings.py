@@ -123,7 +123,7 @@ class ServiceSettings(BaseSettings):
             return None
         urls = (("SUPPORTDESK_OIDC_ISSUER", self.oidc_issuer), ("SUPPORTDESK_OIDC_JWKS_URL", self.oidc_jwks_url))
         for name, url in urls:
-            if url and not _trusted_url(url):
+            if url and not trusted_url(url):
                 raise ValueError(f"{name} must be an https URL (plain http only on this machine's loopback)")
         algorithms = tuple(a.strip() for a in self.oidc_algorithms.split(",") if a.strip())
         if any(a not in ASYMMETRIC_ALGORITHMS for a in algorithms):
@@ -164,7 +164,7 @@ LINGERING_FETCH_MAX_WAIT_MS = 250
 LINGERING_FETCH_MIN_BYTES = 64 * 1024
 
 
-def _trusted_url(url: str) -> bool:
+def trusted_url(url: str) -> bool:
     """https, or http to this machine only: keys fetched over plain http could be anyone's."""
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:

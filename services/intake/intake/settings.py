@@ -1,7 +1,15 @@
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from supportdesk_service.settings import LINGERING_FETCH_MAX_WAIT_MS, LINGERING_FETCH_MIN_BYTES, ServiceSettings
+from supportdesk_service.identity import OidcConfig
+from supportdesk_service.settings import (
+    LINGERING_FETCH_MAX_WAIT_MS,
+    LINGERING_FETCH_MIN_BYTES,
+    ServiceSettings,
+    trusted_url,
+)
 
 
 class Settings(ServiceSettings):
@@ -16,6 +24,14 @@ class Settings(ServiceSettings):
     ticket_number_prefix: str = "TKT"
     # Shared with the notifier only: seals the requester's access token into TicketOpened.
     requester_token_key: SecretStr = Field(SecretStr(""), validation_alias="REQUESTER_TOKEN_KEY")
+    # How long a requester's one-time verification link (mailed with the acknowledgement) works.
+    requester_verification_hours: float = Field(72.0, gt=0, le=24 * 30)
+    # A trusted frontend that signs its users in may vouch for the requester on the web form with
+    # its provider's token (docs/operations/security.md#claims-from-strangers). Empty: not accepted.
+    requester_oidc_issuer: str = ""
+    requester_oidc_audience: str = ""
+    requester_oidc_jwks_url: str = ""  # empty: discovered from the issuer's openid-configuration
+    requester_oidc_email_claim: str = "email"
     # A YAML customer directory loaded (upserted) at start; the admin API manages it after.
     customers_file: str = ""
     mailboxes_file: str = ""  # IMAP mailboxes to read (YAML; secrets by environment variable name)
@@ -49,3 +65,37 @@ class Settings(ServiceSettings):
 
     def staff_domain_set(self) -> frozenset[str]:
         return frozenset(d.strip().lower() for d in self.staff_domains.split(",") if d.strip())
+
+    @model_validator(mode="after")
+    def _check_requester_oidc(self) -> Self:
+        self.requester_oidc_config()  # raises ValueError naming what is wrong
+        return self
+
+    def requester_oidc_config(self) -> OidcConfig | None:
+        """The frontend's identity provider, whose tokens prove a web-form requester; None: unset."""
+        if not self.requester_oidc_issuer:
+            return None
+        for name, url in (
+            ("INTAKE_REQUESTER_OIDC_ISSUER", self.requester_oidc_issuer),
+            ("INTAKE_REQUESTER_OIDC_JWKS_URL", self.requester_oidc_jwks_url),
+        ):
+            if url and not trusted_url(url):
+                raise ValueError(f"{name} must be an https URL (plain http only on this machine's loopback)")
+        for name, value in (
+            ("INTAKE_REQUESTER_OIDC_AUDIENCE", self.requester_oidc_audience),
+            ("INTAKE_REQUESTER_OIDC_EMAIL_CLAIM", self.requester_oidc_email_claim),
+        ):
+            if not value.strip():
+                raise ValueError(f"{name} must be set when INTAKE_REQUESTER_OIDC_ISSUER is")
+        # The chassis' SUPPORTDESK_OIDC_* tuning (algorithms, leeway, fetching) applies to both issuers.
+        return OidcConfig(
+            issuer=self.requester_oidc_issuer,
+            audience=self.requester_oidc_audience,
+            jwks_url=self.requester_oidc_jwks_url,
+            agent_claim=self.requester_oidc_email_claim,
+            leeway_seconds=self.oidc_leeway_seconds,
+            algorithms=tuple(a.strip() for a in self.oidc_algorithms.split(",") if a.strip()),
+            refetch_seconds=self.oidc_refetch_seconds,
+            keys_max_age_seconds=self.oidc_jwks_max_age_seconds,
+            http_timeout_seconds=self.oidc_http_timeout_seconds,
+        )

@@ -35,6 +35,11 @@ class Settings(ServiceSettings):
     dispatch_concurrency: int = 20
     # Shared with intake only: opens the requester's sealed access token for the receipt mail.
     requester_token_key: SecretStr = Field(SecretStr(""), validation_alias="REQUESTER_TOKEN_KEY")
+    # The link a requester follows to prove who they are: `{ticket_id}` and `{token}` are filled in.
+    # Keep the token in the fragment (after `#`): browsers never send it, so no log records it.
+    requester_verification_url: str = (
+        "http://127.0.0.1:8001/v1/tickets/{ticket_id}/requester-verification#token={token}"
+    )
     ticket_status_url: str = "http://127.0.0.1:8001/v1/tickets/{ticket_id}"  # where requesters follow a ticket
 
     @model_validator(mode="after")

@@ -14,7 +14,15 @@ from supportdesk_contract.requester_view import REQUESTER_VISIBLE, requester_vie
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 # Never for a requester, whatever event carries them.
-INTERNAL = {"requester_token_sealed", "customer_id", "plan", "policy", "suggested_priority", "emergency_contact"}
+INTERNAL = {
+    "requester_token_sealed",
+    "requester_verification_sealed",
+    "customer_id",
+    "plan",
+    "policy",
+    "suggested_priority",
+    "emergency_contact",
+}
 
 
 def sample_payload(event_type: str) -> dict[str, Any]:

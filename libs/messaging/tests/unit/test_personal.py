@@ -80,3 +80,18 @@ def test_events_written_before_sealing_still_decode_in_clear() -> None:
     assert isinstance(payload, CustomerReplied)
     assert payload.body == "old plaintext" and payload.sealed_personal is None
     assert open_event(payload, new_data_key()) is payload  # nothing sealed: nothing to open
+
+
+def test_the_reasons_a_requester_writes_travel_sealed_and_are_shredded_by_erasure() -> None:
+    from supportdesk_contract.catalogue import EscalationRequested, TicketReopened
+
+    key = new_data_key()
+    for written in (
+        TicketReopened(by="requester", reason="it broke again, call Mara on 555 0100"),
+        EscalationRequested(by="requester", reason="Mara here: our payroll is blocked"),
+    ):
+        sealed = seal_event(written, "req-1", key)
+        wire = json.dumps(sealed.model_dump(mode="json"))
+        assert "Mara" not in wire and sealed.reason == "" and sealed.by == "requester"
+        assert open_event(sealed, key) == written.model_copy(update={"requester_id": "req-1"})
+        assert mask_event(sealed).reason == ERASED_TEXT

@@ -23,6 +23,7 @@ from supportdesk_contract.catalogue import (
     NotificationSent,
     PriorityChanged,
     RequesterErased,
+    RequesterVerified,
     ResolutionConfirmed,
     SeverityChanged,
     SlaAtRisk,
@@ -133,6 +134,8 @@ def describe(event: Event, producer: str) -> TimelineEntry:
             return TimelineEntry(event.by, f"severity {event.previous} -> {event.severity}: {event.reason}")
         case EscalationRequested():
             return TimelineEntry(event.by, f"requested escalation: {event.reason}")
+        case RequesterVerified():
+            return TimelineEntry("requester", "proved who they are (followed the emailed link): their claims count")
         case TicketTriaged():
             return TimelineEntry(
                 producer,

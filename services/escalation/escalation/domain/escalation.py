@@ -99,11 +99,19 @@ class Escalation:
         """An agent set the severity: the ticket's claims are now the desk's own."""
         # `self.severity` stays triage's: kept from one topic only, it does not depend on how the
         # lifecycle and triage topics interleave (a rebuild reads them in another order).
-        self.claims_confirmed = True
-        if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
-            self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
+        self._confirm_claims(now, d)
         if severity == 1:
             self._severity_one(now, d, "severity 1 set by an agent")
+
+    def requester_verified(self, *, now: datetime, d: Directory) -> None:
+        """The requester proved who they are (the emailed link): their claims stand as made, as if
+        intake had proven them on open. Severity 1 as triage read it engages SWAT now; one triage
+        has not said yet engages it when it says (`triaged`)."""
+        if self.claims_confirmed:
+            return  # proven already (on open, or by an agent): nothing held back to release
+        self._confirm_claims(now, d)
+        if self.severity == 1:
+            self._severity_one(now, d, "severity 1 confirmed by the requester")
 
     def triaged(
         self, *, priority: str, severity: int | None, queue: str, swat: bool, now: datetime, d: Directory
@@ -218,6 +226,25 @@ class Escalation:
             return
         self._escalate(TIER_LEAD, why, now, d)
         self._engage_swat("severity 1", d)
+
+    def _confirm_claims(self, now: datetime, d: Directory) -> None:
+        """What a stranger's claims held back, released: SWAT for a breach that came first, and
+        on-call for a named emergency contact already escalated without them."""
+        held = not self.claims_confirmed
+        self.claims_confirmed = True
+        if (self.last_sla_signal or "").startswith("SlaBreached") and self._breach_needs_swat():
+            self._engage_swat(f"breach of a severity {self.severity} case", d)  # the breach came first
+        if held and self.emergency and self.level > SUPPORT_TIER and not self.resolved and d.on_call:
+            # The escalation at this level went out without on-call; they join it, once per cycle.
+            self._decide(
+                TicketEscalated(
+                    level=self.level,
+                    route=ROUTES[self.level],
+                    reason="the emergency contact's claim is confirmed: on-call joins",
+                    recipients=tuple(dict.fromkeys(d.on_call)),
+                ),
+                f"level/{self.level}/on-call",
+            )
 
     def _breach_needs_swat(self) -> bool:
         # docs/policies.md#seed-002: SWAT takes severity 1-2 cases (triage's swat flag) of high priority.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from supportdesk_contract.catalogue import (
     EscalationRequested,
+    RequesterVerified,
     SeverityChanged,
     SlaAtRisk,
     SlaBreached,
@@ -71,7 +72,10 @@ async def on_breached(ctx: HandlerContext, env: Envelope[SlaBreached]) -> None:
 
 async def on_requested(ctx: HandlerContext, env: Envelope[EscalationRequested]) -> None:
     async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
-        w.escalation.requested(reason=env.payload.reason, now=ctx.clock.now(), d=w.directory)
+        # The requester's words travel sealed (escalation opens no personal data): a blank reason
+        # is theirs, and TicketEscalated, in clear, must not quote it anyway.
+        reason = env.payload.reason if env.payload.sealed_personal is None else ""
+        w.escalation.requested(reason=reason or "the requester asked to escalate", now=ctx.clock.now(), d=w.directory)
 
 
 async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
@@ -82,6 +86,11 @@ async def on_closed(ctx: HandlerContext, env: Envelope[TicketClosed]) -> None:
 async def on_severity_changed(ctx: HandlerContext, env: Envelope[SeverityChanged]) -> None:
     async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
         w.escalation.severity_confirmed(severity=env.payload.severity, now=ctx.clock.now(), d=w.directory)
+
+
+async def on_requester_verified(ctx: HandlerContext, env: Envelope[RequesterVerified]) -> None:
+    async with escalation_in_batch(ctx, env.ticket_id, env.event_id) as w:
+        w.escalation.requester_verified(now=ctx.clock.now(), d=w.directory)
 
 
 async def on_reopened(ctx: HandlerContext, env: Envelope[TicketReopened]) -> None:
@@ -107,5 +116,6 @@ HANDLERS = (
     .on(TicketClosed, do=on_closed)
     .on(TicketReopened, do=on_reopened)
     .on(SeverityChanged, do=on_severity_changed)
+    .on(RequesterVerified, do=on_requester_verified)
     .on(TeamProfileChanged, do=on_team_changed)
 )

@@ -244,3 +244,56 @@ def test_a_breach_before_the_agents_confirmation_engages_swat_when_it_comes() ->
     assert not any(isinstance(d.payload, SwatEngaged) for d in esc.collect_events())
     esc.severity_confirmed(severity=2, now=T0, d=D)
     assert [type(d.payload) for d in esc.collect_events()] == [SwatEngaged]
+
+
+# --- the requester proves who they are (RequesterVerified) -------------------------------------
+
+
+def test_the_requester_following_the_link_engages_swat_for_their_severity_one() -> None:
+    esc = stranger()
+    esc.collect_events()
+    esc.requester_verified(now=T0, d=D)
+    [swat] = [d.payload for d in esc.collect_events()]
+    assert isinstance(swat, SwatEngaged) and swat.members == ("swat@vendor.example",)
+    assert esc.next_climb(D) == T0 + timedelta(minutes=30)  # no longer held at the tier lead
+
+
+def test_a_breach_before_the_requester_proves_who_they_are_engages_swat_then() -> None:
+    esc = stranger(severity=2)
+    esc.collect_events()
+    esc.breached(clock="first_response", signalled_at=T0, now=T0, d=D)
+    assert not any(isinstance(d.payload, SwatEngaged) for d in esc.collect_events())
+    esc.requester_verified(now=T0, d=D)
+    assert [type(d.payload) for d in esc.collect_events()] == [SwatEngaged]
+
+
+def test_a_proven_emergency_contact_brings_on_call_into_the_escalation_they_were_left_out_of() -> None:
+    esc = stranger(severity=3, emergency=True, swat=False)
+    esc.collect_events()
+    esc.breached(clock="first_response", signalled_at=T0, now=T0, d=D)
+    [first] = [d.payload for d in esc.collect_events()]
+    assert isinstance(first, TicketEscalated) and "oncall@vendor.example" not in first.recipients
+    esc.requester_verified(now=T0, d=D)
+    decided = esc.collect_events()
+    [joined] = [d.payload for d in decided]
+    assert isinstance(joined, TicketEscalated) and joined.recipients == ("oncall@vendor.example",)
+    assert joined.level == first.level and decided[0].discriminator == f"1/level/{first.level}/on-call"
+    esc.requester_verified(now=T0, d=D)  # again (a redelivery): nothing more
+    assert esc.collect_events() == []
+
+
+def test_the_link_followed_before_triage_engages_swat_when_triage_says_severity_one() -> None:
+    esc = Escalation("t-5")
+    esc.opened(customer_id="acme", emergency=False, severity=1, now=T0, d=D, requester_verified=False)
+    esc.requester_verified(now=T0, d=D)
+    assert esc.collect_events() == []  # the queue is not known yet: nobody to page
+    esc.triaged(priority="urgent", severity=1, queue="technical", swat=True, now=T0, d=D)
+    decided = [d.payload for d in esc.collect_events()]
+    assert any(isinstance(p, SwatEngaged) for p in decided)
+    assert [p.level for p in decided if isinstance(p, TicketEscalated)] == [TIER_LEAD]
+
+
+def test_a_proven_requesters_link_changes_nothing() -> None:
+    esc = known(priority="urgent", severity=1, swat=True)
+    esc.requester_verified(now=T0, d=D)
+    assert esc.collect_events() == []

@@ -134,6 +134,7 @@ _TICKET_COLUMNS = {
     "severity": "integer",
     "request_type": "text",
     "access_token_sha256": "text",
+    "verification_sha256": "text",
     "version": "integer",
     "cycle": "integer",
     "opened_at": "timestamptz",
@@ -160,6 +161,7 @@ async def save_new(
     clock: Clock,
     requester: requesters.Requester,
     correlation_id: uuid.UUID | None = None,
+    verification_token: str | None = None,
 ) -> list[Envelope[Any]]:
     """Record a new ticket's events (personal fields sealed under the requester's key) and its
     read-model row, in clear (intake's own database; erasure scrubs it), in one statement, which
@@ -187,6 +189,7 @@ async def save_new(
         "severity": opened.severity,
         "request_type": opened.request_type.value if opened.request_type else None,
         "access_token_sha256": token_digest(access_token),
+        "verification_sha256": token_digest(verification_token) if verification_token else None,
         "version": ticket.version,
         "cycle": ticket.cycle,
         "opened_at": opened.opened_at,
@@ -235,6 +238,12 @@ async def token_sha256(conn: AsyncConnection, ticket_id: str) -> str | None:
     """The digest of the ticket's access token; None: no such ticket."""
     row = (await conn.execute(select(tickets.c.access_token_sha256).where(tickets.c.ticket_id == ticket_id))).first()
     return None if row is None else str(row.access_token_sha256)
+
+
+async def verification_sha256(conn: AsyncConnection, ticket_id: str) -> str | None:
+    """The digest of the requester's one-time verification token; None: none offered, or no such ticket."""
+    row = (await conn.execute(select(tickets.c.verification_sha256).where(tickets.c.ticket_id == ticket_id))).first()
+    return None if row is None or row.verification_sha256 is None else str(row.verification_sha256)
 
 
 async def history(conn: AsyncConnection, ticket_id: str) -> list[dict[str, Any]]:

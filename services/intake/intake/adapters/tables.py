@@ -36,6 +36,8 @@ tickets = Table(
     Column("severity", Integer),
     Column("request_type", Text),
     Column("access_token_sha256", Text, nullable=False),
+    # The requester's one-time verification token, hashed; None: none was offered.
+    Column("verification_sha256", Text),
     Column("version", Integer, nullable=False),
     Column("cycle", Integer, nullable=False, server_default="1"),
     Column("opened_at", DateTime(timezone=True), nullable=False),

@@ -9,7 +9,7 @@ open phase, left when the customer replies. Reopening starts a new cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from supportdesk_contract.catalogue import (
@@ -25,12 +25,14 @@ from supportdesk_contract.catalogue import (
     InfoRequested,
     IssueReplicated,
     Priority,
+    RequesterVerified,
     RequestType,
     ResolutionConfirmed,
     SeverityChanged,
     TicketClosed,
     TicketOpened,
     TicketReopened,
+    VerificationMethod,
     WorkaroundDelivered,
 )
 
@@ -79,6 +81,24 @@ class OpenTicket:
     opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
     account_manager_email: str | None = None  # the customer's, as the directory names them
     requester_verified: bool = False  # proven who they say they are (TicketOpened.requester_verified)
+    requester_verification_sealed: str | None = None  # the one-time token for the requester, sealed
+
+
+# Severities whose claim could page someone: SWAT takes severity 1 at once, and 1-2 on a breach.
+PAGING_SEVERITIES = frozenset({1, 2})
+
+
+def offers_verification(request: OpenTicket) -> bool:
+    """Whether the requester is sent a one-time link to prove the address they gave is theirs: an
+    unproven requester we can mail, whose claims would page someone once proven (severity 1 or 2,
+    an emergency contact's address). Other claims wait for a person anyway, so they need no link
+    (docs/operations/security.md#claims-from-strangers)."""
+    claims_a_page = request.severity in PAGING_SEVERITIES or request.emergency_contact
+    return not request.requester_verified and bool(request.requester_email) and claims_a_page
+
+
+class VerificationExpired(Exception):
+    """The one-time link is past its time: nothing recorded (the API answers 410)."""
 
 
 @dataclass
@@ -92,6 +112,7 @@ class Ticket:
     # The severity is the desk's own: the requester was proven when it opened, or an agent set it.
     # Until then an agent may set it to the very value claimed, to confirm it.
     severity_confirmed: bool = True
+    requester_verified: bool = True  # as TicketOpened said, or proven since (RequesterVerified)
     receipt_confirmed: bool = False
     resume_to: TicketStatus = TicketStatus.NEW  # where a customer's reply returns an awaiting ticket
     opened_at: datetime | None = None
@@ -123,6 +144,7 @@ class Ticket:
                 opened_by_staff=request.opened_by_staff,
                 account_manager_email=request.account_manager_email,
                 requester_verified=request.requester_verified,
+                requester_verification_sealed=request.requester_verification_sealed,
             )
         )
         return ticket
@@ -194,6 +216,16 @@ class Ticket:
         self._trigger(ResolutionConfirmed(by=by))
         self._trigger(TicketClosed(closure_code=ClosureCode.CUSTOMER_CONFIRMED, by=by))
 
+    def verify_requester(self, now: datetime, valid_for: timedelta) -> None:
+        """The requester sent back the one-time token of their link (the caller checked it is this
+        ticket's): who they said they are is proven, once, within `valid_for` of the opening. Not
+        refused on a closed ticket: proving an address changes no phase, and a reopened one gains."""
+        if self.requester_verified:
+            raise TransitionRefused(self, "verify the requester", "the requester is proven already")
+        if self.opened_at is None or now > self.opened_at + valid_for:
+            raise VerificationExpired(self.id)
+        self._trigger(RequesterVerified(method=VerificationMethod.EMAILED_LINK, verified_at=now))
+
     def request_escalation(self, by: str, reason: str) -> None:
         self._require("request escalation", OPEN)
         self._trigger(EscalationRequested(by=by, reason=reason))
@@ -219,7 +251,10 @@ class Ticket:
             case TicketOpened():
                 self.number, self.status, self.opened_at = event.number, TicketStatus.NEW, event.opened_at
                 self.severity = event.severity
-                self.severity_confirmed = event.requester_verified is not False
+                self.requester_verified = event.requester_verified is not False
+                self.severity_confirmed = self.requester_verified
+            case RequesterVerified():
+                self.requester_verified = self.severity_confirmed = True
             case AgentResponded():
                 if event.confirms_receipt:
                     self.receipt_confirmed = True

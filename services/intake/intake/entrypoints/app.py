@@ -3,13 +3,23 @@ from fastapi import FastAPI
 import intake
 from supportdesk_contract.clock import Clock, SystemClock
 from supportdesk_service.app import create_app
+from supportdesk_service.identity import TokenVerifier
 from supportdesk_service.runtime import ServiceDefinition, ServiceRuntime
 
 from ..service_layer import customers
 from ..service_layer.handlers import HANDLERS
 from ..service_layer.workers import workers
 from ..settings import Settings
-from .routes import attachments, inbound_common, inbound_email, inbound_phone, lifecycle, requesters, tickets
+from .routes import (
+    attachments,
+    inbound_common,
+    inbound_email,
+    inbound_phone,
+    lifecycle,
+    requesters,
+    tickets,
+    verification,
+)
 from .routes import customers as customer_routes
 
 
@@ -23,6 +33,7 @@ async def load_customer_file(runtime: ServiceRuntime[Settings]) -> None:
 
 def build_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
+    clock = clock or SystemClock()
     app = create_app(
         ServiceDefinition(
             name="intake",
@@ -31,6 +42,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
                 tickets.router,
                 attachments.router,
                 lifecycle.router,
+                verification.router,
                 customer_routes.router,
                 requesters.router,
                 inbound_email.router,
@@ -38,7 +50,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
                 inbound_common.router,
             ],
             handlers=HANDLERS,
-            clock=clock or SystemClock(),
+            clock=clock,
             description=intake.__doc__ or "",
             on_start=[load_customer_file],
             workers=workers(settings),
@@ -47,4 +59,7 @@ def build_app(settings: Settings | None = None, clock: Clock | None = None) -> F
         )
     )
     app.add_exception_handler(lifecycle.PreconditionFailed, lifecycle.precondition_failed)
+    # A trusted frontend's identity provider, whose tokens prove web-form requesters (None: unset).
+    frontend = settings.requester_oidc_config()
+    app.state.requester_identity = TokenVerifier(frontend, clock) if frontend else None
     return app

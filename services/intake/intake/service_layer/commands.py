@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -23,7 +25,7 @@ from ..adapters import inbound_store as store
 from ..domain import preconditions
 from ..domain.customers import CustomerMatch
 from ..domain.preconditions import IfMatch, StaleVersion
-from ..domain.ticket import OpenTicket, Ticket
+from ..domain.ticket import OpenTicket, Ticket, offers_verification
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,24 @@ async def run_command(
     raise TicketBusy(ticket_id)
 
 
+class WrongVerificationToken(Exception):
+    """The token is not this ticket's one-time verification token (another ticket's, made up, or
+    the ticket was offered none): nothing recorded."""
+
+
+async def verify_requester(
+    engine: AsyncEngine, ticket_id: str, token: str, clock: Clock, valid_for: timedelta
+) -> Ticket:
+    """The requester sent back their one-time token: RequesterVerified, if it is this ticket's and
+    still valid. The digest is compared in constant time; the aggregate refuses a second use
+    (TransitionRefused) and a late one (VerificationExpired)."""
+    async with engine.connect() as conn:
+        stored = await repository.verification_sha256(conn, ticket_id)
+    if stored is None or not hmac.compare_digest(repository.token_digest(token), stored):
+        raise WrongVerificationToken(ticket_id)
+    return await run_command(engine, ticket_id, lambda t: t.verify_requester(clock.now(), valid_for), clock)
+
+
 @dataclass(frozen=True)
 class Opened:
     ticket_id: str
@@ -108,6 +128,7 @@ class _Opening:
     ticket_id: str
     number: str
     access_token: str
+    verification_token: str | None = None  # the requester's one-time link's, when offered
 
     def ticket(self, clock: Clock) -> Ticket:
         return Ticket.open(self.ticket_id, self.number, self.request, clock.now())
@@ -126,9 +147,13 @@ def _opening(
             account_manager_email=found.account_manager_email,
         )
     access_token = secrets.token_urlsafe(32)
+    verification_token = None
     if token_key:  # the notifier mails it to requesters who did not use the web form (email, phone)
         request = replace(request, requester_token_sealed=seal(token_key, access_token))
-    return _Opening(request, str(uuid.uuid4()), f"{number_prefix}-{n}", access_token)
+        if offers_verification(request):  # after the customer match: an emergency contact's address counts
+            verification_token = secrets.token_urlsafe(32)
+            request = replace(request, requester_verification_sealed=seal(token_key, verification_token))
+    return _Opening(request, str(uuid.uuid4()), f"{number_prefix}-{n}", access_token, verification_token)
 
 
 def _opened(opening: _Opening, correlation_id: uuid.UUID, found: CustomerMatch | None) -> Opened:
@@ -158,7 +183,14 @@ async def _numbered(
 async def _save(
     conn: AsyncConnection, opening: _Opening, found: CustomerMatch | None, requester: requesters.Requester, clock: Clock
 ) -> Opened:
-    envelopes = await repository.save_new(conn, opening.ticket(clock), opening.access_token, clock, requester=requester)
+    envelopes = await repository.save_new(
+        conn,
+        opening.ticket(clock),
+        opening.access_token,
+        clock,
+        requester=requester,
+        verification_token=opening.verification_token,
+    )
     return _opened(opening, envelopes[0].correlation_id, found)
 
 

@@ -20,6 +20,8 @@ COMMANDS = [
     "confirmation",
     "escalation-requests",
 ]
+# Not a command on what the ticket says: its one-time token is its precondition (a second use is 409).
+WITHOUT_IF_MATCH = {"requester-verification"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_every_command_on_a_ticket_is_listed_here(document: dict[str, Any]) -> N
         for path, operations in document["paths"].items()
         if path.startswith("/v1/tickets/{ticket_id}/") and "post" in operations
     }
-    assert commands == set(COMMANDS)
+    assert commands == set(COMMANDS) | WITHOUT_IF_MATCH
 
 
 @pytest.mark.parametrize("command", COMMANDS)

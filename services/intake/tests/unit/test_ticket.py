@@ -1,10 +1,17 @@
 """The ticket aggregate's rules, without any I/O."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from intake.domain.ticket import OpenTicket, Ticket, TicketStatus, TransitionRefused
+from intake.domain.ticket import (
+    OpenTicket,
+    Ticket,
+    TicketStatus,
+    TransitionRefused,
+    VerificationExpired,
+    offers_verification,
+)
 from supportdesk_contract.catalogue import AutoCloseDue, Channel, ClockKind, ClosureCode
 
 NOW = datetime(2026, 11, 23, 17, tzinfo=UTC)
@@ -120,3 +127,59 @@ def test_an_agent_confirms_a_strangers_claimed_severity_by_setting_it_to_the_sam
     assert types(t) == ["SeverityChanged"]
     with pytest.raises(TransitionRefused):  # once confirmed, the same value again is no change
         t.change_severity("lee", 1, "again")
+
+
+# --- the requester proves who they are (docs/operations/security.md#claims-from-strangers) -----
+
+
+@pytest.mark.parametrize(
+    ("claims", "offered"),
+    [
+        ({"severity": 1}, True),
+        ({"severity": 2}, True),
+        ({"emergency_contact": True}, True),
+        ({"severity": 3}, False),  # nobody is paged for it: no link to follow
+        ({}, False),
+        ({"severity": 1, "requester_verified": True}, False),  # proven already
+        ({"severity": 1, "requester_email": None, "requester_phone": "+15550100"}, False),  # nowhere to mail it
+    ],
+)
+def test_a_link_is_offered_to_unproven_requesters_whose_claims_could_page(claims: dict, offered: bool) -> None:
+    request = OpenTicket(Channel.WEB, "s", "d", **{"requester_email": "a@b.c", **claims})
+    assert offers_verification(request) is offered
+
+
+def stranger_ticket() -> Ticket:
+    t = Ticket.open("t3", "TKT-3", OpenTicket(Channel.WEB, "s", "d", requester_email="a@b.c", severity=1), NOW)
+    t.pending.clear()
+    return t
+
+
+def test_the_requester_proves_who_they_are_once_within_the_links_time() -> None:
+    t = stranger_ticket()
+    assert not t.requester_verified and not t.severity_confirmed
+    t.verify_requester(NOW + timedelta(hours=71), timedelta(hours=72))
+    assert types(t) == ["RequesterVerified"] and t.requester_verified and t.severity_confirmed
+    with pytest.raises(TransitionRefused):  # the link used again
+        t.verify_requester(NOW + timedelta(hours=71), timedelta(hours=72))
+    # Folded from its history, the ticket knows it too: severity 1 is the desk's own now.
+    opened = Ticket.open("t3", "TKT-3", OpenTicket(Channel.WEB, "s", "d", severity=1), NOW).pending
+    again = Ticket.from_history("t3", [*opened, *t.pending])
+    assert again.requester_verified and again.severity_confirmed
+    with pytest.raises(TransitionRefused):
+        again.change_severity("lee", 1, "nothing left to confirm")
+
+
+def test_an_expired_link_proves_nothing() -> None:
+    t = stranger_ticket()
+    with pytest.raises(VerificationExpired):
+        t.verify_requester(NOW + timedelta(hours=72, seconds=1), timedelta(hours=72))
+    assert t.pending == [] and not t.requester_verified
+
+
+def test_a_proven_requester_has_nothing_to_prove() -> None:
+    opened = OpenTicket(Channel.EMAIL, "s", "d", requester_email="a@b.c", severity=1, requester_verified=True)
+    t = Ticket.open("t4", "TKT-4", opened, NOW)
+    t.pending.clear()
+    with pytest.raises(TransitionRefused):
+        t.verify_requester(NOW, timedelta(hours=72))

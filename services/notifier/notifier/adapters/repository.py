@@ -36,6 +36,7 @@ OPENED_FACTS = [
     "customer_id",
     "emergency_contact",
     "requester_token_sealed",
+    "requester_verification_sealed",
     "channel",
     "policy",
     "opened_by_staff",
@@ -107,7 +108,13 @@ async def erase_requester(conn: AsyncConnection, ticket_id: str) -> None:
     await conn.execute(
         update(ticket_contacts)
         .where(contact.ticket_id == ticket_id)
-        .values(requester_email=None, requester_phone=None, subject=ERASED_TEXT, requester_token_sealed=None)
+        .values(
+            requester_email=None,
+            requester_phone=None,
+            subject=ERASED_TEXT,
+            requester_token_sealed=None,
+            requester_verification_sealed=None,
+        )
     )
     d = deliveries.c
     if address:
@@ -169,6 +176,17 @@ async def requester_email(conn: AsyncConnection, ticket_id: str) -> str | None:
         await conn.execute(select(ticket_contacts.c.requester_email).where(ticket_contacts.c.ticket_id == ticket_id))
     ).scalar()
     return email
+
+
+async def requester_verification_sealed(engine: AsyncEngine, ticket_id: str) -> str | None:
+    """The requester's one-time verification token for the ticket, sealed (None: none, or erased)."""
+    async with engine.connect() as conn:
+        sealed: str | None = (
+            await conn.execute(
+                select(ticket_contacts.c.requester_verification_sealed).where(ticket_contacts.c.ticket_id == ticket_id)
+            )
+        ).scalar()
+    return sealed
 
 
 async def requester_token_sealed(engine: AsyncEngine, ticket_id: str) -> str | None:

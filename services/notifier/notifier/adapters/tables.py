@@ -21,6 +21,7 @@ ticket_contacts = Table(
     Column("queue", Text),
     Column("priority", Text),
     Column("requester_token_sealed", Text),
+    Column("requester_verification_sealed", Text),  # the one-time verification token, sealed
     Column("channel", Text),
     Column("policy", Text),
     Column("opened_by_staff", Text),

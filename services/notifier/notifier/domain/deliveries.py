@@ -55,6 +55,9 @@ class TicketInfo:
     policy: str | None = None
     opened_by_staff: str | None = None  # filed on the requester's behalf by this staff member
     opened_event_id: uuid.UUID | None = None  # TicketOpened: the acknowledgement's cause
+    # The link that proves the requester is who they said (a one-time token in it), when intake
+    # offered one: an unproven requester whose claims could page someone.
+    verification_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,20 @@ def with_access_token(text: str, token: str | None) -> str:
     return text.replace(ACCESS_TOKEN_MARK, token or "(ask support for it)")
 
 
+# Where the requester's verification link goes in a stored text, for the same reason: the link
+# holds a one-time token, which the ledger must not keep in clear.
+VERIFICATION_LINK_MARK = "[verification-link:5e91c4]"
+
+
+def verification_link(url_template: str, ticket_id: str, token: str) -> str:
+    """The link the requester follows: NOTIFIER_REQUESTER_VERIFICATION_URL with the ticket and the token."""
+    return url_template.format(ticket_id=ticket_id, token=token)
+
+
+def with_verification_link(text: str, link: str | None) -> str:
+    return text.replace(VERIFICATION_LINK_MARK, link or "(the link is no longer available: ask support to confirm)")
+
+
 # What customers' webhooks see as `type` (Standard Webhooks: full-stop delimited), per event.
 WEBHOOK_TYPES = {
     "TicketOpened": "ticket.opened",
@@ -163,19 +180,29 @@ def business_time_in_words(seconds: int) -> str:
 def acknowledgement(t: TicketInfo, routing: Routing, target_seconds: int | None, due_at: str | None) -> list[Delivery]:
     """Automatic acknowledgement of a new ticket to its requester, by email, once (its ledger cause
     is the TicketOpened event, whichever fact completed it): the number, the status link and token,
-    and the first-response target in words (none for requests outside the SLA)."""
+    and the first-response target in words (none for requests outside the SLA).
+
+    A requester offered a verification link gets it here whatever the channel and the settings
+    say: the web form's answer shows no link, and it is their only way to prove who they are."""
     rule = routing.acknowledgements.rule_for(t.policy, t.customer_id)
+    proving = t.verification_url is not None
     if (
-        not rule.send
+        not (rule.send or proving)
         or t.opened_event_id is None
         or not t.requester_email
         or is_machine_address(t.requester_email)
-        or t.channel not in routing.acknowledgements.channels
+        or (t.channel not in routing.acknowledgements.channels and not proving)
         or (t.opened_by_staff is not None and not rule.staff_opened)
     ):
         return []
     target = business_time_in_words(target_seconds) if target_seconds else None
-    ctx = dict(status_url=t.status_url, access_token=t.access_token, target_words=target, due_at=due_at)
+    ctx = dict(
+        status_url=t.status_url,
+        access_token=t.access_token,
+        target_words=target,
+        due_at=due_at,
+        verification_url=t.verification_url,
+    )
     assert rule.template is not None
     return [Delivery(t.requester_email, "email", rule.template, False, context=ctx, cause=t.opened_event_id)]
 

@@ -34,7 +34,15 @@ from supportdesk_service.runtime import ServiceRuntime
 
 from ..adapters import repository
 from ..adapters.channels import SendFailed, send_email, send_webhook
-from ..domain.deliveries import ACCESS_TOKEN_MARK, WEBHOOK_TYPES, Routing, with_access_token
+from ..domain.deliveries import (
+    ACCESS_TOKEN_MARK,
+    VERIFICATION_LINK_MARK,
+    WEBHOOK_TYPES,
+    Routing,
+    verification_link,
+    with_access_token,
+    with_verification_link,
+)
 from ..settings import Settings
 
 REQUESTER = "requester"
@@ -143,6 +151,12 @@ class Dispatcher:
         sealed = await repository.requester_token_sealed(self.runtime.engine, ticket_id)
         return unseal(key, sealed) if key and sealed else None
 
+    async def verification_link(self, ticket_id: str) -> str | None:
+        key = self.settings.requester_token_key.get_secret_value()
+        sealed = await repository.requester_verification_sealed(self.runtime.engine, ticket_id)
+        token = unseal(key, sealed) if key and sealed else None
+        return verification_link(self.settings.requester_verification_url, ticket_id, token) if token else None
+
     async def send(self, r: Any) -> None:
         s = self.settings
         if r.channel == "email":
@@ -150,6 +164,9 @@ class Dispatcher:
             if ACCESS_TOKEN_MARK in f"{subject}{body}":  # the requester's own email: their token, opened now
                 token = await self.access_token(r.ticket_id)
                 subject, body = with_access_token(subject, token), with_access_token(body, token)
+            if VERIFICATION_LINK_MARK in body:  # the requester's acknowledgement: their one-time link
+                link = await self.verification_link(r.ticket_id)
+                body = with_verification_link(body, link)
             await send_email(
                 relay=s.mail_relay(),
                 sender=s.mail_from,

@@ -35,7 +35,15 @@ from supportdesk_observability import tracing
 
 from ..adapters import repository
 from ..adapters.templates import Templates
-from ..domain.deliveries import ACCESS_TOKEN_MARK, Delivery, Routing, TicketInfo, decide
+from ..domain.deliveries import (
+    ACCESS_TOKEN_MARK,
+    VERIFICATION_LINK_MARK,
+    Delivery,
+    Routing,
+    TicketInfo,
+    decide,
+    verification_link,
+)
 from ..settings import Settings
 
 DELIVERABLE = (
@@ -110,11 +118,16 @@ class Notifier:
             row["policy"],
             row["opened_by_staff"],
             row["opened_event_id"],
+            self.verification_url(ticket_id, row["requester_verification_sealed"]),
         )
 
     def access_token(self, sealed: str | None) -> str | None:
         key = self.settings.requester_token_key.get_secret_value()
         return unseal(key, sealed) if key and sealed else None
+
+    def verification_url(self, ticket_id: str, sealed: str | None) -> str | None:
+        token = self.access_token(sealed)  # sealed under the same key
+        return verification_link(self.settings.requester_verification_url, ticket_id, token) if token else None
 
     async def on_opened(self, ctx: HandlerContext, env: Envelope[Any]) -> None:
         o: TicketOpened = env.payload
@@ -126,6 +139,7 @@ class Notifier:
             customer_id=o.customer_id,
             emergency_contact=o.emergency_contact,
             requester_token_sealed=o.requester_token_sealed,
+            requester_verification_sealed=o.requester_verification_sealed,
             channel=o.channel.value,
             policy=o.policy,
             opened_by_staff=o.opened_by_staff,
@@ -196,13 +210,17 @@ class Notifier:
                 batch.parked[env.ticket_id].append(env)
             return
         now = ctx.clock.now()
-        ticket = {k: v for k, v in info.__dict__.items() if k != "access_token"}
+        secret = ("access_token", "verification_url")
+        ticket = {k: v for k, v in info.__dict__.items() if k not in secret}
         for d in decide(env.payload, info, self.routing):
             # The ledger keeps no token: the requester's email holds a mark the dispatcher fills in
             # when it sends (from the sealed token), and no other delivery is rendered with one.
-            stored = {k: v for k, v in d.context.items() if k != "access_token"}
+            stored = {k: v for k, v in d.context.items() if k not in secret}
             token = ACCESS_TOKEN_MARK if d.channel == "email" and d.context.get("access_token") else None
             shown = {**stored, "access_token": token} if "access_token" in d.context else stored
+            if "verification_url" in d.context:
+                link = d.channel == "email" and d.context["verification_url"]
+                shown["verification_url"] = VERIFICATION_LINK_MARK if link else None
             rendered = self.templates.render(d.template, ticket=ticket, **shown)
             cause = d.cause or env.event_id
             did = delivery_id(cause, d.recipient, d.channel)

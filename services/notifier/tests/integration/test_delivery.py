@@ -410,3 +410,39 @@ async def test_each_webhook_attempt_continues_the_events_trace_and_tells_the_end
         sent = trace.get_current_span(propagate.extract(h)).get_span_context()
         assert sent.trace_id == upstream.trace_id
         assert sent.span_id in {p.context.span_id for p in posts}
+
+
+async def test_a_web_requester_offered_a_link_gets_it_in_their_acknowledgement_and_the_ledger_does_not(
+    space: Sandbox, world: tuple[Any, ...]
+) -> None:
+    runtime, inbox, _ = world
+    clock = SystemClock()
+    claimed = events.opened(
+        number="TKT-21",
+        channel=Channel.WEB,
+        requester_email="hal@acme.example",
+        subject="All down",
+        severity=1,
+        policy="data-insights",
+        requester_token_sealed=seal(TOKEN_KEY, "hal-s-access-token"),
+        requester_verified=False,
+        requester_verification_sealed=seal(TOKEN_KEY, "hal-s-one-time-token"),
+        clock=clock,
+    )
+    await produce(
+        space, Topic.LIFECYCLE, [encode(events.envelope(claimed, "t-21", producer="intake", clock=clock))[:2]]
+    )
+    await produce(space, Topic.SLA, [encode(clock_started("t-21"))[:2]])
+
+    async def acknowledged() -> bool:
+        sent = await rows(runtime, "SELECT status FROM deliveries WHERE ticket_id = 't-21'")
+        return len(sent) == 1 and sent[0].status == "sent"
+
+    await eventually(acknowledged, timeout=30, what="the web requester's acknowledgement sent")
+    (mail,) = [m for m in inbox.messages if m["To"] == "hal@acme.example"]
+    link = "http://127.0.0.1:8001/v1/tickets/t-21/requester-verification#token=hal-s-one-time-token"
+    assert link in mail.get_content()
+    stored = await rows(runtime, "SELECT d::text AS row FROM deliveries d WHERE ticket_id = 't-21'")
+    assert stored and not [r.row for r in stored if "hal-s-one-time-token" in r.row or "hal-s-access" in r.row]
+    contacts = await rows(runtime, "SELECT c::text AS row FROM ticket_contacts c WHERE ticket_id = 't-21'")
+    assert "hal-s-one-time-token" not in contacts[0].row  # kept sealed

@@ -128,3 +128,23 @@ def test_the_routing_file_configures_acknowledgements(tmp_path: Path) -> None:
     assert acks.channels == frozenset({"email"})
     assert acks.policies["civicplus"].send is False
     assert acks.customers["acme"] == AckRule(None, "acme_ack", None)
+
+
+# --- the requester's verification link (docs/operations/security.md#claims-from-strangers) ---
+
+LINK = "https://desk.example/v1/tickets/t-9/requester-verification#token=one-time"
+
+
+def test_a_web_requester_offered_a_link_is_acknowledged_with_it() -> None:
+    web = replace(TICKET, channel="web", verification_url=LINK)
+    (ack,) = decide(started(**STARTED), web, Routing())
+    assert ack.recipient == "dana@acme.example" and ack.context["verification_url"] == LINK
+    # Without a link, the web form's answer is its acknowledgement, as before.
+    assert decide(started(**STARTED), replace(web, verification_url=None), Routing()) == []
+
+
+def test_the_link_goes_out_even_where_acknowledgements_are_turned_off() -> None:
+    off = Routing(acknowledgements=Acknowledgements(default=AckRule(send=False, template="acknowledgement")))
+    assert decide(started(**STARTED), TICKET, off) == []
+    (ack,) = decide(started(**STARTED), replace(TICKET, verification_url=LINK), off)
+    assert ack.context["verification_url"] == LINK

@@ -7,12 +7,15 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportdesk_contract.catalogue import Channel, RequestType, Severity
 from supportdesk_service.guard import SafeText
-from supportdesk_service.problems import Problem
+from supportdesk_service.identity import KeysUnavailable, TokenRejected, TokenVerifier
+from supportdesk_service.problems import RETRY_AFTER_SECONDS, Problem, problem_answers
 
 from ...domain.preconditions import etag
 from ...domain.ticket import OpenTicket
@@ -39,6 +42,43 @@ class TicketAccepted(BaseModel):
         description="Lets the requester read this ticket; shown once, keep it (null on an idempotent replay)"
     )
     status_url: str
+    requester_verified: bool | None = Field(
+        None,
+        description="whether the requester is proven (a trusted frontend vouched for this address); "
+        "null on an idempotent replay",
+    )
+
+
+# A trusted frontend's word for its signed-in user (INTAKE_REQUESTER_OIDC_ISSUER): not an agent's key.
+frontend_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="FrontendUserToken",
+    description="Optional, from a trusted frontend: its signed-in user's token from the configured "
+    "requester issuer. Its email claim equal to `requester_email` proves the requester.",
+)
+
+
+async def vouched_email(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(frontend_bearer)]
+) -> str | None:
+    """The address a trusted frontend's token vouches for; None: no token, or no issuer configured
+    (the web form is anonymous, as before). A token that fails a check is refused, not ignored."""
+    verifier: TokenVerifier | None = request.app.state.requester_identity
+    if credentials is None or verifier is None:
+        return None
+    try:
+        return (await verifier.authenticate(credentials.credentials)).name
+    except KeysUnavailable as e:
+        raise StarletteHTTPException(503, str(e), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    except TokenRejected as e:
+        raise StarletteHTTPException(
+            401, str(e), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from None
+
+
+def same_address(vouched: str | None, given: str) -> bool:
+    # Addresses are compared without case: providers and people vary it; nobody's mailbox does.
+    return vouched is not None and vouched.strip().casefold() == given.strip().casefold()
 
 
 class HistoryEntry(BaseModel):
@@ -69,18 +109,30 @@ class TicketView(BaseModel):
     "",
     status_code=202,
     response_model=TicketAccepted,
-    responses={422: {"description": "a field is missing or invalid (problem+json names it)"}},
+    responses={
+        422: {"description": "a field is missing or invalid (problem+json names it)"},
+        **problem_answers(
+            s401="a frontend's token that fails a check (expired, another issuer or audience, a bad signature)",
+            s503="the frontend's identity provider's keys cannot be fetched now (`Retry-After`)",
+        ),
+    },
 )
 async def open_ticket(
     body: NewTicket,
     runtime: Runtime,
     response: Response,
+    vouched: Annotated[str | None, Depends(vouched_email)],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> TicketAccepted:
     """Open a ticket from the web form. Accepted: triage and SLA follow asynchronously.
 
     With an `Idempotency-Key`, the same submission twice is one ticket: the repeat answers with the
     first ticket (`Idempotent-Replayed: true`) but no access token, which is only shown once.
+
+    Anonymous, the requester is unproven: a claim of severity 1 reaches the tier lead, not SWAT,
+    until they follow the link mailed to them or an agent confirms. A trusted frontend proves its
+    signed-in user by sending their token (`Authorization: Bearer`): when its email claim is
+    `requester_email`, the ticket opens proven; for another address, it opens unproven.
     """
     settings = runtime.settings
     request = OpenTicket(
@@ -90,6 +142,7 @@ async def open_ticket(
         requester_email=str(body.requester_email),
         severity=body.severity,
         request_type=body.request_type,
+        requester_verified=same_address(vouched, str(body.requester_email)),
     )
     token_key = settings.requester_token_key.get_secret_value()
     prefix = settings.ticket_number_prefix
@@ -131,6 +184,7 @@ async def open_ticket(
         number=opened.number,
         access_token=opened.access_token,
         status_url=f"/v1/tickets/{opened.ticket_id}",
+        requester_verified=request.requester_verified,
     )
 
 
