@@ -7,10 +7,11 @@ import hashlib
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from supportdesk_contract.catalogue import Channel, RequestType, Severity
+from supportdesk_service import rate_limits
 from supportdesk_service.guard import SafeText
 from supportdesk_service.problems import Problem
 
@@ -69,11 +70,13 @@ class TicketView(BaseModel):
     "",
     status_code=202,
     response_model=TicketAccepted,
-    responses={422: {"description": "a field is missing or invalid (problem+json names it)"}},
+    responses={422: {"description": "a field is missing or invalid (problem+json names it)"}, **rate_limits.answers()},
+    dependencies=[rate_limits.per_address(rate_limits.WEB_FORM_ADDRESS)],
 )
 async def open_ticket(
     body: NewTicket,
     runtime: Runtime,
+    request: Request,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> TicketAccepted:
@@ -82,8 +85,10 @@ async def open_ticket(
     With an `Idempotency-Key`, the same submission twice is one ticket: the repeat answers with the
     first ticket (`Idempotent-Replayed: true`) but no access token, which is only shown once.
     """
+    # Anyone may post the form: per requester too, so many addresses do not make one requester many.
+    rate_limits.check(request, rate_limits.WEB_FORM_REQUESTER, rate_limits.requester_key(str(body.requester_email)))
     settings = runtime.settings
-    request = OpenTicket(
+    opening = OpenTicket(
         channel=Channel.WEB,
         subject=body.subject,
         description=body.description,
@@ -95,14 +100,14 @@ async def open_ticket(
     prefix = settings.ticket_number_prefix
     if idempotency_key is None:  # nothing else to write with it: no transaction needed
         opened: commands.Opened | commands.Replayed = await commands.open_ticket_now(
-            runtime.engine, request, number_prefix=prefix, clock=runtime.clock, token_key=token_key
+            runtime.engine, opening, number_prefix=prefix, clock=runtime.clock, token_key=token_key
         )
     else:
         fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()  # what a repeat must match
         try:
             opened = await commands.open_ticket_once(
                 runtime.engine,
-                request,
+                opening,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 number_prefix=prefix,
