@@ -22,3 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pathlib import Path
 
     os.environ.setdefault("SLA_CLOCK_POLICY_CACHE", str(Path(__file__).parent / ".data" / "policy-cache"))
+    # The suite opens hundreds of tickets from 127.0.0.1: the apps it builds in process are not
+    # rate limited (the processes it starts are not either: Sandbox.env). The rate-limit tests turn
+    # them on in their own settings.
+    os.environ["SUPPORTDESK_RATE_LIMITS"] = "off"

@@ -16,6 +16,14 @@ CASES = [
     (intake_app, "/v1/tickets/{ticket_id}/confirmation", "post", 403),
     (sla_clock_app, "/v1/sla/what-if", "post", 413),
     (sla_clock_app, "/v1/sla/what-if", "post", 422),
+    # rate limits
+    (intake_app, "/v1/tickets", "post", 429),
+    (intake_app, "/v1/tickets/{ticket_id}/escalation-requests", "post", 429),
+    (intake_app, "/v1/inbound/email/mailgun", "post", 429),
+    (intake_app, "/v1/inbound/phone", "post", 429),
+    (intake_app, "/healthz", "get", 429),
+    (sla_clock_app, "/v1/sla/what-if", "post", 429),
+    (sla_clock_app, "/v1/sla/preview", "post", 429),
 ]
 
 

@@ -55,6 +55,8 @@ def test_seeding_opens_each_demo_ticket_once_across_restarts(
         INTAKE_INBOUND_BASIC_AUTH=SECRETS.inbound_basic_auth,
         INTAKE_PHONE_WEBHOOK_SECRET=SECRETS.phone_webhook_secret,
         INTAKE_ADMIN_API_KEYS=TEST_API_KEY,
+        # As `make run` serves it: the shipped rate limits, which the demo (seeded twice) fits in.
+        SUPPORTDESK_RATE_LIMITS="on",
     )
     assert not demo.seeded(tmp_path)
     first = demo.seed(intake.url, SECRETS, tmp_path, SystemClock())

@@ -72,3 +72,8 @@ DEAD_LETTERS_REDRIVEN = Counter(
     "Redrive attempts by outcome (applied, duplicate, ignored, already_redriven, failed)",
     ["consumer", "outcome"],
 )
+RATE_LIMITED = Counter(
+    "supportdesk_rate_limited_total",
+    "Requests refused with 429 by a rate limit, by route (its path template) and limit",
+    ["service", "route", "limit"],
+)

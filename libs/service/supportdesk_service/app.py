@@ -16,7 +16,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from supportdesk_messaging.redrive import refresh_pending_gauge
 from supportdesk_observability import tracing
-from supportdesk_service import dead_letter_routes, ops
+from supportdesk_service import dead_letter_routes, ops, rate_limits
 from supportdesk_service.auth import fetch_token_keys
 from supportdesk_service.guard import RequestGuard, refuse_unstorable_text
 from supportdesk_service.problems import install_problem_handlers
@@ -55,6 +55,10 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     )
     app.state.definition = definition  # the command line's redrive builds its consumer from it
     install_problem_handlers(app)
+    rate_limits.install(app, settings.rate_limits, definition.name)
+    # Probes and scrapes, limited per address far above any prober's rate: a flood from one
+    # address is refused cheaply, the kubelet's probes never.
+    health_limit = rate_limits.per_address(rate_limits.HEALTH_ADDRESS)
     # Once per process, and only if OTEL_TRACES_EXPORTER asks for it: off, nothing is set up.
     if tracing.configure(definition.name):
         tracing.instrument_app(app)
@@ -67,19 +71,26 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         body_limits=definition.body_limits,
     )
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], dependencies=[health_limit], responses=rate_limits.answers())
     async def healthz() -> dict[str, str]:
         """The process is up and serving HTTP."""
         return {"status": "ok", "service": definition.name}
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "not ready: a part cannot do its job now"}})
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        dependencies=[health_limit],
+        responses={503: {"description": "not ready: a part cannot do its job now"}, **rate_limits.answers()},
+    )
     async def readyz(runtime: Runtime) -> JSONResponse:
         """Can do its job now: `ready` or `degraded` (200, with the reason in `checks`), or
         `not ready` (503: the database is unreachable, or the relay, consumer or a worker is stuck)."""
         readiness = await runtime.readiness()
         return JSONResponse(readiness.as_json(), status_code=readiness.status_code)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get(
+        "/metrics", tags=["ops"], response_class=Response, dependencies=[health_limit], responses=rate_limits.answers()
+    )
     async def metrics(runtime: Runtime) -> Response:
         if runtime.consumer is not None:
             await _refresh_dead_letter_gauge(runtime)

@@ -95,6 +95,10 @@ def service_main(
             access_log=False,
             loop="uvloop",  # the relay, the consumer and the API share this loop
             http="httptools",
+            # The client's address is read in one place, against SUPPORTDESK_TRUSTED_PROXIES
+            # (supportdesk_service.rate_limits): uvicorn would otherwise believe any
+            # X-Forwarded-For from 127.0.0.1 (its FORWARDED_ALLOW_IPS) before we see the peer.
+            proxy_headers=False,
         )
         return 0
     handler: Callable[[argparse.Namespace], int] = args.handler

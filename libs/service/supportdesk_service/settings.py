@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from supportdesk_messaging.db import DatabaseTlsError, tls_for
 from supportdesk_messaging.kafka_security import KafkaSecurityError, kafka_security
 from supportdesk_service.identity import ASYMMETRIC_ALGORITHMS, OidcConfig
+from supportdesk_service.rate_limits import RateLimitSettings
 
 # The example files' placeholders (deploy/supportdesk.env.example): a key, or the password of a
 # `user:password` or the key of a `name=key` list entry, that starts with `change-me`.
@@ -46,6 +47,10 @@ class ServiceSettings(BaseSettings):
     oidc_refetch_seconds: float = Field(30.0, ge=0, validation_alias="SUPPORTDESK_OIDC_REFETCH_SECONDS")
     oidc_jwks_max_age_seconds: float = Field(3600.0, gt=0, validation_alias="SUPPORTDESK_OIDC_JWKS_MAX_AGE_SECONDS")
     oidc_http_timeout_seconds: float = Field(5.0, gt=0, le=60, validation_alias="SUPPORTDESK_OIDC_HTTP_TIMEOUT_SECONDS")
+
+    # Rate limits, the same names for every service (SUPPORTDESK_RATE_LIMITS, SUPPORTDESK_RATE_LIMIT_*,
+    # SUPPORTDESK_TRUSTED_PROXIES), read by their own settings class; a test passes its own.
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     # Per service, with the service's prefix (INTAKE_DATABASE_NAME, INTAKE_PORT, ...).
     database_name: str = ""

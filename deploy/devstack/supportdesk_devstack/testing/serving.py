@@ -27,9 +27,10 @@ async def in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """`app` served on a free port until the block ends; yields its base URL."""
+    """`app` served on a free port until the block ends; yields its base URL. As the services
+    serve: the peer is the client, X-Forwarded-For read only by the app (from trusted proxies)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, proxy_headers=False))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

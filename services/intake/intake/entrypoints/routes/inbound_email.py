@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportdesk_service import guard, signing
+from supportdesk_service import guard, rate_limits, signing
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
@@ -37,7 +37,13 @@ from .inbound_common import (
     unreadable,
 )
 
-router = APIRouter(prefix="/v1/inbound", tags=["inbound"])
+# Limited per sending address before the body is read (the vendors' addresses, our MTA's).
+router = APIRouter(
+    prefix="/v1/inbound",
+    tags=["inbound"],
+    dependencies=[rate_limits.per_address(rate_limits.INBOUND_ADDRESS)],
+    responses=rate_limits.answers(),
+)
 
 # (body, content type, trusted authserv-ids) -> the parsed message with its authenticity
 Parser = Callable[[bytes, str | None, frozenset[str]], Awaitable[InboundEmail]]

@@ -9,7 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from supportdesk_service import guard, signing
+from supportdesk_service import guard, rate_limits, signing
 from supportdesk_service.problems import Problem
 from supportdesk_service.runtime import ServiceRuntime
 
@@ -21,7 +21,13 @@ from ...settings import Settings
 from . import Runtime
 from .inbound_common import PROCESSORS, Processor, keep_raw, read_limited, settings_of, unreadable
 
-router = APIRouter(prefix="/v1/inbound/phone", tags=["inbound"])
+# Limited per sending address before the body is read (the phone vendor's, the phone system's).
+router = APIRouter(
+    prefix="/v1/inbound/phone",
+    tags=["inbound"],
+    dependencies=[rate_limits.per_address(rate_limits.INBOUND_ADDRESS)],
+    responses=rate_limits.answers(),
+)
 
 MAX_PHONE_BYTES = 1024 * 1024
 TWIML = "application/xml"

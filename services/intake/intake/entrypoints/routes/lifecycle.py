@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from supportdesk_contract.catalogue import Channel, ClosureCode, Severity
+from supportdesk_service import rate_limits
 from supportdesk_service.auth import Agent
 from supportdesk_service.guard import SafeText
 from supportdesk_service.problems import Problem, problem_answers, problem_response
@@ -92,6 +93,14 @@ async def precondition_failed(_: Request, exc: Exception) -> JSONResponse:
     response.headers["ETag"] = exc.etag
     return response
 
+
+async def requester_quota(request: Request, ticket_id: str, caller: TicketCaller) -> None:
+    """The requester's own actions (with the access token) are limited per ticket; agents' are not."""
+    if caller.kind == "customer":
+        rate_limits.check(request, rate_limits.REQUESTER_ACTIONS, f"ticket:{ticket_id}")
+
+
+RequesterQuota = Depends(requester_quota)
 
 Text = Field(min_length=1, max_length=100_000)
 
@@ -252,7 +261,7 @@ async def close(
     )
 
 
-@router.post("/reopen", response_model=CommandResult)
+@router.post("/reopen", response_model=CommandResult, dependencies=[RequesterQuota], responses=rate_limits.answers())
 async def reopen(
     ticket_id: str, body: ReasonIn, runtime: Runtime, caller: TicketCaller, if_match: Precondition, response: Response
 ) -> CommandResult:
@@ -267,7 +276,7 @@ async def reopen(
     )
 
 
-@router.post("/replies", response_model=CommandResult)
+@router.post("/replies", response_model=CommandResult, dependencies=[RequesterQuota], responses=rate_limits.answers())
 async def reply(
     ticket_id: str, body: ReplyIn, runtime: Runtime, caller: TicketCaller, if_match: Precondition, response: Response
 ) -> CommandResult:
@@ -287,7 +296,10 @@ async def reply(
 @router.post(
     "/confirmation",
     response_model=CommandResult,
-    responses=problem_answers(s403="an agent key: only the requester confirms (agents close with /close)"),
+    dependencies=[RequesterQuota],
+    responses=problem_answers(
+        s403="an agent key: only the requester confirms (agents close with /close)", s429=rate_limits.REFUSED
+    ),
 )
 async def confirm(
     ticket_id: str, runtime: Runtime, caller: TicketCaller, if_match: Precondition, response: Response
@@ -306,7 +318,12 @@ async def confirm(
     )
 
 
-@router.post("/escalation-requests", response_model=CommandResult)
+@router.post(
+    "/escalation-requests",
+    response_model=CommandResult,
+    dependencies=[RequesterQuota],
+    responses=rate_limits.answers(),
+)
 async def request_escalation(
     ticket_id: str, body: ReasonIn, runtime: Runtime, caller: TicketCaller, if_match: Precondition, response: Response
 ) -> CommandResult:

@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supportdesk_contract.catalogue import Channel, RequestType, Severity
+from supportdesk_service import rate_limits
 from supportdesk_service.guard import SafeText
 from supportdesk_service.identity import KeysUnavailable, TokenRejected, TokenVerifier
 from supportdesk_service.problems import RETRY_AFTER_SECONDS, Problem, problem_answers
@@ -115,11 +116,14 @@ class TicketView(BaseModel):
             s401="a frontend's token that fails a check (expired, another issuer or audience, a bad signature)",
             s503="the frontend's identity provider's keys cannot be fetched now (`Retry-After`)",
         ),
+        **rate_limits.answers(),
     },
+    dependencies=[rate_limits.per_address(rate_limits.WEB_FORM_ADDRESS)],
 )
 async def open_ticket(
     body: NewTicket,
     runtime: Runtime,
+    request: Request,
     response: Response,
     vouched: Annotated[str | None, Depends(vouched_email)],
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
@@ -134,8 +138,10 @@ async def open_ticket(
     signed-in user by sending their token (`Authorization: Bearer`): when its email claim is
     `requester_email`, the ticket opens proven; for another address, it opens unproven.
     """
+    # Anyone may post the form: per requester too, so many addresses do not make one requester many.
+    rate_limits.check(request, rate_limits.WEB_FORM_REQUESTER, rate_limits.requester_key(str(body.requester_email)))
     settings = runtime.settings
-    request = OpenTicket(
+    opening = OpenTicket(
         channel=Channel.WEB,
         subject=body.subject,
         description=body.description,
@@ -148,14 +154,14 @@ async def open_ticket(
     prefix = settings.ticket_number_prefix
     if idempotency_key is None:  # nothing else to write with it: no transaction needed
         opened: commands.Opened | commands.Replayed = await commands.open_ticket_now(
-            runtime.engine, request, number_prefix=prefix, clock=runtime.clock, token_key=token_key
+            runtime.engine, opening, number_prefix=prefix, clock=runtime.clock, token_key=token_key
         )
     else:
         fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()  # what a repeat must match
         try:
             opened = await commands.open_ticket_once(
                 runtime.engine,
-                request,
+                opening,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 number_prefix=prefix,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from supportdesk_service import rate_limits
 from supportdesk_service.problems import Problem, problem_answers
 
 from ...domain.ticket import TransitionRefused, VerificationExpired
@@ -69,16 +70,22 @@ async def confirm_page(ticket_id: str) -> HTMLResponse:
 @router.post(
     "",
     response_model=VerificationResult,
-    responses=problem_answers(
-        s403="not this ticket's verification token (another ticket's, a made-up one, or no such ticket)",
-        s409="the requester is proven already: the link was used",
-        s410="the link has expired",
-        s422="the token is missing or malformed",
-    ),
+    responses={
+        **problem_answers(
+            s403="not this ticket's verification token (another ticket's, a made-up one, or no such ticket)",
+            s409="the requester is proven already: the link was used",
+            s410="the link has expired",
+            s422="the token is missing or malformed",
+        ),
+        **rate_limits.answers(),
+    },
+    # Public like the web form: one budget per address for both, and the ticket's requester actions.
+    dependencies=[rate_limits.per_address(rate_limits.WEB_FORM_ADDRESS)],
 )
-async def verify(ticket_id: str, body: VerificationIn, runtime: Runtime) -> VerificationResult:
+async def verify(ticket_id: str, body: VerificationIn, runtime: Runtime, request: Request) -> VerificationResult:
     """The requester's one-time token: the ticket records `RequesterVerified`, and their claims
     (severity, an emergency contact's address) count from then on. Nothing is recorded otherwise."""
+    rate_limits.check(request, rate_limits.REQUESTER_ACTIONS, f"ticket:{ticket_id}")
     hours = runtime.settings.requester_verification_hours
     field = [{"field": "body.token", "message": ""}]
     try:

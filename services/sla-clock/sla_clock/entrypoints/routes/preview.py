@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from supportdesk_service import rate_limits
 from supportdesk_service.problems import RETRY_AFTER_SECONDS, Problem
 
 from ...service_layer.preview import Previewer, PreviewError
@@ -67,7 +68,9 @@ EXAMPLE = {"policy": "data-insights", "plan": "gold", "priority": "high", "opene
     responses={
         422: {"description": "bad input; problem+json names the field (`body.opened_at`)"},
         503: {"description": "too many previews at once; retry after Retry-After seconds"},
+        **rate_limits.answers(),
     },
+    dependencies=[rate_limits.per_address(rate_limits.PREVIEW_ADDRESS)],
 )
 async def preview(runtime: Runtime, request: Annotated[dict[str, Any], Body(examples=[EXAMPLE])]) -> dict[str, Any]:
     """Due instants for a described ticket: first response and resolution, in UTC whole seconds.

@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from supportdesk_service import guard
+from supportdesk_service import guard, rate_limits
 from supportdesk_service.auth import AgentAuth
 from supportdesk_service.problems import Problem, problem_answers
 
@@ -44,7 +44,9 @@ class WhatIfRequest(BaseModel):
     responses=problem_answers(
         s413="the draft is over the route's body limit",
         s422="problem+json naming the field (a draft with YAML aliases, an unknown policy name)",
+        s429=rate_limits.REFUSED,
     ),
+    dependencies=[rate_limits.per_address(rate_limits.WHAT_IF_ADDRESS)],
 )
 async def post_what_if(body: WhatIfRequest, runtime: Runtime) -> WhatIfReport:
     """Per plan x priority, attainment and first-response times under the live policy and under the
