@@ -190,7 +190,7 @@ async def open_ticket(
         number=opened.number,
         access_token=opened.access_token,
         status_url=f"/v1/tickets/{opened.ticket_id}",
-        requester_verified=request.requester_verified,
+        requester_verified=opening.requester_verified,
     )
 
 
