@@ -19,6 +19,7 @@ from supportdesk_observability import tracing
 from supportdesk_service import dead_letter_routes, ops, rate_limits
 from supportdesk_service.auth import fetch_token_keys
 from supportdesk_service.guard import RequestGuard, refuse_unstorable_text
+from supportdesk_service.problem_docs import document_problems
 from supportdesk_service.problems import install_problem_handlers
 from supportdesk_service.runtime import Runtime, S, ServiceDefinition, ServiceRuntime
 
@@ -35,6 +36,19 @@ async def _refresh_dead_letter_gauge(runtime: ServiceRuntime[Any]) -> None:
         log.warning("dead letters not counted for /metrics: %s", e)
 
 
+class ServiceApp(FastAPI):
+    """A FastAPI app whose OpenAPI document declares the answers the chassis gives on every route
+    (`problem_docs`): 400, 401, 403, 404, 408, 413, 422 and 503 as problem+json where they apply."""
+
+    # Paths that never answer 503: they touch no database and no identity provider.
+    always_available: frozenset[str] = frozenset({"/healthz"})
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:  # made once, then FastAPI's cached copy
+            document_problems(super().openapi(), self.always_available)
+        return super().openapi()
+
+
 def create_app(definition: ServiceDefinition[S]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +61,7 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
             await runtime.stop()
 
     settings = definition.settings
-    app = FastAPI(
+    app = ServiceApp(
         title=f"supportdesk {definition.name}",
         description=definition.description,
         lifespan=lifespan,
@@ -80,7 +94,11 @@ def create_app(definition: ServiceDefinition[S]) -> FastAPI:
         "/readyz",
         tags=["ops"],
         dependencies=[health_limit],
-        responses={503: {"description": "not ready: a part cannot do its job now"}, **rate_limits.answers()},
+        # The readiness report itself, not a problem.
+        responses={
+            503: {"description": "not ready: a part cannot do its job now", "content": {"application/json": {}}},
+            **rate_limits.answers(),
+        },
     )
     async def readyz(runtime: Runtime) -> JSONResponse:
         """Can do its job now: `ready` or `degraded` (200, with the reason in `checks`), or

@@ -31,8 +31,10 @@ class Problem(Exception):
 
 
 def problem_answers(**why: str) -> dict[int | str, dict[str, Any]]:
-    """A route's `responses=` for the problem+json answers it gives: `problem_answers(s403="...")`
-    declares 403 with its reason and the problem+json content type in the OpenAPI."""
+    """A route's `responses=` for the problem+json answers only it gives: `problem_answers(s403="...")`
+    declares 403 with its reason and the problem+json content type in the OpenAPI (the `Problem`
+    schema, and `Retry-After` on a 429 or 503, are added by `document_problems`). What every route
+    of a kind answers (401, 403, 404, 408, 413, 422, 503) is declared by `document_problems`."""
     return {
         int(status.lstrip("s")): {"description": text, "content": {PROBLEM_JSON: {}}} for status, text in why.items()
     }

@@ -48,12 +48,14 @@ async def refold_directory(conn: AsyncConnection, as_of: datetime) -> Directory:
     return directory
 
 
-@dataclass(frozen=True)
 class UnknownValue(ValueError):
-    """A filter names someone the directory does not have: the query field, and why."""
+    """A filter names someone the directory does not have: the query field, and why. (Not a frozen
+    dataclass: leaving an `async with` block sets an exception's `__traceback__`, which a frozen
+    one refuses, so an unknown team read `as_of` an instant was a 500.)"""
 
-    field: str
-    message: str
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ async def test_mine_my_teams_and_unassigned_filters_workload_and_directory(
         # The problem+json answers name the field.
         assert _problem_field(await board.get("/v1/board/tickets", params={"assignee": "bogus"})) == "query.assignee"
         assert _problem_field(await board.get("/v1/board/tickets", params={"team": "nope"})) == "query.team"
+        # Read as of an instant too (the unknown team is found inside the as-of read's block: once a 500).
+        as_of = {"team": "nope", "as_of": NOW.isoformat()}
+        assert _problem_field(await board.get("/v1/board/tickets", params=as_of)) == "query.team"
         async with svc.client("nobody-key") as nobody:
             assert _problem_field(await nobody.get("/v1/board/tickets", params={"assignee": "me"})) == "query.assignee"
             assert _problem_field(await nobody.get("/v1/board/tickets", params={"team": "mine"})) == "query.team"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from supportdesk_service.auth import AdminAuth, Agent, AgentAuth
-from supportdesk_service.problems import Problem
+from supportdesk_service.problems import Problem, problem_answers
 
 from ...adapters.directory import DirectorySpec
 from ...domain.escalation import NothingToAcknowledge
@@ -57,7 +57,11 @@ async def get_escalation(ticket_id: str, runtime: Runtime) -> EscalationHistory:
     return EscalationHistory(**view.model_dump(), history=await views.history(runtime.engine, ticket_id))
 
 
-@router.post("/v1/tickets/{ticket_id}/escalation/acknowledgement", response_model=EscalationView)
+@router.post(
+    "/v1/tickets/{ticket_id}/escalation/acknowledgement",
+    response_model=EscalationView,
+    responses=problem_answers(s409="nothing escalated to acknowledge (`current_level` says where it stands)"),
+)
 async def acknowledge(ticket_id: str, runtime: Runtime, agent: Agent) -> EscalationView:
     """The person escalated to takes it: the escalation stops climbing at this level."""
     try:

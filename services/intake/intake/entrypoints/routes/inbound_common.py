@@ -17,7 +17,7 @@ from starlette.requests import Request as StarletteRequest
 
 from supportdesk_service import guard, signing
 from supportdesk_service.auth import AdminAuth
-from supportdesk_service.problems import PROBLEM_JSON, Problem
+from supportdesk_service.problems import PROBLEM_JSON, Problem, problem_answers
 from supportdesk_service.runtime import ServiceRuntime
 
 from ...adapters.email_formats import UnreadablePayload
@@ -140,7 +140,11 @@ async def list_inbound(
     return await inbound.listing(runtime.engine, outcome, limit)
 
 
-@router.post("/{inbound_id}/reprocess", dependencies=[AdminAuth])
+@router.post(
+    "/{inbound_id}/reprocess",
+    dependencies=[AdminAuth],
+    responses=problem_answers(s409="no processor for this payload's source"),
+)
 async def reprocess(inbound_id: uuid.UUID, runtime: Runtime) -> Response:
     """Run a kept payload through parsing and processing again (after a fix)."""
     kept = await inbound.kept(runtime.engine, inbound_id)
