@@ -1,6 +1,6 @@
-"""NUL in any path id, query or JSON body, on every route of all five services, is a 422 naming
-the field before any route runs (a NUL in a path id was once a 500 on all five, as
-was a NUL in a triage override's `queue`). No servers needed: the guard answers first."""
+"""NUL in any path id, query or JSON body, on every route of every service, is a 422 naming the
+field before any route runs (a NUL in a path id was once a 500 on all of them, as was a NUL in a
+triage override's `queue`). No servers needed: the guard answers first."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from assignment.entrypoints.app import build_app as assignment_app
 from board.entrypoints.app import build_app as board_app
 from escalation.entrypoints.app import build_app as escalation_app
 from intake.entrypoints.app import build_app as intake_app
@@ -26,6 +27,7 @@ APPS: dict[str, Callable[[], FastAPI]] = {
     "escalation": escalation_app,
     "notifier": notifier_app,
     "board": board_app,
+    "assignment": assignment_app,
 }
 PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
 
@@ -45,7 +47,7 @@ CASES = routes_with_path_ids()
 
 def test_the_cases_cover_every_service_with_path_ids() -> None:
     # The notifier's one read takes the ticket id as a query (tested below).
-    assert {service for service, *_ in CASES} >= {"intake", "triage", "sla-clock", "escalation", "board"}
+    assert {service for service, *_ in CASES} >= {"intake", "triage", "sla-clock", "escalation", "board", "assignment"}
 
 
 async def ask(service: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
