@@ -50,6 +50,7 @@ async def read(board: httpx.AsyncClient, path: str, **params: Any) -> dict[str, 
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     body.pop("as_of", None)  # the summary says when it was asked; compared apart
+    body.pop("change", None)  # the list's resume point for the live stream, not what it showed
     # A countdown is computed at the read's own instant (a live read comes a few ms after the
     # moment recorded): its instant is checked apart, the rest of the row must be equal.
     for ticket in [body, *body.get("tickets", [])]:

@@ -46,8 +46,9 @@ async def list_tickets(
     (seconds for ten thousand), the rest read as they are. `assignee` (an agent id, `me`, `none`)
     and `team` (a team id, `mine`) filter by holder; `me` is the caller's agent in the directory
     (the key's or token's name as an agent id or email). `change` is the newest change id before the
-    read: a stream resumed from it (`Last-Event-ID`) misses nothing that changed after the read."""
-    change = await views.latest_change(runtime.engine)
+    read (null with `as_of`): a stream resumed from it (`Last-Event-ID`) misses nothing that changed
+    after the read."""
+    change = await views.latest_change(runtime.engine) if as_of is None else None  # no stream resumes in the past
     try:
         rows, next_cursor = await views.ticket_page(
             runtime.engine, runtime.clock, flt, sort, limit, cursor, as_of, asked, caller
