@@ -35,6 +35,15 @@ INBOUND_ADDRESS = "inbound_address"
 PREVIEW_ADDRESS = "preview_address"
 WHAT_IF_ADDRESS = "what_if_address"
 HEALTH_ADDRESS = "health_address"
+LIMITS = (
+    WEB_FORM_ADDRESS,
+    WEB_FORM_REQUESTER,
+    REQUESTER_ACTIONS,
+    INBOUND_ADDRESS,
+    PREVIEW_ADDRESS,
+    WHAT_IF_ADDRESS,
+    HEALTH_ADDRESS,
+)
 
 # What a route's OpenAPI says of its 429 (in `problem_answers(s429=...)`).
 REFUSED = "over a rate limit: problem+json naming the limit; `Retry-After` says when to retry"
@@ -72,15 +81,7 @@ class RateLimitSettings(BaseSettings):
     # few seconds), low enough that one address cannot flood them.
     health_address: str = "1200/minute"
 
-    @field_validator(
-        WEB_FORM_ADDRESS,
-        WEB_FORM_REQUESTER,
-        REQUESTER_ACTIONS,
-        INBOUND_ADDRESS,
-        PREVIEW_ADDRESS,
-        WHAT_IF_ADDRESS,
-        HEALTH_ADDRESS,
-    )
+    @field_validator(*LIMITS)
     @classmethod
     def _parses(cls, value: str) -> str:
         parse_limits(value)  # a wrong one stops the service at start, naming the setting
@@ -93,18 +94,7 @@ class RateLimitSettings(BaseSettings):
         return value
 
     def limits(self) -> dict[str, tuple[RateLimitItem, ...]]:
-        return {
-            name: parse_limits(getattr(self, name))
-            for name in (
-                WEB_FORM_ADDRESS,
-                WEB_FORM_REQUESTER,
-                REQUESTER_ACTIONS,
-                INBOUND_ADDRESS,
-                PREVIEW_ADDRESS,
-                WHAT_IF_ADDRESS,
-                HEALTH_ADDRESS,
-            )
-        }
+        return {name: parse_limits(getattr(self, name)) for name in LIMITS}
 
 
 def parse_limits(text: str) -> tuple[RateLimitItem, ...]:

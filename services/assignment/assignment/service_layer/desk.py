@@ -4,9 +4,9 @@ their events carried), the tickets held and the tickets waiting."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row
 
@@ -29,30 +29,30 @@ def profile_of_team(row: Row[Any]) -> TeamProfileChanged:
 def agent_of(row: Row[Any]) -> Agent:
     """The agent a row is. The pass reads every agent each time, and a profile's calendar takes
     long to build: made once per distinct profile and availability."""
-    key = (json.dumps(row.profile, sort_keys=True), row.availability)
-    found = _agents.get(key)
-    if found is None:
-        found = _agents[key] = _agent_of(row)
-        if len(_agents) > _KEPT:
-            del _agents[next(iter(_agents))]
-    return found
+    return _kept(_agents, (json.dumps(row.profile, sort_keys=True), row.availability), lambda: _agent_of(row))
 
 
 def team_of(row: Row[Any]) -> Team:
     """The team a row is; made once per distinct profile, like `agent_of`."""
-    key = json.dumps(row.profile, sort_keys=True)
-    found = _teams.get(key)
-    if found is None:
-        found = _teams[key] = _team_of(row)
-        if len(_teams) > _KEPT:
-            del _teams[next(iter(_teams))]
-    return found
+    return _kept(_teams, json.dumps(row.profile, sort_keys=True), lambda: _team_of(row))
 
 
+K = TypeVar("K")
+V = TypeVar("V")
 # Enough for the largest desk (1,000 agents and their teams) with room for changes.
 _KEPT = 4096
 _agents: dict[tuple[str, str], Agent] = {}
 _teams: dict[str, Team] = {}
+
+
+def _kept(cache: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """`cache[key]`, made on first use; the oldest entry goes once there are more than _KEPT."""
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make()
+        if len(cache) > _KEPT:
+            del cache[next(iter(cache))]
+    return found
 
 
 def _agent_of(row: Row[Any]) -> Agent:
@@ -109,15 +109,10 @@ def _carried(document: dict[str, Any]) -> CalendarDefinition:
     """The calendar a stored definition is. Every waiting ticket of a policy carries the same one,
     and the pass reads them all each time: parsed once per distinct document."""
     key = json.dumps(document, sort_keys=True)
-    found = _parsed.get(key)
-    if found is None:
-        if len(_parsed) >= 256:
-            _parsed.clear()
-        found = _parsed[key] = CalendarDefinition.model_validate(document)
-    return found
+    return _kept(_calendars, key, lambda: CalendarDefinition.model_validate(document))
 
 
-_parsed: dict[str, CalendarDefinition] = {}
+_calendars: dict[str, CalendarDefinition] = {}
 
 
 def agents_by_name(rows: Sequence[Row[Any]], name: str) -> Row[Any] | None:
